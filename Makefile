@@ -1,0 +1,101 @@
+# airlock — plain GNU make + pkg-config.
+#   make            build build/airlock and build/libairlock.a
+#   make check      install missing Debian deps, build, run every test (TAP/prove)
+#   make demo       install deps, build, run a sandboxed demonstration
+#   make asan       build + unit tests with -fsanitize=address,undefined
+#   make install    install binary and man pages under $(PREFIX)
+
+PREFIX  ?= /usr/local
+BUILD   ?= build
+CC      ?= gcc
+PKGS    := libseccomp jansson
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Werror=implicit-function-declaration \
+           -Wformat=2 -Wno-format-nonliteral -Wundef -Wvla -Wpointer-arith \
+           -Wno-format-truncation  # bounded snprintf into fixed buffers is intended
+HARDEN  := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE \
+           -fstack-clash-protection -fcf-protection
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=gnu17 $(WARN) $(HARDEN) $(CFLAGS) -D_GNU_SOURCE \
+              -Iinclude -Isrc/lib $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS ?=
+ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+LIB_SRC := $(wildcard src/lib/*.c)
+LIB_ASM := src/lib/languages-data.S
+LIB_OBJ := $(LIB_SRC:src/lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/languages-data.o
+CLI_SRC := $(wildcard src/cli/*.c)
+CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
+UNIT_SRC := $(wildcard tests/unit/test-*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps check unit e2e demo asan install clean format checksrc bench
+
+all: $(BUILD)/airlock $(BUILD)/libairlock.a
+
+deps:
+	@sh scripts/deps.sh
+
+$(BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h include/*.h) | $(BUILD)/lib
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/lib/languages-data.o: $(LIB_ASM) languages/default.json | $(BUILD)/lib
+	$(CC) -c -o $@ $<
+
+$(BUILD)/cli/%.o: src/cli/%.c $(wildcard src/cli/*.h src/lib/*.h include/*.h) | $(BUILD)/cli
+	$(CC) $(ALL_CFLAGS) -Isrc/cli -c -o $@ $<
+
+$(BUILD)/libairlock.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/airlock: $(CLI_OBJ) $(BUILD)/libairlock.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libairlock.a $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/tap.h $(BUILD)/libairlock.a | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libairlock.a $(LIBS)
+
+$(BUILD)/lib $(BUILD)/cli $(BUILD)/tests:
+	mkdir -p $@
+
+# Source check: banned calls (like curl's checksrc) and formatting drift.
+checksrc:
+	@sh scripts/checksrc.sh
+
+unit: $(UNIT_BIN)
+	prove -f $(UNIT_BIN)
+
+e2e: all
+	prove -f tests/e2e/
+
+check: deps
+	$(MAKE) all $(UNIT_BIN)
+	@sh scripts/checksrc.sh
+	prove -f $(UNIT_BIN) tests/e2e/
+
+demo: deps
+	$(MAKE) all
+	@sh scripts/demo.sh $(BUILD)/airlock
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	        LDFLAGS="-fsanitize=address,undefined" unit
+
+bench: deps
+	@sh scripts/deps.sh --bench
+	$(MAKE) all
+	@sh bench/run.sh
+
+format:
+	clang-format -i src/lib/*.[ch] src/cli/*.[ch] include/*.h tests/unit/*.c tests/*.h
+
+install: all
+	install -D -m 0755 $(BUILD)/airlock $(DESTDIR)$(PREFIX)/bin/airlock
+	install -D -m 0644 include/airlock.h $(DESTDIR)$(PREFIX)/include/airlock.h
+	install -D -m 0644 $(BUILD)/libairlock.a $(DESTDIR)$(PREFIX)/lib/libairlock.a
+	for m in docs/*.1; do install -D -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/$$(basename $$m); done
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * libairlock — run untrusted code in a fresh Linux sandbox.
+ *
+ * Lifecycle of one execution:
+ *
+ *   al_spec *s = al_spec_new();               construct
+ *   al_spec_set_language(s, "python", &err);  describe the run: language,
+ *   al_spec_set_code(s, src, len);            code, stdin, args, env,
+ *   al_spec_add_file(s, "data.csv", ...);     input files, globs to collect,
+ *   s->limits.wall_ms = 5000; ...             limits (al_limits)
+ *   al_result *r = NULL;
+ *   al_run(s, &r, &err);                      run: build the sandbox,
+ *                                             supervise, collect, tear down
+ *   ... r->status, r->stdout_buf, r->files ...
+ *   al_result_free(r); al_spec_free(s);       destroy
+ *
+ * Every function returns 0 or -errno; on failure the al_error says why.
+ * al_run() returns 0 whenever a result was produced, including results
+ * whose status is timeout, memory_limit, rejected or internal_error.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AL_ERROR_MSG_MAX 512
+
+/* Filled by library calls that fail; a fixed buffer, never allocated. */
+typedef struct al_error {
+        int code;                   /* positive errno value, 0 if unset */
+        char msg[AL_ERROR_MSG_MAX]; /* NUL-terminated, may be empty */
+} al_error;
+
+/* The one vocabulary for limits, shared by the CLI, JSON, HTTP and MCP. */
+typedef struct al_limits {
+        uint64_t wall_ms;      /* wall clock for the run */
+        uint64_t cpu_ms;       /* CPU time, all processes together */
+        uint64_t memory_mb;    /* RAM, swap disabled */
+        uint64_t pids;         /* processes and threads at once */
+        uint64_t disk_mb;      /* workspace + /tmp together */
+        uint64_t output_bytes; /* per stream (stdout, stderr) */
+        uint64_t open_files;   /* RLIMIT_NOFILE */
+} al_limits;
+
+/* Defaults and the largest values a caller may ask for. */
+extern const al_limits al_limits_default;
+extern const al_limits al_limits_max;
+
+/* Fill *l with the defaults. */
+void al_limits_init(al_limits *l);
+/* Set one limit by its vocabulary name ("wall_ms", "memory_mb", ...) from
+ * a decimal string; rejects zero, negatives, overflow and values above
+ * al_limits_max with a message naming the limit. */
+int al_limits_set(al_limits *l, const char *name, const char *value,
+                  al_error *err);
+/* Check every field of *l against the ranges. */
+int al_limits_validate(const al_limits *l, al_error *err);
+
+/* The closed set of outcomes. */
+typedef enum al_status {
+        AL_STATUS_OK = 0,        /* exited 0 */
+        AL_STATUS_ERROR,         /* exited non-zero (or compile failed) */
+        AL_STATUS_TIMEOUT,       /* wall or CPU limit */
+        AL_STATUS_MEMORY_LIMIT,  /* killed by the memory limit */
+        AL_STATUS_OUTPUT_LIMIT,  /* stdout or stderr over its cap */
+        AL_STATUS_KILLED,        /* killed by a signal */
+        AL_STATUS_REJECTED,      /* refused before running */
+        AL_STATUS_INTERNAL_ERROR /* airlock failed; nothing is assumed */
+} al_status;
+
+const char *al_status_name(al_status s);
+
+typedef struct al_spec al_spec;
+
+al_spec *al_spec_new(void);
+al_spec *al_spec_free(al_spec *s); /* NULL-safe, returns NULL */
+
+/* Language by profile name or alias (see al_languages_*). */
+int al_spec_set_language(al_spec *s, const char *name, al_error *err);
+/* The source code (copied). */
+int al_spec_set_code(al_spec *s, const void *code, size_t len, al_error *err);
+/* Data for the program's standard input (copied); default: empty. */
+int al_spec_set_stdin(al_spec *s, const void *data, size_t len, al_error *err);
+int al_spec_add_arg(al_spec *s, const char *arg, al_error *err);
+/* Add NAME=VALUE to the (otherwise fixed) environment. */
+int al_spec_add_env(al_spec *s, const char *name, const char *value,
+                    al_error *err);
+/* Input file copied into the workspace. name is a relative path without
+ * "..", absolute parts or empty components. */
+int al_spec_add_file(al_spec *s, const char *name, const void *data,
+                     size_t len, bool executable, al_error *err);
+/* Glob, relative to the workspace, of output files to return. */
+int al_spec_add_collect(al_spec *s, const char *glob, al_error *err);
+al_limits *al_spec_limits(al_spec *s);
+/* Measure per-phase timings into the result (small cost). */
+void al_spec_set_timing(al_spec *s, bool on);
+/* When fd becomes readable (e.g. a signalfd for SIGINT/SIGTERM), the run
+ * is killed and cleaned up, with status "killed". -1 (default): none. */
+void al_spec_set_cancel_fd(al_spec *s, int fd);
+
+/* A returned output file. */
+typedef struct al_file {
+        char *name;        /* relative to the workspace */
+        char *mime;        /* guessed from the name and magic bytes */
+        unsigned char *data;
+        size_t size;
+} al_file;
+
+/* Which protection layers were active for this run. */
+typedef struct al_protections {
+        bool user_ns, pid_ns, mount_ns, net_ns, ipc_ns, uts_ns, cgroup_ns,
+                time_ns;
+        bool pivot_root, readonly_root, no_new_privs, caps_dropped, seccomp,
+                setsid, rlimits;
+        const char *cgroup;   /* "v2", "v1" or "none" */
+        bool cg_memory, cg_pids, cg_cpu;
+        const char *id_mode;  /* "root-slot" or "userns-self" */
+        uint32_t uid;         /* host uid the code ran as */
+        char note[256];       /* e.g. why cgroups are missing */
+} al_protections;
+
+typedef struct al_timing {
+        double clone_ms, setup_ms, exec_ms, run_ms, collect_ms, teardown_ms,
+                total_ms;
+} al_timing;
+
+typedef struct al_result {
+        al_status status;
+        char reason[256];        /* short words: which limit, or the error */
+        int exit_code;           /* -1 if killed by a signal or not run */
+        int signal;              /* 0 if none */
+        unsigned char *stdout_buf, *stderr_buf;
+        size_t stdout_len, stderr_len;
+        bool stdout_truncated, stderr_truncated;
+        uint64_t wall_ms, cpu_ms, memory_peak_bytes;
+        char limits_hit[128];    /* comma-separated: wall,cpu,memory,pids,
+                                    disk,output,open_files */
+        al_file *files;
+        size_t n_files;
+        char files_note[256];    /* e.g. files skipped over the caps */
+        al_limits limits;        /* the limits actually applied */
+        al_protections protections;
+        bool has_compile;        /* the language compiles first */
+        struct al_result *compile; /* result of the compile step, or NULL */
+        bool has_timing;
+        al_timing timing;
+} al_result;
+
+/* Run the spec in a fresh sandbox. */
+int al_run(const al_spec *s, al_result **ret, al_error *err);
+al_result *al_result_free(al_result *r); /* NULL-safe, returns NULL */
+
+/* Languages: built-in profiles, optionally replaced or extended by a JSON
+ * file (same format as languages/default.json). */
+int al_languages_load_file(const char *path, al_error *err);
+size_t al_languages_count(void);
+/* i-th profile name and its interpreter/compiler (for listings). */
+const char *al_language_name(size_t i);
+const char *al_language_describe(size_t i);
+bool al_language_available(size_t i); /* its runtime exists on this host */
+
+/* Result as one JSON object (newly allocated string). */
+char *al_result_to_json(const al_result *r, bool pretty);
+
+/* Where the library keeps its per-host state (slot locks). Default:
+ * /run/airlock as root, $XDG_RUNTIME_DIR/airlock otherwise. */
+int al_set_state_dir(const char *dir, al_error *err);
+
+#ifdef __cplusplus
+}
+#endif

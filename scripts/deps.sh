@@ -1,0 +1,35 @@
+#!/bin/sh
+# Install the Debian packages airlock needs to build, test and demo, when
+# they are missing. Idempotent; quiet when everything is present.
+#   scripts/deps.sh          build + test + demo dependencies
+#   scripts/deps.sh --bench  also the benchmark peers
+set -eu
+
+pkgs="gcc make pkg-config libc6-dev libseccomp-dev libjansson-dev perl
+python3 python3-numpy python3-pandas python3-matplotlib nodejs bash
+iproute2 procps file"
+if [ "${1:-}" = "--bench" ]; then
+        pkgs="$pkgs bubblewrap firejail"
+fi
+
+missing=""
+for p in $pkgs; do
+        # dpkg-query prints "install ok installed" for a present package
+        st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+        case "$st" in
+        *" installed") ;;
+        *) missing="$missing $p" ;;
+        esac
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing:$missing" >&2
+if [ "$(id -u)" != 0 ]; then
+        echo "deps: not root; run as root: apt-get install -y$missing" >&2
+        exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists yet; refresh once, then install.
+apt-get update -qq >&2
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >&2

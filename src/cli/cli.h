@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The airlock front-end: one file per subcommand, dispatched from main.c. */
+#include <stdbool.h>
+#include <stdio.h>
+
+#define AIRLOCK_VERSION "0.1.0"
+
+/* Exit codes shared by the subcommands (documented in --help and
+ * docs/airlock-run.1). */
+enum {
+        EXIT_OK = 0,
+        EXIT_RUN_ERROR = 1,  /* the code exited non-zero */
+        EXIT_USAGE = 2,      /* bad flags or values */
+        EXIT_REJECTED = 3,   /* refused before running */
+        EXIT_TIMEOUT = 4,    /* wall or CPU limit */
+        EXIT_MEMORY = 5,     /* memory limit */
+        EXIT_OUTPUT = 6,     /* output limit */
+        EXIT_KILLED = 7,     /* killed by a signal */
+        EXIT_INTERNAL = 8,   /* airlock failed */
+        EXIT_CANCELLED = 130 /* airlock itself got SIGINT/SIGTERM */
+};
+
+int cmd_run(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
+
+/* "airlock: error: ..." on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+struct al_spec;
+struct al_spec *al_spec_free(struct al_spec *s);
+static inline void al_spec_free_p(struct al_spec **p) {
+        al_spec_free(*p);
+}

@@ -1,0 +1,616 @@
+/* SPDX-License-Identifier: MIT */
+/* airlock run: flags -> al_spec -> al_run -> human or JSON output. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "airlock.h"
+#include "cli.h"
+#include "macro.h"
+#include "util.h"
+
+/* Largest code, stdin or input file the CLI reads from disk. */
+#define CLI_MAX_READ (256u << 20)
+
+static void help(FILE *f) {
+        fprintf(f,
+"Usage: airlock run --lang LANG [OPTIONS] (FILE | - | -c CODE) [-- ARGS...]\n"
+"\n"
+"Run code in a fresh sandbox and report what happened.\n"
+"\n"
+"Code:\n"
+"  -l, --lang LANG        language: python, node, bash, sh, c (see --list-languages)\n"
+"  -c, --code CODE        the code as an argument\n"
+"  FILE                   the code from a file; '-' reads it from stdin\n"
+"  --stdin FILE           data for the program's stdin ('-' = airlock's stdin)\n"
+"  --arg ARG              an argument for the program (repeatable; or after --)\n"
+"  -e, --env NAME=VALUE   add an environment variable (repeatable); nothing\n"
+"                         of airlock's own environment is passed on\n"
+"  --file NAME=PATH       copy host file PATH into the workspace as NAME\n"
+"                         (repeatable; NAME relative, no '..')\n"
+"  --collect GLOB         return workspace files matching GLOB (repeatable;\n"
+"                         '*' stays in one directory, '**' spans them)\n"
+"  --out-dir DIR          write collected files under DIR (created)\n"
+"\n"
+"Limits (defaults; maxima in the man page):\n"
+"  -t, --timeout SEC      wall clock (10)          --cpu SEC       CPU time (10)\n"
+"  -m, --memory MB        memory, no swap (256)    --pids N        processes (64)\n"
+"  --disk MB              workspace+/tmp (64)      --output BYTES  per stream (1048576)\n"
+"  --open-files N         file descriptors (256)\n"
+"  --limit NAME=VALUE     any limit by its JSON name: wall_ms, cpu_ms, memory_mb,\n"
+"                         pids, disk_mb, output_bytes, open_files\n"
+"\n"
+"Output:\n"
+"  --json                 print exactly one JSON object (see airlock-run(1))\n"
+"  --pretty               indent the JSON\n"
+"  --timing               include per-phase timings\n"
+"  -q, --quiet            human mode: no summary line\n"
+"  --languages FILE       load extra language profiles (JSON)\n"
+"  --list-languages       list languages and exit\n"
+"  -h, --help             this help\n"
+"\n"
+"Exit status:\n"
+"  0 ok            1 the code exited non-zero (or failed to compile)\n"
+"  2 usage error   3 rejected before running     4 timeout (wall or CPU)\n"
+"  5 memory limit  6 output limit   7 killed by a signal   8 internal error\n"
+"  130 airlock was interrupted (the sandbox was killed and cleaned up)\n");
+}
+
+enum {
+        OPT_STDIN = 256,
+        OPT_ARG,
+        OPT_FILE,
+        OPT_COLLECT,
+        OPT_OUTDIR,
+        OPT_CPU,
+        OPT_PIDS,
+        OPT_DISK,
+        OPT_OUTPUT,
+        OPT_OPENFILES,
+        OPT_LIMIT,
+        OPT_JSON,
+        OPT_PRETTY,
+        OPT_TIMING,
+        OPT_LANGUAGES,
+        OPT_LIST,
+};
+
+static const struct option opts[] = {
+        {"lang", required_argument, NULL, 'l'},
+        {"language", required_argument, NULL, 'l'},
+        {"code", required_argument, NULL, 'c'},
+        {"stdin", required_argument, NULL, OPT_STDIN},
+        {"arg", required_argument, NULL, OPT_ARG},
+        {"env", required_argument, NULL, 'e'},
+        {"file", required_argument, NULL, OPT_FILE},
+        {"collect", required_argument, NULL, OPT_COLLECT},
+        {"out-dir", required_argument, NULL, OPT_OUTDIR},
+        {"timeout", required_argument, NULL, 't'},
+        {"cpu", required_argument, NULL, OPT_CPU},
+        {"memory", required_argument, NULL, 'm'},
+        {"pids", required_argument, NULL, OPT_PIDS},
+        {"disk", required_argument, NULL, OPT_DISK},
+        {"output", required_argument, NULL, OPT_OUTPUT},
+        {"open-files", required_argument, NULL, OPT_OPENFILES},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"pretty", no_argument, NULL, OPT_PRETTY},
+        {"timing", no_argument, NULL, OPT_TIMING},
+        {"quiet", no_argument, NULL, 'q'},
+        {"languages", required_argument, NULL, OPT_LANGUAGES},
+        {"list-languages", no_argument, NULL, OPT_LIST},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+};
+
+static bool json_mode;
+
+/* A refusal before running: human message, or one JSON object with a
+ * stable code. */
+static int refuse(int exit_code, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static int refuse(int exit_code, const char *code, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (json_mode) {
+                json_t *o = json_pack("{s:s,s:s,s:{s:s,s:s}}", "status",
+                                      "rejected", "reason", msg, "error",
+                                      "code", code, "message", msg);
+                char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                puts(s ? s : "{\"status\":\"rejected\"}");
+                free(s);
+                json_decref(o);
+        }
+        cli_error("%s", msg);
+        return exit_code;
+}
+
+/* Read a whole file (or stdin for "-") up to CLI_MAX_READ bytes. */
+static int read_all(const char *path, unsigned char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = strcmp(path, "-") == 0
+                                         ? dup(0)
+                                         : open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        size_t cap = 65536, len = 0;
+        _cleanup_free_ unsigned char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                if (len == cap) {
+                        if (cap >= CLI_MAX_READ + (size_t)1)
+                                return -EFBIG;
+                        cap *= 2;
+                        if (cap > CLI_MAX_READ + (size_t)1)
+                                cap = CLI_MAX_READ + 1;
+                        unsigned char *nb = realloc(buf, cap);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                }
+                ssize_t n = read(fd, buf + len, cap - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+                if (len > CLI_MAX_READ)
+                        return -EFBIG;
+        }
+        *ret = steal_pointer(&buf);
+        *ret_len = len;
+        return 0;
+}
+
+/* "1.5" seconds -> "1500" ms, strictly: digits with at most three
+ * decimals, positive. */
+static int seconds_to_ms(const char *s, char *out, size_t outlen) {
+        const char *dot = strchr(s, '.');
+        char whole[32] = "", frac[4] = "000";
+        size_t wl = dot ? (size_t)(dot - s) : strlen(s);
+        if (wl == 0 || wl >= sizeof(whole))
+                return -EINVAL;
+        memcpy(whole, s, wl);
+        if (dot) {
+                size_t fl = strlen(dot + 1);
+                if (fl == 0 || fl > 3)
+                        return -EINVAL;
+                memcpy(frac, dot + 1, fl);
+                for (size_t i = 0; i < 3; i++)
+                        if (frac[i] < '0' || frac[i] > '9')
+                                return -EINVAL;
+        }
+        uint64_t w;
+        int r = al_parse_u64(whole, &w);
+        if (r < 0)
+                return r;
+        if (w > UINT64_MAX / 1000 - 1000)
+                return -ERANGE;
+        snprintf(out, outlen, "%llu",
+                 (unsigned long long)(w * 1000 + (uint64_t)strtoul(frac, NULL,
+                                                                   10)));
+        return 0;
+}
+
+static int set_limit_flag(al_spec *s, const char *flag, const char *name,
+                          const char *value, bool seconds) {
+        al_error e = {0};
+        char ms[48];
+        if (seconds) {
+                int r = seconds_to_ms(value, ms, sizeof(ms));
+                if (r < 0)
+                        return refuse(EXIT_USAGE, "invalid_limit",
+                                      "%s: '%s' is not a number of seconds "
+                                      "(e.g. 5 or 0.5)",
+                                      flag, value);
+                value = ms;
+        }
+        if (al_limits_set(al_spec_limits(s), name, value, &e) < 0)
+                return refuse(EXIT_USAGE, "invalid_limit", "%s: %s", flag,
+                              e.msg);
+        return 0;
+}
+
+static int list_languages(void) {
+        for (size_t i = 0; i < al_languages_count(); i++)
+                printf("%-8s %-11s %s\n", al_language_name(i),
+                       al_language_available(i) ? "available" : "missing",
+                       al_language_describe(i));
+        return EXIT_OK;
+}
+
+/* Create DIR/NAME without following any link, creating subdirectories. */
+static int write_out_file(int dirfd, const char *name, const al_file *f) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s", name);
+        _cleanup_close_ int cur = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        char *p = path;
+        for (char *slash; (slash = strchr(p, '/')); p = slash + 1) {
+                *slash = '\0';
+                if (mkdirat(cur, p, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                int next = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                                  O_CLOEXEC);
+                if (next < 0)
+                        return -errno;
+                close(cur);
+                cur = next;
+        }
+        _cleanup_close_ int fd = openat(cur, p,
+                                        O_WRONLY | O_CREAT | O_TRUNC |
+                                                O_NOFOLLOW | O_CLOEXEC,
+                                        0644);
+        if (fd < 0)
+                return -errno;
+        size_t off = 0;
+        while (off < f->size) {
+                ssize_t n = write(fd, f->data + off, f->size - off);
+                if (n < 0)
+                        return -errno;
+                off += (size_t)n;
+        }
+        return 0;
+}
+
+static int status_exit(const al_result *r) {
+        switch (r->status) {
+        case AL_STATUS_OK:
+                return EXIT_OK;
+        case AL_STATUS_ERROR:
+                return EXIT_RUN_ERROR;
+        case AL_STATUS_TIMEOUT:
+                return EXIT_TIMEOUT;
+        case AL_STATUS_MEMORY_LIMIT:
+                return EXIT_MEMORY;
+        case AL_STATUS_OUTPUT_LIMIT:
+                return EXIT_OUTPUT;
+        case AL_STATUS_KILLED:
+                return EXIT_KILLED;
+        case AL_STATUS_REJECTED:
+                return EXIT_REJECTED;
+        case AL_STATUS_INTERNAL_ERROR:
+                break;
+        }
+        return EXIT_INTERNAL;
+}
+
+static void print_human(const al_result *r, bool quiet, const char *out_dir) {
+        if (r->compile && r->compile->status != AL_STATUS_OK) {
+                fwrite(r->compile->stdout_buf, 1, r->compile->stdout_len,
+                       stderr);
+                fwrite(r->compile->stderr_buf, 1, r->compile->stderr_len,
+                       stderr);
+        }
+        fwrite(r->stdout_buf, 1, r->stdout_len, stdout);
+        fflush(stdout);
+        fwrite(r->stderr_buf, 1, r->stderr_len, stderr);
+        if (quiet)
+                return;
+        fprintf(stderr, "--- airlock: %s", al_status_name(r->status));
+        if (r->exit_code >= 0)
+                fprintf(stderr, " (exit %d)", r->exit_code);
+        if (r->signal)
+                fprintf(stderr, " (signal %d)", r->signal);
+        fprintf(stderr, " | wall %llu ms | cpu %llu ms | memory %.1f MiB",
+                (unsigned long long)r->wall_ms, (unsigned long long)r->cpu_ms,
+                (double)r->memory_peak_bytes / 1048576.0);
+        if (r->reason[0] && r->status != AL_STATUS_OK)
+                fprintf(stderr, "\n--- %s", r->reason);
+        if (r->stdout_truncated || r->stderr_truncated)
+                fprintf(stderr, "\n--- output truncated");
+        if (r->protections.note[0])
+                fprintf(stderr, "\n--- warning: %s", r->protections.note);
+        for (size_t i = 0; i < r->n_files; i++)
+                fprintf(stderr, "\n--- file %s (%s, %zu bytes)%s%s",
+                        r->files[i].name, r->files[i].mime, r->files[i].size,
+                        out_dir ? " -> " : "", out_dir ? out_dir : "");
+        if (r->files_note[0])
+                fprintf(stderr, "\n--- files: %s", r->files_note);
+        fputc('\n', stderr);
+}
+
+int cmd_run(int argc, char **argv) {
+        _cleanup_(al_spec_free_p) al_spec *s = al_spec_new();
+        const char *code_arg = NULL, *stdin_path = NULL, *out_dir = NULL;
+        const char *lang = NULL;
+        bool pretty = false, quiet = false, timing = false, list = false;
+        al_error e = {0};
+        int r;
+
+        if (!s)
+                return EXIT_INTERNAL;
+        json_mode = false;
+        optind = 1;
+        /* "+": stop at the first non-option (the code file); program
+         * arguments follow "--" or come with --arg. First pass: only the
+         * mode flags, so that errors in later flags are reported in the
+         * requested format. */
+        for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+                if (!strcmp(argv[i], "--json"))
+                        json_mode = true;
+        int c;
+        while ((c = getopt_long(argc, argv, "+l:c:e:t:m:qh", opts, NULL)) !=
+               -1) {
+                switch (c) {
+                case 'l':
+                        lang = optarg;
+                        break;
+                case 'c':
+                        code_arg = optarg;
+                        break;
+                case OPT_STDIN:
+                        stdin_path = optarg;
+                        break;
+                case OPT_ARG:
+                        if (al_spec_add_arg(s, optarg, &e) < 0)
+                                return refuse(EXIT_USAGE, "invalid_argument",
+                                              "--arg: %s", e.msg);
+                        break;
+                case 'e': {
+                        char *eq = strchr(optarg, '=');
+                        if (!eq)
+                                return refuse(EXIT_USAGE, "invalid_env",
+                                              "--env wants NAME=VALUE, got "
+                                              "'%s'",
+                                              optarg);
+                        *eq = '\0';
+                        r = al_spec_add_env(s, optarg, eq + 1, &e);
+                        *eq = '=';
+                        if (r < 0)
+                                return refuse(EXIT_USAGE, "invalid_env",
+                                              "--env: %s", e.msg);
+                        break;
+                }
+                case OPT_FILE: {
+                        char *eq = strchr(optarg, '=');
+                        const char *name = optarg, *path = optarg;
+                        char namebuf[PATH_MAX];
+                        if (eq) {
+                                size_t nl = (size_t)(eq - optarg);
+                                if (nl >= sizeof(namebuf))
+                                        nl = sizeof(namebuf) - 1;
+                                memcpy(namebuf, optarg, nl);
+                                namebuf[nl] = '\0';
+                                name = namebuf;
+                                path = eq + 1;
+                        } else {
+                                const char *b = strrchr(optarg, '/');
+                                name = b ? b + 1 : optarg;
+                        }
+                        _cleanup_free_ unsigned char *data = NULL;
+                        size_t len = 0;
+                        struct stat st;
+                        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+                                return refuse(EXIT_USAGE, "invalid_file",
+                                              "--file %s: not a regular file",
+                                              path);
+                        if ((r = read_all(path, &data, &len)) < 0)
+                                return refuse(EXIT_USAGE, "invalid_file",
+                                              "--file %s: %s", path,
+                                              strerror(-r));
+                        if (al_spec_add_file(s, name, data, len,
+                                             st.st_mode & 0111, &e) < 0)
+                                return refuse(EXIT_USAGE, "invalid_file",
+                                              "--file: %s", e.msg);
+                        break;
+                }
+                case OPT_COLLECT:
+                        if (al_spec_add_collect(s, optarg, &e) < 0)
+                                return refuse(EXIT_USAGE, "invalid_collect",
+                                              "--collect: %s", e.msg);
+                        break;
+                case OPT_OUTDIR:
+                        out_dir = optarg;
+                        break;
+                case 't':
+                        if ((r = set_limit_flag(s, "--timeout", "wall_ms",
+                                                optarg, true)))
+                                return r;
+                        break;
+                case OPT_CPU:
+                        if ((r = set_limit_flag(s, "--cpu", "cpu_ms", optarg,
+                                                true)))
+                                return r;
+                        break;
+                case 'm':
+                        if ((r = set_limit_flag(s, "--memory", "memory_mb",
+                                                optarg, false)))
+                                return r;
+                        break;
+                case OPT_PIDS:
+                        if ((r = set_limit_flag(s, "--pids", "pids", optarg,
+                                                false)))
+                                return r;
+                        break;
+                case OPT_DISK:
+                        if ((r = set_limit_flag(s, "--disk", "disk_mb", optarg,
+                                                false)))
+                                return r;
+                        break;
+                case OPT_OUTPUT:
+                        if ((r = set_limit_flag(s, "--output", "output_bytes",
+                                                optarg, false)))
+                                return r;
+                        break;
+                case OPT_OPENFILES:
+                        if ((r = set_limit_flag(s, "--open-files",
+                                                "open_files", optarg, false)))
+                                return r;
+                        break;
+                case OPT_LIMIT: {
+                        char *eq = strchr(optarg, '=');
+                        if (!eq)
+                                return refuse(EXIT_USAGE, "invalid_limit",
+                                              "--limit wants NAME=VALUE, got "
+                                              "'%s'",
+                                              optarg);
+                        *eq = '\0';
+                        r = set_limit_flag(s, "--limit", optarg, eq + 1,
+                                           false);
+                        *eq = '=';
+                        if (r)
+                                return r;
+                        break;
+                }
+                case OPT_JSON:
+                        json_mode = true;
+                        break;
+                case OPT_PRETTY:
+                        pretty = true;
+                        break;
+                case OPT_TIMING:
+                        timing = true;
+                        break;
+                case 'q':
+                        quiet = true;
+                        break;
+                case OPT_LANGUAGES:
+                        if (al_languages_load_file(optarg, &e) < 0)
+                                return refuse(EXIT_USAGE, "invalid_languages",
+                                              "--languages: %s", e.msg);
+                        break;
+                case OPT_LIST:
+                        list = true;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                default:
+                        help(stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (list)
+                return list_languages();
+
+        const char *code_file = NULL;
+        if (optind < argc && strcmp(argv[optind], "--") != 0 && !code_arg)
+                code_file = argv[optind++];
+        if (optind < argc && strcmp(argv[optind], "--") == 0)
+                optind++;
+        else if (optind < argc)
+                return refuse(EXIT_USAGE, "usage",
+                              "unexpected argument '%s' (program arguments "
+                              "go after --)",
+                              argv[optind]);
+        for (; optind < argc; optind++)
+                if (al_spec_add_arg(s, argv[optind], &e) < 0)
+                        return refuse(EXIT_USAGE, "invalid_argument", "%s",
+                                      e.msg);
+
+        if (!lang)
+                return refuse(EXIT_USAGE, "usage",
+                              "--lang is required (see --list-languages)");
+        if (al_spec_set_language(s, lang, &e) < 0)
+                return refuse(EXIT_USAGE, "unknown_language", "%s", e.msg);
+        if (!code_arg && !code_file)
+                return refuse(EXIT_USAGE, "usage",
+                              "no code: give a FILE, '-' for stdin, or -c "
+                              "CODE");
+        if (code_arg) {
+                if (al_spec_set_code(s, code_arg, strlen(code_arg), &e) < 0)
+                        return refuse(EXIT_USAGE, "invalid_code", "%s", e.msg);
+        } else {
+                _cleanup_free_ unsigned char *data = NULL;
+                size_t len = 0;
+                if ((r = read_all(code_file, &data, &len)) < 0)
+                        return refuse(EXIT_USAGE, "invalid_code",
+                                      "cannot read code from %s: %s",
+                                      code_file, strerror(-r));
+                if (al_spec_set_code(s, data, len, &e) < 0)
+                        return refuse(EXIT_USAGE, "invalid_code", "%s", e.msg);
+        }
+        if (stdin_path) {
+                if (!strcmp(stdin_path, "-") && code_file &&
+                    !strcmp(code_file, "-"))
+                        return refuse(EXIT_USAGE, "usage",
+                                      "stdin cannot carry both the code and "
+                                      "the program's input");
+                _cleanup_free_ unsigned char *data = NULL;
+                size_t len = 0;
+                if ((r = read_all(stdin_path, &data, &len)) < 0)
+                        return refuse(EXIT_USAGE, "invalid_stdin",
+                                      "--stdin %s: %s", stdin_path,
+                                      strerror(-r));
+                if (al_spec_set_stdin(s, data, len, &e) < 0)
+                        return refuse(EXIT_USAGE, "invalid_stdin", "%s",
+                                      e.msg);
+        }
+        al_spec_set_timing(s, timing);
+
+        /* SIGINT/SIGTERM/SIGHUP cancel the run; the library still kills
+         * and removes everything before we exit. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        al_spec_set_cancel_fd(s, sfd);
+        signal(SIGPIPE, SIG_IGN);
+
+        al_result *res = NULL;
+        if (al_run(s, &res, &e) < 0) {
+                cli_error("%s", e.msg);
+                if (json_mode) {
+                        json_t *o = json_pack(
+                                "{s:s,s:s,s:{s:s,s:s}}", "status",
+                                "internal_error", "reason", e.msg, "error",
+                                "code", "internal_error", "message", e.msg);
+                        char *str = json_dumps(o, JSON_COMPACT);
+                        puts(str ? str : "{\"status\":\"internal_error\"}");
+                        free(str);
+                        json_decref(o);
+                }
+                return EXIT_INTERNAL;
+        }
+        if (out_dir && res->n_files) {
+                if (mkdir(out_dir, 0755) < 0 && errno != EEXIST) {
+                        cli_error("--out-dir %s: %s", out_dir,
+                                  strerror(errno));
+                } else {
+                        _cleanup_close_ int dfd = open(
+                                out_dir,
+                                O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        for (size_t i = 0; dfd >= 0 && i < res->n_files; i++)
+                                if ((r = write_out_file(dfd, res->files[i].name,
+                                                        &res->files[i])) < 0)
+                                        cli_error("cannot write %s/%s: %s",
+                                                  out_dir, res->files[i].name,
+                                                  strerror(-r));
+                }
+        }
+        if (json_mode) {
+                char *j = al_result_to_json(res, pretty);
+                if (!j) {
+                        cli_error("cannot encode the result as JSON");
+                        al_result_free(res);
+                        return EXIT_INTERNAL;
+                }
+                puts(j);
+                free(j);
+        } else
+                print_human(res, quiet, out_dir);
+        fflush(stdout);
+        int rc = status_exit(res);
+        if (res->status == AL_STATUS_KILLED &&
+            strncmp(res->reason, "cancelled", 9) == 0)
+                rc = EXIT_CANCELLED;
+        al_result_free(res);
+        return rc;
+}

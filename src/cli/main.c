@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct command {
+        const char *name;
+        int (*fn)(int argc, char **argv);
+        const char *summary;
+} commands[] = {
+        {"run", cmd_run, "run code in a fresh sandbox"},
+        {"doctor", cmd_doctor, "report which protections this host gives"},
+};
+
+void cli_error(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("airlock: error: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+}
+
+static void usage(FILE *f) {
+        fprintf(f, "Usage: airlock COMMAND [OPTIONS]\n\n"
+                   "Run untrusted code in a sandbox: namespaces, seccomp, "
+                   "cgroups, rlimits,\nno network, read-only root, tmpfs "
+                   "workspace.\n\nCommands:\n");
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                fprintf(f, "  %-8s %s\n", commands[i].name,
+                        commands[i].summary);
+        fprintf(f, "\n'airlock COMMAND --help' for a command's options; "
+                   "man airlock-run, airlock-doctor.\n");
+}
+
+int main(int argc, char **argv) {
+        if (argc < 2) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+            !strcmp(argv[1], "help")) {
+                if (argc > 2 && strcmp(argv[1], "help") == 0) {
+                        char *hv[] = {argv[2], "--help", NULL};
+                        for (size_t i = 0;
+                             i < sizeof(commands) / sizeof(commands[0]); i++)
+                                if (!strcmp(commands[i].name, argv[2]))
+                                        return commands[i].fn(2, hv);
+                }
+                usage(stdout);
+                return EXIT_OK;
+        }
+        if (!strcmp(argv[1], "--version")) {
+                printf("airlock %s\n", AIRLOCK_VERSION);
+                return EXIT_OK;
+        }
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                if (!strcmp(commands[i].name, argv[1]))
+                        return commands[i].fn(argc - 1, argv + 1);
+        cli_error("unknown command '%s'", argv[1]);
+        usage(stderr);
+        return EXIT_USAGE;
+}

@@ -1,0 +1,648 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One execution: a spec (language, code, inputs, limits) becomes one or two
+ * sandboxes (compile, then run, each fresh) and a result with the files
+ * the caller asked to collect.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "airlock.h"
+#include "error.h"
+#include "macro.h"
+#include "profile.h"
+#include "sandbox.h"
+#include "util.h"
+
+/* Caps on what one spec may carry (the HTTP and MCP doors reuse them). */
+#define AL_MAX_CODE (16u << 20)      /* source code bytes */
+#define AL_MAX_STDIN (64u << 20)     /* stdin bytes */
+#define AL_MAX_INPUT_TOTAL (256u << 20) /* all input files together */
+#define AL_MAX_COLLECT_GLOBS 64
+
+/* Caps on collected output files; what is skipped is named in files_note. */
+#define AL_COLLECT_MAX_FILES 64
+#define AL_COLLECT_MAX_FILE (16u << 20)
+#define AL_COLLECT_MAX_TOTAL (64u << 20)
+#define AL_COLLECT_MAX_DEPTH 16
+#define AL_COLLECT_MAX_ENTRIES 10000 /* directory entries looked at */
+
+struct in_file {
+        char *name;
+        unsigned char *data;
+        size_t len;
+        bool exec;
+};
+
+struct al_spec {
+        const al_profile *lang;
+        unsigned char *code;
+        size_t code_len;
+        bool has_code;
+        unsigned char *stdin_data;
+        size_t stdin_len;
+        char **args;
+        size_t n_args;
+        char **env; /* NAME=VALUE */
+        size_t n_env;
+        struct in_file *files;
+        size_t n_files, input_total;
+        char **collect;
+        size_t n_collect;
+        al_limits limits;
+        bool timing;
+        int cancel_fd;
+};
+
+al_spec *al_spec_new(void) {
+        al_spec *s = calloc(1, sizeof(*s));
+        if (!s)
+                return NULL;
+        al_limits_init(&s->limits);
+        s->cancel_fd = -1;
+        return s;
+}
+
+al_spec *al_spec_free(al_spec *s) {
+        if (!s)
+                return NULL;
+        free(s->code);
+        free(s->stdin_data);
+        for (size_t i = 0; i < s->n_args; i++)
+                free(s->args[i]);
+        free(s->args);
+        for (size_t i = 0; i < s->n_env; i++)
+                free(s->env[i]);
+        free(s->env);
+        for (size_t i = 0; i < s->n_files; i++) {
+                free(s->files[i].name);
+                free(s->files[i].data);
+        }
+        free(s->files);
+        for (size_t i = 0; i < s->n_collect; i++)
+                free(s->collect[i]);
+        free(s->collect);
+        free(s);
+        return NULL;
+}
+
+int al_spec_set_language(al_spec *s, const char *name, al_error *err) {
+        const al_profile *p = al_profile_find(name);
+        if (!p)
+                return al_error_set(err, ENOENT,
+                                    "unknown language '%s' (see "
+                                    "--list-languages)",
+                                    name ? name : "");
+        s->lang = p;
+        return 0;
+}
+
+static int dup_bytes(const void *src, size_t len, unsigned char **ret) {
+        unsigned char *p = malloc(len ? len : 1);
+        if (!p)
+                return -ENOMEM;
+        if (len)
+                memcpy(p, src, len);
+        free(*ret);
+        *ret = p;
+        return 0;
+}
+
+int al_spec_set_code(al_spec *s, const void *code, size_t len, al_error *err) {
+        if (len > AL_MAX_CODE)
+                return al_error_set(err, EFBIG,
+                                    "code is %zu bytes; the limit is %u", len,
+                                    AL_MAX_CODE);
+        if (memchr(code, '\0', len))
+                return al_error_set(err, EINVAL, "code contains a NUL byte");
+        int r = dup_bytes(code, len, &s->code);
+        if (r < 0)
+                return al_error_set(err, -r, "out of memory");
+        s->code_len = len;
+        s->has_code = true;
+        return 0;
+}
+
+int al_spec_set_stdin(al_spec *s, const void *data, size_t len,
+                      al_error *err) {
+        if (len > AL_MAX_STDIN)
+                return al_error_set(err, EFBIG,
+                                    "stdin is %zu bytes; the limit is %u", len,
+                                    AL_MAX_STDIN);
+        int r = dup_bytes(data, len, &s->stdin_data);
+        if (r < 0)
+                return al_error_set(err, -r, "out of memory");
+        s->stdin_len = len;
+        return 0;
+}
+
+static int strv_push(char ***v, size_t *n, size_t max, const char *what,
+                     char *owned, al_error *err) {
+        if (!owned)
+                return al_error_set(err, ENOMEM, "out of memory");
+        if (*n >= max) {
+                free(owned);
+                return al_error_set(err, E2BIG, "more than %zu %s", max, what);
+        }
+        char **nv = realloc(*v, (*n + 1) * sizeof(char *));
+        if (!nv) {
+                free(owned);
+                return al_error_set(err, ENOMEM, "out of memory");
+        }
+        nv[(*n)++] = owned;
+        *v = nv;
+        return 0;
+}
+
+int al_spec_add_arg(al_spec *s, const char *arg, al_error *err) {
+        return strv_push(&s->args, &s->n_args, AL_MAX_ARGS - 16, "arguments",
+                         strdup(arg), err);
+}
+
+int al_spec_add_env(al_spec *s, const char *name, const char *value,
+                    al_error *err) {
+        if (!al_env_name_ok(name))
+                return al_error_set(err, EINVAL,
+                                    "bad environment variable name '%s'",
+                                    name);
+        size_t len = strlen(name) + strlen(value) + 2;
+        if (len > 64 * 1024)
+                return al_error_set(err, E2BIG,
+                                    "environment variable %s is too long",
+                                    name);
+        char *kv = malloc(len);
+        if (kv)
+                snprintf(kv, len, "%s=%s", name, value);
+        return strv_push(&s->env, &s->n_env, AL_MAX_ENV, "environment "
+                         "variables", kv, err);
+}
+
+int al_spec_add_file(al_spec *s, const char *name, const void *data,
+                     size_t len, bool executable, al_error *err) {
+        if (!al_rel_path_ok(name))
+                return al_error_set(err, EINVAL,
+                                    "bad input file name '%s': use a "
+                                    "relative path without '..', '.' or "
+                                    "empty parts",
+                                    name);
+        if (s->n_files >= AL_MAX_INPUT_FILES)
+                return al_error_set(err, E2BIG, "more than %d input files",
+                                    AL_MAX_INPUT_FILES);
+        if (len > AL_MAX_INPUT_TOTAL - s->input_total)
+                return al_error_set(err, EFBIG,
+                                    "input files exceed %u bytes in total",
+                                    AL_MAX_INPUT_TOTAL);
+        for (size_t i = 0; i < s->n_files; i++)
+                if (strcmp(s->files[i].name, name) == 0)
+                        return al_error_set(err, EEXIST,
+                                            "input file '%s' given twice",
+                                            name);
+        struct in_file *nf =
+                realloc(s->files, (s->n_files + 1) * sizeof(*s->files));
+        if (!nf)
+                return al_error_set(err, ENOMEM, "out of memory");
+        s->files = nf;
+        struct in_file *f = &s->files[s->n_files];
+        memset(f, 0, sizeof(*f));
+        f->name = strdup(name);
+        if (!f->name || dup_bytes(data, len, &f->data) < 0) {
+                free(f->name);
+                return al_error_set(err, ENOMEM, "out of memory");
+        }
+        f->len = len;
+        f->exec = executable;
+        s->n_files++;
+        s->input_total += len;
+        return 0;
+}
+
+int al_spec_add_collect(al_spec *s, const char *glob, al_error *err) {
+        /* a glob is a relative pattern: the same rules as a path, with
+         * wildcards allowed in components */
+        if (!glob || !*glob || glob[0] == '/' || strstr(glob, "..") ||
+            strlen(glob) > AL_PATH_MAX)
+                return al_error_set(err, EINVAL,
+                                    "bad collect pattern '%s': use a "
+                                    "relative glob without '..'",
+                                    glob ? glob : "");
+        return strv_push(&s->collect, &s->n_collect, AL_MAX_COLLECT_GLOBS,
+                         "collect patterns", strdup(glob), err);
+}
+
+al_limits *al_spec_limits(al_spec *s) {
+        return &s->limits;
+}
+
+void al_spec_set_timing(al_spec *s, bool on) {
+        s->timing = on;
+}
+
+void al_spec_set_cancel_fd(al_spec *s, int fd) {
+        s->cancel_fd = fd;
+}
+
+/* ------------------------------------------------------------- results */
+
+static void result_clear_files(al_result *r) {
+        for (size_t i = 0; i < r->n_files; i++) {
+                free(r->files[i].name);
+                free(r->files[i].mime);
+                free(r->files[i].data);
+        }
+        free(r->files);
+        r->files = NULL;
+        r->n_files = 0;
+}
+
+al_result *al_result_free(al_result *r) {
+        if (!r)
+                return NULL;
+        free(r->stdout_buf);
+        free(r->stderr_buf);
+        result_clear_files(r);
+        al_result_free(r->compile);
+        free(r);
+        return NULL;
+}
+
+static void note(al_result *r, const char *fmt, const char *name) {
+        size_t n = strlen(r->files_note);
+        if (n + 4 >= sizeof(r->files_note))
+                return;
+        snprintf(r->files_note + n, sizeof(r->files_note) - n, "%s", n ? "; " : "");
+        n = strlen(r->files_note);
+        snprintf(r->files_note + n, sizeof(r->files_note) - n, fmt, name);
+}
+
+struct collect_ctx {
+        char *const *globs;
+        size_t n_globs;
+        al_result *r;
+        size_t max_files;
+        uint64_t max_file, max_total, total;
+        unsigned entries;
+};
+
+static bool glob_any(const struct collect_ctx *cc, const char *rel) {
+        for (size_t i = 0; i < cc->n_globs; i++)
+                if (al_glob_match(cc->globs[i], rel))
+                        return true;
+        return false;
+}
+
+/* Read a regular file without following links: the code could have
+ * planted a symlink to a host file, and airlock runs with more rights. */
+static int read_entry(int dirfd, const char *name, const char *rel,
+                      struct collect_ctx *cc) {
+        al_result *r = cc->r;
+        _cleanup_close_ int fd = openat(dirfd, name,
+                                        O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+                                                O_CLOEXEC | O_NOCTTY);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                note(r, "skipped %s: not a regular file", rel);
+                return 0;
+        }
+        if (r->n_files >= cc->max_files) {
+                note(r, "skipped %s: file count cap reached", rel);
+                return 0;
+        }
+        if ((uint64_t)st.st_size > cc->max_file ||
+            cc->total + (uint64_t)st.st_size > cc->max_total) {
+                note(r, "skipped %s: over the size cap", rel);
+                return 0;
+        }
+        size_t len = (size_t)st.st_size;
+        _cleanup_free_ unsigned char *data = malloc(len ? len : 1);
+        if (!data)
+                return -ENOMEM;
+        size_t off = 0;
+        while (off < len) {
+                ssize_t n = read(fd, data + off, len - off);
+                if (n <= 0)
+                        break;
+                off += (size_t)n;
+        }
+        al_file *nf = realloc(r->files, (r->n_files + 1) * sizeof(al_file));
+        if (!nf)
+                return -ENOMEM;
+        r->files = nf;
+        al_file *f = &r->files[r->n_files];
+        f->name = strdup(rel);
+        f->mime = strdup(al_guess_mime(rel, data, off));
+        if (!f->name || !f->mime) {
+                free(f->name);
+                free(f->mime);
+                return -ENOMEM;
+        }
+        f->size = off;
+        f->data = steal_pointer(&data);
+        r->n_files++;
+        cc->total += off;
+        return 0;
+}
+
+static int walk(int dirfd, const char *prefix, int depth,
+                struct collect_ctx *cc) {
+        int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        if (dfd < 0)
+                return -errno;
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                close(dfd);
+                return -errno;
+        }
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if (++cc->entries > AL_COLLECT_MAX_ENTRIES) {
+                        note(cc->r, "stopped looking for files after %s",
+                             "10000 entries");
+                        break;
+                }
+                char rel[PATH_MAX];
+                snprintf(rel, sizeof(rel), "%s%s", prefix, de->d_name);
+                struct stat st;
+                if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                if (S_ISDIR(st.st_mode)) {
+                        if (depth >= AL_COLLECT_MAX_DEPTH)
+                                continue;
+                        int sub = openat(dirfd, de->d_name,
+                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                                 O_CLOEXEC);
+                        if (sub < 0)
+                                continue;
+                        char sp[PATH_MAX];
+                        snprintf(sp, sizeof(sp), "%s/", rel);
+                        r = walk(sub, sp, depth + 1, cc);
+                        close(sub);
+                } else if (glob_any(cc, rel)) {
+                        if (S_ISLNK(st.st_mode))
+                                note(cc->r, "skipped %s: symbolic link", rel);
+                        else
+                                r = read_entry(dirfd, de->d_name, rel, cc);
+                }
+                if (r < 0)
+                        break;
+        }
+        closedir(d);
+        return r;
+}
+
+static int collect(int ws_fd, char *const *globs, size_t n, size_t max_files,
+                   uint64_t max_file, uint64_t max_total, al_result *r) {
+        if (ws_fd < 0 || n == 0)
+                return 0;
+        struct collect_ctx cc = {.globs = globs,
+                                 .n_globs = n,
+                                 .r = r,
+                                 .max_files = max_files,
+                                 .max_file = max_file,
+                                 .max_total = max_total};
+        return walk(ws_fd, "", 0, &cc);
+}
+
+/* ----------------------------------------------------------- the stages */
+
+/* Expand a profile argv template: {file} -> the source name, {args} ->
+ * the caller's arguments spread. */
+static char **expand_argv(char *const *tmpl, const char *file,
+                          char *const *args, size_t n_args) {
+        size_t n = 0;
+        for (char *const *t = tmpl; *t; t++)
+                n += strcmp(*t, "{args}") == 0 ? n_args : 1;
+        char **v = calloc(n + 1, sizeof(char *));
+        if (!v)
+                return NULL;
+        size_t i = 0;
+        for (char *const *t = tmpl; *t; t++) {
+                if (strcmp(*t, "{args}") == 0)
+                        for (size_t k = 0; k < n_args; k++)
+                                v[i++] = args[k];
+                else
+                        v[i++] = strcmp(*t, "{file}") == 0 ? (char *)file : *t;
+        }
+        return v;
+}
+
+static char **build_env(const al_spec *s) {
+        static char *const base[] = {
+                "PATH=/usr/local/bin:/usr/bin:/bin",
+                "HOME=" AL_WORKSPACE,
+                "LANG=C.UTF-8",
+                "TMPDIR=/tmp",
+                "USER=sandbox",
+                "LOGNAME=sandbox",
+                "SHELL=/bin/sh",
+                NULL,
+        };
+        size_t nb = ARRAY_SIZE(base) - 1, np = 0;
+        while (s->lang->env[np])
+                np++;
+        char **v = calloc(nb + np + s->n_env + 1, sizeof(char *));
+        if (!v)
+                return NULL;
+        size_t n = 0;
+        char *const *srcs[] = {base, s->lang->env, s->env};
+        size_t lens[] = {nb, np, s->n_env};
+        for (size_t k = 0; k < 3; k++)
+                for (size_t i = 0; i < lens[k]; i++) {
+                        const char *kv = srcs[k][i];
+                        size_t nl = (size_t)(strchr(kv, '=') - kv);
+                        size_t j;
+                        /* a later source overrides an earlier one */
+                        for (j = 0; j < n; j++)
+                                if (!strncmp(v[j], kv, nl + 1))
+                                        break;
+                        v[j] = (char *)kv;
+                        if (j == n)
+                                n++;
+                }
+        return v;
+}
+
+static int stage(const al_spec *s, char *const *argv, char *const *envp,
+                 const al_sbx_file *files, size_t n_files,
+                 const al_limits *limits, const unsigned char *in,
+                 size_t in_len, al_result *r, int *ret_ws, al_error *err) {
+        al_sbx_config c = {
+                .argv = argv,
+                .envp = envp,
+                .ro_paths = s->lang->ro_paths,
+                .files = files,
+                .n_files = n_files,
+                .stdin_data = in,
+                .stdin_len = in_len,
+                .limits = *limits,
+                .cancel_fd = s->cancel_fd,
+                .timing = s->timing,
+        };
+        return al_sandbox_run(&c, r, ret_ws, err);
+}
+
+static void reject(al_result *r, const al_limits *l, const char *why) {
+        r->status = AL_STATUS_REJECTED;
+        r->exit_code = -1;
+        r->limits = *l;
+        snprintf(r->reason, sizeof(r->reason), "%s", why);
+}
+
+int al_run(const al_spec *s, al_result **ret, al_error *err) {
+        al_result *r = calloc(1, sizeof(*r));
+        if (!r)
+                return al_error_set(err, ENOMEM, "out of memory");
+        double t0 = al_now_ms();
+        al_error e = {0};
+        int ws = -1, rc = 0;
+        _cleanup_free_ char **envp = NULL;
+        _cleanup_free_ char **argv = NULL;
+        _cleanup_free_ al_sbx_file *files = NULL;
+
+        if (!s->lang) {
+                reject(r, &s->limits, "no language given");
+                goto done;
+        }
+        if (!s->has_code) {
+                reject(r, &s->limits, "no code given");
+                goto done;
+        }
+        if (al_limits_validate(&s->limits, &e) < 0) {
+                reject(r, &s->limits, e.msg);
+                goto done;
+        }
+        if (!al_profile_available(s->lang)) {
+                char why[256];
+                snprintf(why, sizeof(why),
+                         "language %s is not installed on this host (%s)",
+                         s->lang->name,
+                         s->lang->compile ? s->lang->compile[0]
+                                          : s->lang->run[0]);
+                reject(r, &s->limits, why);
+                goto done;
+        }
+        if (s->input_total + s->code_len > (s->limits.disk_mb << 20)) {
+                reject(r, &s->limits,
+                       "input files and code do not fit the disk limit");
+                goto done;
+        }
+        for (size_t i = 0; i < s->n_files; i++)
+                if (!strcmp(s->files[i].name, s->lang->file) ||
+                    (s->lang->compile_output &&
+                     !strcmp(s->files[i].name, s->lang->compile_output))) {
+                        char why[300];
+                        snprintf(why, sizeof(why),
+                                 "input file '%s' would overwrite the "
+                                 "program's own file",
+                                 s->files[i].name);
+                        reject(r, &s->limits, why);
+                        goto done;
+                }
+
+        envp = build_env(s);
+        files = calloc(s->n_files + 1, sizeof(*files));
+        if (!envp || !files) {
+                rc = al_error_set(err, ENOMEM, "out of memory");
+                goto done;
+        }
+        files[0] = (al_sbx_file){.name = s->lang->file,
+                                 .data = s->code,
+                                 .len = s->code_len};
+        for (size_t i = 0; i < s->n_files; i++)
+                files[i + 1] = (al_sbx_file){.name = s->files[i].name,
+                                             .data = s->files[i].data,
+                                             .len = s->files[i].len,
+                                             .executable = s->files[i].exec};
+        size_t n_files = s->n_files + 1;
+
+        if (s->lang->compile) {
+                /* Compile in a sandbox of its own, with the profile's
+                 * limits; only the produced binary crosses over. */
+                _cleanup_free_ char **cargv = expand_argv(
+                        s->lang->compile, s->lang->file, NULL, 0);
+                al_result *cr = calloc(1, sizeof(*cr));
+                if (!cargv || !cr) {
+                        free(cr);
+                        rc = al_error_set(err, ENOMEM, "out of memory");
+                        goto done;
+                }
+                r->compile = cr;
+                r->has_compile = true;
+                int cws = -1;
+                rc = stage(s, cargv, envp, files, 1, &s->lang->compile_limits,
+                           NULL, 0, cr, &cws, err);
+                if (rc < 0)
+                        goto done;
+                char *out_glob = s->lang->compile_output;
+                if (cr->status == AL_STATUS_OK)
+                        rc = collect(cws, &out_glob, 1, 1, 256u << 20,
+                                     256u << 20, cr);
+                safe_close(cws);
+                if (rc < 0) {
+                        al_error_set(err, -rc, "collect compiler output");
+                        goto done;
+                }
+                if (cr->status != AL_STATUS_OK || cr->n_files != 1) {
+                        /* compile failed: the run did not happen */
+                        r->status = cr->status == AL_STATUS_OK
+                                            ? AL_STATUS_ERROR
+                                            : cr->status;
+                        if (r->status == AL_STATUS_ERROR ||
+                            r->status == AL_STATUS_KILLED)
+                                r->status = AL_STATUS_ERROR;
+                        r->exit_code = -1;
+                        r->limits = s->limits;
+                        r->protections = cr->protections;
+                        snprintf(r->reason, sizeof(r->reason),
+                                 "compilation failed: %s",
+                                 cr->reason[0] ? cr->reason
+                                               : "no binary produced");
+                        goto done;
+                }
+                /* the run sees the binary, not the source */
+                files[0] = (al_sbx_file){.name = cr->files[0].name,
+                                         .data = cr->files[0].data,
+                                         .len = cr->files[0].size,
+                                         .executable = true};
+        }
+
+        argv = expand_argv(s->lang->run, s->lang->file, s->args, s->n_args);
+        if (!argv) {
+                rc = al_error_set(err, ENOMEM, "out of memory");
+                goto done;
+        }
+        rc = stage(s, argv, envp, files, n_files, &s->limits, s->stdin_data,
+                   s->stdin_len, r, &ws, err);
+        if (rc < 0)
+                goto done;
+        double t_c = al_now_ms();
+        rc = collect(ws, s->collect, s->n_collect, AL_COLLECT_MAX_FILES,
+                     AL_COLLECT_MAX_FILE, AL_COLLECT_MAX_TOTAL, r);
+        if (rc < 0) {
+                al_error_set(err, -rc, "collect output files");
+                goto done;
+        }
+        if (r->has_timing)
+                r->timing.collect_ms = al_now_ms() - t_c;
+
+done:
+        safe_close(ws);
+        if (rc < 0) {
+                al_result_free(r);
+                return rc;
+        }
+        if (s->timing) {
+                r->has_timing = true;
+                r->timing.total_ms = al_now_ms() - t0;
+        }
+        *ret = r;
+        return 0;
+}

@@ -1,0 +1,1287 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sandbox: one process tree in fresh namespaces, supervised from
+ * outside.
+ *
+ *   supervisor (caller's process)          sandbox
+ *   ----------------------------------     ----------------------------------
+ *   pipes, cgroup, slot uid, BPF ready
+ *   clone(NEWUSER|NEWPID|NEWNS|NEWNET|  -> "init" (pid 1 of the new pid ns)
+ *         NEWIPC|NEWUTS)                   waits for "go"
+ *   write uid/gid map, attach cgroup,
+ *   send "go"                           -> become uid 1000, new cgroup ns,
+ *                                          build root in tmpfs, pivot_root,
+ *                                          write input files, pass the
+ *                                          workspace fd, new time ns, fork:
+ *                                            payload: setsid, rlimits,
+ *                                            drop caps, no_new_privs,
+ *                                            seccomp, execve
+ *                                          init: drop caps, seccomp, reap;
+ *                                          when the payload exits, report
+ *                                          its status and exit -> the kernel
+ *                                          kills all that is left in the ns
+ *   poll: stdout, stderr, stdin, init's
+ *   pidfd, cancel fd, wall deadline,
+ *   CPU and output caps -> SIGKILL init
+ *   reap, read cgroup stats, destroy cgroup
+ *
+ * The child never allocates after clone(): the caller may be threaded.
+ */
+#include "sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/mount.h>
+#include <linux/securebits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "error.h"
+#include "macro.h"
+#include "seccomp.h"
+#include "util.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* Host uids/gids for concurrent runs as root: one unused id per slot, so
+ * two sandboxes never share an identity. Chosen far above the ranges that
+ * distributions and /etc/subuid allocate. */
+#define AL_SLOT_ID_BASE 1660000000u
+#define AL_SLOTS 256
+
+/* fd numbers inside the child after it has tidied its table */
+enum {
+        CFD_SYNC = 3,   /* read: "go" from the supervisor */
+        CFD_MSG = 4,    /* write: ready / error messages */
+        CFD_SOCK = 5,   /* send the workspace dirfd */
+        CFD_STATUS = 6, /* write: payload wait status */
+        CFD_FIRST_FREE = 7,
+};
+
+enum { MSG_READY = 1, MSG_ERROR = 2 };
+enum { READY_TIMENS = 1u << 0, READY_LO = 1u << 1 };
+
+/* One message from child to supervisor; < PIPE_BUF so writes are atomic. */
+struct child_msg {
+        int32_t type;
+        int32_t code;
+        uint32_t flags;
+        char msg[AL_ERROR_MSG_MAX];
+};
+
+struct sandbox {
+        const al_sbx_config *c;
+        bool root_mode;
+        uid_t host_uid;
+        gid_t host_gid;
+        const al_bpf *bpf;
+        /* parent-side ends */
+        int sync_w, msg_r, sock_p, status_r, in_w, out_r, err_r;
+        /* child-side ends */
+        int sync_r, msg_w, sock_c, status_w, in_r, out_w, errp_w;
+};
+
+/* ---------------------------------------------------------------- host */
+
+static char state_dir[256];
+
+int al_set_state_dir(const char *dir, al_error *err) {
+        if (!dir || dir[0] != '/' || strlen(dir) >= sizeof(state_dir))
+                return al_error_set(err, EINVAL,
+                                    "state dir must be an absolute path");
+        snprintf(state_dir, sizeof(state_dir), "%s", dir);
+        return 0;
+}
+
+static const char *get_state_dir(void) {
+        if (!state_dir[0]) {
+                const char *xdg = secure_getenv("XDG_RUNTIME_DIR");
+                if (geteuid() == 0 || !xdg || xdg[0] != '/')
+                        snprintf(state_dir, sizeof(state_dir), "%s",
+                                 geteuid() == 0 ? "/run/airlock"
+                                                : "/tmp/airlock");
+                else
+                        snprintf(state_dir, sizeof(state_dir), "%s/airlock",
+                                 xdg);
+        }
+        return state_dir;
+}
+
+/* Take a free slot: an flock on <state>/slot-N.lock, held until the run
+ * ends. Returns the locked fd and the slot number. */
+static int slot_acquire(unsigned *ret_slot, al_error *err) {
+        const char *dir = get_state_dir();
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return al_error_errno(err, errno, "cannot create %s", dir);
+        for (unsigned i = 0; i < AL_SLOTS; i++) {
+                char p[320];
+                snprintf(p, sizeof(p), "%s/slot-%u.lock", dir, i);
+                int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                              0600);
+                if (fd < 0)
+                        return al_error_errno(err, errno, "cannot open %s", p);
+                if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+                        *ret_slot = i;
+                        return fd;
+                }
+                close(fd);
+        }
+        return al_error_set(err, EBUSY, "all %d sandbox slots are busy",
+                            AL_SLOTS);
+}
+
+void al_host_probe(al_host_info *h) {
+        memset(h, 0, sizeof(*h));
+        h->root = geteuid() == 0;
+        h->timens = access("/proc/self/ns/time", F_OK) == 0;
+        /* mount_setattr with no flags on "/" is a harmless probe: EINVAL
+         * means the call exists, ENOSYS that it does not. */
+        errno = 0;
+        long r = syscall(SYS_mount_setattr, -1, "", 0, NULL, 0);
+        h->mount_setattr = !(r < 0 && errno == ENOSYS);
+        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL,
+                                   NULL, NULL, 0);
+        if (pid == 0)
+                _exit(0);
+        if (pid < 0) {
+                snprintf(h->userns_why, sizeof(h->userns_why),
+                         "clone(CLONE_NEWUSER) failed: %s", strerror(errno));
+                return;
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        h->userns = true;
+}
+
+/* ------------------------------------------------------------ the child */
+
+/* Report an error to the supervisor and exit. Async-signal-safe enough:
+ * no allocation, only snprintf into a stack buffer and write. */
+static _Noreturn void child_fail(const al_error *e) {
+        struct child_msg m = {.type = MSG_ERROR, .code = e->code};
+        memcpy(m.msg, e->msg, sizeof(m.msg));
+        m.msg[sizeof(m.msg) - 1] = '\0';
+        (void)!write(CFD_MSG, &m, sizeof(m));
+        _exit(127);
+}
+
+static int write_file(const char *path, const char *s) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = write(fd, s, strlen(s));
+        int r = n == (ssize_t)strlen(s) ? 0 : -errno;
+        close(fd);
+        return r;
+}
+
+/* mkdir -p for a path we build ourselves (no symlinks in it: the new root
+ * is a fresh tmpfs). */
+static int mkdir_p(const char *path, mode_t mode) {
+        char buf[PATH_MAX];
+        size_t n = strlen(path);
+        if (n >= sizeof(buf))
+                return -ENAMETOOLONG;
+        memcpy(buf, path, n + 1);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+static int mkdir_parent(const char *path) {
+        char buf[PATH_MAX];
+        size_t n = strlen(path);
+        if (n >= sizeof(buf))
+                return -ENAMETOOLONG;
+        memcpy(buf, path, n + 1);
+        char *slash = strrchr(buf, '/');
+        if (!slash || slash == buf)
+                return 0;
+        *slash = '\0';
+        return mkdir_p(buf, 0755);
+}
+
+/* Mount flags a read-only bind must keep (locked in a user namespace). */
+static unsigned long kept_flags(const char *path) {
+        struct statvfs sv;
+        unsigned long f = 0;
+        if (statvfs(path, &sv) < 0)
+                return 0;
+        if (sv.f_flag & ST_NOEXEC)
+                f |= MS_NOEXEC;
+        if (sv.f_flag & ST_NOATIME)
+                f |= MS_NOATIME;
+        if (sv.f_flag & ST_NODIRATIME)
+                f |= MS_NODIRATIME;
+        if (sv.f_flag & ST_RELATIME)
+                f |= MS_RELATIME;
+        return f;
+}
+
+/* Make dst (and every mount below it) read-only, nosuid, nodev. */
+static int make_readonly(const char *dst, bool keep_dev) {
+        struct mount_attr attr = {
+                .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                            (keep_dev ? 0 : MOUNT_ATTR_NODEV),
+        };
+        if (syscall(SYS_mount_setattr, AT_FDCWD, dst, AT_RECURSIVE, &attr,
+                    sizeof(attr)) == 0)
+                return 0;
+        if (errno != ENOSYS)
+                return -errno;
+        /* Kernels before 5.12: remount the top mount only. */
+        unsigned long fl = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
+                           (keep_dev ? 0 : MS_NODEV) | kept_flags(dst);
+        return mount(NULL, dst, NULL, fl, NULL) < 0 ? -errno : 0;
+}
+
+/* Bind host path src read-only at root+src. Missing paths are skipped;
+ * a symlink is recreated as a symlink (merged-/usr layouts). */
+static int bind_ro(const char *root, const char *src, bool keep_dev,
+                   al_error *e) {
+        char dst[PATH_MAX];
+        struct stat st;
+        snprintf(dst, sizeof(dst), "%s%s", root, src);
+        if (lstat(src, &st) < 0)
+                return errno == ENOENT ? 0
+                                       : al_error_errno(e, errno, "lstat %s",
+                                                        src);
+        int r = mkdir_parent(dst);
+        if (r < 0)
+                return al_error_errno(e, -r, "mkdir for %s", dst);
+        if (S_ISLNK(st.st_mode)) {
+                char target[PATH_MAX];
+                ssize_t n = readlink(src, target, sizeof(target) - 1);
+                if (n < 0)
+                        return al_error_errno(e, errno, "readlink %s", src);
+                target[n] = '\0';
+                if (symlink(target, dst) < 0 && errno != EEXIST)
+                        return al_error_errno(e, errno, "symlink %s", dst);
+                return 0;
+        }
+        if (S_ISDIR(st.st_mode)) {
+                if ((r = mkdir_p(dst, 0755)) < 0)
+                        return al_error_errno(e, -r, "mkdir %s", dst);
+        } else {
+                int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
+                if (fd < 0)
+                        return al_error_errno(e, errno, "create %s", dst);
+                close(fd);
+        }
+        if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+                return al_error_errno(e, errno, "bind %s", src);
+        if ((r = make_readonly(dst, keep_dev)) < 0)
+                return al_error_errno(e, -r, "read-only remount of %s", src);
+        return 0;
+}
+
+static int write_text(const char *path, const char *text, mode_t mode) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+                                    O_NOFOLLOW,
+                      mode);
+        if (fd < 0)
+                return -errno;
+        size_t len = strlen(text);
+        ssize_t n = write(fd, text, len);
+        int r = n == (ssize_t)len ? 0 : (n < 0 ? -errno : -ENOSPC);
+        close(fd);
+        return r;
+}
+
+/* Build the new root under `root` (a fresh tmpfs) and pivot into it. */
+static int setup_root(struct sandbox *sb, al_error *e) {
+        const al_limits *l = &sb->c->limits;
+        const char *root = "/tmp";
+        char p[PATH_MAX], opts[128];
+        int r;
+
+        /* Nothing we mount may leak back to the host. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return al_error_errno(e, errno, "make / private");
+        if (mount("airlock-root", root, "tmpfs", MS_NOSUID | MS_NODEV,
+                  "size=4m,nr_inodes=4096,mode=0755") < 0)
+                return al_error_errno(e, errno, "mount root tmpfs");
+
+        for (char *const *rp = sb->c->ro_paths; rp && *rp; rp++)
+                if ((r = bind_ro(root, *rp, false, e)) < 0)
+                        return r;
+
+        /* /proc: a new instance for the new pid namespace; /proc/sys and
+         * friends read-only on top. */
+        snprintf(p, sizeof(p), "%s/proc", root);
+        if (mkdir(p, 0555) < 0 ||
+            mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  NULL) < 0)
+                return al_error_errno(e, errno, "mount /proc");
+        static const char *const proc_ro[] = {"sys", "sysrq-trigger", "irq",
+                                              "bus", "fs"};
+        for (size_t i = 0; i < ARRAY_SIZE(proc_ro); i++) {
+                snprintf(p, sizeof(p), "%s/proc/%s", root, proc_ro[i]);
+                if (access(p, F_OK) < 0)
+                        continue;
+                if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+                    (r = make_readonly(p, false)) < 0)
+                        return al_error_errno(e, errno, "protect %s", p);
+        }
+
+        /* /dev: a small tmpfs with the harmless devices bound from the
+         * host (a user namespace cannot mknod). */
+        snprintf(p, sizeof(p), "%s/dev", root);
+        if (mkdir(p, 0755) < 0 ||
+            mount("airlock-dev", p, "tmpfs", MS_NOSUID | MS_NOEXEC,
+                  "size=64k,nr_inodes=64,mode=0755") < 0)
+                return al_error_errno(e, errno, "mount /dev");
+        static const char *const devs[] = {"/dev/null", "/dev/zero",
+                                            "/dev/full", "/dev/random",
+                                            "/dev/urandom"};
+        for (size_t i = 0; i < ARRAY_SIZE(devs); i++)
+                if ((r = bind_ro(root, devs[i], true, e)) < 0)
+                        return r;
+        /* read-only mount of a device node still allows writing to the
+         * device (/dev/null); it forbids changing the node. */
+        static const char *const links[][2] = {
+                {"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
+                {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
+                snprintf(p, sizeof(p), "%s/dev/%s", root, links[i][1]);
+                if (symlink(links[i][0], p) < 0)
+                        return al_error_errno(e, errno, "symlink %s", p);
+        }
+
+        /* One tmpfs, capped at disk_mb, holds the workspace, /tmp and
+         * /dev/shm, so the cap bounds all writable space together. */
+        snprintf(p, sizeof(p), "%s/.rw", root);
+        snprintf(opts, sizeof(opts), "size=%llum,nr_inodes=%llu,mode=0755",
+                 (unsigned long long)l->disk_mb,
+                 (unsigned long long)(l->disk_mb * 256 < 1024
+                                              ? 1024
+                                              : l->disk_mb * 256));
+        if (mkdir(p, 0700) < 0 ||
+            mount("airlock-rw", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+                return al_error_errno(e, errno, "mount workspace tmpfs");
+        static const char *const rw[][2] = {
+                {"work", AL_WORKSPACE}, {"tmp", "/tmp"}, {"shm", "/dev/shm"}};
+        for (size_t i = 0; i < ARRAY_SIZE(rw); i++) {
+                char src[PATH_MAX], dst[PATH_MAX];
+                snprintf(src, sizeof(src), "%s/.rw/%s", root, rw[i][0]);
+                snprintf(dst, sizeof(dst), "%s%s", root, rw[i][1]);
+                mode_t mode = i == 0 ? 0755 : 01777;
+                if (mkdir(src, mode) < 0 || chmod(src, mode) < 0 ||
+                    mkdir_p(dst, 0755) < 0 ||
+                    mount(src, dst, NULL, MS_BIND, NULL) < 0)
+                        return al_error_errno(e, errno, "bind %s", rw[i][1]);
+        }
+        if (umount2(p, MNT_DETACH) < 0 || rmdir(p) < 0)
+                return al_error_errno(e, errno, "detach .rw");
+
+        /* A minimal identity, so tools that look the user up work. */
+        snprintf(p, sizeof(p), "%s/etc", root);
+        if ((r = mkdir_p(p, 0755)) < 0)
+                return al_error_errno(e, -r, "mkdir /etc");
+        static const char *const etc[][2] = {
+                {"passwd", "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+                           "sandbox:x:1000:1000:sandbox:/workspace:/bin/sh\n"
+                           "nobody:x:65534:65534:nobody:/nonexistent:"
+                           "/usr/sbin/nologin\n"},
+                {"group", "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n"},
+                {"hostname", "airlock\n"},
+                {"hosts", "127.0.0.1 localhost airlock\n::1 localhost\n"},
+                {"nsswitch.conf", "passwd: files\ngroup: files\n"
+                                  "hosts: files\n"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(etc); i++) {
+                snprintf(p, sizeof(p), "%s/etc/%s", root, etc[i][0]);
+                if (access(p, F_OK) == 0)
+                        continue; /* bound from the host by the profile */
+                if ((r = write_text(p, etc[i][1], 0644)) < 0)
+                        return al_error_errno(e, -r, "write %s", p);
+        }
+
+        /* pivot_root(".", ".") stacks the old root under the new one;
+         * detaching it leaves nothing of the host reachable. */
+        if (chdir(root) < 0)
+                return al_error_errno(e, errno, "chdir new root");
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                return al_error_errno(e, errno, "pivot_root");
+        if (umount2(".", MNT_DETACH) < 0)
+                return al_error_errno(e, errno, "detach old root");
+        if (chdir("/") < 0)
+                return al_error_errno(e, errno, "chdir /");
+        if (mount(NULL, "/", NULL,
+                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+                  NULL) < 0)
+                return al_error_errno(e, errno, "read-only /");
+        if (mount(NULL, "/dev", NULL,
+                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+                  NULL) < 0)
+                return al_error_errno(e, errno, "read-only /dev");
+        return 0;
+}
+
+/* Write the input files into the workspace as the sandbox user. */
+static int write_inputs(struct sandbox *sb, al_error *e) {
+        for (size_t i = 0; i < sb->c->n_files; i++) {
+                const al_sbx_file *f = &sb->c->files[i];
+                char p[PATH_MAX];
+                snprintf(p, sizeof(p), AL_WORKSPACE "/%s", f->name);
+                int r = mkdir_parent(p);
+                if (r < 0)
+                        return al_error_errno(e, -r, "input %s", f->name);
+                int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+                                         O_NOFOLLOW,
+                              f->executable ? 0755 : 0644);
+                if (fd < 0)
+                        return al_error_errno(e, errno, "input %s", f->name);
+                size_t off = 0;
+                while (off < f->len) {
+                        ssize_t n = write(fd, f->data + off, f->len - off);
+                        if (n <= 0) {
+                                int er = n < 0 ? errno : ENOSPC;
+                                close(fd);
+                                return al_error_errno(
+                                        e, er,
+                                        "input %s does not fit the disk "
+                                        "limit",
+                                        f->name);
+                        }
+                        off += (size_t)n;
+                }
+                close(fd);
+        }
+        return 0;
+}
+
+static int send_fd(int sock, int fd) {
+        char dummy = 'W';
+        struct iovec iov = {.iov_base = &dummy, .iov_len = 1};
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } u;
+        memset(&u, 0, sizeof(u));
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = sizeof(u.buf)};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+        return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+}
+
+static int recv_fd(int sock) {
+        char dummy;
+        struct iovec iov = {.iov_base = &dummy, .iov_len = 1};
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } u;
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = sizeof(u.buf)};
+        if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != 1)
+                return -errno;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        if (!cm || cm->cmsg_type != SCM_RIGHTS ||
+            cm->cmsg_len != CMSG_LEN(sizeof(int)))
+                return -EBADMSG;
+        int fd;
+        memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+        return fd;
+}
+
+/* Loopback up, so code that talks to itself over 127.0.0.1 works; the
+ * namespace has no other interface. */
+static bool loopback_up(void) {
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+                return false;
+        struct ifreq ifr = {0};
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+        bool ok = ioctl(s, SIOCGIFFLAGS, &ifr) == 0;
+        if (ok) {
+                ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+                ok = ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
+        }
+        close(s);
+        return ok;
+}
+
+/* Drop every capability for good: bounding set, ambient, securebits
+ * locked so that no later uid change can bring them back, then capset to
+ * zero. */
+static int drop_caps(al_error *e) {
+        for (int cap = 0; cap <= 63; cap++)
+                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+                    errno != EINVAL)
+                        return al_error_errno(e, errno, "drop bounding cap %d",
+                                              cap);
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+            errno != EINVAL)
+                return al_error_errno(e, errno, "clear ambient caps");
+        if (prctl(PR_SET_SECUREBITS,
+                  SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+                          SECBIT_NO_SETUID_FIXUP |
+                          SECBIT_NO_SETUID_FIXUP_LOCKED |
+                          SECBIT_KEEP_CAPS_LOCKED |
+                          SECBIT_NO_CAP_AMBIENT_RAISE |
+                          SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+                  0, 0, 0) < 0)
+                return al_error_errno(e, errno, "lock securebits");
+        struct __user_cap_header_struct h = {
+                .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+        struct __user_cap_data_struct d[2] = {{0}};
+        if (syscall(SYS_capset, &h, d) < 0)
+                return al_error_errno(e, errno, "capset");
+        return 0;
+}
+
+static int set_rlimits(const al_limits *l, al_error *e) {
+        /* CPU: soft at the limit (SIGXCPU), hard one second later (SIGKILL).
+         * Per process; the cgroup CPU check covers the whole tree. */
+        rlim_t cpu_s = (rlim_t)((l->cpu_ms + 999) / 1000);
+        const struct {
+                int res;
+                rlim_t soft, hard;
+                const char *name;
+        } rl[] = {
+                {RLIMIT_CPU, cpu_s, cpu_s + 1, "cpu"},
+                {RLIMIT_FSIZE, (rlim_t)l->disk_mb << 20,
+                 (rlim_t)l->disk_mb << 20, "fsize"},
+                {RLIMIT_NOFILE, (rlim_t)l->open_files, (rlim_t)l->open_files,
+                 "nofile"},
+                {RLIMIT_CORE, 0, 0, "core"},
+                /* memory is bounded by the cgroup; MEMLOCK and MSGQUEUE
+                 * are kernel memory outside it */
+                {RLIMIT_MEMLOCK, 0, 0, "memlock"},
+                {RLIMIT_MSGQUEUE, 0, 0, "msgqueue"},
+                {RLIMIT_STACK, 8u << 20, 8u << 20, "stack"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(rl); i++) {
+                struct rlimit r = {.rlim_cur = rl[i].soft,
+                                   .rlim_max = rl[i].hard};
+                if (setrlimit(rl[i].res, &r) < 0)
+                        return al_error_errno(e, errno, "setrlimit %s",
+                                              rl[i].name);
+        }
+        return 0;
+}
+
+/* Move the fds the child needs to fixed numbers and close all others,
+ * so no supervisor fd (slot locks, other runs' pipes) reaches the code. */
+static int tidy_fds(struct sandbox *sb) {
+        int want[] = {sb->in_r,  sb->out_w,   sb->errp_w,   sb->sync_r,
+                      sb->msg_w, sb->sock_c, sb->status_w};
+        int hi[ARRAY_SIZE(want)];
+        for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+                if ((hi[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 100)) < 0)
+                        return -errno;
+        for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+                if (dup3(hi[i], (int)i, i <= 2 ? 0 : O_CLOEXEC) < 0)
+                        return -errno;
+        if (syscall(SYS_close_range, CFD_FIRST_FREE, ~0U, 0) < 0)
+                for (int fd = CFD_FIRST_FREE; fd < 4096; fd++)
+                        close(fd);
+        return 0;
+}
+
+static _Noreturn void payload_exec(struct sandbox *sb) {
+        al_error e = {0};
+        /* order: session -> rlimits -> caps -> no_new_privs -> seccomp ->
+         * execve (nothing may run between the filter and the exec that
+         * the filter would refuse) */
+        if (setsid() < 0)
+                al_error_errno(&e, errno, "setsid");
+        else if (chdir(AL_WORKSPACE) < 0)
+                al_error_errno(&e, errno, "chdir workspace");
+        else if (set_rlimits(&sb->c->limits, &e) < 0)
+                ;
+        else if (drop_caps(&e) < 0)
+                ;
+        else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                al_error_errno(&e, errno, "no_new_privs");
+        else if (al_seccomp_install(sb->bpf, &e) < 0)
+                ;
+        else {
+                execve(sb->c->argv[0], sb->c->argv, sb->c->envp);
+                al_error_errno(&e, errno, "cannot execute %s",
+                               sb->c->argv[0]);
+        }
+        child_fail(&e);
+}
+
+static _Noreturn void child_main(struct sandbox *sb) {
+        al_error e = {0};
+        char go;
+        int r;
+
+        /* If the supervisor dies, so does the whole sandbox (init's
+         * death kills the pid namespace). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (tidy_fds(sb) < 0)
+                _exit(126);
+        if (read(CFD_SYNC, &go, 1) != 1)
+                _exit(126); /* supervisor gone or gave up */
+        close(CFD_SYNC);
+
+        /* Become the sandbox user. Capabilities in the new user namespace
+         * survive this because namespace-root (uid 0) is not mapped. */
+        if (sb->root_mode && setgroups(0, NULL) < 0)
+                child_fail((al_error_errno(&e, errno, "setgroups"), &e));
+        if (setresgid(AL_SANDBOX_GID, AL_SANDBOX_GID, AL_SANDBOX_GID) < 0 ||
+            setresuid(AL_SANDBOX_UID, AL_SANDBOX_UID, AL_SANDBOX_UID) < 0)
+                child_fail((al_error_errno(&e, errno, "set sandbox ids"), &e));
+        /* The cgroup was attached before "go": its root is now ours. */
+        if (unshare(CLONE_NEWCGROUP) < 0)
+                child_fail((al_error_errno(&e, errno, "cgroup namespace"),
+                            &e));
+        if ((r = setup_root(sb, &e)) < 0)
+                child_fail(&e);
+        if (sethostname("airlock", 7) < 0 || setdomainname("airlock", 7) < 0)
+                child_fail((al_error_errno(&e, errno, "sethostname"), &e));
+        uint32_t flags = 0;
+        if (loopback_up())
+                flags |= READY_LO;
+        if ((r = write_inputs(sb, &e)) < 0)
+                child_fail(&e);
+        int ws = open(AL_WORKSPACE, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (ws < 0 || send_fd(CFD_SOCK, ws) < 0)
+                child_fail((al_error_errno(&e, errno, "pass workspace"), &e));
+        close(ws);
+        close(CFD_SOCK);
+        /* A time namespace hides the host's uptime/boot time from the
+         * code; it applies to children, i.e. the payload. */
+        if (unshare(CLONE_NEWTIME) == 0)
+                flags |= READY_TIMENS;
+
+        struct child_msg m = {.type = MSG_READY, .flags = flags};
+        if (write(CFD_MSG, &m, sizeof(m)) != sizeof(m))
+                _exit(126);
+
+        pid_t payload = fork();
+        if (payload < 0)
+                child_fail((al_error_errno(&e, errno, "fork payload"), &e));
+        if (payload == 0) {
+                close(CFD_STATUS);
+                payload_exec(sb);
+        }
+
+        /* init: keep only the status pipe, hold no privilege, reap. */
+        close(0);
+        close(1);
+        close(2);
+        close(CFD_MSG);
+        prctl(PR_SET_DUMPABLE, 0); /* /proc/1/mem is not the code's */
+        if (drop_caps(&e) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            al_seccomp_install(sb->bpf, &e) < 0) {
+                kill(payload, SIGKILL);
+                _exit(125);
+        }
+        for (;;) {
+                int st;
+                pid_t p = waitpid(-1, &st, 0);
+                if (p == payload) {
+                        int32_t v = st;
+                        (void)!write(CFD_STATUS, &v, sizeof(v));
+                        _exit(0); /* kills whatever is left in the ns */
+                }
+                if (p < 0 && errno == ECHILD)
+                        _exit(0);
+        }
+}
+
+/* ------------------------------------------------------- the supervisor */
+
+static void sb_close_all(struct sandbox *sb) {
+        int *fds[] = {&sb->sync_w, &sb->msg_r,   &sb->sock_p, &sb->status_r,
+                      &sb->in_w,   &sb->out_r,   &sb->err_r,  &sb->sync_r,
+                      &sb->msg_w,  &sb->sock_c,  &sb->status_w,
+                      &sb->in_r,   &sb->out_w,   &sb->errp_w};
+        for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+                *fds[i] = safe_close(*fds[i]);
+}
+
+static void sb_close_child_ends(struct sandbox *sb) {
+        sb->sync_r = safe_close(sb->sync_r);
+        sb->msg_w = safe_close(sb->msg_w);
+        sb->sock_c = safe_close(sb->sock_c);
+        sb->status_w = safe_close(sb->status_w);
+        sb->in_r = safe_close(sb->in_r);
+        sb->out_w = safe_close(sb->out_w);
+        sb->errp_w = safe_close(sb->errp_w);
+}
+
+static int make_pipe(int *r, int *w) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        *r = p[0];
+        *w = p[1];
+        return 0;
+}
+
+static int write_map(pid_t pid, const char *file, const char *text) {
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/%d/%s", (int)pid, file);
+        return write_file(p, text);
+}
+
+struct stream {
+        int fd;
+        unsigned char *buf;
+        size_t len, cap;
+        bool truncated;
+};
+
+/* Read what is available; keep at most `limit` bytes. Returns false on
+ * EOF or error (stream closed). */
+static bool stream_read(struct stream *s, uint64_t limit) {
+        unsigned char tmp[65536];
+        ssize_t n = read(s->fd, tmp, sizeof(tmp));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return true;
+        if (n <= 0)
+                return false;
+        size_t keep = (size_t)n;
+        if (s->len + keep > limit) {
+                keep = limit > s->len ? (size_t)(limit - s->len) : 0;
+                s->truncated = true;
+        }
+        if (keep) {
+                if (s->len + keep > s->cap) {
+                        size_t nc = s->cap ? s->cap * 2 : 65536;
+                        while (nc < s->len + keep)
+                                nc *= 2;
+                        if (nc > limit)
+                                nc = (size_t)limit;
+                        unsigned char *nb = realloc(s->buf, nc);
+                        if (!nb) {
+                                s->truncated = true;
+                                return true;
+                        }
+                        s->buf = nb;
+                        s->cap = nc;
+                }
+                memcpy(s->buf + s->len, tmp, keep);
+                s->len += keep;
+        }
+        return true;
+}
+
+static void hit(al_result *r, const char *what) {
+        if (strstr(r->limits_hit, what))
+                return;
+        size_t n = strlen(r->limits_hit);
+        snprintf(r->limits_hit + n, sizeof(r->limits_hit) - n, "%s%s",
+                 n ? "," : "", what);
+}
+
+static const al_cg_probe *cgroup_probe_cached(void) {
+        static al_cg_probe probe;
+        static bool done;
+        if (!done) {
+                al_error e;
+                if (al_cgroup_probe("/sys/fs/cgroup", "/proc/self/cgroup",
+                                    &probe, &e) < 0) {
+                        memset(&probe, 0, sizeof(probe));
+                        snprintf(probe.reason, sizeof(probe.reason), "%s",
+                                 e.msg);
+                }
+                done = true;
+        }
+        return &probe;
+}
+
+static int bpf_cached(const al_bpf **ret, al_error *err) {
+        static al_bpf bpf;
+        static bool done;
+        if (!done) {
+                int r = al_seccomp_build(&bpf, err);
+                if (r < 0)
+                        return r;
+                done = true;
+        }
+        *ret = &bpf;
+        return 0;
+}
+
+static void fill_protections(al_protections *p, const al_cg_probe *cg,
+                             bool have_cg, bool root_mode, uid_t uid,
+                             uint32_t ready_flags) {
+        p->user_ns = p->pid_ns = p->mount_ns = p->net_ns = p->ipc_ns =
+                p->uts_ns = p->cgroup_ns = true;
+        p->time_ns = ready_flags & READY_TIMENS;
+        p->pivot_root = p->readonly_root = p->no_new_privs = p->caps_dropped =
+                p->seccomp = p->setsid = p->rlimits = true;
+        p->cgroup = !have_cg                 ? "none"
+                    : cg->kind == AL_CG_V2   ? "v2"
+                                             : "v1";
+        p->cg_memory = have_cg && cg->memory;
+        p->cg_pids = have_cg && cg->pids;
+        p->cg_cpu = have_cg && cg->cpu;
+        p->id_mode = root_mode ? "root-slot" : "userns-self";
+        p->uid = uid;
+        if (!have_cg)
+                snprintf(p->note, sizeof(p->note),
+                         "no cgroup limits (rlimits only): %s",
+                         cg->reason[0] ? cg->reason : "cgroups unavailable");
+        else if (!cg->memory || !cg->pids || !cg->cpu)
+                snprintf(p->note, sizeof(p->note), "partial cgroups: %s",
+                         cg->reason);
+}
+
+int al_sandbox_run(const al_sbx_config *c, al_result *res,
+                   int *ret_workspace_fd, al_error *err) {
+        struct sandbox sb = {.c = c};
+        int *fds[] = {&sb.sync_w, &sb.msg_r,   &sb.sock_p, &sb.status_r,
+                      &sb.in_w,   &sb.out_r,   &sb.err_r,  &sb.sync_r,
+                      &sb.msg_w,  &sb.sock_c,  &sb.status_w,
+                      &sb.in_r,   &sb.out_w,   &sb.errp_w};
+        for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+                *fds[i] = -1;
+        _cleanup_close_ int slot_fd = -1;
+        _cleanup_close_ int pidfd = -1;
+        _cleanup_close_ int ws_fd = -1;
+        al_cgroup *cg = NULL;
+        struct stream out = {.fd = -1}, errs = {.fd = -1};
+        pid_t pid = -1;
+        int r;
+        double t0 = al_now_ms(), t_clone = 0, t_ready = 0, t_exit = 0;
+
+        *ret_workspace_fd = -1;
+        res->limits = c->limits;
+        res->exit_code = -1;
+
+        if ((r = bpf_cached(&sb.bpf, err)) < 0)
+                return r;
+
+        sb.root_mode = geteuid() == 0;
+        unsigned slot = 0;
+        if (sb.root_mode) {
+                if ((slot_fd = slot_acquire(&slot, err)) < 0)
+                        return slot_fd;
+                sb.host_uid = AL_SLOT_ID_BASE + slot;
+                sb.host_gid = AL_SLOT_ID_BASE + slot;
+        } else {
+                sb.host_uid = getuid();
+                sb.host_gid = getgid();
+        }
+
+        /* The cgroup exists, limits set, before the code can run. */
+        const al_cg_probe *probe = cgroup_probe_cached();
+        if (probe->kind != AL_CG_NONE) {
+                char name[64];
+                static unsigned seq;
+                al_cg_limits cl = {
+                        .memory_bytes = c->limits.memory_mb << 20,
+                        .pids = c->limits.pids,
+                        .cpu_percent = 100,
+                };
+                if (sb.root_mode)
+                        snprintf(name, sizeof(name), "airlock-slot%u", slot);
+                else
+                        snprintf(name, sizeof(name), "airlock-%d-%u",
+                                 (int)getpid(), seq++);
+                if ((r = al_cgroup_create(probe, name, &cl, &cg, err)) < 0)
+                        goto fail;
+        }
+
+        if ((r = make_pipe(&sb.sync_r, &sb.sync_w)) < 0 ||
+            (r = make_pipe(&sb.msg_r, &sb.msg_w)) < 0 ||
+            (r = make_pipe(&sb.status_r, &sb.status_w)) < 0 ||
+            (r = make_pipe(&sb.in_r, &sb.in_w)) < 0 ||
+            (r = make_pipe(&sb.out_r, &sb.out_w)) < 0 ||
+            (r = make_pipe(&sb.err_r, &sb.errp_w)) < 0) {
+                al_error_errno(err, -r, "pipe");
+                goto fail;
+        }
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+                r = al_error_errno(err, errno, "socketpair");
+                goto fail;
+        }
+        sb.sock_p = sp[0];
+        sb.sock_c = sp[1];
+
+        /* Raw clone: fork semantics (copy-on-write, no stack to manage)
+         * with every namespace at once. */
+        pid = (pid_t)syscall(SYS_clone,
+                             CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS |
+                                     CLONE_NEWNET | CLONE_NEWIPC |
+                                     CLONE_NEWUTS | SIGCHLD,
+                             NULL, NULL, NULL, 0);
+        if (pid < 0) {
+                r = al_error_errno(err, errno,
+                                   "clone with new namespaces (is "
+                                   "kernel.unprivileged_userns_clone or "
+                                   "user.max_user_namespaces set to 0?)");
+                goto fail;
+        }
+        if (pid == 0)
+                child_main(&sb);
+        t_clone = al_now_ms();
+        pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        sb_close_child_ends(&sb);
+
+        {
+                char map[64];
+                if (!sb.root_mode &&
+                    (r = write_map(pid, "setgroups", "deny")) < 0) {
+                        al_error_errno(err, -r, "write setgroups");
+                        goto fail;
+                }
+                snprintf(map, sizeof(map), "%u %u 1\n", AL_SANDBOX_UID,
+                         (unsigned)sb.host_uid);
+                if ((r = write_map(pid, "uid_map", map)) < 0) {
+                        al_error_errno(err, -r, "write uid_map");
+                        goto fail;
+                }
+                snprintf(map, sizeof(map), "%u %u 1\n", AL_SANDBOX_GID,
+                         (unsigned)sb.host_gid);
+                if ((r = write_map(pid, "gid_map", map)) < 0) {
+                        al_error_errno(err, -r, "write gid_map");
+                        goto fail;
+                }
+        }
+        if (cg && (r = al_cgroup_attach(cg, pid, err)) < 0)
+                goto fail;
+        if (write(sb.sync_w, "g", 1) != 1) {
+                r = al_error_errno(err, errno, "start sandbox");
+                goto fail;
+        }
+        sb.sync_w = safe_close(sb.sync_w);
+
+        /* ---- supervise ---- */
+        out.fd = sb.out_r;
+        errs.fd = sb.err_r;
+        fcntl(out.fd, F_SETFL, O_NONBLOCK);
+        fcntl(errs.fd, F_SETFL, O_NONBLOCK);
+        fcntl(sb.in_w, F_SETFL, O_NONBLOCK);
+        size_t in_off = 0;
+        if (c->stdin_len == 0)
+                sb.in_w = safe_close(sb.in_w);
+
+        bool exited = false, ready = false, setup_failed = false;
+        bool wall_kill = false, cpu_kill = false, out_kill = false,
+             cancelled = false;
+        uint32_t ready_flags = 0;
+        al_error child_err = {0};
+        double deadline = t_clone + (double)c->limits.wall_ms;
+        double next_cpu_check = t_clone + 50;
+
+        while (!exited) {
+                struct pollfd pf[6];
+                int n = 0, i_pid = -1, i_msg = -1, i_out = -1, i_err = -1,
+                    i_in = -1, i_cancel = -1;
+                pf[i_pid = n++] = (struct pollfd){pidfd, POLLIN, 0};
+                if (sb.msg_r >= 0)
+                        pf[i_msg = n++] = (struct pollfd){sb.msg_r, POLLIN, 0};
+                if (out.fd >= 0)
+                        pf[i_out = n++] = (struct pollfd){out.fd, POLLIN, 0};
+                if (errs.fd >= 0)
+                        pf[i_err = n++] = (struct pollfd){errs.fd, POLLIN, 0};
+                if (sb.in_w >= 0 && ready)
+                        pf[i_in = n++] = (struct pollfd){sb.in_w, POLLOUT, 0};
+                if (c->cancel_fd >= 0)
+                        pf[i_cancel = n++] =
+                                (struct pollfd){c->cancel_fd, POLLIN, 0};
+                double now = al_now_ms();
+                double wake = deadline;
+                if (cg && next_cpu_check < wake)
+                        wake = next_cpu_check;
+                int timeout = wake <= now ? 0 : (int)(wake - now) + 1;
+                int pr = poll(pf, (nfds_t)n, timeout);
+                if (pr < 0 && errno != EINTR) {
+                        r = al_error_errno(err, errno, "poll");
+                        goto kill_and_fail;
+                }
+                now = al_now_ms();
+                bool kill_now = false;
+                if (pr > 0 && i_msg >= 0 && pf[i_msg].revents) {
+                        struct child_msg m;
+                        ssize_t k = read(sb.msg_r, &m, sizeof(m));
+                        if (k == (ssize_t)sizeof(m) && m.type == MSG_READY) {
+                                ready = true;
+                                ready_flags = m.flags;
+                                t_ready = now;
+                                ws_fd = recv_fd(sb.sock_p);
+                        } else if (k == (ssize_t)sizeof(m) &&
+                                   m.type == MSG_ERROR) {
+                                setup_failed = true;
+                                child_err.code = m.code;
+                                memcpy(child_err.msg, m.msg,
+                                       sizeof(child_err.msg));
+                                child_err.msg[sizeof(child_err.msg) - 1] = 0;
+                        } else
+                                sb.msg_r = safe_close(sb.msg_r);
+                }
+                if (pr > 0 && i_out >= 0 && pf[i_out].revents &&
+                    !stream_read(&out, c->limits.output_bytes))
+                        out.fd = safe_close(out.fd);
+                if (pr > 0 && i_err >= 0 && pf[i_err].revents &&
+                    !stream_read(&errs, c->limits.output_bytes))
+                        errs.fd = safe_close(errs.fd);
+                if (out.truncated || errs.truncated) {
+                        out_kill = kill_now = true;
+                }
+                if (pr > 0 && i_in >= 0 && pf[i_in].revents) {
+                        ssize_t k = write(sb.in_w, c->stdin_data + in_off,
+                                          c->stdin_len - in_off);
+                        if (k > 0)
+                                in_off += (size_t)k;
+                        if ((k < 0 && errno != EAGAIN) ||
+                            in_off == c->stdin_len)
+                                sb.in_w = safe_close(sb.in_w);
+                }
+                if (pr > 0 && i_cancel >= 0 && pf[i_cancel].revents)
+                        cancelled = kill_now = true;
+                if (now >= deadline && !exited)
+                        wall_kill = kill_now = true;
+                if (cg && now >= next_cpu_check) {
+                        al_cg_stats st = {0};
+                        if (al_cgroup_stats(cg, &st) == 0 && st.have_cpu &&
+                            st.cpu_usec / 1000 > c->limits.cpu_ms)
+                                cpu_kill = kill_now = true;
+                        next_cpu_check = now + 100;
+                }
+                if (pr > 0 && pf[i_pid].revents)
+                        exited = true;
+                if (kill_now && !exited) {
+                        kill(pid, SIGKILL);
+                        if (cg)
+                                al_cgroup_kill(cg);
+                }
+                if (kill_now)
+                        break;
+        }
+
+        /* Reap init; by then the kernel has killed and reaped every other
+         * process of the pid namespace. */
+        struct rusage ru = {0};
+        int wst = 0;
+        while (wait4(pid, &wst, 0, &ru) < 0 && errno == EINTR)
+                ;
+        pid = -1;
+        t_exit = al_now_ms();
+
+        /* Drain what is left in the pipes: all writers are gone now. */
+        while (out.fd >= 0 && stream_read(&out, c->limits.output_bytes))
+                if (poll(&(struct pollfd){out.fd, POLLIN, 0}, 1, 0) <= 0)
+                        break;
+        while (errs.fd >= 0 && stream_read(&errs, c->limits.output_bytes))
+                if (poll(&(struct pollfd){errs.fd, POLLIN, 0}, 1, 0) <= 0)
+                        break;
+        if (out.truncated || errs.truncated)
+                out_kill = true;
+        if (!setup_failed && sb.msg_r >= 0) {
+                struct child_msg m;
+                fcntl(sb.msg_r, F_SETFL, O_NONBLOCK);
+                while (read(sb.msg_r, &m, sizeof(m)) == (ssize_t)sizeof(m)) {
+                        if (m.type == MSG_READY && !ready) {
+                                ready = true;
+                                ready_flags = m.flags;
+                                t_ready = t_exit;
+                                ws_fd = recv_fd(sb.sock_p);
+                        } else if (m.type == MSG_ERROR) {
+                                setup_failed = true;
+                                child_err.code = m.code;
+                                memcpy(child_err.msg, m.msg,
+                                       sizeof(child_err.msg));
+                                child_err.msg[sizeof(child_err.msg) - 1] = 0;
+                        }
+                }
+        }
+        int32_t pst = 0;
+        fcntl(sb.status_r, F_SETFL, O_NONBLOCK);
+        bool have_pst = read(sb.status_r, &pst, sizeof(pst)) == sizeof(pst);
+
+        /* ---- account ---- */
+        al_cg_stats st = {0};
+        if (cg)
+                al_cgroup_stats(cg, &st);
+        res->wall_ms = (uint64_t)(t_exit - (t_ready ? t_ready : t_clone));
+        uint64_t ru_cpu = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) *
+                                  1000 +
+                          (uint64_t)(ru.ru_utime.tv_usec +
+                                     ru.ru_stime.tv_usec) /
+                                  1000;
+        res->cpu_ms = st.have_cpu ? st.cpu_usec / 1000 : ru_cpu;
+        res->memory_peak_bytes = st.have_memory_peak
+                                         ? st.memory_peak_bytes
+                                         : (uint64_t)ru.ru_maxrss * 1024;
+        res->stdout_buf = out.buf;
+        res->stdout_len = out.len;
+        res->stdout_truncated = out.truncated;
+        res->stderr_buf = errs.buf;
+        res->stderr_len = errs.len;
+        res->stderr_truncated = errs.truncated;
+        out.buf = errs.buf = NULL;
+        fill_protections(&res->protections, probe, cg != NULL, sb.root_mode,
+                         sb.host_uid, ready_flags);
+        if (!(ready_flags & READY_TIMENS))
+                res->protections.time_ns = false;
+
+        if (have_pst) {
+                if (WIFEXITED(pst))
+                        res->exit_code = WEXITSTATUS(pst);
+                else if (WIFSIGNALED(pst))
+                        res->signal = WTERMSIG(pst);
+        }
+        if (st.pids_denied > 0)
+                hit(res, "pids");
+        if (ws_fd >= 0) {
+                struct statfs sf;
+                if (fstatfs(ws_fd, &sf) == 0 && sf.f_bavail == 0)
+                        hit(res, "disk");
+                if (fstatfs(ws_fd, &sf) == 0 && sf.f_ffree == 0)
+                        hit(res, "disk");
+        }
+        bool cpu_sig = res->signal == SIGXCPU ||
+                       (res->signal == SIGKILL &&
+                        res->cpu_ms + 50 >= c->limits.cpu_ms);
+
+        if (setup_failed && !ready) {
+                res->status = AL_STATUS_INTERNAL_ERROR;
+                snprintf(res->reason, sizeof(res->reason),
+                         "sandbox setup failed: %s", child_err.msg);
+        } else if (setup_failed) {
+                /* the payload could not exec */
+                res->status = AL_STATUS_ERROR;
+                snprintf(res->reason, sizeof(res->reason), "%s",
+                         child_err.msg);
+                res->exit_code = 127;
+        } else if (cancelled) {
+                res->status = AL_STATUS_KILLED;
+                snprintf(res->reason, sizeof(res->reason),
+                         "cancelled: the supervisor was asked to stop");
+        } else if (wall_kill) {
+                res->status = AL_STATUS_TIMEOUT;
+                hit(res, "wall");
+                snprintf(res->reason, sizeof(res->reason),
+                         "wall time limit of %llu ms exceeded",
+                         (unsigned long long)c->limits.wall_ms);
+        } else if (out_kill) {
+                res->status = AL_STATUS_OUTPUT_LIMIT;
+                hit(res, "output");
+                snprintf(res->reason, sizeof(res->reason),
+                         "output limit of %llu bytes per stream exceeded",
+                         (unsigned long long)c->limits.output_bytes);
+        } else if (st.oom_kills > 0) {
+                res->status = AL_STATUS_MEMORY_LIMIT;
+                hit(res, "memory");
+                snprintf(res->reason, sizeof(res->reason),
+                         "memory limit of %llu MiB exceeded",
+                         (unsigned long long)c->limits.memory_mb);
+        } else if (cpu_kill || cpu_sig) {
+                res->status = AL_STATUS_TIMEOUT;
+                hit(res, "cpu");
+                snprintf(res->reason, sizeof(res->reason),
+                         "CPU time limit of %llu ms exceeded",
+                         (unsigned long long)c->limits.cpu_ms);
+        } else if (!have_pst) {
+                res->status = AL_STATUS_INTERNAL_ERROR;
+                snprintf(res->reason, sizeof(res->reason),
+                         "sandbox init ended without a payload status "
+                         "(wait status 0x%x)",
+                         (unsigned)wst);
+        } else if (res->signal) {
+                res->status = AL_STATUS_KILLED;
+                snprintf(res->reason, sizeof(res->reason),
+                         "killed by signal %d (%s)", res->signal,
+                         strsignal(res->signal));
+        } else if (res->exit_code == 0) {
+                res->status = AL_STATUS_OK;
+        } else {
+                res->status = AL_STATUS_ERROR;
+                snprintf(res->reason, sizeof(res->reason),
+                         "exited with code %d", res->exit_code);
+        }
+        if (res->status == AL_STATUS_TIMEOUT || res->status ==
+                                                        AL_STATUS_MEMORY_LIMIT ||
+            res->status == AL_STATUS_OUTPUT_LIMIT ||
+            res->status == AL_STATUS_KILLED) {
+                if (!have_pst || !WIFEXITED(pst))
+                        res->exit_code = -1;
+                if (!res->signal && (wall_kill || out_kill || cancelled ||
+                                     cpu_kill))
+                        res->signal = SIGKILL;
+        }
+
+        double t_td = al_now_ms();
+        if (cg) {
+                al_cgroup_kill(cg);
+                cg = al_cgroup_destroy(cg);
+        }
+        sb_close_all(&sb);
+        free(out.buf);
+        free(errs.buf);
+        if (c->timing) {
+                res->has_timing = true;
+                res->timing.clone_ms = t_clone - t0;
+                res->timing.setup_ms = t_ready ? t_ready - t_clone : 0;
+                res->timing.run_ms = t_exit - (t_ready ? t_ready : t_clone);
+                res->timing.teardown_ms = al_now_ms() - t_td;
+        }
+        *ret_workspace_fd = steal_fd(&ws_fd);
+        return 0;
+
+kill_and_fail:
+        if (pid > 0) {
+                kill(pid, SIGKILL);
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                pid = -1;
+        }
+fail:
+        if (pid > 0) {
+                kill(pid, SIGKILL);
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        if (cg) {
+                al_cgroup_kill(cg);
+                al_cgroup_destroy(cg);
+        }
+        sb_close_all(&sb);
+        free(out.buf);
+        free(errs.buf);
+        return r;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * One sandboxed process tree, start to finish: build namespaces, root,
+ * cgroup and filter; run argv; supervise wall time, CPU and output; kill
+ * everything; report. The caller (run.c) turns languages into argv and
+ * collects files through the returned workspace fd.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "airlock.h"
+
+typedef struct al_sbx_file {
+        const char *name; /* validated relative path */
+        const unsigned char *data;
+        size_t len;
+        bool executable;
+} al_sbx_file;
+
+/* Caps for what the caller may put into one sandbox. */
+#define AL_MAX_ARGS 1024       /* argv entries, like bubblewrap's MAX_ARGS */
+#define AL_MAX_ENV 256         /* extra environment variables */
+#define AL_MAX_INPUT_FILES 256 /* input files */
+#define AL_MAX_RO_PATHS 128    /* read-only binds */
+
+/* Inside the sandbox the code runs as this uid/gid, in /workspace. */
+#define AL_SANDBOX_UID 1000
+#define AL_SANDBOX_GID 1000
+#define AL_WORKSPACE "/workspace"
+
+typedef struct al_sbx_config {
+        char *const *argv;     /* argv[0] absolute or relative to workspace */
+        char *const *envp;     /* complete environment */
+        char *const *ro_paths; /* host paths bound read-only */
+        const al_sbx_file *files;
+        size_t n_files;
+        const unsigned char *stdin_data;
+        size_t stdin_len;
+        al_limits limits;
+        int cancel_fd; /* readable -> kill the run; -1 for none */
+        bool timing;
+} al_sbx_config;
+
+/* Run it. Fills r (status, output, usage, protections, timing). On
+ * success *ret_workspace_fd is a directory fd of the dead sandbox's
+ * workspace (the tmpfs stays alive while it is open) or -1. Returns 0 when
+ * r holds a result, -errno when no run was attempted. */
+int al_sandbox_run(const al_sbx_config *c, al_result *r, int *ret_workspace_fd,
+                   al_error *err);
+
+/* What this host offers, for doctor and for results. */
+typedef struct al_host_info {
+        bool root;
+        bool userns;       /* user namespaces can be created */
+        bool timens;       /* time namespaces exist */
+        bool mount_setattr;
+        char userns_why[256];
+} al_host_info;
+void al_host_probe(al_host_info *ret);

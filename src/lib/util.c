@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+#include "util.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int al_parse_u64(const char *s, uint64_t *ret) {
+        if (!s || !*s)
+                return -EINVAL;
+        uint64_t v = 0;
+        for (const char *p = s; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                unsigned d = (unsigned)(*p - '0');
+                if (v > (UINT64_MAX - d) / 10)
+                        return -ERANGE;
+                v = v * 10 + d;
+        }
+        *ret = v;
+        return 0;
+}
+
+bool al_rel_path_ok(const char *p) {
+        if (!p || !*p || *p == '/' || strlen(p) > AL_PATH_MAX)
+                return false;
+        for (const char *c = p; *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                        return false;
+        const char *seg = p;
+        for (;;) {
+                const char *end = strchr(seg, '/');
+                size_t n = end ? (size_t)(end - seg) : strlen(seg);
+                if (n == 0 || (n == 1 && seg[0] == '.') ||
+                    (n == 2 && seg[0] == '.' && seg[1] == '.'))
+                        return false;
+                if (!end)
+                        return true;
+                seg = end + 1;
+        }
+}
+
+bool al_env_name_ok(const char *n) {
+        if (!n || !*n || strlen(n) > 128)
+                return false;
+        if (!(n[0] == '_' || (n[0] >= 'A' && n[0] <= 'Z') ||
+              (n[0] >= 'a' && n[0] <= 'z')))
+                return false;
+        for (const char *c = n + 1; *c; c++)
+                if (!(*c == '_' || (*c >= 'A' && *c <= 'Z') ||
+                      (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')))
+                        return false;
+        return true;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t len) {
+        unsigned char c = s[0];
+        if (c < 0x80)
+                return 1;
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+                n = 2;
+                cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+                n = 3;
+                cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+                n = 4;
+                cp = c & 0x07;
+        } else
+                return 0;
+        if (len < n)
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return n;
+}
+
+bool al_utf8_valid(const unsigned char *s, size_t len) {
+        for (size_t i = 0; i < len;) {
+                size_t n = utf8_seq(s + i, len - i);
+                if (!n)
+                        return false;
+                i += n;
+        }
+        return true;
+}
+
+char *al_utf8_sanitize(const unsigned char *s, size_t len, size_t *ret_len) {
+        /* worst case: every byte becomes the 3-byte U+FFFD */
+        if (len > (SIZE_MAX - 1) / 3)
+                return NULL;
+        char *out = malloc(len * 3 + 1);
+        if (!out)
+                return NULL;
+        size_t o = 0;
+        for (size_t i = 0; i < len;) {
+                size_t n = utf8_seq(s + i, len - i);
+                if (n) {
+                        memcpy(out + o, s + i, n);
+                        o += n;
+                        i += n;
+                } else {
+                        memcpy(out + o, "\xef\xbf\xbd", 3);
+                        o += 3;
+                        i++;
+                }
+        }
+        out[o] = '\0';
+        *ret_len = o;
+        return out;
+}
+
+char *al_base64_encode(const unsigned char *s, size_t len) {
+        static const char tbl[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        if (len > (SIZE_MAX / 4) * 3 - 3)
+                return NULL;
+        size_t olen = (len + 2) / 3 * 4;
+        char *out = malloc(olen + 1);
+        if (!out)
+                return NULL;
+        size_t o = 0, i = 0;
+        for (; i + 2 < len; i += 3) {
+                uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 |
+                             s[i + 2];
+                out[o++] = tbl[v >> 18];
+                out[o++] = tbl[(v >> 12) & 63];
+                out[o++] = tbl[(v >> 6) & 63];
+                out[o++] = tbl[v & 63];
+        }
+        if (i < len) {
+                uint32_t v = (uint32_t)s[i] << 16;
+                if (i + 1 < len)
+                        v |= (uint32_t)s[i + 1] << 8;
+                out[o++] = tbl[v >> 18];
+                out[o++] = tbl[(v >> 12) & 63];
+                out[o++] = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
+                out[o++] = '=';
+        }
+        out[o] = '\0';
+        return out;
+}
+
+static bool has_suffix(const char *s, const char *suf) {
+        size_t a = strlen(s), b = strlen(suf);
+        return a >= b && strcasecmp(s + a - b, suf) == 0;
+}
+
+const char *al_guess_mime(const char *name, const unsigned char *d,
+                          size_t len) {
+        /* Magic bytes first: the name is chosen by the code, the bytes
+         * are what a client will actually decode. */
+        if (len >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0)
+                return "image/png";
+        if (len >= 3 && memcmp(d, "\xff\xd8\xff", 3) == 0)
+                return "image/jpeg";
+        if (len >= 6 && (memcmp(d, "GIF87a", 6) == 0 ||
+                         memcmp(d, "GIF89a", 6) == 0))
+                return "image/gif";
+        if (len >= 5 && memcmp(d, "%PDF-", 5) == 0)
+                return "application/pdf";
+        if (len >= 4 && memcmp(d, "PK\x03\x04", 4) == 0)
+                return "application/zip";
+        static const struct {
+                const char *suf, *mime;
+        } ext[] = {
+                {".svg", "image/svg+xml"},  {".csv", "text/csv"},
+                {".json", "application/json"}, {".html", "text/html"},
+                {".txt", "text/plain"},     {".md", "text/markdown"},
+                {".py", "text/x-python"},   {".js", "text/javascript"},
+                {".xml", "application/xml"}, {".webp", "image/webp"},
+        };
+        for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
+                if (has_suffix(name, ext[i].suf))
+                        return ext[i].mime;
+        if (al_utf8_valid(d, len < 4096 ? len : 4096) && !memchr(d, 0, len))
+                return "text/plain";
+        return "application/octet-stream";
+}
+
+bool al_glob_match(const char *pattern, const char *path) {
+        /* "**" matches any number of whole components, including none. */
+        const char *dstar = strstr(pattern, "**");
+        if (!dstar)
+                return fnmatch(pattern, path, FNM_PATHNAME) == 0;
+        size_t pre = (size_t)(dstar - pattern);
+        if (strncmp(pattern, path, pre) != 0)
+                return false;
+        const char *rest = dstar + 2;
+        if (*rest == '/')
+                rest++;
+        const char *p = path + pre;
+        for (;;) {
+                if (al_glob_match(rest, p))
+                        return true;
+                const char *slash = strchr(p, '/');
+                if (!slash)
+                        return *rest == '\0';
+                p = slash + 1;
+        }
+}
+
+double al_now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
