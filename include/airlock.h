@@ -168,6 +168,25 @@ bool al_language_available(size_t i); /* its runtime exists on this host */
 /* Result as one JSON object (newly allocated string). */
 char *al_result_to_json(const al_result *r, bool pretty);
 
+/* airlock doctor: one check per protection layer. */
+typedef enum al_check_state {
+        AL_CHECK_OK = 0,   /* active */
+        AL_CHECK_WARN,     /* active in a weaker form */
+        AL_CHECK_MISSING,  /* not active on this host */
+} al_check_state;
+
+typedef struct al_check {
+        char name[48];     /* stable id, e.g. "cgroup.memory" */
+        al_check_state state;
+        char detail[256];  /* what was found */
+        char fix[256];     /* what to do about it, empty when ok */
+} al_check;
+
+#define AL_MAX_CHECKS 32
+/* Probe the host and run one tiny sandbox; fills up to AL_MAX_CHECKS. */
+int al_doctor(al_check *checks, size_t *ret_n, al_error *err);
+const char *al_check_state_name(al_check_state s);
+
 /* Where the library keeps its per-host state (slot locks). Default:
  * /run/airlock as root, $XDG_RUNTIME_DIR/airlock otherwise. */
 int al_set_state_dir(const char *dir, al_error *err);

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * airlock doctor: which protection layers this host really gives. Host
+ * probes say what is possible; one real sandbox run (sh -c true) says what
+ * is actually applied, so the report cannot claim a layer the run lacks.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "airlock.h"
+#include "cgroup.h"
+#include "error.h"
+#include "seccomp.h"
+#include "sandbox.h"
+
+const char *al_check_state_name(al_check_state s) {
+        return s == AL_CHECK_OK ? "ok" : s == AL_CHECK_WARN ? "warn" : "missing";
+}
+
+static void add(al_check *c, size_t *n, const char *name, al_check_state st,
+                const char *detail, const char *fix) {
+        if (*n >= AL_MAX_CHECKS)
+                return;
+        al_check *k = &c[(*n)++];
+        snprintf(k->name, sizeof(k->name), "%s", name);
+        k->state = st;
+        snprintf(k->detail, sizeof(k->detail), "%s", detail);
+        snprintf(k->fix, sizeof(k->fix), "%s", st == AL_CHECK_OK ? "" : fix);
+}
+
+static void add_bool(al_check *c, size_t *n, const char *name, bool on,
+                     const char *detail, const char *fix) {
+        add(c, n, name, on ? AL_CHECK_OK : AL_CHECK_MISSING, detail, fix);
+}
+
+int al_doctor(al_check *c, size_t *ret_n, al_error *err) {
+        size_t n = 0;
+        char buf[256];
+        al_host_info h;
+        al_host_probe(&h);
+
+        add(c, &n, "identity", h.root ? AL_CHECK_OK : AL_CHECK_WARN,
+            h.root ? "running as root: each run gets its own unused host "
+                     "uid/gid (1660000000+slot)"
+                   : "running unprivileged: runs share your uid on the "
+                     "host (still unprivileged inside a user namespace)",
+            "run as root (or as a service) so concurrent runs get distinct "
+            "host uids");
+        add_bool(c, &n, "namespace.user", h.userns,
+                 h.userns ? "user namespaces can be created" : h.userns_why,
+                 "sysctl -w user.max_user_namespaces=15000; on Debian/Ubuntu "
+                 "also kernel.unprivileged_userns_clone=1 and "
+                 "kernel.apparmor_restrict_unprivileged_userns=0");
+        add(c, &n, "namespace.time", h.timens ? AL_CHECK_OK : AL_CHECK_WARN,
+            h.timens ? "time namespaces available"
+                     : "kernel has no time namespaces (CONFIG_TIME_NS)",
+            "use Linux >= 5.6 with CONFIG_TIME_NS=y");
+        add(c, &n, "mount.recursive_readonly",
+            h.mount_setattr ? AL_CHECK_OK : AL_CHECK_WARN,
+            h.mount_setattr ? "mount_setattr(2): read-only applies to every "
+                              "submount of a bind"
+                            : "no mount_setattr(2): only the top of each "
+                              "read-only bind is remounted",
+            "use Linux >= 5.12");
+
+        al_cg_probe cg = {0};
+        al_error e = {0};
+        if (al_cgroup_probe("/sys/fs/cgroup", "/proc/self/cgroup", &cg, &e) <
+            0)
+                snprintf(cg.reason, sizeof(cg.reason), "%s", e.msg);
+        const char *ver = cg.kind == AL_CG_V2   ? "cgroup v2"
+                          : cg.kind == AL_CG_V1 ? "cgroup v1"
+                                                : "no usable cgroup";
+        const char *cgfix =
+                h.root ? "mount the controller (v1) or enable it in the "
+                         "parent's cgroup.subtree_control (v2)"
+                       : "delegate a cgroup: systemd-run --user --scope -p "
+                         "Delegate=yes airlock ...";
+        struct {
+                const char *name;
+                bool on;
+        } ctl[] = {{"cgroup.memory", cg.kind && cg.memory},
+                   {"cgroup.pids", cg.kind && cg.pids},
+                   {"cgroup.cpu", cg.kind && cg.cpu}};
+        for (size_t i = 0; i < 3; i++) {
+                snprintf(buf, sizeof(buf), "%s: %s%s%s", ver,
+                         ctl[i].on ? "controller usable" : "not usable",
+                         !ctl[i].on && cg.reason[0] ? " - " : "",
+                         !ctl[i].on ? cg.reason : "");
+                add(c, &n, ctl[i].name,
+                    ctl[i].on ? AL_CHECK_OK : AL_CHECK_MISSING, buf, cgfix);
+        }
+        if (cg.kind != AL_CG_NONE && cg.memory)
+                add(c, &n, "cgroup.swap", cg.swap ? AL_CHECK_OK : AL_CHECK_WARN,
+                    cg.swap ? "swap limited to zero for each run"
+                            : "no swap accounting: a run may swap beyond its "
+                              "memory limit if the host has swap",
+                    "boot with swapaccount=1 (v1) or use cgroup v2");
+        if (cg.kind == AL_CG_NONE)
+                add(c, &n, "rlimits.fallback", AL_CHECK_WARN,
+                    "without cgroups only per-process rlimits bound a run",
+                    cgfix);
+
+        al_bpf bpf = {0};
+        size_t nrules = 0;
+        al_seccomp_rules(&nrules);
+        if (al_seccomp_build(&bpf, &e) == 0) {
+                snprintf(buf, sizeof(buf),
+                         "filter builds: %zu rules, %zu BPF instructions",
+                         nrules, bpf.len);
+                add(c, &n, "seccomp.build", AL_CHECK_OK, buf, "");
+                al_bpf_free(&bpf);
+        } else
+                add(c, &n, "seccomp.build", AL_CHECK_MISSING, e.msg,
+                    "install libseccomp2 >= 2.5");
+
+        /* The real thing: a run, and what it reports as applied. */
+        al_spec *s = al_spec_new();
+        al_result *r = NULL;
+        int rc = -ENOMEM;
+        if (s && al_spec_set_language(s, "sh", &e) == 0 &&
+            al_spec_set_code(s, "exit 0", 6, &e) == 0)
+                rc = al_run(s, &r, &e);
+        al_spec_free(s);
+        if (rc < 0 || !r || r->status != AL_STATUS_OK) {
+                snprintf(buf, sizeof(buf), "a test run failed: %s",
+                         rc < 0 ? e.msg : r ? r->reason : "no result");
+                add(c, &n, "sandbox.run", AL_CHECK_MISSING, buf,
+                    "see the checks above; airlock cannot run code here");
+        } else {
+                const al_protections *p = &r->protections;
+                snprintf(buf, sizeof(buf),
+                         "sh -c 'exit 0' ran in %llu ms as host uid %u",
+                         (unsigned long long)r->wall_ms, (unsigned)p->uid);
+                add(c, &n, "sandbox.run", AL_CHECK_OK, buf, "");
+                add_bool(c, &n, "namespaces",
+                         p->user_ns && p->pid_ns && p->mount_ns && p->net_ns &&
+                                 p->ipc_ns && p->uts_ns && p->cgroup_ns,
+                         "user, pid, mount, net (loopback only), ipc, uts, "
+                         "cgroup",
+                         "");
+                add_bool(c, &n, "filesystem", p->pivot_root && p->readonly_root,
+                         "fresh tmpfs root, read-only binds, pivot_root, old "
+                         "root detached",
+                         "");
+                add_bool(c, &n, "privileges",
+                         p->caps_dropped && p->no_new_privs && p->seccomp,
+                         "capabilities dropped, no_new_privs, seccomp filter "
+                         "loaded",
+                         "");
+                snprintf(buf, sizeof(buf), "limits enforced by cgroup %s%s",
+                         p->cgroup, p->note[0] ? "; " : "");
+                size_t bl = strlen(buf);
+                snprintf(buf + bl, sizeof(buf) - bl, "%s", p->note);
+                add(c, &n, "limits",
+                    strcmp(p->cgroup, "none") ? AL_CHECK_OK : AL_CHECK_WARN,
+                    buf, cgfix);
+        }
+        al_result_free(r);
+        (void)err;
+        *ret_n = n;
+        return 0;
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/* Pure helpers: number parsing, path and name checks, UTF-8, base64,
+ * mime guessing, globbing. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "tap.h"
+#include "util.h"
+
+static void parse_u64(void) {
+        uint64_t v = 7;
+        ASSERT_INT_EQ(al_parse_u64("0", &v), 0);
+        ASSERT_INT_EQ(v, 0);
+        ASSERT_INT_EQ(al_parse_u64("18446744073709551615", &v), 0);
+        ASSERT_TRUE(v == UINT64_MAX);
+        ASSERT_INT_EQ(al_parse_u64("18446744073709551616", &v), -ERANGE);
+        ASSERT_INT_EQ(al_parse_u64("-1", &v), -EINVAL);
+        ASSERT_INT_EQ(al_parse_u64(" 1", &v), -EINVAL);
+        ASSERT_INT_EQ(al_parse_u64("1k", &v), -EINVAL);
+        ASSERT_INT_EQ(al_parse_u64("", &v), -EINVAL);
+        ASSERT_INT_EQ(al_parse_u64("0x10", &v), -EINVAL);
+}
+
+static void rel_paths(void) {
+        ASSERT_TRUE(al_rel_path_ok("data.csv"));
+        ASSERT_TRUE(al_rel_path_ok("in/data.csv"));
+        ASSERT_TRUE(al_rel_path_ok("..data"));
+        ASSERT_TRUE(!al_rel_path_ok("../etc/passwd"));
+        ASSERT_TRUE(!al_rel_path_ok("a/../../b"));
+        ASSERT_TRUE(!al_rel_path_ok("a/.."));
+        ASSERT_TRUE(!al_rel_path_ok("/etc/passwd"));
+        ASSERT_TRUE(!al_rel_path_ok("a//b"));
+        ASSERT_TRUE(!al_rel_path_ok("a/./b"));
+        ASSERT_TRUE(!al_rel_path_ok("a/"));
+        ASSERT_TRUE(!al_rel_path_ok(""));
+        ASSERT_TRUE(!al_rel_path_ok("a\nb"));
+        char longp[300];
+        memset(longp, 'a', sizeof(longp) - 1);
+        longp[sizeof(longp) - 1] = '\0';
+        ASSERT_TRUE(!al_rel_path_ok(longp));
+}
+
+static void env_names(void) {
+        ASSERT_TRUE(al_env_name_ok("FOO_1"));
+        ASSERT_TRUE(al_env_name_ok("_x"));
+        ASSERT_TRUE(!al_env_name_ok("1FOO"));
+        ASSERT_TRUE(!al_env_name_ok("A=B"));
+        ASSERT_TRUE(!al_env_name_ok(""));
+        ASSERT_TRUE(!al_env_name_ok("A-B"));
+}
+
+static void utf8(void) {
+        ASSERT_TRUE(al_utf8_valid((const unsigned char *)"h\xc3\xa9llo", 6));
+        ASSERT_TRUE(al_utf8_valid((const unsigned char *)"\xf0\x9f\x98\x80", 4));
+        ASSERT_TRUE(!al_utf8_valid((const unsigned char *)"\xff", 1));
+        ASSERT_TRUE(!al_utf8_valid((const unsigned char *)"\xc0\xaf", 2));
+        ASSERT_TRUE(!al_utf8_valid((const unsigned char *)"\xed\xa0\x80", 3));
+        ASSERT_TRUE(!al_utf8_valid((const unsigned char *)"\xe2\x82", 2));
+        size_t n = 0;
+        char *s = al_utf8_sanitize((const unsigned char *)"a\xffz", 3, &n);
+        ASSERT_TRUE(s != NULL);
+        ASSERT_STR_EQ(s, "a\xef\xbf\xbdz");
+        ASSERT_INT_EQ(n, 5);
+        free(s);
+}
+
+static void base64(void) {
+        const struct {
+                const char *in, *out;
+        } v[] = {{"", ""},         {"f", "Zg=="},     {"fo", "Zm8="},
+                 {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},
+                 {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+                char *o = al_base64_encode((const unsigned char *)v[i].in,
+                                           strlen(v[i].in));
+                ASSERT_STR_EQ(o, v[i].out);
+                free(o);
+        }
+}
+
+static void mime(void) {
+        ASSERT_STR_EQ(al_guess_mime("x.bin",
+                                    (const unsigned char *)"\x89PNG\r\n\x1a\n",
+                                    8),
+                      "image/png");
+        /* the bytes win over a lying name */
+        ASSERT_STR_EQ(al_guess_mime("plot.png", (const unsigned char *)"hi", 2),
+                      "text/plain");
+        ASSERT_STR_EQ(al_guess_mime("d.csv", (const unsigned char *)"a,b", 3),
+                      "text/csv");
+        ASSERT_STR_EQ(al_guess_mime("x", (const unsigned char *)"\0\1\2", 3),
+                      "application/octet-stream");
+}
+
+static void globs(void) {
+        ASSERT_TRUE(al_glob_match("*.png", "a.png"));
+        ASSERT_TRUE(!al_glob_match("*.png", "out/a.png"));
+        ASSERT_TRUE(al_glob_match("out/*.png", "out/a.png"));
+        ASSERT_TRUE(!al_glob_match("out/*.png", "out/sub/a.png"));
+        ASSERT_TRUE(al_glob_match("**/*.png", "a.png"));
+        ASSERT_TRUE(al_glob_match("**/*.png", "x/y/a.png"));
+        ASSERT_TRUE(al_glob_match("out/**", "out/x/y"));
+        ASSERT_TRUE(!al_glob_match("out/**", "other/x"));
+        ASSERT_TRUE(al_glob_match("data-?.csv", "data-1.csv"));
+}
+
+int main(void) {
+        RUN(parse_u64);
+        RUN(rel_paths);
+        RUN(env_names);
+        RUN(utf8);
+        RUN(base64);
+        RUN(mime);
+        RUN(globs);
+        TAP_END();
+}
