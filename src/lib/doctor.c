@@ -74,10 +74,12 @@ int al_doctor(al_check *c, size_t *ret_n, al_error *err) {
                           : cg.kind == AL_CG_V1 ? "cgroup v1"
                                                 : "no usable cgroup";
         const char *cgfix =
-                h.root ? "mount the controller (v1) or enable it in the "
-                         "parent's cgroup.subtree_control (v2)"
-                       : "delegate a cgroup: systemd-run --user --scope -p "
-                         "Delegate=yes airlock ...";
+                h.root ? "v1: mount the controller; v2: run airlock in a leaf "
+                         "named airlock-supervisor of a delegated cgroup, or "
+                         "in the root cgroup"
+                       : "delegate a cgroup (systemd-run -p Delegate=yes "
+                         "--scope) and start airlock in a leaf of it named "
+                         "airlock-supervisor (see src/lib/cgroup-v2.c)";
         struct {
                 const char *name;
                 bool on;
