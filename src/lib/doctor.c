@@ -12,7 +12,7 @@
 #include "airlock.h"
 #include "cgroup.h"
 #include "error.h"
-#include "seccomp.h"
+#include "seccomp-filter.h"
 #include "sandbox.h"
 
 const char *al_check_state_name(al_check_state s) {

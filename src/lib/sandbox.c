@@ -59,7 +59,7 @@
 #include "cgroup.h"
 #include "error.h"
 #include "macro.h"
-#include "seccomp.h"
+#include "seccomp-filter.h"
 #include "util.h"
 
 #ifndef CLONE_NEWTIME
