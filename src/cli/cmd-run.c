@@ -23,7 +23,7 @@
 
 static void help(FILE *f) {
         fprintf(f,
-"Usage: airlock run --lang LANG [OPTIONS] (FILE | - | -c CODE) [-- ARGS...]\n"
+"Usage: airlock run --lang LANG [OPTIONS] (FILE | - | -c CODE) [ARGS...]\n"
 "\n"
 "Run code in a fresh sandbox and report what happened.\n"
 "\n"
@@ -32,7 +32,8 @@ static void help(FILE *f) {
 "  -c, --code CODE        the code as an argument\n"
 "  FILE                   the code from a file; '-' reads it from stdin\n"
 "  --stdin FILE           data for the program's stdin ('-' = airlock's stdin)\n"
-"  --arg ARG              an argument for the program (repeatable; or after --)\n"
+"  --arg ARG              an argument for the program (repeatable); ARGS after\n"
+"                         the code work too (after -- if they look like options)\n"
 "  -e, --env NAME=VALUE   add an environment variable (repeatable); nothing\n"
 "                         of airlock's own environment is passed on\n"
 "  --file NAME=PATH       copy host file PATH into the workspace as NAME\n"
@@ -335,15 +336,13 @@ int cmd_run(int argc, char **argv) {
                 return EXIT_INTERNAL;
         json_mode = false;
         optind = 1;
-        /* "+": stop at the first non-option (the code file); program
-         * arguments follow "--" or come with --arg. First pass: only the
-         * mode flags, so that errors in later flags are reported in the
-         * requested format. */
+        /* First pass: only --json, so that errors in any flag are reported
+         * in the requested format. */
         for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
                 if (!strcmp(argv[i], "--json"))
                         json_mode = true;
         int c;
-        while ((c = getopt_long(argc, argv, "+l:c:e:t:m:qh", opts, NULL)) !=
+        while ((c = getopt_long(argc, argv, "l:c:e:t:m:qh", opts, NULL)) !=
                -1) {
                 switch (c) {
                 case 'l':
@@ -497,16 +496,12 @@ int cmd_run(int argc, char **argv) {
         if (list)
                 return list_languages();
 
+        /* getopt has moved the operands to the end: the code FILE (unless
+         * -c), then the program's arguments (options among them only after
+         * "--"). */
         const char *code_file = NULL;
-        if (optind < argc && strcmp(argv[optind], "--") != 0 && !code_arg)
+        if (optind < argc && !code_arg)
                 code_file = argv[optind++];
-        if (optind < argc && strcmp(argv[optind], "--") == 0)
-                optind++;
-        else if (optind < argc)
-                return refuse(EXIT_USAGE, "usage",
-                              "unexpected argument '%s' (program arguments "
-                              "go after --)",
-                              argv[optind]);
         for (; optind < argc; optind++)
                 if (al_spec_add_arg(s, argv[optind], &e) < 0)
                         return refuse(EXIT_USAGE, "invalid_argument", "%s",
