@@ -31,7 +31,7 @@ CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check unit e2e demo asan install clean format checksrc bench
+.PHONY: all deps check unit e2e demo asan install clean format checksrc
 
 all: $(BUILD)/airlock $(BUILD)/libairlock.a
 
@@ -89,11 +89,6 @@ demo: deps
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	        LDFLAGS="-fsanitize=address,undefined" unit
-
-bench: deps
-	@sh scripts/deps.sh --bench
-	$(MAKE) all
-	@sh bench/run.sh
 
 format:
 	clang-format -i src/lib/*.[ch] src/cli/*.[ch] include/*.h tests/unit/*.c tests/*.h
