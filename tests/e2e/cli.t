@@ -204,5 +204,24 @@ except subprocess.TimeoutExpired:
 ok(started and proc.returncode == 130 and not marker_alive() and b"cancelled" in err,
    "SIGTERM to airlock: exit 130, the sandboxed process is gone", (started, proc.returncode, err))
 
+# --- as an ordinary user ----------------------------------------------------------
+if os.geteuid() == 0 and os.path.exists("/usr/bin/setpriv"):
+    p = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        BIN, "run", "--json", "--lang", "python", "-c",
+                        "import os; c={l.split(':')[1].strip() for l in open('/proc/self/status') if l.startswith('Cap')};"
+                        " print(os.getuid(), sorted(c))"],
+                       capture_output=True, cwd="/")
+    try:
+        r = json.loads(p.stdout)
+    except ValueError:
+        r = {}
+    prot = r.get("protections", {})
+    ok(r.get("status") == "ok" and r.get("stdout") == "1000 5\n" and prot.get("identity") == "userns-self"
+       and prot.get("host_uid") == 65534 and (prot["cgroup"]["version"] != "none" or "rlimits" in prot.get("note", "")),
+       "unprivileged user: runs in its own user namespace; missing cgroups are reported, not hidden", p)
+else:
+    from tap import skip
+    skip("unprivileged user run", "needs root and setpriv to switch to an ordinary user")
+
 subprocess.run(["rm", "-rf", tmp])
 done()
