@@ -38,6 +38,7 @@
 #include <linux/securebits.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -764,6 +765,28 @@ static int write_map(pid_t pid, const char *file, const char *text) {
         return write_file(p, text);
 }
 
+/* write() to a pipe whose reader may be gone, without SIGPIPE reaching
+ * the caller's process (a library must not change signal dispositions). */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t len) {
+        sigset_t set, old;
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        bool was_pending = false;
+        sigset_t pending;
+        if (sigpending(&pending) == 0)
+                was_pending = sigismember(&pending, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &set, &old);
+        ssize_t n = write(fd, buf, len);
+        int saved = errno;
+        if (n < 0 && errno == EPIPE && !was_pending) {
+                struct timespec zero = {0, 0};
+                sigtimedwait(&set, NULL, &zero);
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        errno = saved;
+        return n;
+}
+
 struct stream {
         int fd;
         unsigned char *buf;
@@ -1063,8 +1086,9 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                         out_kill = kill_now = true;
                 }
                 if (pr > 0 && i_in >= 0 && pf[i_in].revents) {
-                        ssize_t k = write(sb.in_w, c->stdin_data + in_off,
-                                          c->stdin_len - in_off);
+                        ssize_t k = write_nosigpipe(sb.in_w,
+                                                    c->stdin_data + in_off,
+                                                    c->stdin_len - in_off);
                         if (k > 0)
                                 in_off += (size_t)k;
                         if ((k < 0 && errno != EAGAIN) ||
