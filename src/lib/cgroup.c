@@ -474,10 +474,22 @@ static int add_dir(al_cgroup *cg, int c, const char *parent, const char *name) {
 static int make_dir(struct cg_dir *d, al_error *err) {
         if (mkdir(d->path, 0755) < 0) {
                 int e = errno;
-                /* A run name is reused (one per root-mode slot): a group
-                 * left by a supervisor that died is taken over only if it
-                 * is empty, which a successful rmdir guarantees. */
-                if (e != EEXIST || rmdir(d->path) < 0 ||
+                /* A run name is reused (one per root-mode slot, whose lock
+                 * the caller holds): a group left by a supervisor that died
+                 * is emptied of what is left in it and taken over. */
+                if (e == EEXIST && rmdir(d->path) < 0 && errno == EBUSY) {
+                        int dfd = open(d->path, O_RDONLY | O_DIRECTORY |
+                                                        O_CLOEXEC | O_NOFOLLOW);
+                        for (int i = 0; dfd >= 0 && i < 100; i++) {
+                                cg_kill_procs(dfd);
+                                if (rmdir(d->path) == 0 || errno != EBUSY)
+                                        break;
+                                usleep(10000);
+                        }
+                        if (dfd >= 0)
+                                close(dfd);
+                }
+                if (e != EEXIST || (rmdir(d->path) < 0 && errno != ENOENT) ||
                     mkdir(d->path, 0755) < 0)
                         return al_error_errno(err, e, "mkdir %s%s", d->path,
                                               e == EEXIST ? " (in use)" : "");

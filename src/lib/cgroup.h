@@ -56,7 +56,9 @@ int al_cgroup_probe(const char *root, const char *self_cgroup_path,
                     al_cg_probe *ret, al_error *err);
 
 /* Create the run's group(s) named `name` (e.g. "airlock-<runid>") under the
- * probed parents, and apply the limits. Swap is disabled where possible. */
+ * probed parents, and apply the limits. Swap is disabled where possible.
+ * The caller owns `name` exclusively (a locked slot, or a pid-unique name):
+ * a group of that name left by a dead supervisor is killed and replaced. */
 int al_cgroup_create(const al_cg_probe *probe, const char *name,
                      const al_cg_limits *limits, al_cgroup **ret,
                      al_error *err);

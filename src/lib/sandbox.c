@@ -661,7 +661,6 @@ static _Noreturn void child_main(struct sandbox *sb) {
                 _exit(126);
         if (read(CFD_SYNC, &go, 1) != 1)
                 _exit(126); /* supervisor gone or gave up */
-        close(CFD_SYNC);
 
         /* Become the sandbox user. Capabilities in the new user namespace
          * survive this because namespace-root (uid 0) is not mapped. */
@@ -670,6 +669,14 @@ static _Noreturn void child_main(struct sandbox *sb) {
         if (setresgid(AL_SANDBOX_GID, AL_SANDBOX_GID, AL_SANDBOX_GID) < 0 ||
             setresuid(AL_SANDBOX_UID, AL_SANDBOX_UID, AL_SANDBOX_UID) < 0)
                 child_fail((al_error_errno(&e, errno, "set sandbox ids"), &e));
+        /* A change of ids clears the parent-death signal: set it again,
+         * then make sure the supervisor did not die in between (it keeps
+         * its end of the sync pipe open for the whole run). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        struct pollfd sp = {.fd = CFD_SYNC, .events = POLLIN};
+        if (poll(&sp, 1, 0) > 0 && (sp.revents & (POLLHUP | POLLERR)))
+                _exit(126);
+        close(CFD_SYNC);
         /* The cgroup was attached before "go": its root is now ours. */
         if (unshare(CLONE_NEWCGROUP) < 0)
                 child_fail((al_error_errno(&e, errno, "cgroup namespace"),
@@ -1010,7 +1017,9 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                 r = al_error_errno(err, errno, "start sandbox");
                 goto fail;
         }
-        sb.sync_w = safe_close(sb.sync_w);
+        /* sync_w stays open until the end: its hang-up tells the child
+         * that the supervisor died before the parent-death signal was
+         * armed again. */
 
         /* ---- supervise ---- */
         out.fd = sb.out_r;

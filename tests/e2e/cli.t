@@ -204,6 +204,23 @@ except subprocess.TimeoutExpired:
 ok(started and proc.returncode == 130 and not marker_alive() and b"cancelled" in err,
    "SIGTERM to airlock: exit 130, the sandboxed process is gone", (started, proc.returncode, err))
 
+# --- the supervisor is killed outright ----------------------------------------------
+marker = "airlock-e2e-sigkill-%d" % os.getpid()
+proc = subprocess.Popen([BIN, "run", "--lang", "bash", "-c", "exec -a %s sleep 300" % marker],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+deadline = time.time() + 10
+while time.time() < deadline and not marker_alive():
+    time.sleep(0.05)
+started = marker_alive()
+proc.kill()
+proc.wait()
+deadline = time.time() + 5
+while time.time() < deadline and marker_alive():
+    time.sleep(0.05)
+ok(started and not marker_alive(), "SIGKILL to airlock: the sandbox dies with its supervisor (parent-death signal)")
+rc, r = run("sh", "echo after")
+ok(r["status"] == "ok", "the next run takes over the dead run's slot and cgroup", r)
+
 # --- as an ordinary user ----------------------------------------------------------
 if os.geteuid() == 0 and os.path.exists("/usr/bin/setpriv"):
     p = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
