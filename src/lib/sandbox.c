@@ -102,6 +102,7 @@ struct sandbox {
         uid_t host_uid;
         gid_t host_gid;
         const al_bpf *bpf;
+        bool cg_pids; /* a pids cgroup bounds the run */
         /* parent-side ends */
         int sync_w, msg_r, sock_p, status_r, in_w, out_r, err_r;
         /* child-side ends */
@@ -575,7 +576,7 @@ static int drop_caps(al_error *e) {
         return 0;
 }
 
-static int set_rlimits(const al_limits *l, al_error *e) {
+static int set_rlimits(const al_limits *l, bool cg_pids, al_error *e) {
         /* CPU: soft at the limit (SIGXCPU), hard one second later (SIGKILL).
          * Per process; the cgroup CPU check covers the whole tree. */
         rlim_t cpu_s = (rlim_t)((l->cpu_ms + 999) / 1000);
@@ -590,6 +591,12 @@ static int set_rlimits(const al_limits *l, al_error *e) {
                 {RLIMIT_NOFILE, (rlim_t)l->open_files, (rlim_t)l->open_files,
                  "nofile"},
                 {RLIMIT_CORE, 0, 0, "core"},
+                /* the pids cgroup's second bound (and the only one without
+                 * cgroups): tasks of the sandbox uid, counted per user
+                 * namespace since Linux 5.14. One above the cgroup's, so
+                 * that the cgroup trips first and is reported. */
+                {RLIMIT_NPROC, (rlim_t)l->pids + cg_pids,
+                 (rlim_t)l->pids + cg_pids, "nproc"},
                 /* memory is bounded by the cgroup; MEMLOCK and MSGQUEUE
                  * are kernel memory outside it */
                 {RLIMIT_MEMLOCK, 0, 0, "memlock"},
@@ -633,7 +640,7 @@ static _Noreturn void payload_exec(struct sandbox *sb) {
                 al_error_errno(&e, errno, "setsid");
         else if (chdir(AL_WORKSPACE) < 0)
                 al_error_errno(&e, errno, "chdir workspace");
-        else if (set_rlimits(&sb->c->limits, &e) < 0)
+        else if (set_rlimits(&sb->c->limits, sb->cg_pids, &e) < 0)
                 ;
         else if (drop_caps(&e) < 0)
                 ;
@@ -952,6 +959,7 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                                  (int)getpid(), seq++);
                 if ((r = al_cgroup_create(probe, name, &cl, &cg, err)) < 0)
                         goto fail;
+                sb.cg_pids = probe->pids;
         }
 
         if ((r = make_pipe(&sb.sync_r, &sb.sync_w)) < 0 ||

@@ -185,7 +185,8 @@ def marker_alive():
         if pid.isdigit():
             try:
                 with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    if marker.encode() in f.read():
+                    # argv[0] only: airlock's own argv holds the marker too
+                    if f.read().split(b"\0")[0] == marker.encode():
                         return True
             except OSError:
                 pass

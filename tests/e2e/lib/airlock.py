@@ -4,7 +4,7 @@ import os
 import subprocess
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BIN = os.path.join(REPO, "build", "airlock")
+BIN = os.environ.get("AIRLOCK_BIN") or os.path.join(REPO, "build", "airlock")
 
 
 def run_raw(args, stdin=None, timeout=120, env=None):
