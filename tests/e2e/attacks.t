@@ -268,11 +268,12 @@ trap '' HUP TERM
 nohup bash -c 'exec -a %s sleep 1000' >/dev/null 2>&1 &
 disown -a
 sleep 0.3
-ps -eo pid,args 2>/dev/null | grep -c %s || ls /proc | grep -c '^[0-9]'
+for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/cmdline 2>/dev/null | head -n 1; done | grep -c '^%s$'
 echo main-exits
 """ % (marker, marker, marker))
 time.sleep(0.3)
-ok(r["status"] == "ok" and "main-exits" in r["stdout"] and not procs_with(marker),
+inside = r["stdout"].split()[0] if r["stdout"].split() else "0"
+ok(r["status"] == "ok" and "main-exits" in r["stdout"] and inside == "2" and not procs_with(marker),
    "double-forked, setsid, signal-ignoring daemons are gone when the run ends", (r, procs_with(marker)))
 
 # --- host processes ------------------------------------------------------------------
