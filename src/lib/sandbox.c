@@ -905,6 +905,35 @@ static void fill_protections(al_protections *p, const al_cg_probe *cg,
                          cg->reason);
 }
 
+/* What the child has told the supervisor so far. */
+struct progress {
+        bool ready, setup_failed;
+        uint32_t ready_flags;
+        double t_ready;
+        int ws_fd;
+        al_error child_err;
+};
+
+/* Read one message from the child; false on EOF or a short read. */
+static bool read_child_msg(struct sandbox *sb, struct progress *pg,
+                           double now) {
+        struct child_msg m;
+        if (read(sb->msg_r, &m, sizeof(m)) != (ssize_t)sizeof(m))
+                return false;
+        if (m.type == MSG_READY && !pg->ready) {
+                pg->ready = true;
+                pg->ready_flags = m.flags;
+                pg->t_ready = now;
+                pg->ws_fd = recv_fd(sb->sock_p);
+        } else if (m.type == MSG_ERROR) {
+                pg->setup_failed = true;
+                pg->child_err.code = m.code;
+                memcpy(pg->child_err.msg, m.msg, sizeof(pg->child_err.msg));
+                pg->child_err.msg[sizeof(pg->child_err.msg) - 1] = '\0';
+        }
+        return true;
+}
+
 int al_sandbox_run(const al_sbx_config *c, al_result *res,
                    int *ret_workspace_fd, al_error *err) {
         struct sandbox sb = {.c = c};
@@ -916,12 +945,12 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                 *fds[i] = -1;
         _cleanup_close_ int slot_fd = -1;
         _cleanup_close_ int pidfd = -1;
-        _cleanup_close_ int ws_fd = -1;
         al_cgroup *cg = NULL;
         struct stream out = {.fd = -1}, errs = {.fd = -1};
         pid_t pid = -1;
         int r;
-        double t0 = al_now_ms(), t_clone = 0, t_ready = 0, t_exit = 0;
+        double t0 = al_now_ms(), t_clone = 0, t_exit = 0;
+        struct progress pg = {.ws_fd = -1};
 
         *ret_workspace_fd = -1;
         res->limits = c->limits;
@@ -1039,11 +1068,9 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         if (c->stdin_len == 0)
                 sb.in_w = safe_close(sb.in_w);
 
-        bool exited = false, ready = false, setup_failed = false;
+        bool exited = false;
         bool wall_kill = false, cpu_kill = false, out_kill = false,
              cancelled = false;
-        uint32_t ready_flags = 0;
-        al_error child_err = {0};
         double deadline = t_clone + (double)c->limits.wall_ms;
         double next_cpu_check = t_clone + 50;
 
@@ -1058,7 +1085,7 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                         pf[i_out = n++] = (struct pollfd){out.fd, POLLIN, 0};
                 if (errs.fd >= 0)
                         pf[i_err = n++] = (struct pollfd){errs.fd, POLLIN, 0};
-                if (sb.in_w >= 0 && ready)
+                if (sb.in_w >= 0 && pg.ready)
                         pf[i_in = n++] = (struct pollfd){sb.in_w, POLLOUT, 0};
                 if (c->cancel_fd >= 0)
                         pf[i_cancel = n++] =
@@ -1075,24 +1102,9 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                 }
                 now = al_now_ms();
                 bool kill_now = false;
-                if (pr > 0 && i_msg >= 0 && pf[i_msg].revents) {
-                        struct child_msg m;
-                        ssize_t k = read(sb.msg_r, &m, sizeof(m));
-                        if (k == (ssize_t)sizeof(m) && m.type == MSG_READY) {
-                                ready = true;
-                                ready_flags = m.flags;
-                                t_ready = now;
-                                ws_fd = recv_fd(sb.sock_p);
-                        } else if (k == (ssize_t)sizeof(m) &&
-                                   m.type == MSG_ERROR) {
-                                setup_failed = true;
-                                child_err.code = m.code;
-                                memcpy(child_err.msg, m.msg,
-                                       sizeof(child_err.msg));
-                                child_err.msg[sizeof(child_err.msg) - 1] = 0;
-                        } else
-                                sb.msg_r = safe_close(sb.msg_r);
-                }
+                if (pr > 0 && i_msg >= 0 && pf[i_msg].revents &&
+                    !read_child_msg(&sb, &pg, now))
+                        sb.msg_r = safe_close(sb.msg_r);
                 if (pr > 0 && i_out >= 0 && pf[i_out].revents &&
                     !stream_read(&out, c->limits.output_bytes))
                         out.fd = safe_close(out.fd);
@@ -1152,23 +1164,10 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                         break;
         if (out.truncated || errs.truncated)
                 out_kill = true;
-        if (!setup_failed && sb.msg_r >= 0) {
-                struct child_msg m;
+        if (sb.msg_r >= 0) {
                 fcntl(sb.msg_r, F_SETFL, O_NONBLOCK);
-                while (read(sb.msg_r, &m, sizeof(m)) == (ssize_t)sizeof(m)) {
-                        if (m.type == MSG_READY && !ready) {
-                                ready = true;
-                                ready_flags = m.flags;
-                                t_ready = t_exit;
-                                ws_fd = recv_fd(sb.sock_p);
-                        } else if (m.type == MSG_ERROR) {
-                                setup_failed = true;
-                                child_err.code = m.code;
-                                memcpy(child_err.msg, m.msg,
-                                       sizeof(child_err.msg));
-                                child_err.msg[sizeof(child_err.msg) - 1] = 0;
-                        }
-                }
+                while (read_child_msg(&sb, &pg, t_exit))
+                        ;
         }
         int32_t pst = 0;
         fcntl(sb.status_r, F_SETFL, O_NONBLOCK);
@@ -1178,7 +1177,7 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         al_cg_stats st = {0};
         if (cg)
                 al_cgroup_stats(cg, &st);
-        res->wall_ms = (uint64_t)(t_exit - (t_ready ? t_ready : t_clone));
+        res->wall_ms = (uint64_t)(t_exit - (pg.t_ready ? pg.t_ready : t_clone));
         uint64_t ru_cpu = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) *
                                   1000 +
                           (uint64_t)(ru.ru_utime.tv_usec +
@@ -1196,8 +1195,8 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         res->stderr_truncated = errs.truncated;
         out.buf = errs.buf = NULL;
         fill_protections(&res->protections, probe, cg != NULL, sb.root_mode,
-                         sb.host_uid, ready_flags);
-        if (!(ready_flags & READY_TIMENS))
+                         sb.host_uid, pg.ready_flags);
+        if (!(pg.ready_flags & READY_TIMENS))
                 res->protections.time_ns = false;
 
         if (have_pst) {
@@ -1208,26 +1207,26 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         }
         if (st.pids_denied > 0)
                 hit(res, "pids");
-        if (ws_fd >= 0) {
+        if (pg.ws_fd >= 0) {
                 struct statfs sf;
-                if (fstatfs(ws_fd, &sf) == 0 && sf.f_bavail == 0)
-                        hit(res, "disk");
-                if (fstatfs(ws_fd, &sf) == 0 && sf.f_ffree == 0)
+                /* out of blocks or out of inodes */
+                if (fstatfs(pg.ws_fd, &sf) == 0 &&
+                    (sf.f_bavail == 0 || sf.f_ffree == 0))
                         hit(res, "disk");
         }
         bool cpu_sig = res->signal == SIGXCPU ||
                        (res->signal == SIGKILL &&
                         res->cpu_ms + 50 >= c->limits.cpu_ms);
 
-        if (setup_failed && !ready) {
+        if (pg.setup_failed && !pg.ready) {
                 res->status = AL_STATUS_INTERNAL_ERROR;
                 snprintf(res->reason, sizeof(res->reason),
-                         "sandbox setup failed: %s", child_err.msg);
-        } else if (setup_failed) {
+                         "sandbox setup failed: %s", pg.child_err.msg);
+        } else if (pg.setup_failed) {
                 /* the payload could not exec */
                 res->status = AL_STATUS_ERROR;
                 snprintf(res->reason, sizeof(res->reason), "%s",
-                         child_err.msg);
+                         pg.child_err.msg);
                 res->exit_code = 127;
         } else if (cancelled) {
                 res->status = AL_STATUS_KILLED;
@@ -1297,11 +1296,11 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         if (c->timing) {
                 res->has_timing = true;
                 res->timing.clone_ms = t_clone - t0;
-                res->timing.setup_ms = t_ready ? t_ready - t_clone : 0;
-                res->timing.run_ms = t_exit - (t_ready ? t_ready : t_clone);
+                res->timing.setup_ms = pg.t_ready ? pg.t_ready - t_clone : 0;
+                res->timing.run_ms = t_exit - (pg.t_ready ? pg.t_ready : t_clone);
                 res->timing.teardown_ms = al_now_ms() - t_td;
         }
-        *ret_workspace_fd = steal_fd(&ws_fd);
+        *ret_workspace_fd = steal_fd(&pg.ws_fd);
         return 0;
 
 kill_and_fail:
@@ -1322,6 +1321,7 @@ fail:
                 al_cgroup_destroy(cg);
         }
         sb_close_all(&sb);
+        safe_close(pg.ws_fd);
         free(out.buf);
         free(errs.buf);
         return r;
