@@ -656,10 +656,48 @@ static _Noreturn void payload_exec(struct sandbox *sb) {
         child_fail(&e);
 }
 
+/* init is a fork of the supervisor that never execs, so its argv and
+ * environment are the supervisor's, and /proc/1/cmdline is readable by the
+ * code: wipe both ranges (addresses from /proc/self/stat fields 48-51). */
+static void wipe_inherited_args(void) {
+        char buf[2048];
+        int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return;
+        buf[n] = '\0';
+        char *p = strrchr(buf, ')'); /* the name may hold spaces */
+        if (!p)
+                return;
+        unsigned long v[4] = {0};
+        /* field 3 starts after ") "; we want fields 48..51 */
+        int field = 2;
+        for (char *tok = p + 1; *tok && field < 51;) {
+                while (*tok == ' ')
+                        tok++;
+                field++;
+                char *end;
+                unsigned long x = strtoul(tok, &end, 10);
+                if (field >= 48)
+                        v[field - 48] = x;
+                tok = end;
+                while (*tok && *tok != ' ')
+                        tok++;
+        }
+        for (int i = 0; i < 4; i += 2)
+                if (v[i] && v[i + 1] > v[i] && v[i + 1] - v[i] < (64u << 20))
+                        memset((void *)v[i], 0, v[i + 1] - v[i]);
+}
+
 static _Noreturn void child_main(struct sandbox *sb) {
         al_error e = {0};
         char go;
         int r;
+
+        wipe_inherited_args();
 
         /* If the supervisor dies, so does the whole sandbox (init's
          * death kills the pid namespace). */
