@@ -143,7 +143,7 @@ typedef struct al_result {
                                     disk,output,open_files */
         al_file *files;
         size_t n_files;
-        char files_note[256];    /* e.g. files skipped over the caps */
+        char files_note[2048];   /* e.g. files skipped over the caps */
         al_limits limits;        /* the limits actually applied */
         al_protections protections;
         bool has_compile;        /* the language compiles first */

@@ -13,6 +13,18 @@
 #include "airlock.h"
 #include "util.h"
 
+/* A JSON string from text that should be UTF-8 but may carry bytes the
+ * code chose (reasons quoting its errors, file names): never NULL. */
+static json_t *jstr(const char *s) {
+        size_t len = strlen(s), n = 0;
+        if (al_utf8_valid((const unsigned char *)s, len))
+                return json_stringn(s, len);
+        char *clean = al_utf8_sanitize((const unsigned char *)s, len, &n);
+        json_t *j = clean ? json_stringn(clean, n) : json_string("");
+        free(clean);
+        return j;
+}
+
 static json_t *limits_json(const al_limits *l) {
         return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "wall_ms",
                          (json_int_t)l->wall_ms, "cpu_ms",
@@ -42,7 +54,7 @@ static json_t *protections_json(const al_protections *p) {
                 "identity", p->id_mode ? p->id_mode : "", "host_uid",
                 (json_int_t)p->uid);
         if (o && p->note[0])
-                json_object_set_new(o, "note", json_string(p->note));
+                json_object_set_new(o, "note", jstr(p->note));
         return o;
 }
 
@@ -72,7 +84,7 @@ static void set_text(json_t *o, const char *key, const unsigned char *buf,
 static json_t *result_json(const al_result *r) {
         json_t *o = json_object();
         json_object_set_new(o, "status", json_string(al_status_name(r->status)));
-        json_object_set_new(o, "reason", json_string(r->reason));
+        json_object_set_new(o, "reason", jstr(r->reason));
         json_object_set_new(o, "exit_code", r->exit_code >= 0
                                                     ? json_integer(r->exit_code)
                                                     : json_null());
@@ -107,8 +119,7 @@ static json_t *result_json(const al_result *r) {
         }
         json_object_set_new(o, "files", files);
         if (r->files_note[0])
-                json_object_set_new(o, "files_note",
-                                    json_string(r->files_note));
+                json_object_set_new(o, "files_note", jstr(r->files_note));
         json_object_set_new(o, "limits", limits_json(&r->limits));
         json_object_set_new(o, "protections",
                             protections_json(&r->protections));
@@ -116,8 +127,7 @@ static json_t *result_json(const al_result *r) {
                 json_t *c = json_object();
                 json_object_set_new(c, "status", json_string(al_status_name(
                                                          r->compile->status)));
-                json_object_set_new(c, "reason",
-                                    json_string(r->compile->reason));
+                json_object_set_new(c, "reason", jstr(r->compile->reason));
                 json_object_set_new(c, "exit_code",
                                     r->compile->exit_code >= 0
                                             ? json_integer(r->compile->exit_code)

@@ -271,13 +271,25 @@ al_result *al_result_free(al_result *r) {
         return NULL;
 }
 
+/* Append to files_note. Names come from the sandbox: they are made valid
+ * UTF-8 first, and a cut at the end of the buffer never splits a
+ * character, so the note always survives JSON encoding. */
 static void note(al_result *r, const char *fmt, const char *name) {
-        size_t n = strlen(r->files_note);
+        size_t n = strlen(r->files_note), clean_len = 0;
         if (n + 4 >= sizeof(r->files_note))
                 return;
-        snprintf(r->files_note + n, sizeof(r->files_note) - n, "%s", n ? "; " : "");
+        char *clean = al_utf8_sanitize((const unsigned char *)name,
+                                       strlen(name), &clean_len);
+        snprintf(r->files_note + n, sizeof(r->files_note) - n, "%s",
+                 n ? "; " : "");
         n = strlen(r->files_note);
-        snprintf(r->files_note + n, sizeof(r->files_note) - n, fmt, name);
+        snprintf(r->files_note + n, sizeof(r->files_note) - n, fmt,
+                 clean ? clean : "?");
+        free(clean);
+        n = strlen(r->files_note);
+        while (n > 0 &&
+               !al_utf8_valid((const unsigned char *)r->files_note, n))
+                r->files_note[--n] = '\0';
 }
 
 struct collect_ctx {
@@ -386,7 +398,12 @@ static int walk(int dirfd, const char *prefix, int depth,
                         r = walk(sub, sp, depth + 1, cc);
                         close(sub);
                 } else if (glob_any(cc, rel)) {
-                        if (S_ISLNK(st.st_mode))
+                        if (!al_utf8_valid((const unsigned char *)rel,
+                                           strlen(rel)))
+                                note(cc->r,
+                                     "skipped %s: name is not valid UTF-8",
+                                     rel);
+                        else if (S_ISLNK(st.st_mode))
                                 note(cc->r, "skipped %s: symbolic link", rel);
                         else
                                 r = read_entry(dirfd, de->d_name, rel, cc);
