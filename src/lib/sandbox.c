@@ -102,7 +102,8 @@ struct sandbox {
         uid_t host_uid;
         gid_t host_gid;
         const al_bpf *bpf;
-        bool cg_pids; /* a pids cgroup bounds the run */
+        bool cg_pids;   /* a pids cgroup bounds the run */
+        bool cg_memory; /* a memory cgroup bounds the run */
         /* parent-side ends */
         int sync_w, msg_r, sock_p, status_r, in_w, out_r, err_r;
         /* child-side ends */
@@ -576,7 +577,8 @@ static int drop_caps(al_error *e) {
         return 0;
 }
 
-static int set_rlimits(const al_limits *l, bool cg_pids, al_error *e) {
+static int set_rlimits(const al_limits *l, bool cg_pids, bool cg_memory,
+                       al_error *e) {
         /* CPU: soft at the limit (SIGXCPU), hard one second later (SIGKILL).
          * Per process; the cgroup CPU check covers the whole tree. */
         rlim_t cpu_s = (rlim_t)((l->cpu_ms + 999) / 1000);
@@ -593,10 +595,16 @@ static int set_rlimits(const al_limits *l, bool cg_pids, al_error *e) {
                 {RLIMIT_CORE, 0, 0, "core"},
                 /* the pids cgroup's second bound (and the only one without
                  * cgroups): tasks of the sandbox uid, counted per user
-                 * namespace since Linux 5.14. One above the cgroup's, so
-                 * that the cgroup trips first and is reported. */
-                {RLIMIT_NPROC, (rlim_t)l->pids + cg_pids,
-                 (rlim_t)l->pids + cg_pids, "nproc"},
+                 * namespace since Linux 5.14. With a pids cgroup, twice
+                 * its bound, so that the cgroup trips first and is
+                 * reported even when many forks are in flight at once. */
+                {RLIMIT_NPROC, (rlim_t)l->pids * (cg_pids ? 2 : 1),
+                 (rlim_t)l->pids * (cg_pids ? 2 : 1), "nproc"},
+                /* without a memory cgroup, bound each process's private
+                 * writable memory (not RLIMIT_AS: runtimes like V8 reserve
+                 * far more address space than they use) */
+                {RLIMIT_DATA, cg_memory ? RLIM_INFINITY : (rlim_t)l->memory_mb << 20,
+                 cg_memory ? RLIM_INFINITY : (rlim_t)l->memory_mb << 20, "data"},
                 /* memory is bounded by the cgroup; MEMLOCK and MSGQUEUE
                  * are kernel memory outside it */
                 {RLIMIT_MEMLOCK, 0, 0, "memlock"},
@@ -640,7 +648,7 @@ static _Noreturn void payload_exec(struct sandbox *sb) {
                 al_error_errno(&e, errno, "setsid");
         else if (chdir(AL_WORKSPACE) < 0)
                 al_error_errno(&e, errno, "chdir workspace");
-        else if (set_rlimits(&sb->c->limits, sb->cg_pids, &e) < 0)
+        else if (set_rlimits(&sb->c->limits, sb->cg_pids, sb->cg_memory, &e) < 0)
                 ;
         else if (drop_caps(&e) < 0)
                 ;
@@ -1027,6 +1035,7 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                 if ((r = al_cgroup_create(probe, name, &cl, &cg, err)) < 0)
                         goto fail;
                 sb.cg_pids = probe->pids;
+                sb.cg_memory = probe->memory;
         }
 
         if ((r = make_pipe(&sb.sync_r, &sb.sync_w)) < 0 ||

@@ -283,8 +283,10 @@ for p in sorted(os.listdir('/proc')):
                 print(p, k, 'unreadable', e.errno)
 print(open('in.txt').read())
 """
-    rc, r = run("python", code, "--file", "in.txt=" + src, "--stdin", src)
-    shutil.rmtree(d)
+    try:
+        rc, r = run("python", code, "--file", "in.txt=" + src, "--stdin", src)
+    finally:
+        shutil.rmtree(d)
     leaks = [l for l in r.get("stdout", "").splitlines() if secret in l]
     return [(r.get("status") == "ok" and "harmless" in r.get("stdout", "") and not leaks,
              "host paths in airlock's own command line (--file, --stdin) are not visible inside",
@@ -349,8 +351,9 @@ SECRET, MARK = %r[::-1], %r[::-1]
 found = []
 for root in ('/', ):
     for dp, dn, fn in os.walk(root):
-        if dp.startswith(('/proc', '/sys', '/usr', '/dev/fd')):
-            dn[:] = []
+        # (not /dev: reading /dev/stdout would wait for ourselves)
+        if dp.startswith(('/proc', '/sys', '/usr')) or (dp.startswith('/dev') and not dp.startswith('/dev/shm')):
+            dn[:] = [d for d in dn if dp == '/dev' and d == 'shm']
             continue
         for n in fn:
             p = os.path.join(dp, n)
@@ -901,20 +904,22 @@ echo payload > linked/evil.txt
 printf 'name\n' > "$(printf 'out/new\nline.txt')"
 printf 'bad' > "$(printf 'out/bad\377name.txt')"
 """ % (secret_file, secret_dir, secret_dir)
-    rc, r, dt = run_measured("bash", code, "--collect", "out/**", "--collect", "out/*", "--collect", "rootlink/*",
-                             "--collect", "linked/*", "--collect", "out/root/etc/*", "--out-dir", outdir,
-                             timeout=120)
-    os.unlink(secret_file)
+    try:
+        rc, r, dt = run_measured("bash", code, "--collect", "out/**", "--collect", "out/*", "--collect",
+                                 "rootlink/*", "--collect", "linked/*", "--collect", "out/root/etc/*",
+                                 "--out-dir", outdir, timeout=120)
+        host_written = []
+        for dp, dn, fn in os.walk(outdir):
+            for n in fn + dn:
+                host_written.append(os.path.relpath(os.path.join(dp, n), outdir))
+        victim_files = os.listdir(victim)
+        host_links = [p for p in host_written if os.path.islink(os.path.join(outdir, p)) and p != "linked"]
+    finally:
+        os.unlink(secret_file)
+        shutil.rmtree(outdir, ignore_errors=True)
+        shutil.rmtree(victim, ignore_errors=True)
     names = sorted(f.get("name", "") for f in r.get("files", []))
     note = r.get("files_note", "") or ""
-    host_written = []
-    for dp, dn, fn in os.walk(outdir):
-        for n in fn + dn:
-            host_written.append(os.path.relpath(os.path.join(dp, n), outdir))
-    victim_files = os.listdir(victim)
-    host_links = [p for p in host_written if os.path.islink(os.path.join(outdir, p)) and p != "linked"]
-    shutil.rmtree(outdir)
-    shutil.rmtree(victim)
     import base64
     contents = b"".join(base64.b64decode(f.get("content_base64") or "") for f in r.get("files", []))
     blob = json.dumps(r)
@@ -1134,9 +1139,11 @@ def case_compile():
                   "int main(void){ const char *s = C(\"x\"); return s[0]; }\n"),
     ]
     t0 = time.monotonic()
-    outs = parallel(lambda p: (p[0],) + run_measured("c", p[1], timeout=150), progs, 2)
-    for p in paths:
-        os.unlink(p)
+    try:
+        outs = parallel(lambda p: (p[0],) + run_measured("c", p[1], timeout=150), progs, 2)
+    finally:
+        for p in paths:
+            os.unlink(p)
     res = []
     got = {name: (rc, r, dt) for name, rc, r, dt in outs}
     leaks = {n: short(r) for n, (rc, r, dt) in got.items() if secret in json.dumps(r)}
