@@ -8,7 +8,10 @@
 PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= gcc
-PKGS    := libseccomp jansson
+PKGS    := jansson
+# libseccomp compiles the filter at build time (src/gen/) and in the tests;
+# the binary does not link it.
+GEN_PKGS := libseccomp
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Werror=implicit-function-declaration \
@@ -22,10 +25,14 @@ ALL_CFLAGS := -std=gnu17 $(WARN) $(HARDEN) $(CFLAGS) -D_GNU_SOURCE \
 LDFLAGS ?=
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+GEN_LIBS := $(shell pkg-config --libs $(GEN_PKGS) 2>/dev/null)
 
 LIB_SRC := $(wildcard src/lib/*.c)
 LIB_ASM := src/lib/languages-data.S
-LIB_OBJ := $(LIB_SRC:src/lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/languages-data.o
+LIB_OBJ := $(LIB_SRC:src/lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/languages-data.o \
+           $(BUILD)/gen/seccomp-bpf.o
+# what the build-time filter compiler needs from the library
+GEN_DEPS := $(BUILD)/lib/seccomp-filter.o $(BUILD)/lib/error.o $(BUILD)/lib/util.o
 CLI_SRC := $(wildcard src/cli/*.c)
 CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
@@ -48,6 +55,23 @@ $(BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h include/*.h) | $(BUILD)/lib
 $(BUILD)/lib/languages-data.o: $(LIB_ASM) languages/default.json | $(BUILD)/lib
 	$(CC) -c -o $@ $<
 
+# The seccomp filter, compiled once at build time from the rule table.
+$(BUILD)/gen/seccomp-build.o: src/gen/seccomp-build.c src/lib/seccomp-filter.h | $(BUILD)/gen
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/gen-bpf: src/gen/gen-bpf.c $(BUILD)/gen/seccomp-build.o $(GEN_DEPS) | $(BUILD)/gen
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(GEN_LIBS)
+
+$(BUILD)/gen/seccomp-bpf.c: $(BUILD)/gen/gen-bpf
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)$< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/seccomp-bpf.o: $(BUILD)/gen/seccomp-bpf.c src/lib/seccomp-filter.h
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
 $(BUILD)/cli/%.o: src/cli/%.c $(wildcard src/cli/*.h src/lib/*.h include/*.h) | $(BUILD)/cli
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Isrc/cli -c -o $@ $<
@@ -60,11 +84,11 @@ $(BUILD)/airlock: $(CLI_OBJ) $(BUILD)/libairlock.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libairlock.a $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/tap.h $(BUILD)/libairlock.a | $(BUILD)/tests
+$(BUILD)/tests/%: tests/unit/%.c tests/tap.h $(BUILD)/libairlock.a $(BUILD)/gen/seccomp-build.o | $(BUILD)/tests
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libairlock.a $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(BUILD)/gen/seccomp-build.o $(BUILD)/libairlock.a $(LIBS) $(GEN_LIBS)
 
-$(BUILD)/lib $(BUILD)/cli $(BUILD)/tests:
+$(BUILD)/lib $(BUILD)/cli $(BUILD)/tests $(BUILD)/gen:
 	mkdir -p $@
 
 # Source check: banned calls (like curl's checksrc) and formatting drift.

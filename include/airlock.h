@@ -125,9 +125,30 @@ typedef struct al_protections {
         char note[256];       /* e.g. why cgroups are missing */
 } al_protections;
 
+/* Where a run's time went, in milliseconds. The sandbox builds its side
+ * (namespaces, mounts, inputs) on its own CPU while the supervisor writes
+ * the id maps and sets up the cgroup, so phases overlap and do not add up
+ * to total_ms. setup_ms is what airlock cost before the code started. */
 typedef struct al_timing {
-        double clone_ms, setup_ms, exec_ms, run_ms, collect_ms, teardown_ms,
-                total_ms;
+        double prepare_ms;    /* checks, argv/env, filter, cgroup probe,
+                                 slot, pipes (for C: includes compiling) */
+        double cgroup_ms;     /* create the run's cgroup, write limits */
+        double clone_ms;      /* clone(): new user and pid namespaces */
+        double namespaces_ms; /* sandbox: mount, ipc, uts namespaces */
+        double idmap_ms;      /* supervisor: uid/gid maps written */
+        double attach_ms;     /* joining the cgroup (0 when born in it) */
+        double mounts_ms;     /* sandbox: new root, /proc, /dev, tmpfs,
+                                 pivot_root, hostname, loopback */
+        double net_wait_ms;   /* sandbox: waiting for the network namespace
+                                 that a helper makes in parallel */
+        double inputs_ms;     /* sandbox: cgroup ns, code + input files */
+        double seccomp_ms;    /* payload: session, rlimits, caps, filter */
+        double run_ms;        /* execve to the payload's exit */
+        double exit_ms;       /* payload exit to the sandbox gone */
+        double collect_ms;    /* output files read */
+        double teardown_ms;   /* cgroup removal, pipes closed */
+        double setup_ms;      /* al_run start to the payload's execve */
+        double total_ms;      /* al_run start to its return */
 } al_timing;
 
 typedef struct al_result {

@@ -83,10 +83,11 @@ bool cg_is_dir(const char *path);
 /* Whether path lies on a filesystem of that magic (always true in a fake
  * tree, where the check is skipped). */
 bool cg_fs_is(const char *path, unsigned long magic);
-/* mkdir and rmdir a scratch child of parent: proves we may create runs
- * there. *ret_swap (may be NULL) is set if the scratch child or parent
- * has the file swap_file. */
-int cg_try_mkdir(const char *parent, const char *swap_file, bool *ret_swap);
+/* Whether we may create run groups in parent (write permission on a
+ * writable mount; a probe must not mkdir: it runs on every start). *ret_swap
+ * (may be NULL) is set if parent has the file swap_file; creation checks
+ * the new group again, since a root group lacks the file. */
+int cg_can_create(const char *parent, const char *swap_file, bool *ret_swap);
 /* Append "; "-separated text to p->reason (truncating). */
 void cg_reason(al_cg_probe *p, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));

@@ -68,10 +68,8 @@ void cg_v1_probe(const cg_self *self, al_cg_probe *p) {
                         res[c] = res[same];
                 else if (!cg_is_dir(parent[c]))
                         res[c] = -ENOENT;
-                else if (access(parent[c], W_OK) < 0)
-                        res[c] = -errno;
                 else
-                        res[c] = cg_try_mkdir(
+                        res[c] = cg_can_create(
                                 parent[c],
                                 c == CG_MEMORY ? "memory.memsw.limit_in_bytes"
                                                : NULL,
@@ -130,7 +128,9 @@ int cg_v1_limits(struct al_cgroup *cg, const al_cg_probe *p,
                                 return r;
                         /* memory+swap = memory: no swap. After
                          * limit_in_bytes, which may never exceed it. */
-                        if (p->swap &&
+                        if ((p->swap ||
+                             cg_exists_at(d->fd,
+                                          "memory.memsw.limit_in_bytes")) &&
                             (r = set_u64(d, "memory.memsw.limit_in_bytes",
                                          l->memory_bytes, err)) < 0)
                                 return r;

@@ -132,10 +132,7 @@ void cg_v2_probe(const cg_self *self, al_cg_probe *p) {
 
         bool swap = false;
         if (ok) {
-                r = access(p->parent_v2, W_OK) < 0
-                            ? -errno
-                            : cg_try_mkdir(p->parent_v2, "memory.swap.max",
-                                           &swap);
+                r = cg_can_create(p->parent_v2, "memory.swap.max", &swap);
                 if (r < 0) {
                         cg_reason(p,
                                   "cgroup v2: cannot create cgroups in %s: "
@@ -183,7 +180,8 @@ int cg_v2_limits(struct al_cgroup *cg, const al_cg_probe *p,
                         return r;
                 /* No swap: a run over its memory limit is killed, not
                  * slowed down to swap speed. */
-                if (p->swap && (r = set(d, "memory.swap.max", "0", err)) < 0)
+                if ((p->swap || cg_exists_at(d->fd, "memory.swap.max")) &&
+                    (r = set(d, "memory.swap.max", "0", err)) < 0)
                         return r;
                 /* On OOM kill the whole run, not one of its processes
                  * (Linux >= 4.19; older kernels lack the file). */

@@ -198,50 +198,15 @@ bool cg_fs_is(const char *path, unsigned long magic) {
         return statfs(path, &sf) == 0 && (unsigned long)sf.f_type == magic;
 }
 
-/* Remove scratch groups whose prober died between mkdir and rmdir. */
-static void sweep_stale_probes(int dfd) {
-        int d2 = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-        DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
-        if (!d) {
-                safe_close(d2);
-                return;
-        }
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                uint64_t pid;
-                if (strncmp(de->d_name, "airlock-probe-", 14) != 0 ||
-                    cg_parse_u64(de->d_name + 14, &pid) < 0 ||
-                    pid == 0 || pid > INT32_MAX)
-                        continue;
-                if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-                        unlinkat(dfd, de->d_name, AT_REMOVEDIR);
-        }
-        closedir(d);
-}
-
-int cg_try_mkdir(const char *parent, const char *swap_file, bool *ret_swap) {
+int cg_can_create(const char *parent, const char *swap_file, bool *ret_swap) {
         _cleanup_close_ int dfd =
                 open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return -errno;
-        sweep_stale_probes(dfd);
-        char name[64], sub[64 + 64];
-        snprintf(name, sizeof(name), "airlock-probe-%d", (int)getpid());
-        if (mkdirat(dfd, name, 0755) < 0) {
-                /* Left by a probe of ours that died; empty, so removable. */
-                if (errno != EEXIST || unlinkat(dfd, name, AT_REMOVEDIR) < 0 ||
-                    mkdirat(dfd, name, 0755) < 0)
-                        return -errno;
-        }
-        if (ret_swap && swap_file) {
-                /* The parent may be a root cgroup, which has no memory
-                 * files; a fresh child always has them. */
-                snprintf(sub, sizeof(sub), "%s/%s", name, swap_file);
-                *ret_swap =
-                        cg_exists_at(dfd, sub) || cg_exists_at(dfd, swap_file);
-        }
-        if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
+        if (faccessat(dfd, ".", W_OK, AT_EACCESS) < 0)
                 return -errno;
+        if (ret_swap && swap_file)
+                *ret_swap = cg_exists_at(dfd, swap_file);
         return 0;
 }
 
@@ -587,6 +552,10 @@ int al_cgroup_attach(al_cgroup *cg, pid_t pid, al_error *err) {
                                 (int)pid, cg->dir[i].path);
         }
         return 0;
+}
+
+int al_cgroup_clone_fd(const al_cgroup *cg) {
+        return cg && cg->kind == AL_CG_V2 && cg->n == 1 ? cg->dir[0].fd : -1;
 }
 
 int al_cgroup_stats(al_cgroup *cg, al_cg_stats *ret) {

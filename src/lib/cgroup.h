@@ -63,6 +63,9 @@ int al_cgroup_create(const al_cg_probe *probe, const char *name,
                      const al_cg_limits *limits, al_cgroup **ret,
                      al_error *err);
 int al_cgroup_attach(al_cgroup *cg, pid_t pid, al_error *err);
+/* v2: the group's directory fd, for clone3(CLONE_INTO_CGROUP), so the
+ * child is born in it instead of attached; -1 for v1, none or NULL. */
+int al_cgroup_clone_fd(const al_cgroup *cg);
 int al_cgroup_stats(al_cgroup *cg, al_cg_stats *ret);
 /* SIGKILL every process in the group (v2: cgroup.kill when present). */
 int al_cgroup_kill(al_cgroup *cg);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "airlock.h"
+#include "macro.h"
 #include "util.h"
 
 /* A JSON string from text that should be UTF-8 but may carry bytes the
@@ -144,13 +145,35 @@ static json_t *result_json(const al_result *r) {
         }
         if (r->has_timing) {
                 const al_timing *t = &r->timing;
-                json_object_set_new(
-                        o, "timing",
-                        json_pack("{s:f,s:f,s:f,s:f,s:f,s:f}", "clone_ms",
-                                  t->clone_ms, "setup_ms", t->setup_ms,
-                                  "run_ms", t->run_ms, "collect_ms",
-                                  t->collect_ms, "teardown_ms", t->teardown_ms,
-                                  "total_ms", t->total_ms));
+                const struct {
+                        const char *k;
+                        double v;
+                } ph[] = {
+                        {"prepare_ms", t->prepare_ms},
+                        {"cgroup_ms", t->cgroup_ms},
+                        {"clone_ms", t->clone_ms},
+                        {"namespaces_ms", t->namespaces_ms},
+                        {"idmap_ms", t->idmap_ms},
+                        {"attach_ms", t->attach_ms},
+                        {"mounts_ms", t->mounts_ms},
+                        {"net_wait_ms", t->net_wait_ms},
+                        {"inputs_ms", t->inputs_ms},
+                        {"seccomp_ms", t->seccomp_ms},
+                        {"run_ms", t->run_ms},
+                        {"exit_ms", t->exit_ms},
+                        {"collect_ms", t->collect_ms},
+                        {"teardown_ms", t->teardown_ms},
+                        {"setup_ms", t->setup_ms},
+                        {"total_ms", t->total_ms},
+                };
+                json_t *tj = json_object();
+                for (size_t i = 0; i < ARRAY_SIZE(ph); i++)
+                        json_object_set_new(
+                                tj, ph[i].k,
+                                json_real((double)(int64_t)(ph[i].v * 1000 +
+                                                            0.5) /
+                                          1000));
+                json_object_set_new(o, "timing", tj);
         }
         return o;
 }

@@ -636,10 +636,16 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                 rc = al_error_set(err, ENOMEM, "out of memory");
                 goto done;
         }
+        double t_stage = al_now_ms();
         rc = stage(s, argv, envp, files, n_files, &s->limits, s->stdin_data,
                    s->stdin_len, r, &ws, err);
         if (rc < 0)
                 goto done;
+        if (r->has_timing) {
+                /* the sandbox measured from its own start */
+                r->timing.prepare_ms += t_stage - t0;
+                r->timing.setup_ms += t_stage - t0;
+        }
         double t_c = al_now_ms();
         rc = collect(ws, s->collect, s->n_collect, AL_COLLECT_MAX_FILES,
                      AL_COLLECT_MAX_FILE, AL_COLLECT_MAX_TOTAL, r);

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -86,6 +87,26 @@ enum {
 };
 
 enum { MSG_READY = 1, MSG_ERROR = 2 };
+/* The two "go" bytes on the sync pipe: ids mapped; then cgroup joined,
+ * or no cgroup after all (its creation failed: rlimits take over). */
+enum { SYNC_IDMAP = 'm', SYNC_CGROUP = 'c', SYNC_NO_CGROUP = 'n' };
+
+/* When the sandbox side reached each step, on CLOCK_MONOTONIC (shared
+ * with the supervisor: the time namespace's offsets stay zero). A shared
+ * anonymous page, written by init and by the payload before its execve
+ * (which drops the mapping); the supervisor reads it after the run and
+ * treats it as numbers for the timing report only. */
+struct sbx_clock {
+        double start;   /* child running after clone */
+        double ns;      /* net, mount, ipc, uts namespaces made */
+        double ids;     /* ids mapped, became the sandbox user */
+        double mounts;  /* new root built and pivoted into */
+        double net;     /* network namespace joined */
+        double ready;   /* inputs written, workspace passed */
+        double payload; /* payload forked */
+        double exec;    /* filter loaded, about to execve */
+        double reaped;  /* init reaped the payload */
+};
 enum { READY_TIMENS = 1u << 0, READY_LO = 1u << 1 };
 
 /* One message from child to supervisor; < PIPE_BUF so writes are atomic. */
@@ -102,6 +123,7 @@ struct sandbox {
         uid_t host_uid;
         gid_t host_gid;
         const al_bpf *bpf;
+        struct sbx_clock *clock;
         bool cg_pids;   /* a pids cgroup bounds the run */
         bool cg_memory; /* a memory cgroup bounds the run */
         /* parent-side ends */
@@ -641,6 +663,7 @@ static int tidy_fds(struct sandbox *sb) {
 
 static _Noreturn void payload_exec(struct sandbox *sb) {
         al_error e = {0};
+        sb->clock->payload = al_now_ms();
         /* order: session -> rlimits -> caps -> no_new_privs -> seccomp ->
          * execve (nothing may run between the filter and the exec that
          * the filter would refuse) */
@@ -657,6 +680,7 @@ static _Noreturn void payload_exec(struct sandbox *sb) {
         else if (al_seccomp_install(sb->bpf, &e) < 0)
                 ;
         else {
+                sb->clock->exec = al_now_ms();
                 execve(sb->c->argv[0], sb->c->argv, sb->c->envp);
                 al_error_errno(&e, errno, "cannot execute %s",
                                sb->c->argv[0]);
@@ -700,11 +724,35 @@ static void wipe_inherited_args(void) {
                         memset((void *)v[i], 0, v[i + 1] - v[i]);
 }
 
+/* The network namespace helper: shares the child's memory and fd table
+ * (CLONE_VM | CLONE_FILES), makes a namespace with only loopback, brings
+ * loopback up, and leaves an fd to it for the child to join. */
+static char net_stack[64 * 1024] __attribute__((aligned(16)));
+static int net_fd = -1, net_errno;
+static bool net_lo_up;
+
+static int make_netns(void *arg) {
+        (void)arg;
+        if (unshare(CLONE_NEWNET) < 0) {
+                net_errno = errno;
+                return 1;
+        }
+        net_lo_up = loopback_up();
+        net_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (net_fd < 0) {
+                net_errno = errno;
+                return 1;
+        }
+        return 0;
+}
+
 static _Noreturn void child_main(struct sandbox *sb) {
+        struct sbx_clock *ck = sb->clock;
         al_error e = {0};
         char go;
         int r;
 
+        ck->start = al_now_ms();
         wipe_inherited_args();
 
         /* If the supervisor dies, so does the whole sandbox (init's
@@ -712,7 +760,19 @@ static _Noreturn void child_main(struct sandbox *sb) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (tidy_fds(sb) < 0)
                 _exit(126);
-        if (read(CFD_SYNC, &go, 1) != 1)
+        /* The namespaces are made here, while the supervisor writes the id
+         * maps and prepares the cgroup on the other side; the network
+         * namespace, the costliest by far, by a helper on the other CPU
+         * while this process builds the root. */
+        pid_t net_helper = clone(make_netns, net_stack + sizeof(net_stack),
+                                 CLONE_VM | CLONE_FILES | SIGCHLD, NULL);
+        if (net_helper < 0)
+                child_fail((al_error_errno(&e, errno, "clone net helper"),
+                            &e));
+        if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+                child_fail((al_error_errno(&e, errno, "namespaces"), &e));
+        ck->ns = al_now_ms();
+        if (read(CFD_SYNC, &go, 1) != 1 || go != SYNC_IDMAP)
                 _exit(126); /* supervisor gone or gave up */
 
         /* Become the sandbox user. Capabilities in the new user namespace
@@ -722,25 +782,40 @@ static _Noreturn void child_main(struct sandbox *sb) {
         if (setresgid(AL_SANDBOX_GID, AL_SANDBOX_GID, AL_SANDBOX_GID) < 0 ||
             setresuid(AL_SANDBOX_UID, AL_SANDBOX_UID, AL_SANDBOX_UID) < 0)
                 child_fail((al_error_errno(&e, errno, "set sandbox ids"), &e));
-        /* A change of ids clears the parent-death signal: set it again,
-         * then make sure the supervisor did not die in between (it keeps
-         * its end of the sync pipe open for the whole run). */
+        /* A change of ids clears the parent-death signal: set it again.
+         * A supervisor that died in between is seen below, when the read
+         * of the second go finds the pipe's write end closed. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        struct pollfd sp = {.fd = CFD_SYNC, .events = POLLIN};
-        if (poll(&sp, 1, 0) > 0 && (sp.revents & (POLLHUP | POLLERR)))
-                _exit(126);
-        close(CFD_SYNC);
-        /* The cgroup was attached before "go": its root is now ours. */
-        if (unshare(CLONE_NEWCGROUP) < 0)
-                child_fail((al_error_errno(&e, errno, "cgroup namespace"),
-                            &e));
+        ck->ids = al_now_ms();
         if ((r = setup_root(sb, &e)) < 0)
                 child_fail(&e);
         if (sethostname("airlock", 7) < 0 || setdomainname("airlock", 7) < 0)
                 child_fail((al_error_errno(&e, errno, "sethostname"), &e));
-        uint32_t flags = 0;
-        if (loopback_up())
-                flags |= READY_LO;
+        ck->mounts = al_now_ms();
+        int hst = 0;
+        while (waitpid(net_helper, &hst, __WALL) < 0 && errno == EINTR)
+                ;
+        if (!WIFEXITED(hst) || WEXITSTATUS(hst) != 0 || net_fd < 0 ||
+            setns(net_fd, CLONE_NEWNET) < 0)
+                child_fail((al_error_errno(&e, net_errno ? net_errno : errno,
+                                           "network namespace"),
+                            &e));
+        close(net_fd);
+        uint32_t flags = net_lo_up ? READY_LO : 0;
+        ck->net = al_now_ms();
+
+        /* Second go: the cgroup holds us now, so what is written from here
+         * on (the input files) is charged to the run, and the cgroup
+         * namespace can take the run's group as its root. */
+        if (read(CFD_SYNC, &go, 1) != 1 ||
+            (go != SYNC_CGROUP && go != SYNC_NO_CGROUP))
+                _exit(126);
+        if (go == SYNC_NO_CGROUP)
+                sb->cg_pids = sb->cg_memory = false;
+        close(CFD_SYNC);
+        if (unshare(CLONE_NEWCGROUP) < 0)
+                child_fail((al_error_errno(&e, errno, "cgroup namespace"),
+                            &e));
         if ((r = write_inputs(sb, &e)) < 0)
                 child_fail(&e);
         int ws = open(AL_WORKSPACE, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -753,6 +828,7 @@ static _Noreturn void child_main(struct sandbox *sb) {
         if (unshare(CLONE_NEWTIME) == 0)
                 flags |= READY_TIMENS;
 
+        ck->ready = al_now_ms();
         struct child_msg m = {.type = MSG_READY, .flags = flags};
         if (write(CFD_MSG, &m, sizeof(m)) != sizeof(m))
                 _exit(126);
@@ -780,6 +856,7 @@ static _Noreturn void child_main(struct sandbox *sb) {
                 int st;
                 pid_t p = waitpid(-1, &st, 0);
                 if (p == payload) {
+                        ck->reaped = al_now_ms();
                         int32_t v = st;
                         (void)!write(CFD_STATUS, &v, sizeof(v));
                         _exit(0); /* kills whatever is left in the ns */
@@ -913,18 +990,6 @@ static const al_cg_probe *cgroup_probe_cached(void) {
         return &probe;
 }
 
-static int bpf_cached(const al_bpf **ret, al_error *err) {
-        static al_bpf bpf;
-        static bool done;
-        if (!done) {
-                int r = al_seccomp_build(&bpf, err);
-                if (r < 0)
-                        return r;
-                done = true;
-        }
-        *ret = &bpf;
-        return 0;
-}
 
 static void fill_protections(al_protections *p, const al_cg_probe *cg,
                              bool have_cg, bool root_mode, uid_t uid,
@@ -980,8 +1045,130 @@ static bool read_child_msg(struct sandbox *sb, struct progress *pg,
         return true;
 }
 
+/* clone3's argument block (linux/sched.h, kernel 5.3+; cgroup 5.7+),
+ * spelled out to keep <linux/sched.h> away from glibc's <sched.h>. */
+struct al_clone_args {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack,
+                stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define AL_CLONE_PIDFD 0x00001000ULL
+#define AL_CLONE_INTO_CGROUP 0x200000000ULL
+
+/* Fork into new user and pid namespaces (the child makes the others
+ * itself, in parallel with us). With cg_fd >= 0 the child is born in that
+ * cgroup v2 group, which spares the migration and the RCU grace period
+ * that a write to cgroup.procs waits for. Returns the pid (0 in the
+ * child) and the pidfd; *ret_into says whether cg_fd was used. */
+static pid_t clone_sandbox(int cg_fd, int *ret_pidfd, bool *ret_into) {
+        const uint64_t ns = CLONE_NEWUSER | CLONE_NEWPID;
+        int pidfd = -1;
+        *ret_into = false;
+        for (int attempt = cg_fd >= 0 ? 0 : 1; attempt < 2; attempt++) {
+                struct al_clone_args a = {
+                        .flags = ns | AL_CLONE_PIDFD |
+                                 (attempt == 0 ? AL_CLONE_INTO_CGROUP : 0),
+                        .pidfd = (uint64_t)(uintptr_t)&pidfd,
+                        .exit_signal = SIGCHLD,
+                        .cgroup = attempt == 0 ? (uint64_t)cg_fd : 0,
+                };
+                pid_t pid = (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+                if (pid >= 0) {
+                        *ret_pidfd = pidfd;
+                        *ret_into = attempt == 0;
+                        return pid;
+                }
+                if (errno == ENOSYS)
+                        break;
+                /* a cgroup we may not clone into (e.g. a fake tree, an
+                 * old kernel): join it the classic way */
+                if (attempt == 0 && (errno == EINVAL || errno == EBADF ||
+                                     errno == EOPNOTSUPP || errno == E2BIG))
+                        continue;
+                return -1;
+        }
+        /* Kernels before 5.3: clone, and a pidfd from pidfd_open (5.3)
+         * when there is one. */
+        pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)ns | SIGCHLD,
+                                   NULL, NULL, NULL, 0);
+        if (pid > 0)
+                *ret_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        return pid;
+}
+
+static int write_idmaps(const struct sandbox *sb, pid_t pid, al_error *err) {
+        char map[64];
+        int r;
+        if (!sb->root_mode && (r = write_map(pid, "setgroups", "deny")) < 0)
+                return al_error_errno(err, -r, "write setgroups");
+        snprintf(map, sizeof(map), "%u %u 1\n", AL_SANDBOX_UID,
+                 (unsigned)sb->host_uid);
+        if ((r = write_map(pid, "uid_map", map)) < 0)
+                return al_error_errno(err, -r, "write uid_map");
+        snprintf(map, sizeof(map), "%u %u 1\n", AL_SANDBOX_GID,
+                 (unsigned)sb->host_gid);
+        if ((r = write_map(pid, "gid_map", map)) < 0)
+                return al_error_errno(err, -r, "write gid_map");
+        return 0;
+}
+
+/* The run's cgroup: one per run, named after the root-mode slot (whose
+ * lock we hold) or after this process. The probe does not try a mkdir (it
+ * would cost every start), so a creation can still fail here: the run
+ * then goes on with rlimits only, like a host without cgroups, and says
+ * why in its result (why[]). */
+static void make_cgroup(const al_sbx_config *c, const al_cg_probe *probe,
+                        bool root_mode, unsigned slot, al_cgroup **ret,
+                        char *why, size_t why_size) {
+        static unsigned seq;
+        char name[64];
+        al_cg_limits cl = {
+                .memory_bytes = c->limits.memory_mb << 20,
+                .pids = c->limits.pids,
+                .cpu_percent = 100,
+        };
+        if (root_mode)
+                snprintf(name, sizeof(name), "airlock-slot%u", slot);
+        else
+                snprintf(name, sizeof(name), "airlock-%d-%u", (int)getpid(),
+                         __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
+        al_error e = {0};
+        if (al_cgroup_create(probe, name, &cl, ret, &e) < 0) {
+                *ret = NULL;
+                snprintf(why, why_size, "%s", e.msg);
+        }
+}
+
+static double since(double a, double b) {
+        return a > 0 && b >= a ? b - a : 0;
+}
+
+/* The timing report, from our marks and the sandbox's clock page. */
+static void fill_timing(al_timing *t, const struct sbx_clock *ck,
+                        const double *mk) {
+        enum { T0, T_PREP, T_CG0, T_CG1, T_CLONE, T_MAPS, T_ATT0, T_ATT1,
+               T_EXIT, T_TD0, T_END };
+        t->prepare_ms = since(mk[T0], mk[T_PREP]);
+        t->cgroup_ms = since(mk[T_CG0], mk[T_CG1]);
+        t->clone_ms = since(mk[T_PREP], mk[T_CLONE]) -
+                      (mk[T_CG1] <= mk[T_CLONE] ? t->cgroup_ms : 0);
+        t->namespaces_ms = since(ck->start, ck->ns);
+        t->idmap_ms = since(mk[T_CLONE], mk[T_MAPS]);
+        t->attach_ms = since(mk[T_ATT0], mk[T_ATT1]);
+        t->mounts_ms = since(ck->ids, ck->mounts);
+        t->net_wait_ms = since(ck->mounts, ck->net);
+        t->inputs_ms = since(ck->net, ck->ready);
+        t->seccomp_ms = since(ck->payload, ck->exec);
+        t->run_ms = since(ck->exec, ck->reaped);
+        t->exit_ms = since(ck->reaped, mk[T_EXIT]);
+        t->teardown_ms = since(mk[T_TD0], mk[T_END]);
+        t->setup_ms = since(mk[T0], ck->exec);
+}
+
 int al_sandbox_run(const al_sbx_config *c, al_result *res,
                    int *ret_workspace_fd, al_error *err) {
+        enum { T0, T_PREP, T_CG0, T_CG1, T_CLONE, T_MAPS, T_ATT0, T_ATT1,
+               T_EXIT, T_TD0, T_END, T_N };
+        double mk[T_N] = {0};
         struct sandbox sb = {.c = c};
         int *fds[] = {&sb.sync_w, &sb.msg_r,   &sb.sock_p, &sb.status_r,
                       &sb.in_w,   &sb.out_r,   &sb.err_r,  &sb.sync_r,
@@ -995,45 +1182,36 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         struct stream out = {.fd = -1}, errs = {.fd = -1};
         pid_t pid = -1;
         int r;
-        double t0 = al_now_ms(), t_clone = 0, t_exit = 0;
         struct progress pg = {.ws_fd = -1};
 
+        mk[T0] = al_now_ms();
         *ret_workspace_fd = -1;
         res->limits = c->limits;
         res->exit_code = -1;
 
-        if ((r = bpf_cached(&sb.bpf, err)) < 0)
-                return r;
+        al_bpf bpf;
+        al_seccomp_program(&bpf);
+        sb.bpf = &bpf;
+        sb.clock = mmap(NULL, sizeof(*sb.clock), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (sb.clock == MAP_FAILED)
+                return al_error_errno(err, errno, "mmap");
 
         sb.root_mode = geteuid() == 0;
         unsigned slot = 0;
         if (sb.root_mode) {
-                if ((slot_fd = slot_acquire(&slot, err)) < 0)
-                        return slot_fd;
+                if ((slot_fd = slot_acquire(&slot, err)) < 0) {
+                        r = slot_fd;
+                        goto fail;
+                }
                 sb.host_uid = AL_SLOT_ID_BASE + slot;
                 sb.host_gid = AL_SLOT_ID_BASE + slot;
         } else {
                 sb.host_uid = getuid();
                 sb.host_gid = getgid();
         }
-
-        /* The cgroup exists, limits set, before the code can run. */
         const al_cg_probe *probe = cgroup_probe_cached();
         if (probe->kind != AL_CG_NONE) {
-                char name[64];
-                static unsigned seq;
-                al_cg_limits cl = {
-                        .memory_bytes = c->limits.memory_mb << 20,
-                        .pids = c->limits.pids,
-                        .cpu_percent = 100,
-                };
-                if (sb.root_mode)
-                        snprintf(name, sizeof(name), "airlock-slot%u", slot);
-                else
-                        snprintf(name, sizeof(name), "airlock-%d-%u",
-                                 (int)getpid(), seq++);
-                if ((r = al_cgroup_create(probe, name, &cl, &cg, err)) < 0)
-                        goto fail;
                 sb.cg_pids = probe->pids;
                 sb.cg_memory = probe->memory;
         }
@@ -1054,14 +1232,22 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         }
         sb.sock_p = sp[0];
         sb.sock_c = sp[1];
+        mk[T_PREP] = al_now_ms();
 
-        /* Raw clone: fork semantics (copy-on-write, no stack to manage)
-         * with every namespace at once. */
-        pid = (pid_t)syscall(SYS_clone,
-                             CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS |
-                                     CLONE_NEWNET | CLONE_NEWIPC |
-                                     CLONE_NEWUTS | SIGCHLD,
-                             NULL, NULL, NULL, 0);
+        /* v2: the group exists, limits set, before the child: it is born
+         * in it. v1 (no clone into a group): made while the child builds
+         * its namespaces, and joined before the code can run. */
+        char cg_fail[AL_ERROR_MSG_MAX] = "";
+        if (probe->kind == AL_CG_V2) {
+                mk[T_CG0] = al_now_ms();
+                make_cgroup(c, probe, sb.root_mode, slot, &cg, cg_fail,
+                            sizeof(cg_fail));
+                mk[T_CG1] = al_now_ms();
+                if (!cg)
+                        sb.cg_pids = sb.cg_memory = false;
+        }
+        bool into = false;
+        pid = clone_sandbox(al_cgroup_clone_fd(cg), &pidfd, &into);
         if (pid < 0) {
                 r = al_error_errno(err, errno,
                                    "clone with new namespaces (is "
@@ -1071,33 +1257,34 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         }
         if (pid == 0)
                 child_main(&sb);
-        t_clone = al_now_ms();
-        pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        mk[T_CLONE] = al_now_ms();
+        if (pidfd < 0) {
+                r = al_error_errno(err, errno, "pidfd");
+                goto fail;
+        }
         sb_close_child_ends(&sb);
 
-        {
-                char map[64];
-                if (!sb.root_mode &&
-                    (r = write_map(pid, "setgroups", "deny")) < 0) {
-                        al_error_errno(err, -r, "write setgroups");
-                        goto fail;
-                }
-                snprintf(map, sizeof(map), "%u %u 1\n", AL_SANDBOX_UID,
-                         (unsigned)sb.host_uid);
-                if ((r = write_map(pid, "uid_map", map)) < 0) {
-                        al_error_errno(err, -r, "write uid_map");
-                        goto fail;
-                }
-                snprintf(map, sizeof(map), "%u %u 1\n", AL_SANDBOX_GID,
-                         (unsigned)sb.host_gid);
-                if ((r = write_map(pid, "gid_map", map)) < 0) {
-                        al_error_errno(err, -r, "write gid_map");
-                        goto fail;
-                }
-        }
-        if (cg && (r = al_cgroup_attach(cg, pid, err)) < 0)
+        if ((r = write_idmaps(&sb, pid, err)) < 0)
                 goto fail;
-        if (write(sb.sync_w, "g", 1) != 1) {
+        if (write(sb.sync_w, &(char){SYNC_IDMAP}, 1) != 1) {
+                r = al_error_errno(err, errno, "start sandbox");
+                goto fail;
+        }
+        mk[T_MAPS] = al_now_ms();
+        if (probe->kind == AL_CG_V1) {
+                mk[T_CG0] = al_now_ms();
+                make_cgroup(c, probe, sb.root_mode, slot, &cg, cg_fail,
+                            sizeof(cg_fail));
+                mk[T_CG1] = al_now_ms();
+        }
+        if (cg && !into) {
+                mk[T_ATT0] = al_now_ms();
+                if ((r = al_cgroup_attach(cg, pid, err)) < 0)
+                        goto fail;
+                mk[T_ATT1] = al_now_ms();
+        }
+        if (write(sb.sync_w, &(char){cg ? SYNC_CGROUP : SYNC_NO_CGROUP},
+                  1) != 1) {
                 r = al_error_errno(err, errno, "start sandbox");
                 goto fail;
         }
@@ -1118,6 +1305,7 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         bool exited = false;
         bool wall_kill = false, cpu_kill = false, out_kill = false,
              cancelled = false;
+        double t_clone = mk[T_CLONE];
         double deadline = t_clone + (double)c->limits.wall_ms;
         double next_cpu_check = t_clone + 50;
 
@@ -1200,7 +1388,7 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         while (wait4(pid, &wst, 0, &ru) < 0 && errno == EINTR)
                 ;
         pid = -1;
-        t_exit = al_now_ms();
+        double t_exit = mk[T_EXIT] = al_now_ms();
 
         /* Drain what is left in the pipes: all writers are gone now. */
         while (out.fd >= 0 && stream_read(&out, c->limits.output_bytes))
@@ -1243,6 +1431,9 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         out.buf = errs.buf = NULL;
         fill_protections(&res->protections, probe, cg != NULL, sb.root_mode,
                          sb.host_uid, pg.ready_flags);
+        if (!cg && cg_fail[0])
+                snprintf(res->protections.note, sizeof(res->protections.note),
+                         "no cgroup limits (rlimits only): %s", cg_fail);
         if (!(pg.ready_flags & READY_TIMENS))
                 res->protections.time_ns = false;
 
@@ -1332,7 +1523,7 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                         res->signal = SIGKILL;
         }
 
-        double t_td = al_now_ms();
+        mk[T_TD0] = al_now_ms();
         if (cg) {
                 al_cgroup_kill(cg);
                 cg = al_cgroup_destroy(cg);
@@ -1340,13 +1531,12 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         sb_close_all(&sb);
         free(out.buf);
         free(errs.buf);
+        mk[T_END] = al_now_ms();
         if (c->timing) {
                 res->has_timing = true;
-                res->timing.clone_ms = t_clone - t0;
-                res->timing.setup_ms = pg.t_ready ? pg.t_ready - t_clone : 0;
-                res->timing.run_ms = t_exit - (pg.t_ready ? pg.t_ready : t_clone);
-                res->timing.teardown_ms = al_now_ms() - t_td;
+                fill_timing(&res->timing, sb.clock, mk);
         }
+        munmap(sb.clock, sizeof(*sb.clock));
         *ret_workspace_fd = steal_fd(&pg.ws_fd);
         return 0;
 
@@ -1371,5 +1561,7 @@ fail:
         safe_close(pg.ws_fd);
         free(out.buf);
         free(errs.buf);
+        if (sb.clock != MAP_FAILED)
+                munmap(sb.clock, sizeof(*sb.clock));
         return r;
 }

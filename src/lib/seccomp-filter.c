@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The seccomp filter: default allow, and a deny table of the kernel
- * surfaces that code runners never need. Built once per process with
- * libseccomp, exported as a BPF program, installed in each sandbox with a
- * raw prctl (no allocation after clone()).
+ * surfaces that code runners never need. The table is data; the build
+ * compiles it to BPF once with libseccomp (src/gen/), and the program is
+ * part of the binary, installed in each sandbox with a raw prctl (no
+ * allocation after clone(), no filter compiled per run).
  *
  * Knowingly NOT blocked, and why:
  *  - clone/fork/vfork without namespace flags: every runtime forks;
@@ -22,7 +23,6 @@
 #include "seccomp-filter.h"
 
 #include <errno.h>
-#include <seccomp.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,23 +43,10 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-/* Which argument test a row applies. */
-enum cond {
-        C_ALWAYS,
-        C_CLONE_NS,      /* arg0 has a namespace flag */
-        C_IOCTL_TTY,     /* arg1 (low 32 bits) is TIOCSTI or TIOCLINUX */
-        C_PERSONALITY,   /* arg0 not one of 0, 8, 0x20000, 0x20008 */
-};
+#define R(name, act, cnd, desc, why) {name, act, desc, why, cnd}
+#define DENY(name, why) R(name, AL_SC_EPERM, AL_SC_ALWAYS, NULL, why)
 
-struct row {
-        al_seccomp_rule pub;
-        enum cond cond;
-};
-
-#define R(name, act, cnd, desc, why) {{name, act, desc, why}, cnd}
-#define DENY(name, why) R(name, AL_SC_EPERM, C_ALWAYS, NULL, why)
-
-static const struct row rows[] = {
+static const al_seccomp_rule rows[] = {
         /* other processes */
         DENY("ptrace", "reads and writes other processes' memory and "
                        "registers; the classic sandbox escape"),
@@ -84,9 +71,9 @@ static const struct row rows[] = {
         DENY("unshare", "new namespaces are new kernel attack surface "
                         "(user namespaces above all)"),
         DENY("setns", "joining namespaces is never needed inside"),
-        R("clone", AL_SC_EPERM, C_CLONE_NS, "flags include CLONE_NEW*",
+        R("clone", AL_SC_EPERM, AL_SC_CLONE_NS, "flags include CLONE_NEW*",
           "clone with namespace flags creates namespaces like unshare"),
-        R("clone3", AL_SC_ENOSYS, C_ALWAYS, NULL,
+        R("clone3", AL_SC_ENOSYS, AL_SC_ALWAYS, NULL,
           "its flags live in memory the filter cannot read; ENOSYS makes "
           "libc fall back to clone, which the filter can check"),
         /* kernel extension and introspection surfaces */
@@ -129,146 +116,24 @@ static const struct row rows[] = {
         DENY("vhangup", "hangs up the terminal"),
         DENY("uselib", "obsolete loader interface with a CVE history"),
         /* terminals and execution domains */
-        R("ioctl", AL_SC_EPERM, C_IOCTL_TTY, "request is TIOCSTI or TIOCLINUX",
+        R("ioctl", AL_SC_EPERM, AL_SC_IOCTL_TTY, "request is TIOCSTI or TIOCLINUX",
           "TIOCSTI pushes keystrokes into a terminal (CVE-2017-5226); the "
           "low 32 bits are compared because the kernel ignores the rest "
           "(CVE-2019-10063)"),
-        R("personality", AL_SC_EPERM, C_PERSONALITY,
+        R("personality", AL_SC_EPERM, AL_SC_PERSONALITY,
           "anything but 0, 8, 0x20000, 0x20008",
           "execution domains can disable ASLR or map page zero"),
 };
 
 const al_seccomp_rule *al_seccomp_rules(size_t *ret_n) {
-        static al_seccomp_rule pub[ARRAY_SIZE(rows)];
-        for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
-                pub[i] = rows[i].pub;
         *ret_n = ARRAY_SIZE(rows);
-        return pub;
-}
-
-static uint32_t action(enum al_sc_action a) {
-        switch (a) {
-        case AL_SC_ENOSYS:
-                return SCMP_ACT_ERRNO(ENOSYS);
-        case AL_SC_KILL:
-                return SCMP_ACT_KILL_PROCESS;
-        case AL_SC_EPERM:
-                break;
-        }
-        return SCMP_ACT_ERRNO(EPERM);
-}
-
-static int add_row(scmp_filter_ctx ctx, const struct row *row, int nr) {
-        uint32_t act = action(row->pub.action);
-        int r = 0;
-        switch (row->cond) {
-        case C_ALWAYS:
-                return seccomp_rule_add(ctx, act, nr, 0);
-        case C_CLONE_NS: {
-                static const uint64_t ns[] = {
-                        CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,
-                        CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
-                        CLONE_NEWCGROUP};
-                for (size_t i = 0; i < ARRAY_SIZE(ns) && r == 0; i++)
-                        r = seccomp_rule_add(
-                                ctx, act, nr, 1,
-                                SCMP_A0(SCMP_CMP_MASKED_EQ, ns[i], ns[i]));
-                return r;
-        }
-        case C_IOCTL_TTY:
-                r = seccomp_rule_add(ctx, act, nr, 1,
-                                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-                                             TIOCSTI));
-                if (r == 0)
-                        r = seccomp_rule_add(ctx, act, nr, 1,
-                                             SCMP_A1(SCMP_CMP_MASKED_EQ,
-                                                     0xffffffffu, TIOCLINUX));
-                return r;
-        case C_PERSONALITY:
-                /* Everything above 0x20008 (every flag from
-                 * ADDR_NO_RANDOMIZE up, and values with high bits)... */
-                r = seccomp_rule_add(ctx, act, nr, 1,
-                                     SCMP_A0(SCMP_CMP_GT, 0x20008));
-                /* ...and below it any bit but PER_LINUX32 (8) and
-                 * UNAME26 (0x20000). */
-                for (int bit = 0; bit < 17 && r == 0; bit++)
-                        if (bit != 3)
-                                r = seccomp_rule_add(
-                                        ctx, act, nr, 1,
-                                        SCMP_A0(SCMP_CMP_MASKED_EQ,
-                                                1ull << bit, 1ull << bit));
-                return r;
-        }
-        return -EINVAL;
-}
-
-int al_seccomp_build(al_bpf *ret, al_error *err) {
-        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-        int r, fd = -1;
-        if (!ctx)
-                return al_error_set(err, ENOMEM, "seccomp_init failed");
-        /* i386 and x32 system calls (int 0x80, the x32 bit) do not match
-         * the native filter: kill the process instead of letting a second
-         * syscall table slip past the rules. */
-        if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
-                                  SCMP_ACT_KILL_PROCESS)) < 0) {
-                al_error_errno(err, -r, "seccomp: bad-arch action");
-                goto out;
-        }
-        /* the caller sets no_new_privs itself, right before installing */
-        if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)) < 0) {
-                al_error_errno(err, -r, "seccomp: nnp attribute");
-                goto out;
-        }
-        for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
-                int nr = seccomp_syscall_resolve_name(rows[i].pub.syscall);
-                if (nr == __NR_SCMP_ERROR)
-                        continue; /* unknown on this arch: cannot be called */
-                if ((r = add_row(ctx, &rows[i], nr)) < 0) {
-                        al_error_errno(err, -r, "seccomp rule for %s",
-                                       rows[i].pub.syscall);
-                        goto out;
-                }
-        }
-        /* libseccomp 2.5 exports only to an fd; a memfd keeps it in RAM. */
-        fd = memfd_create("airlock-bpf", MFD_CLOEXEC);
-        if (fd < 0) {
-                r = al_error_errno(err, errno, "memfd_create");
-                goto out;
-        }
-        if ((r = seccomp_export_bpf(ctx, fd)) < 0) {
-                al_error_errno(err, -r, "seccomp_export_bpf");
-                goto out;
-        }
-        off_t size = lseek(fd, 0, SEEK_END);
-        if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
-            size > 65536 * (off_t)sizeof(struct sock_filter)) {
-                r = al_error_set(err, EINVAL, "seccomp: bad BPF size %lld",
-                                 (long long)size);
-                goto out;
-        }
-        struct sock_filter *insns = malloc((size_t)size);
-        if (!insns) {
-                r = al_error_set(err, ENOMEM, "out of memory");
-                goto out;
-        }
-        if (pread(fd, insns, (size_t)size, 0) != size) {
-                free(insns);
-                r = al_error_errno(err, errno, "read exported BPF");
-                goto out;
-        }
-        ret->insns = insns;
-        ret->len = (size_t)size / sizeof(struct sock_filter);
-        r = 0;
-out:
-        safe_close(fd);
-        seccomp_release(ctx);
-        return r;
+        return rows;
 }
 
 int al_seccomp_install(const al_bpf *bpf, al_error *err) {
         struct sock_fprog prog = {.len = (unsigned short)bpf->len,
-                                  .filter = bpf->insns};
+                                  /* the kernel only reads it */
+                                  .filter = (struct sock_filter *)bpf->insns};
         if (!bpf->insns || bpf->len == 0 || bpf->len > 65535)
                 return al_error_set(err, EINVAL, "no seccomp filter built");
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
@@ -279,7 +144,7 @@ int al_seccomp_install(const al_bpf *bpf, al_error *err) {
 void al_bpf_free(al_bpf *bpf) {
         if (!bpf)
                 return;
-        free(bpf->insns);
+        free((void *)bpf->insns);
         bpf->insns = NULL;
         bpf->len = 0;
 }

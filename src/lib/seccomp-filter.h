@@ -3,10 +3,12 @@
 /*
  * The sandbox's seccomp-bpf filter.
  *
- * Lifecycle: the supervisor builds the filter once, before clone()
- * (al_seccomp_build, which allocates and uses libseccomp); the child installs
- * the ready BPF program right before execve() (al_seccomp_install, which does
- * not allocate and only makes raw system calls, so it is safe after clone()).
+ * Lifecycle: at build time, src/gen/gen-bpf compiles the rule table with
+ * libseccomp (al_seccomp_build) into a C array that becomes part of the
+ * library (al_seccomp_program); test-seccomp checks that the two agree.
+ * The child installs the program right before execve() (al_seccomp_install,
+ * which does not allocate and only makes raw system calls, so it is safe
+ * after clone()).
  * Child setup order: rlimits -> PR_SET_NO_NEW_PRIVS -> seccomp -> execve.
  */
 #include <stddef.h>
@@ -15,7 +17,7 @@
 #include "error.h"
 
 typedef struct al_bpf {
-        struct sock_filter *insns;
+        const struct sock_filter *insns;
         size_t len;
 } al_bpf;
 
@@ -26,15 +28,30 @@ enum al_sc_action {
         AL_SC_KILL,   /* kill the whole process with SIGSYS */
 };
 
-/* One row of the rule table, exported for docs, doctor and tests. */
+/* Which argument test a rule applies. */
+enum al_sc_cond {
+        AL_SC_ALWAYS,
+        AL_SC_CLONE_NS,    /* arg0 has a namespace flag */
+        AL_SC_IOCTL_TTY,   /* arg1 (low 32 bits) is TIOCSTI or TIOCLINUX */
+        AL_SC_PERSONALITY, /* arg0 not one of 0, 8, 0x20000, 0x20008 */
+};
+
+/* One row of the rule table, exported for docs, doctor, tests and the
+ * build-time compiler. */
 typedef struct al_seccomp_rule {
         const char *syscall;   /* name as libseccomp knows it */
         enum al_sc_action action;
         const char *condition; /* NULL = always; else a human description */
         const char *why;       /* one line: why code runners never need it */
+        enum al_sc_cond cond;
 } al_seccomp_rule;
 
-/* Build the filter for the native architecture. */
+/* The filter compiled at build time for the native architecture (static
+ * storage; never fails). */
+void al_seccomp_program(al_bpf *ret);
+/* Compile the table with libseccomp (src/gen/seccomp-build.c: only the
+ * build tool and the tests link it; the library does not need libseccomp
+ * at run time). */
 int al_seccomp_build(al_bpf *ret, al_error *err);
 /* Install into the calling thread (needs no_new_privs already set). */
 int al_seccomp_install(const al_bpf *bpf, al_error *err);

@@ -551,7 +551,7 @@ print(len(pids), seen, os.getpid(), os.getuid(), os.getgid())
             host.kill()
             host.wait()
         p = x.r["stdout"].split()
-        ok(x.r["status"] == "ok" and len(p) == 5 and int(p[0]) <= 3 and p[2] in ("1", "2") and p[3:] == ["1000", "1000"],
+        ok(x.r["status"] == "ok" and len(p) == 5 and int(p[0]) <= 3 and int(p[2]) <= 3 and p[3:] == ["1000", "1000"],
            "inside, /proc lists only the sandbox's few pids; uid/gid 1000", x.brief())
         ok(len(p) == 5 and p[1] == "ESRCH", "kill(host_pid, 0) fails with ESRCH", x.brief())
         ok(alive, "kill(-1, SIGKILL) inside does not reach the host's sleep")

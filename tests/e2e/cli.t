@@ -161,7 +161,7 @@ try:
     checks = {c["name"]: c for c in d["checks"]}
 except ValueError:
     d, checks = {}, {}
-ok(checks.get("sandbox.run", {}).get("state") == "ok" and "seccomp.build" in checks
+ok(checks.get("sandbox.run", {}).get("state") == "ok" and "seccomp.filter" in checks
    and all(c["fix"] for c in checks.values() if c["state"] != "ok")
    and p.returncode == (0 if d.get("all_ok") else 1),
    "doctor --json: a real run works; every non-ok check has a fix", p.stdout.decode()[-3000:])

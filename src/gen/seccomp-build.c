@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Compile the rule table (src/lib/seccomp-filter.c) to a BPF program with
+ * libseccomp. Used at build time by gen-bpf, which writes the program into
+ * the library, and by test-seccomp, which checks the two are the same.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "seccomp-filter.h"
+#include "util.h"
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+static uint32_t action(enum al_sc_action a) {
+        switch (a) {
+        case AL_SC_ENOSYS:
+                return SCMP_ACT_ERRNO(ENOSYS);
+        case AL_SC_KILL:
+                return SCMP_ACT_KILL_PROCESS;
+        case AL_SC_EPERM:
+                break;
+        }
+        return SCMP_ACT_ERRNO(EPERM);
+}
+
+static int add_row(scmp_filter_ctx ctx, const al_seccomp_rule *row, int nr) {
+        uint32_t act = action(row->action);
+        int r = 0;
+        switch (row->cond) {
+        case AL_SC_ALWAYS:
+                return seccomp_rule_add(ctx, act, nr, 0);
+        case AL_SC_CLONE_NS: {
+                static const uint64_t ns[] = {
+                        CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,
+                        CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
+                        CLONE_NEWCGROUP};
+                for (size_t i = 0; i < ARRAY_SIZE(ns) && r == 0; i++)
+                        r = seccomp_rule_add(
+                                ctx, act, nr, 1,
+                                SCMP_A0(SCMP_CMP_MASKED_EQ, ns[i], ns[i]));
+                return r;
+        }
+        case AL_SC_IOCTL_TTY:
+                r = seccomp_rule_add(ctx, act, nr, 1,
+                                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+                                             TIOCSTI));
+                if (r == 0)
+                        r = seccomp_rule_add(ctx, act, nr, 1,
+                                             SCMP_A1(SCMP_CMP_MASKED_EQ,
+                                                     0xffffffffu, TIOCLINUX));
+                return r;
+        case AL_SC_PERSONALITY:
+                /* Everything above 0x20008 (every flag from
+                 * ADDR_NO_RANDOMIZE up, and values with high bits)... */
+                r = seccomp_rule_add(ctx, act, nr, 1,
+                                     SCMP_A0(SCMP_CMP_GT, 0x20008));
+                /* ...and below it any bit but PER_LINUX32 (8) and
+                 * UNAME26 (0x20000). */
+                for (int bit = 0; bit < 17 && r == 0; bit++)
+                        if (bit != 3)
+                                r = seccomp_rule_add(
+                                        ctx, act, nr, 1,
+                                        SCMP_A0(SCMP_CMP_MASKED_EQ,
+                                                1ull << bit, 1ull << bit));
+                return r;
+        }
+        return -EINVAL;
+}
+
+int al_seccomp_build(al_bpf *ret, al_error *err) {
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        int r, fd = -1;
+        if (!ctx)
+                return al_error_set(err, ENOMEM, "seccomp_init failed");
+        /* i386 and x32 system calls (int 0x80, the x32 bit) do not match
+         * the native filter: kill the process instead of letting a second
+         * syscall table slip past the rules. */
+        if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
+                                  SCMP_ACT_KILL_PROCESS)) < 0) {
+                al_error_errno(err, -r, "seccomp: bad-arch action");
+                goto out;
+        }
+        /* the caller sets no_new_privs itself, right before installing */
+        if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)) < 0) {
+                al_error_errno(err, -r, "seccomp: nnp attribute");
+                goto out;
+        }
+        size_t n_rows;
+        const al_seccomp_rule *rows = al_seccomp_rules(&n_rows);
+        for (size_t i = 0; i < n_rows; i++) {
+                int nr = seccomp_syscall_resolve_name(rows[i].syscall);
+                if (nr == __NR_SCMP_ERROR)
+                        continue; /* unknown on this arch: cannot be called */
+                if ((r = add_row(ctx, &rows[i], nr)) < 0) {
+                        al_error_errno(err, -r, "seccomp rule for %s",
+                                       rows[i].syscall);
+                        goto out;
+                }
+        }
+        /* libseccomp 2.5 exports only to an fd; a memfd keeps it in RAM. */
+        fd = memfd_create("airlock-bpf", MFD_CLOEXEC);
+        if (fd < 0) {
+                r = al_error_errno(err, errno, "memfd_create");
+                goto out;
+        }
+        if ((r = seccomp_export_bpf(ctx, fd)) < 0) {
+                al_error_errno(err, -r, "seccomp_export_bpf");
+                goto out;
+        }
+        off_t size = lseek(fd, 0, SEEK_END);
+        if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
+            size > 65536 * (off_t)sizeof(struct sock_filter)) {
+                r = al_error_set(err, EINVAL, "seccomp: bad BPF size %lld",
+                                 (long long)size);
+                goto out;
+        }
+        struct sock_filter *insns = malloc((size_t)size);
+        if (!insns) {
+                r = al_error_set(err, ENOMEM, "out of memory");
+                goto out;
+        }
+        if (pread(fd, insns, (size_t)size, 0) != size) {
+                free(insns);
+                r = al_error_errno(err, errno, "read exported BPF");
+                goto out;
+        }
+        ret->insns = insns;
+        ret->len = (size_t)size / sizeof(struct sock_filter);
+        r = 0;
+out:
+        safe_close(fd);
+        seccomp_release(ctx);
+        return r;
+}
+
