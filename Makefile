@@ -2,6 +2,8 @@
 #   make            build build/airlock and build/libairlock.a
 #   make check      install missing Debian deps, build, run every test (TAP/prove)
 #   make demo       install deps, build, run a sandboxed demonstration
+#   make bench      install the peers, build, run the cold-start benchmark
+#                   (BENCH_ARGS="--rounds 50" to shorten; see bench/README.md)
 #   make asan       build + unit tests with -fsanitize=address,undefined
 #   make install    install binary and man pages under $(PREFIX)
 
@@ -38,7 +40,7 @@ CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check unit e2e demo asan install clean format checksrc
+.PHONY: all deps check unit e2e demo bench asan install clean format checksrc
 
 all: $(BUILD)/airlock $(BUILD)/libairlock.a
 
@@ -109,6 +111,11 @@ check: deps
 demo: deps
 	$(MAKE) all
 	@sh scripts/demo.sh $(BUILD)/airlock
+
+bench: deps
+	@sh scripts/deps.sh --bench
+	$(MAKE) all
+	python3 bench/bench.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(BENCH_ARGS)
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
