@@ -142,7 +142,9 @@ typedef struct al_timing {
         double net_wait_ms;   /* sandbox: waiting for the network namespace
                                  that a helper makes in parallel */
         double inputs_ms;     /* sandbox: cgroup ns, code + input files */
-        double seccomp_ms;    /* payload: session, rlimits, caps, filter */
+        double lockdown_ms;   /* rlimits, caps, no_new_privs, filter, start
+                                 of the payload up to its execve */
+        double seccomp_ms;    /* of which: loading the seccomp filter */
         double run_ms;        /* execve to the payload's exit */
         double exit_ms;       /* payload exit to the sandbox gone */
         double collect_ms;    /* output files read */
@@ -171,11 +173,20 @@ typedef struct al_result {
         struct al_result *compile; /* result of the compile step, or NULL */
         bool has_timing;
         al_timing timing;
+        struct al_sbx_leftover *leftover; /* private: al_result_teardown */
 } al_result;
 
 /* Run the spec in a fresh sandbox. */
 int al_run(const al_spec *s, al_result **ret, al_error *err);
 al_result *al_result_free(al_result *r); /* NULL-safe, returns NULL */
+/* The teardown of a finished run: remove its (empty) cgroup and drop its
+ * namespaces and workspace, which the kernel then frees. Every process of
+ * the run is already dead when al_run returns; this is bookkeeping that
+ * need not delay the result, so al_run leaves it to the caller: call it
+ * once the result is delivered (from any thread, or from a child process
+ * so the caller's exit does not wait for it). al_result_free does it if
+ * nobody did. Idempotent. */
+void al_result_teardown(al_result *r);
 
 /* Languages: built-in profiles, optionally replaced or extended by a JSON
  * file (same format as languages/default.json). */

@@ -267,6 +267,29 @@ static int write_out_file(int dirfd, const char *name, const al_file *f) {
         return 0;
 }
 
+/* The result is out; what is left of the run (an empty cgroup, namespaces
+ * and a tmpfs for the kernel to free) is torn down by a child, so that
+ * whoever waits for this process does not wait for that. The child holds
+ * no stdio (a reader waiting for EOF is not kept waiting either) and is
+ * gone a millisecond later. If it cannot be made, tear down here. */
+static void teardown_after_exit(al_result *res) {
+        if (!res->leftover)
+                return;
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        if (pid == 0) {
+                int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+                for (int i = 0; i <= 2; i++)
+                        if (fd < 0 || dup2(fd, i) < 0)
+                                close(i);
+                al_result_teardown(res);
+                _exit(0);
+        }
+        if (pid > 0)
+                res->leftover = NULL; /* the child's now; ours close at exit */
+}
+
 static int status_exit(const al_result *r) {
         switch (r->status) {
         case AL_STATUS_OK:
@@ -606,6 +629,7 @@ int cmd_run(int argc, char **argv) {
         if (res->status == AL_STATUS_KILLED &&
             strncmp(res->reason, "cancelled", 9) == 0)
                 rc = EXIT_CANCELLED;
+        teardown_after_exit(res);
         al_result_free(res);
         return rc;
 }

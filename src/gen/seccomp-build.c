@@ -94,6 +94,13 @@ int al_seccomp_build(al_bpf *ret, al_error *err) {
                 al_error_errno(err, -r, "seccomp: nnp attribute");
                 goto out;
         }
+        /* A binary tree over the syscall numbers instead of a chain: fewer
+         * instructions run per call, and the kernel's per-syscall cache of
+         * "always allowed" is built faster when the filter is loaded. */
+        if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0) {
+                al_error_errno(err, -r, "seccomp: optimize attribute");
+                goto out;
+        }
         size_t n_rows;
         const al_seccomp_rule *rows = al_seccomp_rules(&n_rows);
         for (size_t i = 0; i < n_rows; i++) {

@@ -158,6 +158,7 @@ static json_t *result_json(const al_result *r) {
                         {"mounts_ms", t->mounts_ms},
                         {"net_wait_ms", t->net_wait_ms},
                         {"inputs_ms", t->inputs_ms},
+                        {"lockdown_ms", t->lockdown_ms},
                         {"seccomp_ms", t->seccomp_ms},
                         {"run_ms", t->run_ms},
                         {"exit_ms", t->exit_ms},

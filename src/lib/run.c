@@ -260,9 +260,15 @@ static void result_clear_files(al_result *r) {
         r->n_files = 0;
 }
 
+void al_result_teardown(al_result *r) {
+        if (r)
+                r->leftover = al_sbx_leftover_free(r->leftover);
+}
+
 al_result *al_result_free(al_result *r) {
         if (!r)
                 return NULL;
+        al_result_teardown(r);
         free(r->stdout_buf);
         free(r->stderr_buf);
         result_clear_files(r);
@@ -490,7 +496,8 @@ static char **build_env(const al_spec *s) {
 static int stage(const al_spec *s, char *const *argv, char *const *envp,
                  const al_sbx_file *files, size_t n_files,
                  const al_limits *limits, const unsigned char *in,
-                 size_t in_len, al_result *r, int *ret_ws, al_error *err) {
+                 size_t in_len, al_result *r, int *ret_ws,
+                 struct al_sbx_leftover **ret_lo, al_error *err) {
         al_sbx_config c = {
                 .argv = argv,
                 .envp = envp,
@@ -503,7 +510,7 @@ static int stage(const al_spec *s, char *const *argv, char *const *envp,
                 .cancel_fd = s->cancel_fd,
                 .timing = s->timing,
         };
-        return al_sandbox_run(&c, r, ret_ws, err);
+        return al_sandbox_run(&c, r, ret_ws, ret_lo, err);
 }
 
 static void reject(al_result *r, const al_limits *l, const char *why) {
@@ -594,8 +601,9 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                 r->compile = cr;
                 r->has_compile = true;
                 int cws = -1;
+                al_sbx_leftover *clo = NULL;
                 rc = stage(s, cargv, envp, files, 1, &s->lang->compile_limits,
-                           NULL, 0, cr, &cws, err);
+                           NULL, 0, cr, &cws, &clo, err);
                 if (rc < 0)
                         goto done;
                 char *out_glob = s->lang->compile_output;
@@ -603,6 +611,7 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                         rc = collect(cws, &out_glob, 1, 1, 256u << 20,
                                      256u << 20, cr);
                 safe_close(cws);
+                al_sbx_leftover_free(clo);
                 if (rc < 0) {
                         al_error_set(err, -rc, "collect compiler output");
                         goto done;
@@ -638,7 +647,7 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
         }
         double t_stage = al_now_ms();
         rc = stage(s, argv, envp, files, n_files, &s->limits, s->stdin_data,
-                   s->stdin_len, r, &ws, err);
+                   s->stdin_len, r, &ws, &r->leftover, err);
         if (rc < 0)
                 goto done;
         if (r->has_timing) {

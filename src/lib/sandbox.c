@@ -103,8 +103,10 @@ struct sbx_clock {
         double mounts;  /* new root built and pivoted into */
         double net;     /* network namespace joined */
         double ready;   /* inputs written, workspace passed */
-        double payload; /* payload forked */
-        double exec;    /* filter loaded, about to execve */
+        double payload; /* locking down: rlimits, caps, filter */
+        double filter0; /* seccomp filter: loading */
+        double filter1; /* seccomp filter: loaded */
+        double exec;    /* payload about to execve */
         double reaped;  /* init reaped the payload */
 };
 enum { READY_TIMENS = 1u << 0, READY_LO = 1u << 1 };
@@ -227,24 +229,25 @@ static int write_file(const char *path, const char *s) {
 }
 
 /* mkdir -p for a path we build ourselves (no symlinks in it: the new root
- * is a fresh tmpfs). */
+ * is a fresh tmpfs). Tries the whole path first: most parents exist. */
 static int mkdir_p(const char *path, mode_t mode) {
+        if (mkdir(path, mode) == 0 || errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return -errno;
         char buf[PATH_MAX];
         size_t n = strlen(path);
         if (n >= sizeof(buf))
                 return -ENAMETOOLONG;
         memcpy(buf, path, n + 1);
-        for (char *p = buf + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = '\0';
-                if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
+        char *slash = strrchr(buf, '/');
+        if (!slash || slash == buf)
+                return -ENOENT;
+        *slash = '\0';
+        int r = mkdir_p(buf, 0755);
+        if (r < 0)
+                return r;
+        return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -errno;
 }
 
 static int mkdir_parent(const char *path) {
@@ -277,27 +280,49 @@ static unsigned long kept_flags(const char *path) {
         return f;
 }
 
-/* Make dst (and every mount below it) read-only, nosuid, nodev. */
-static int make_readonly(const char *dst, bool keep_dev) {
+/* The mounts made read-only together; kept for kernels without
+ * mount_setattr (< 5.12), which remount them one by one. Static: the
+ * child does not allocate. */
+static char ro_mounts[AL_MAX_RO_PATHS + 16][PATH_MAX];
+static size_t n_ro_mounts;
+
+static void note_ro_mount(const char *dst) {
+        if (n_ro_mounts < ARRAY_SIZE(ro_mounts))
+                snprintf(ro_mounts[n_ro_mounts++], PATH_MAX, "%s", dst);
+}
+
+/* Make top and every mount below it read-only and nosuid (and nodev
+ * unless keep_dev), in one call. */
+static int make_readonly(const char *top, bool keep_dev) {
         struct mount_attr attr = {
                 .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
                             (keep_dev ? 0 : MOUNT_ATTR_NODEV),
         };
-        if (syscall(SYS_mount_setattr, AT_FDCWD, dst, AT_RECURSIVE, &attr,
+        if (syscall(SYS_mount_setattr, AT_FDCWD, top, AT_RECURSIVE, &attr,
                     sizeof(attr)) == 0)
                 return 0;
         if (errno != ENOSYS)
                 return -errno;
-        /* Kernels before 5.12: remount the top mount only. */
-        unsigned long fl = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
-                           (keep_dev ? 0 : MS_NODEV) | kept_flags(dst);
-        return mount(NULL, dst, NULL, fl, NULL) < 0 ? -errno : 0;
+        /* Kernels before 5.12: remount each mount noted below top. */
+        size_t k = strlen(top);
+        for (size_t i = 0; i <= n_ro_mounts; i++) {
+                const char *m = i < n_ro_mounts ? ro_mounts[i] : top;
+                if (i < n_ro_mounts &&
+                    (strncmp(m, top, k) != 0 || (m[k] && m[k] != '/')))
+                        continue;
+                unsigned long fl = MS_BIND | MS_REMOUNT | MS_RDONLY |
+                                   MS_NOSUID | (keep_dev ? 0 : MS_NODEV) |
+                                   kept_flags(m);
+                if (mount(NULL, m, NULL, fl, NULL) < 0)
+                        return -errno;
+        }
+        return 0;
 }
 
-/* Bind host path src read-only at root+src. Missing paths are skipped;
- * a symlink is recreated as a symlink (merged-/usr layouts). */
-static int bind_ro(const char *root, const char *src, bool keep_dev,
-                   al_error *e) {
+/* Bind host path src at root+src (made read-only later, with its
+ * neighbours). Missing paths are skipped; a symlink is recreated as a
+ * symlink (merged-/usr layouts). */
+static int bind_host(const char *root, const char *src, al_error *e) {
         char dst[PATH_MAX];
         struct stat st;
         snprintf(dst, sizeof(dst), "%s%s", root, src);
@@ -305,15 +330,15 @@ static int bind_ro(const char *root, const char *src, bool keep_dev,
                 return errno == ENOENT ? 0
                                        : al_error_errno(e, errno, "lstat %s",
                                                         src);
-        int r = mkdir_parent(dst);
-        if (r < 0)
-                return al_error_errno(e, -r, "mkdir for %s", dst);
+        int r;
         if (S_ISLNK(st.st_mode)) {
                 char target[PATH_MAX];
                 ssize_t n = readlink(src, target, sizeof(target) - 1);
                 if (n < 0)
                         return al_error_errno(e, errno, "readlink %s", src);
                 target[n] = '\0';
+                if ((r = mkdir_parent(dst)) < 0)
+                        return al_error_errno(e, -r, "mkdir for %s", dst);
                 if (symlink(target, dst) < 0 && errno != EEXIST)
                         return al_error_errno(e, errno, "symlink %s", dst);
                 return 0;
@@ -322,6 +347,8 @@ static int bind_ro(const char *root, const char *src, bool keep_dev,
                 if ((r = mkdir_p(dst, 0755)) < 0)
                         return al_error_errno(e, -r, "mkdir %s", dst);
         } else {
+                if ((r = mkdir_parent(dst)) < 0)
+                        return al_error_errno(e, -r, "mkdir for %s", dst);
                 int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
                 if (fd < 0)
                         return al_error_errno(e, errno, "create %s", dst);
@@ -329,8 +356,7 @@ static int bind_ro(const char *root, const char *src, bool keep_dev,
         }
         if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
                 return al_error_errno(e, errno, "bind %s", src);
-        if ((r = make_readonly(dst, keep_dev)) < 0)
-                return al_error_errno(e, -r, "read-only remount of %s", src);
+        note_ro_mount(dst);
         return 0;
 }
 
@@ -347,97 +373,45 @@ static int write_text(const char *path, const char *text, mode_t mode) {
         return r;
 }
 
-/* Build the new root under `root` (a fresh tmpfs) and pivot into it. */
+static bool profile_binds(char *const *ro_paths, const char *path) {
+        for (char *const *rp = ro_paths; rp && *rp; rp++)
+                if (strcmp(*rp, path) == 0)
+                        return true;
+        return false;
+}
+
+/* Build the new root under `root` (a fresh tmpfs) and pivot into it. The
+ * order keeps mount calls few: everything the root tmpfs itself holds is
+ * made first, then the host binds, then one call makes the whole tree
+ * read-only; /proc, /dev and the writable space are mounted on top. */
 static int setup_root(struct sandbox *sb, al_error *e) {
         const al_limits *l = &sb->c->limits;
         const char *root = "/tmp";
+        /* Where the writable tmpfs is prepared: a directory of the old
+         * root, covered in this mount namespace only; it goes with the old
+         * root (one detach: each umount waits for an RCU grace period). */
+        const char *stage = "/sys";
         char p[PATH_MAX], opts[128];
         int r;
 
-        /* Nothing we mount may leak back to the host. */
+        umask(0);
+        /* Nothing we mount may leak back to the host, and nothing the
+         * host mounts later may appear in here. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return al_error_errno(e, errno, "make / private");
         if (mount("airlock-root", root, "tmpfs", MS_NOSUID | MS_NODEV,
                   "size=4m,nr_inodes=4096,mode=0755") < 0)
                 return al_error_errno(e, errno, "mount root tmpfs");
 
-        for (char *const *rp = sb->c->ro_paths; rp && *rp; rp++)
-                if ((r = bind_ro(root, *rp, false, e)) < 0)
-                        return r;
-
-        /* /proc: a new instance for the new pid namespace; /proc/sys and
-         * friends read-only on top. */
-        snprintf(p, sizeof(p), "%s/proc", root);
-        if (mkdir(p, 0555) < 0 ||
-            mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  NULL) < 0)
-                return al_error_errno(e, errno, "mount /proc");
-        static const char *const proc_ro[] = {"sys", "sysrq-trigger", "irq",
-                                              "bus", "fs"};
-        for (size_t i = 0; i < ARRAY_SIZE(proc_ro); i++) {
-                snprintf(p, sizeof(p), "%s/proc/%s", root, proc_ro[i]);
-                if (access(p, F_OK) < 0)
-                        continue;
-                if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-                    (r = make_readonly(p, false)) < 0)
-                        return al_error_errno(e, errno, "protect %s", p);
+        /* 1. What the root tmpfs holds: mount points and a minimal
+         * identity, so tools that look the user up work. */
+        static const char *const dirs[] = {"proc", "dev", AL_WORKSPACE + 1,
+                                           "tmp", "etc"};
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+                snprintf(p, sizeof(p), "%s/%s", root, dirs[i]);
+                if (mkdir(p, 0755) < 0)
+                        return al_error_errno(e, errno, "mkdir %s", p);
         }
-
-        /* /dev: a small tmpfs with the harmless devices bound from the
-         * host (a user namespace cannot mknod). */
-        snprintf(p, sizeof(p), "%s/dev", root);
-        if (mkdir(p, 0755) < 0 ||
-            mount("airlock-dev", p, "tmpfs", MS_NOSUID | MS_NOEXEC,
-                  "size=64k,nr_inodes=64,mode=0755") < 0)
-                return al_error_errno(e, errno, "mount /dev");
-        static const char *const devs[] = {"/dev/null", "/dev/zero",
-                                            "/dev/full", "/dev/random",
-                                            "/dev/urandom"};
-        for (size_t i = 0; i < ARRAY_SIZE(devs); i++)
-                if ((r = bind_ro(root, devs[i], true, e)) < 0)
-                        return r;
-        /* read-only mount of a device node still allows writing to the
-         * device (/dev/null); it forbids changing the node. */
-        static const char *const links[][2] = {
-                {"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
-                {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
-        };
-        for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
-                snprintf(p, sizeof(p), "%s/dev/%s", root, links[i][1]);
-                if (symlink(links[i][0], p) < 0)
-                        return al_error_errno(e, errno, "symlink %s", p);
-        }
-
-        /* One tmpfs, capped at disk_mb, holds the workspace, /tmp and
-         * /dev/shm, so the cap bounds all writable space together. */
-        snprintf(p, sizeof(p), "%s/.rw", root);
-        snprintf(opts, sizeof(opts), "size=%llum,nr_inodes=%llu,mode=0755",
-                 (unsigned long long)l->disk_mb,
-                 (unsigned long long)(l->disk_mb * 256 < 1024
-                                              ? 1024
-                                              : l->disk_mb * 256));
-        if (mkdir(p, 0700) < 0 ||
-            mount("airlock-rw", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
-                return al_error_errno(e, errno, "mount workspace tmpfs");
-        static const char *const rw[][2] = {
-                {"work", AL_WORKSPACE}, {"tmp", "/tmp"}, {"shm", "/dev/shm"}};
-        for (size_t i = 0; i < ARRAY_SIZE(rw); i++) {
-                char src[PATH_MAX], dst[PATH_MAX];
-                snprintf(src, sizeof(src), "%s/.rw/%s", root, rw[i][0]);
-                snprintf(dst, sizeof(dst), "%s%s", root, rw[i][1]);
-                mode_t mode = i == 0 ? 0755 : 01777;
-                if (mkdir(src, mode) < 0 || chmod(src, mode) < 0 ||
-                    mkdir_p(dst, 0755) < 0 ||
-                    mount(src, dst, NULL, MS_BIND, NULL) < 0)
-                        return al_error_errno(e, errno, "bind %s", rw[i][1]);
-        }
-        if (umount2(p, MNT_DETACH) < 0 || rmdir(p) < 0)
-                return al_error_errno(e, errno, "detach .rw");
-
-        /* A minimal identity, so tools that look the user up work. */
-        snprintf(p, sizeof(p), "%s/etc", root);
-        if ((r = mkdir_p(p, 0755)) < 0)
-                return al_error_errno(e, -r, "mkdir /etc");
         static const char *const etc[][2] = {
                 {"passwd", "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
                            "sandbox:x:1000:1000:sandbox:/workspace:/bin/sh\n"
@@ -450,15 +424,97 @@ static int setup_root(struct sandbox *sb, al_error *e) {
                                   "hosts: files\n"},
         };
         for (size_t i = 0; i < ARRAY_SIZE(etc); i++) {
-                snprintf(p, sizeof(p), "%s/etc/%s", root, etc[i][0]);
-                if (access(p, F_OK) == 0)
+                char host[64];
+                snprintf(host, sizeof(host), "/etc/%s", etc[i][0]);
+                if (profile_binds(sb->c->ro_paths, host))
                         continue; /* bound from the host by the profile */
+                snprintf(p, sizeof(p), "%s/etc/%s", root, etc[i][0]);
                 if ((r = write_text(p, etc[i][1], 0644)) < 0)
                         return al_error_errno(e, -r, "write %s", p);
         }
 
-        /* pivot_root(".", ".") stacks the old root under the new one;
-         * detaching it leaves nothing of the host reachable. */
+        /* 2. The host paths the profile needs; 3. all of it read-only,
+         * nosuid, nodev in one call. */
+        for (char *const *rp = sb->c->ro_paths; rp && *rp; rp++)
+                if ((r = bind_host(root, *rp, e)) < 0)
+                        return r;
+        if ((r = make_readonly(root, false)) < 0)
+                return al_error_errno(e, -r, "read-only root");
+
+        /* 4. /proc: a new instance for the new pid namespace; /proc/sys
+         * and friends read-only on top. */
+        snprintf(p, sizeof(p), "%s/proc", root);
+        if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  NULL) < 0)
+                return al_error_errno(e, errno, "mount /proc");
+        static const char *const proc_ro[] = {"sys", "sysrq-trigger", "irq",
+                                              "bus", "fs"};
+        for (size_t i = 0; i < ARRAY_SIZE(proc_ro); i++) {
+                snprintf(p, sizeof(p), "%s/proc/%s", root, proc_ro[i]);
+                if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        return al_error_errno(e, errno, "protect %s", p);
+                }
+                note_ro_mount(p);
+                if ((r = make_readonly(p, false)) < 0)
+                        return al_error_errno(e, -r, "protect %s", p);
+        }
+
+        /* 5. /dev: a small tmpfs with the harmless devices bound from the
+         * host (a user namespace cannot mknod), read-only as a whole (a
+         * read-only device node can still be written to; the node itself
+         * cannot be changed). */
+        snprintf(p, sizeof(p), "%s/dev", root);
+        if (mount("airlock-dev", p, "tmpfs", MS_NOSUID | MS_NOEXEC,
+                  "size=64k,nr_inodes=64,mode=0755") < 0)
+                return al_error_errno(e, errno, "mount /dev");
+        static const char *const devs[] = {"/dev/null", "/dev/zero",
+                                            "/dev/full", "/dev/random",
+                                            "/dev/urandom"};
+        for (size_t i = 0; i < ARRAY_SIZE(devs); i++)
+                if ((r = bind_host(root, devs[i], e)) < 0)
+                        return r;
+        static const char *const links[][2] = {
+                {"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
+                {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
+                snprintf(p, sizeof(p), "%s/dev/%s", root, links[i][1]);
+                if (symlink(links[i][0], p) < 0)
+                        return al_error_errno(e, errno, "symlink %s", p);
+        }
+        snprintf(p, sizeof(p), "%s/dev/shm", root);
+        if (mkdir(p, 0755) < 0)
+                return al_error_errno(e, errno, "mkdir %s", p);
+        snprintf(p, sizeof(p), "%s/dev", root);
+        if ((r = make_readonly(p, true)) < 0)
+                return al_error_errno(e, -r, "read-only /dev");
+
+        /* 6. One tmpfs, capped at disk_mb, holds the workspace, /tmp and
+         * /dev/shm, so the cap bounds all writable space together. */
+        snprintf(opts, sizeof(opts), "size=%llum,nr_inodes=%llu,mode=0755",
+                 (unsigned long long)l->disk_mb,
+                 (unsigned long long)(l->disk_mb * 256 < 1024
+                                              ? 1024
+                                              : l->disk_mb * 256));
+        if (mount("airlock-rw", stage, "tmpfs", MS_NOSUID | MS_NODEV, opts) <
+            0)
+                return al_error_errno(e, errno, "mount workspace tmpfs");
+        static const char *const rw[][2] = {
+                {"work", AL_WORKSPACE}, {"tmp", "/tmp"}, {"shm", "/dev/shm"}};
+        for (size_t i = 0; i < ARRAY_SIZE(rw); i++) {
+                char src[PATH_MAX], dst[PATH_MAX];
+                snprintf(src, sizeof(src), "%s/%s", stage, rw[i][0]);
+                snprintf(dst, sizeof(dst), "%s%s", root, rw[i][1]);
+                if (mkdir(src, i == 0 ? 0755 : 01777) < 0 ||
+                    mount(src, dst, NULL, MS_BIND, NULL) < 0)
+                        return al_error_errno(e, errno, "bind %s", rw[i][1]);
+        }
+
+        /* 7. pivot_root(".", ".") stacks the old root under the new one;
+         * detaching it (and the staging mount with it) leaves nothing of
+         * the host reachable. */
         if (chdir(root) < 0)
                 return al_error_errno(e, errno, "chdir new root");
         if (syscall(SYS_pivot_root, ".", ".") < 0)
@@ -467,14 +523,7 @@ static int setup_root(struct sandbox *sb, al_error *e) {
                 return al_error_errno(e, errno, "detach old root");
         if (chdir("/") < 0)
                 return al_error_errno(e, errno, "chdir /");
-        if (mount(NULL, "/", NULL,
-                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
-                  NULL) < 0)
-                return al_error_errno(e, errno, "read-only /");
-        if (mount(NULL, "/dev", NULL,
-                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
-                  NULL) < 0)
-                return al_error_errno(e, errno, "read-only /dev");
+        umask(022);
         return 0;
 }
 
@@ -511,46 +560,61 @@ static int write_inputs(struct sandbox *sb, al_error *e) {
         return 0;
 }
 
-static int send_fd(int sock, int fd) {
+/* Pass fds over a unix socket (SCM_RIGHTS): in flight, they keep what
+ * they refer to alive even if the sender dies. */
+#define AL_PASS_FDS 3
+static int send_fds(int sock, const int *fds, size_t n) {
         char dummy = 'W';
         struct iovec iov = {.iov_base = &dummy, .iov_len = 1};
         union {
                 struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
+                char buf[CMSG_SPACE(sizeof(int) * AL_PASS_FDS)];
         } u;
+        if (n > AL_PASS_FDS)
+                return -EINVAL;
         memset(&u, 0, sizeof(u));
         struct msghdr mh = {.msg_iov = &iov,
                             .msg_iovlen = 1,
                             .msg_control = u.buf,
-                            .msg_controllen = sizeof(u.buf)};
+                            .msg_controllen = CMSG_SPACE(sizeof(int) * n)};
         struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
         cm->cmsg_level = SOL_SOCKET;
         cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
         return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -errno;
 }
 
-static int recv_fd(int sock) {
+/* Receive exactly n fds into fds[]; -errno (and nothing kept) else. */
+static int recv_fds(int sock, int *fds, size_t n) {
         char dummy;
         struct iovec iov = {.iov_base = &dummy, .iov_len = 1};
         union {
                 struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
+                char buf[CMSG_SPACE(sizeof(int) * AL_PASS_FDS)];
         } u;
         struct msghdr mh = {.msg_iov = &iov,
                             .msg_iovlen = 1,
                             .msg_control = u.buf,
                             .msg_controllen = sizeof(u.buf)};
+        if (n > AL_PASS_FDS)
+                return -EINVAL;
         if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != 1)
                 return -errno;
         struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        if (!cm || cm->cmsg_type != SCM_RIGHTS ||
-            cm->cmsg_len != CMSG_LEN(sizeof(int)))
+        if (!cm || cm->cmsg_level != SOL_SOCKET ||
+            cm->cmsg_type != SCM_RIGHTS)
                 return -EBADMSG;
-        int fd;
-        memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-        return fd;
+        size_t got = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int tmp[AL_PASS_FDS];
+        memcpy(tmp, CMSG_DATA(cm), sizeof(int) * (got < n ? got : n));
+        if (got != n || (mh.msg_flags & MSG_CTRUNC)) {
+                for (size_t i = 0; i < got && i < n; i++)
+                        close(tmp[i]);
+                return -EBADMSG;
+        }
+        memcpy(fds, tmp, sizeof(int) * n);
+        return 0;
 }
 
 /* Loopback up, so code that talks to itself over 127.0.0.1 works; the
@@ -617,11 +681,12 @@ static int set_rlimits(const al_limits *l, bool cg_pids, bool cg_memory,
                 {RLIMIT_CORE, 0, 0, "core"},
                 /* the pids cgroup's second bound (and the only one without
                  * cgroups): tasks of the sandbox uid, counted per user
-                 * namespace since Linux 5.14. With a pids cgroup, twice
-                 * its bound, so that the cgroup trips first and is
-                 * reported even when many forks are in flight at once. */
-                {RLIMIT_NPROC, (rlim_t)l->pids * (cg_pids ? 2 : 1),
-                 (rlim_t)l->pids * (cg_pids ? 2 : 1), "nproc"},
+                 * namespace since Linux 5.14, init included (the +1).
+                 * With a pids cgroup, twice its bound, so that the cgroup
+                 * trips first and is reported even when many forks are in
+                 * flight at once. */
+                {RLIMIT_NPROC, (rlim_t)(l->pids + 1) * (cg_pids ? 2 : 1),
+                 (rlim_t)(l->pids + 1) * (cg_pids ? 2 : 1), "nproc"},
                 /* without a memory cgroup, bound each process's private
                  * writable memory (not RLIMIT_AS: runtimes like V8 reserve
                  * far more address space than they use) */
@@ -661,24 +726,18 @@ static int tidy_fds(struct sandbox *sb) {
         return 0;
 }
 
-static _Noreturn void payload_exec(struct sandbox *sb) {
+/* The payload: a vfork-like child of init (sharing its memory until the
+ * execve, so nothing is copied), already under init's rlimits, without
+ * capabilities, with no_new_privs and the filter. It only starts a session
+ * without a controlling terminal and execs the code. */
+static int payload_main(void *arg) {
+        struct sandbox *sb = arg;
         al_error e = {0};
-        sb->clock->payload = al_now_ms();
-        /* order: session -> rlimits -> caps -> no_new_privs -> seccomp ->
-         * execve (nothing may run between the filter and the exec that
-         * the filter would refuse) */
+        close(CFD_STATUS);
         if (setsid() < 0)
                 al_error_errno(&e, errno, "setsid");
         else if (chdir(AL_WORKSPACE) < 0)
                 al_error_errno(&e, errno, "chdir workspace");
-        else if (set_rlimits(&sb->c->limits, sb->cg_pids, sb->cg_memory, &e) < 0)
-                ;
-        else if (drop_caps(&e) < 0)
-                ;
-        else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                al_error_errno(&e, errno, "no_new_privs");
-        else if (al_seccomp_install(sb->bpf, &e) < 0)
-                ;
         else {
                 sb->clock->exec = al_now_ms();
                 execve(sb->c->argv[0], sb->c->argv, sb->c->envp);
@@ -687,6 +746,26 @@ static _Noreturn void payload_exec(struct sandbox *sb) {
         }
         child_fail(&e);
 }
+
+/* Lock the calling process down for good, in the order that works:
+ * rlimits -> capabilities -> no_new_privs -> seccomp. init does it once and
+ * the payload inherits all of it (one filter, loaded once). */
+static int lock_down(struct sandbox *sb, al_error *e) {
+        int r;
+        prctl(PR_SET_DUMPABLE, 0); /* /proc/1/mem is not the code's */
+        if ((r = set_rlimits(&sb->c->limits, sb->cg_pids, sb->cg_memory,
+                             e)) < 0 ||
+            (r = drop_caps(e)) < 0)
+                return r;
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return al_error_errno(e, errno, "no_new_privs");
+        sb->clock->filter0 = al_now_ms();
+        r = al_seccomp_install(sb->bpf, e);
+        sb->clock->filter1 = al_now_ms();
+        return r;
+}
+
+static char payload_stack[64 * 1024] __attribute__((aligned(16)));
 
 /* init is a fork of the supervisor that never execs, so its argv and
  * environment are the supervisor's, and /proc/1/cmdline is readable by the
@@ -800,7 +879,6 @@ static _Noreturn void child_main(struct sandbox *sb) {
                 child_fail((al_error_errno(&e, net_errno ? net_errno : errno,
                                            "network namespace"),
                             &e));
-        close(net_fd);
         uint32_t flags = net_lo_up ? READY_LO : 0;
         ck->net = al_now_ms();
 
@@ -818,10 +896,23 @@ static _Noreturn void child_main(struct sandbox *sb) {
                             &e));
         if ((r = write_inputs(sb, &e)) < 0)
                 child_fail(&e);
-        int ws = open(AL_WORKSPACE, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (ws < 0 || send_fd(CFD_SOCK, ws) < 0)
-                child_fail((al_error_errno(&e, errno, "pass workspace"), &e));
-        close(ws);
+        /* The workspace, for collecting files after the run, and the
+         * mount and network namespaces: with the supervisor holding them,
+         * tearing them down waits until the result is out. */
+        int keep[AL_PASS_FDS] = {
+                open(AL_WORKSPACE, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+                open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC),
+                net_fd,
+        };
+        if (keep[0] < 0 || keep[1] < 0 ||
+            (r = send_fds(CFD_SOCK, keep, AL_PASS_FDS)) < 0)
+                child_fail((al_error_errno(&e, keep[0] < 0 || keep[1] < 0
+                                                   ? errno
+                                                   : -r,
+                                           "pass workspace"),
+                            &e));
+        for (size_t i = 0; i < AL_PASS_FDS; i++)
+                close(keep[i]);
         close(CFD_SOCK);
         /* A time namespace hides the host's uptime/boot time from the
          * code; it applies to children, i.e. the payload. */
@@ -833,25 +924,22 @@ static _Noreturn void child_main(struct sandbox *sb) {
         if (write(CFD_MSG, &m, sizeof(m)) != sizeof(m))
                 _exit(126);
 
-        pid_t payload = fork();
+        ck->payload = al_now_ms();
+        if (lock_down(sb, &e) < 0)
+                child_fail(&e);
+        /* CLONE_VFORK: init sleeps until the payload has exec'd (or
+         * failed, having reported why on CFD_MSG). */
+        pid_t payload = clone(payload_main,
+                              payload_stack + sizeof(payload_stack),
+                              CLONE_VM | CLONE_VFORK | SIGCHLD, sb);
         if (payload < 0)
-                child_fail((al_error_errno(&e, errno, "fork payload"), &e));
-        if (payload == 0) {
-                close(CFD_STATUS);
-                payload_exec(sb);
-        }
+                child_fail((al_error_errno(&e, errno, "start payload"), &e));
 
-        /* init: keep only the status pipe, hold no privilege, reap. */
+        /* init: keep only the status pipe, reap. */
         close(0);
         close(1);
         close(2);
         close(CFD_MSG);
-        prctl(PR_SET_DUMPABLE, 0); /* /proc/1/mem is not the code's */
-        if (drop_caps(&e) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-            al_seccomp_install(sb->bpf, &e) < 0) {
-                kill(payload, SIGKILL);
-                _exit(125);
-        }
         for (;;) {
                 int st;
                 pid_t p = waitpid(-1, &st, 0);
@@ -1021,7 +1109,7 @@ struct progress {
         bool ready, setup_failed;
         uint32_t ready_flags;
         double t_ready;
-        int ws_fd;
+        int ws_fd, mnt_fd, net_fd; /* from the child, at ready */
         al_error child_err;
 };
 
@@ -1035,7 +1123,12 @@ static bool read_child_msg(struct sandbox *sb, struct progress *pg,
                 pg->ready = true;
                 pg->ready_flags = m.flags;
                 pg->t_ready = now;
-                pg->ws_fd = recv_fd(sb->sock_p);
+                int fds[AL_PASS_FDS] = {-1, -1, -1};
+                if (recv_fds(sb->sock_p, fds, AL_PASS_FDS) == 0) {
+                        pg->ws_fd = fds[0];
+                        pg->mnt_fd = fds[1];
+                        pg->net_fd = fds[2];
+                }
         } else if (m.type == MSG_ERROR) {
                 pg->setup_failed = true;
                 pg->child_err.code = m.code;
@@ -1123,7 +1216,7 @@ static void make_cgroup(const al_sbx_config *c, const al_cg_probe *probe,
         char name[64];
         al_cg_limits cl = {
                 .memory_bytes = c->limits.memory_mb << 20,
-                .pids = c->limits.pids,
+                .pids = c->limits.pids + 1, /* + init, not the code's */
                 .cpu_percent = 100,
         };
         if (root_mode)
@@ -1157,15 +1250,40 @@ static void fill_timing(al_timing *t, const struct sbx_clock *ck,
         t->mounts_ms = since(ck->ids, ck->mounts);
         t->net_wait_ms = since(ck->mounts, ck->net);
         t->inputs_ms = since(ck->net, ck->ready);
-        t->seccomp_ms = since(ck->payload, ck->exec);
+        t->lockdown_ms = since(ck->payload, ck->exec);
+        t->seccomp_ms = since(ck->filter0, ck->filter1);
         t->run_ms = since(ck->exec, ck->reaped);
         t->exit_ms = since(ck->reaped, mk[T_EXIT]);
         t->teardown_ms = since(mk[T_TD0], mk[T_END]);
         t->setup_ms = since(mk[T0], ck->exec);
 }
 
+struct al_sbx_leftover {
+        al_cgroup *cg;
+        int mnt_fd, net_fd;
+        int slot_fd; /* root mode: the slot stays ours until its cgroup
+                        is gone, so the next run of the slot finds none */
+};
+
+al_sbx_leftover *al_sbx_leftover_free(al_sbx_leftover *l) {
+        if (!l)
+                return NULL;
+        /* Every process died with init (the pid namespace); the kill is
+         * for the impossible case, before the cgroup is removed. */
+        if (l->cg) {
+                al_cgroup_kill(l->cg);
+                al_cgroup_destroy(l->cg);
+        }
+        safe_close(l->mnt_fd);
+        safe_close(l->net_fd);
+        safe_close(l->slot_fd);
+        free(l);
+        return NULL;
+}
+
 int al_sandbox_run(const al_sbx_config *c, al_result *res,
-                   int *ret_workspace_fd, al_error *err) {
+                   int *ret_workspace_fd, al_sbx_leftover **ret_leftover,
+                   al_error *err) {
         enum { T0, T_PREP, T_CG0, T_CG1, T_CLONE, T_MAPS, T_ATT0, T_ATT1,
                T_EXIT, T_TD0, T_END, T_N };
         double mk[T_N] = {0};
@@ -1182,10 +1300,11 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         struct stream out = {.fd = -1}, errs = {.fd = -1};
         pid_t pid = -1;
         int r;
-        struct progress pg = {.ws_fd = -1};
+        struct progress pg = {.ws_fd = -1, .mnt_fd = -1, .net_fd = -1};
 
         mk[T0] = al_now_ms();
         *ret_workspace_fd = -1;
+        *ret_leftover = NULL;
         res->limits = c->limits;
         res->exit_code = -1;
 
@@ -1523,11 +1642,23 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                         res->signal = SIGKILL;
         }
 
+        /* What is left (the empty cgroup, the namespaces and the
+         * workspace tmpfs they hold) is the caller's to free once the
+         * result is out: al_sbx_leftover_free. */
         mk[T_TD0] = al_now_ms();
-        if (cg) {
+        al_sbx_leftover *lo = calloc(1, sizeof(*lo));
+        if (lo) {
+                lo->cg = cg;
+                lo->mnt_fd = steal_fd(&pg.mnt_fd);
+                lo->net_fd = steal_fd(&pg.net_fd);
+                lo->slot_fd = steal_fd(&slot_fd);
+                cg = NULL;
+        } else {
                 al_cgroup_kill(cg);
                 cg = al_cgroup_destroy(cg);
         }
+        safe_close(pg.mnt_fd);
+        safe_close(pg.net_fd);
         sb_close_all(&sb);
         free(out.buf);
         free(errs.buf);
@@ -1538,6 +1669,7 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         }
         munmap(sb.clock, sizeof(*sb.clock));
         *ret_workspace_fd = steal_fd(&pg.ws_fd);
+        *ret_leftover = lo;
         return 0;
 
 kill_and_fail:
@@ -1559,6 +1691,8 @@ fail:
         }
         sb_close_all(&sb);
         safe_close(pg.ws_fd);
+        safe_close(pg.mnt_fd);
+        safe_close(pg.net_fd);
         free(out.buf);
         free(errs.buf);
         if (sb.clock != MAP_FAILED)

@@ -42,12 +42,22 @@ typedef struct al_sbx_config {
         bool timing;
 } al_sbx_config;
 
+/* What a finished run still holds for the kernel to free: its cgroup
+ * (empty: every process died with the pid namespace), its mount and
+ * network namespaces and the workspace tmpfs. Freeing it is the teardown,
+ * left to the caller so that it need not delay the result. */
+typedef struct al_sbx_leftover al_sbx_leftover;
+
 /* Run it. Fills r (status, output, usage, protections, timing). On
  * success *ret_workspace_fd is a directory fd of the dead sandbox's
- * workspace (the tmpfs stays alive while it is open) or -1. Returns 0 when
- * r holds a result, -errno when no run was attempted. */
+ * workspace (the tmpfs stays alive while it is open) or -1, and
+ * *ret_leftover what al_sbx_leftover_free must tear down (or NULL).
+ * Returns 0 when r holds a result, -errno when no run was attempted. */
 int al_sandbox_run(const al_sbx_config *c, al_result *r, int *ret_workspace_fd,
-                   al_error *err);
+                   al_sbx_leftover **ret_leftover, al_error *err);
+/* Kill what may remain in the cgroup, remove it, drop the namespaces.
+ * NULL-safe; returns NULL. */
+al_sbx_leftover *al_sbx_leftover_free(al_sbx_leftover *l);
 
 /* What this host offers, for doctor and for results. */
 typedef struct al_host_info {
