@@ -212,10 +212,12 @@ typedef struct al_check {
         al_check_state state;
         char detail[256];  /* what was found */
         char fix[256];     /* what to do about it, empty when ok */
+        bool speed;        /* about start-up speed, not a protection: a
+                              warning here does not make a layer weaker */
 } al_check;
 
 #define AL_MAX_CHECKS 32
-/* Probe the host and run one tiny sandbox; fills up to AL_MAX_CHECKS. */
+/* Probe the host and run three tiny sandboxes; fills up to AL_MAX_CHECKS. */
 int al_doctor(al_check *checks, size_t *ret_n, al_error *err);
 const char *al_check_state_name(al_check_state s);
 

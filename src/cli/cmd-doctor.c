@@ -49,18 +49,19 @@ int cmd_doctor(int argc, char **argv) {
         }
         bool all_ok = true;
         for (size_t i = 0; i < n; i++)
-                if (checks[i].state != AL_CHECK_OK)
+                if (checks[i].state != AL_CHECK_OK && !checks[i].speed)
                         all_ok = false;
         if (json) {
                 json_t *arr = json_array();
                 for (size_t i = 0; i < n; i++)
                         json_array_append_new(
-                                arr, json_pack("{s:s,s:s,s:s,s:s}", "name",
+                                arr, json_pack("{s:s,s:s,s:s,s:s,s:b}", "name",
                                                checks[i].name, "state",
                                                al_check_state_name(
                                                        checks[i].state),
                                                "detail", checks[i].detail,
-                                               "fix", checks[i].fix));
+                                               "fix", checks[i].fix, "speed",
+                                               checks[i].speed));
                 json_t *o = json_pack("{s:b,s:o}", "all_ok", all_ok, "checks",
                                       arr);
                 char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

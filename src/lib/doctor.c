@@ -28,6 +28,7 @@ static void add(al_check *c, size_t *n, const char *name, al_check_state st,
         k->state = st;
         snprintf(k->detail, sizeof(k->detail), "%s", detail);
         snprintf(k->fix, sizeof(k->fix), "%s", st == AL_CHECK_OK ? "" : fix);
+        k->speed = false;
 }
 
 static void add_bool(al_check *c, size_t *n, const char *name, bool on,
@@ -116,12 +117,25 @@ int al_doctor(al_check *c, size_t *ret_n, al_error *err) {
         add(c, &n, "seccomp.filter", AL_CHECK_OK, buf, "");
 
         /* The real thing: a run, and what it reports as applied. */
+        /* Three runs: the fastest tells what every run pays to start. */
         al_spec *s = al_spec_new();
         al_result *r = NULL;
         int rc = -ENOMEM;
+        double attach_ms = 1e9, setup_ms = 1e9;
         if (s && al_spec_set_language(s, "sh", &e) == 0 &&
-            al_spec_set_code(s, "exit 0", 6, &e) == 0)
-                rc = al_run(s, &r, &e);
+            al_spec_set_code(s, "exit 0", 6, &e) == 0) {
+                al_spec_set_timing(s, true);
+                for (int i = 0; i < 3; i++) {
+                        r = al_result_free(r);
+                        if ((rc = al_run(s, &r, &e)) < 0 ||
+                            r->status != AL_STATUS_OK)
+                                break;
+                        if (r->timing.attach_ms < attach_ms)
+                                attach_ms = r->timing.attach_ms;
+                        if (r->timing.setup_ms < setup_ms)
+                                setup_ms = r->timing.setup_ms;
+                }
+        }
         al_spec_free(s);
         if (rc < 0 || !r || r->status != AL_STATUS_OK) {
                 snprintf(buf, sizeof(buf), "a test run failed: %s",
@@ -156,6 +170,31 @@ int al_doctor(al_check *c, size_t *ret_n, al_error *err) {
                 add(c, &n, "limits",
                     strcmp(p->cgroup, "none") ? AL_CHECK_OK : AL_CHECK_WARN,
                     buf, cgfix);
+                /* Moving a process into a cgroup waits for an RCU grace
+                 * period (milliseconds) unless the kernel favours dynamic
+                 * cgroup changes; v2 runs are born in their group instead
+                 * (CLONE_INTO_CGROUP) and never move. */
+                if (strcmp(p->cgroup, "none")) {
+                        bool slow = attach_ms > 2.0;
+                        snprintf(buf, sizeof(buf),
+                                 "joining the run's cgroup takes %.2f ms%s; "
+                                 "a run starts in %.2f ms",
+                                 attach_ms,
+                                 attach_ms == 0 ? " (born in it)" : "",
+                                 setup_ms);
+                        add(c, &n, "speed.cgroup_attach",
+                            slow ? AL_CHECK_WARN : AL_CHECK_OK, buf,
+                            "each move into a cgroup waits for an RCU grace "
+                            "period: mount a cgroup2 hierarchy with "
+                            "favordynmods (mount -o remount,favordynmods "
+                            "/sys/fs/cgroup, or /sys/fs/cgroup/unified on "
+                            "hybrid hosts) or boot with "
+                            "cgroup_favordynmods=true (Linux 6.0+); with "
+                            "cgroup v2 controllers airlock needs no move");
+                        if (n > 0 && !strcmp(c[n - 1].name,
+                                             "speed.cgroup_attach"))
+                                c[n - 1].speed = true;
+                }
         }
         al_result_free(r);
         (void)err;
