@@ -115,7 +115,7 @@ demo: deps
 bench: deps
 	@sh scripts/deps.sh --bench
 	$(MAKE) all
-	python3 bench/bench.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(BENCH_ARGS)
+	/usr/bin/python3 bench/bench.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(BENCH_ARGS)
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \

@@ -280,9 +280,10 @@ def layers_line(prot):
 def markdown(res):
     h, st, L = res["host"], res["stats"], []
     L.append("# airlock cold-start benchmark\n")
-    L.append("Host: %s, %s cores, %s, kernel %s; cgroup mounts %s; favordynmods: %s; one cgroup v1 "
-             "migration: %s.\n" % (h["cpu"], h["cores"], h["os"], h["kernel"], "/".join(h["cgroup_mounts"]),
-                                    "on" if h["favordynmods"] else "off",
+    L.append("Host: %s, %s cores, %s, kernel %s; cgroup mounts %s; favordynmods option: %s; measured "
+             "cost of one cgroup v1 migration: %s.\n" % (
+                 h["cpu"], h["cores"], h["os"], h["kernel"], "/".join(h["cgroup_mounts"]),
+                 "set" if h["favordynmods"] else "not set",
                                     "%.2f ms" % h["cgroup_v1_migration_ms"]
                                     if h["cgroup_v1_migration_ms"] is not None else "not measured"))
     L.append("airlock layers active: %s.\n" % layers_line(res["airlock_protections"]))
@@ -356,7 +357,19 @@ def main():
     ap.add_argument("--throughput-workload", default="python", choices=list(WORKLOADS))
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--quick", action="store_true", help="few rounds, short throughput (a smoke run)")
+    ap.add_argument("--report", metavar="RESULTS_JSON",
+                    help="measure nothing: rewrite results.md and latency.png in --out from a results.json")
     a = ap.parse_args()
+    if a.report:
+        with open(a.report) as f:
+            res = json.load(f)
+        os.makedirs(a.out, exist_ok=True)
+        md = markdown(res)
+        with open(os.path.join(a.out, "results.md"), "w") as f:
+            f.write(md)
+        plot(res, os.path.join(a.out, "latency.png"))
+        print(md)
+        return
     if a.quick:
         a.rounds, a.duration = 10, 1.0
     al = os.path.abspath(a.airlock)
