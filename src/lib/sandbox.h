@@ -68,3 +68,10 @@ typedef struct al_host_info {
         char userns_why[256];
 } al_host_info;
 void al_host_probe(al_host_info *ret);
+
+/* Test hook: use this cgroup probe instead of the host's (NULL: the
+ * host's again). The caller keeps *p alive. Lets a test run the v2 path
+ * (runs born in their group with CLONE_INTO_CGROUP) on a cgroup2 mount
+ * of a host that otherwise uses v1. */
+struct al_cg_probe;
+void al_sandbox_set_cgroup_probe(const struct al_cg_probe *p);

@@ -16,7 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "airlock.h"
 #include "cgroup-internal.h"
+#include "sandbox.h"
 #include "tap.h"
 
 #define MiB (1024ull * 1024ull)
@@ -883,6 +885,62 @@ static void real_v2_core(void) {
         tap_cur_failed = failed;
 }
 
+static const char *real_v2_core_skip(void);
+
+/* A whole sandboxed run on the v2 path, with the host's cgroup2 mount
+ * (even without controllers): the run is born in its group
+ * (CLONE_INTO_CGROUP), so nothing is attached, and its group is gone after
+ * the teardown. */
+static void real_v2_sandbox(void) {
+        al_cg_probe p = {.kind = AL_CG_V2, .cpuacct = true};
+        char own[400] = "";
+        FILE *f = fopen("/proc/self/cgroup", "re");
+        ASSERT_TRUE(f != NULL);
+        char line[400];
+        while (f && fgets(line, sizeof(line), f))
+                if (strncmp(line, "0::", 3) == 0) {
+                        line[strcspn(line, "\n")] = '\0';
+                        snprintf(own, sizeof(own), "%s",
+                                 strcmp(line + 3, "/") ? line + 3 : "");
+                }
+        if (f)
+                fclose(f);
+        snprintf(p.root, sizeof(p.root), "%s", core_mount);
+        snprintf(p.parent_v2, sizeof(p.parent_v2), "%s%s", core_mount, own);
+        al_sandbox_set_cgroup_probe(&p);
+
+        al_error e = {0};
+        al_spec *s = al_spec_new();
+        al_result *r = NULL;
+        ASSERT_TRUE(s != NULL);
+        const char *code = "cat /proc/self/cgroup";
+        ASSERT_INT_EQ(al_spec_set_language(s, "sh", &e), 0);
+        ASSERT_INT_EQ(al_spec_set_code(s, code, strlen(code), &e), 0);
+        al_spec_set_timing(s, true);
+        ASSERT_INT_EQ(al_run(s, &r, &e), 0);
+        al_sandbox_set_cgroup_probe(NULL);
+        if (r) {
+                ASSERT_INT_EQ(r->status, AL_STATUS_OK);
+                ASSERT_STR_EQ(r->protections.cgroup, "v2");
+                /* born in the group: no move into it */
+                ASSERT_TRUE(r->has_timing && r->timing.attach_ms == 0);
+                /* inside, the cgroup namespace's root is the run's group */
+                ASSERT_TRUE(r->stdout_len > 0 &&
+                            memmem(r->stdout_buf, r->stdout_len, "0::/\n", 5));
+                char name[64];
+                snprintf(name, sizeof(name), "airlock-slot%u",
+                         r->protections.uid - 1660000000u);
+                al_result_teardown(r);
+                ASSERT_TRUE(real_gone(&p, name));
+        }
+        al_result_free(r);
+        al_spec_free(s);
+}
+
+static const char *real_v2_sandbox_skip(void) {
+        return real_v2_core_skip();
+}
+
 static const char *real_v2_core_skip(void) {
         if (geteuid() != 0)
                 return "not root";
@@ -918,5 +976,6 @@ int main(void) {
         RUN_OR_SKIP(real_v1);
         RUN_OR_SKIP(real_v2);
         RUN_OR_SKIP(real_v2_core);
+        RUN_OR_SKIP(real_v2_sandbox);
         TAP_END();
 }
