@@ -20,20 +20,28 @@ def _read(path, mode="rb"):
         return None
 
 
+def _sandbox_pids(below=None):
+    """(pid, host uid) of every host process with a sandbox uid (only
+    processes descending from pid BELOW, when given)."""
+    mine = descendants(below) if below else None
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or (mine is not None and int(pid) not in mine):
+            continue
+        try:
+            uid = os.stat("/proc/" + pid).st_uid
+        except OSError:
+            continue
+        if SLOT_UID_LO <= uid < SLOT_UID_HI:
+            yield int(pid), uid
+
+
 def sandbox_tasks(below=None):
     """{host uid: number of tasks (threads included)} for the sandbox uids
     (only processes descending from pid BELOW, when given)."""
     count = {}
-    mine = descendants(below) if below else None
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        if mine is not None and int(pid) not in mine:
-            continue
+    for pid, uid in _sandbox_pids(below):
         try:
-            uid = os.stat("/proc/" + pid).st_uid
-            if SLOT_UID_LO <= uid < SLOT_UID_HI:
-                count[uid] = count.get(uid, 0) + len(os.listdir("/proc/%s/task" % pid))
+            count[uid] = count.get(uid, 0) + len(os.listdir("/proc/%d/task" % pid))
         except OSError:
             continue
     return count
@@ -78,22 +86,11 @@ def sandbox_procs(below=None):
     """[(pid, uid, state, argv0)] of every host process with a sandbox uid
     (only those descending from pid BELOW, when given)."""
     found = []
-    mine = descendants(below) if below else None
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        if mine is not None and int(pid) not in mine:
-            continue
-        try:
-            uid = os.stat("/proc/" + pid).st_uid
-        except OSError:
-            continue
-        if not SLOT_UID_LO <= uid < SLOT_UID_HI:
-            continue
-        stat = _read("/proc/%s/stat" % pid, "r") or ""
+    for pid, uid in _sandbox_pids(below):
+        stat = _read("/proc/%d/stat" % pid, "r") or ""
         state = stat.rsplit(")", 1)[1].split()[0] if ")" in stat else "?"
-        argv0 = (_read("/proc/%s/cmdline" % pid) or b"").split(b"\0")[0]
-        found.append((int(pid), uid, state, argv0.decode(errors="replace")))
+        argv0 = (_read("/proc/%d/cmdline" % pid) or b"").split(b"\0")[0]
+        found.append((pid, uid, state, argv0.decode(errors="replace")))
     return found
 
 
