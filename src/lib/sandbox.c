@@ -280,15 +280,19 @@ static unsigned long kept_flags(const char *path) {
         return f;
 }
 
-/* The mounts made read-only together; kept for kernels without
- * mount_setattr (< 5.12), which remount them one by one. Static: the
- * child does not allocate. */
-static char ro_mounts[AL_MAX_RO_PATHS + 16][PATH_MAX];
-static size_t n_ro_mounts;
+/* The mounts made read-only together, for kernels without mount_setattr
+ * (< 5.12), which remount them one by one: NUL-separated paths, appended
+ * (a few hundred bytes: the child touches one page, not one per path).
+ * Static: the child does not allocate. */
+static char ro_mounts[64 * 1024];
+static size_t ro_mounts_len;
 
 static void note_ro_mount(const char *dst) {
-        if (n_ro_mounts < ARRAY_SIZE(ro_mounts))
-                snprintf(ro_mounts[n_ro_mounts++], PATH_MAX, "%s", dst);
+        size_t n = strlen(dst) + 1;
+        if (ro_mounts_len + n <= sizeof(ro_mounts)) {
+                memcpy(ro_mounts + ro_mounts_len, dst, n);
+                ro_mounts_len += n;
+        }
 }
 
 /* Make top and every mount below it read-only and nosuid (and nodev
@@ -303,11 +307,13 @@ static int make_readonly(const char *top, bool keep_dev) {
                 return 0;
         if (errno != ENOSYS)
                 return -errno;
-        /* Kernels before 5.12: remount each mount noted below top. */
+        /* Kernels before 5.12: remount each mount noted below top, then
+         * top itself. */
         size_t k = strlen(top);
-        for (size_t i = 0; i <= n_ro_mounts; i++) {
-                const char *m = i < n_ro_mounts ? ro_mounts[i] : top;
-                if (i < n_ro_mounts &&
+        for (size_t off = 0; off <= ro_mounts_len;) {
+                const char *m = off < ro_mounts_len ? ro_mounts + off : top;
+                off += off < ro_mounts_len ? strlen(m) + 1 : 1;
+                if (m != top &&
                     (strncmp(m, top, k) != 0 || (m[k] && m[k] != '/')))
                         continue;
                 unsigned long fl = MS_BIND | MS_REMOUNT | MS_RDONLY |
@@ -1238,6 +1244,10 @@ static void make_cgroup(const al_sbx_config *c, const al_cg_probe *probe,
         }
 }
 
+/* The supervisor's time marks (al_now_ms), for the timing report. */
+enum { T0, T_PREP, T_CG0, T_CG1, T_CLONE, T_MAPS, T_ATT0, T_ATT1, T_EXIT,
+       T_TD0, T_END, T_N };
+
 static double since(double a, double b) {
         return a > 0 && b >= a ? b - a : 0;
 }
@@ -1245,8 +1255,6 @@ static double since(double a, double b) {
 /* The timing report, from our marks and the sandbox's clock page. */
 static void fill_timing(al_timing *t, const struct sbx_clock *ck,
                         const double *mk) {
-        enum { T0, T_PREP, T_CG0, T_CG1, T_CLONE, T_MAPS, T_ATT0, T_ATT1,
-               T_EXIT, T_TD0, T_END };
         t->prepare_ms = since(mk[T0], mk[T_PREP]);
         t->cgroup_ms = since(mk[T_CG0], mk[T_CG1]);
         t->clone_ms = since(mk[T_PREP], mk[T_CLONE]) -
@@ -1291,8 +1299,6 @@ al_sbx_leftover *al_sbx_leftover_free(al_sbx_leftover *l) {
 int al_sandbox_run(const al_sbx_config *c, al_result *res,
                    int *ret_workspace_fd, al_sbx_leftover **ret_leftover,
                    al_error *err) {
-        enum { T0, T_PREP, T_CG0, T_CG1, T_CLONE, T_MAPS, T_ATT0, T_ATT1,
-               T_EXIT, T_TD0, T_END, T_N };
         double mk[T_N] = {0};
         struct sandbox sb = {.c = c};
         int *fds[] = {&sb.sync_w, &sb.msg_r,   &sb.sock_p, &sb.status_r,
