@@ -16,6 +16,7 @@ extern const char al_languages_default_json[];
 static al_profile *profiles[AL_PROFILE_MAX_LANGS];
 static size_t n_profiles;
 static bool loaded;
+static char **builtin_base; /* base_ro_paths of the built-in set */
 
 static void strv_free(char **v) {
         if (!v)
@@ -206,7 +207,10 @@ fail:
         return r;
 }
 
+static void ensure_loaded(void);
+
 int al_profiles_load_json(const char *text, al_error *err) {
+        ensure_loaded(); /* the built-in set first: extra files extend it */
         json_error_t jerr;
         json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
         if (!root)
@@ -221,9 +225,22 @@ int al_profiles_load_json(const char *text, al_error *err) {
                                  "language profiles: no \"languages\" object");
                 goto out;
         }
-        if ((r = strv_from_json(json_object_get(root, "base_ro_paths"), NULL,
-                                "base_ro_paths", &base, err)) < 0)
+        /* A file without base_ro_paths (an extra --languages file) gets
+         * the base of the built-in set, so its languages see /usr and the
+         * loader like every other. */
+        json_t *base_j = json_object_get(root, "base_ro_paths");
+        if (!base_j && builtin_base)
+                r = strv_from_json(NULL, builtin_base, "base_ro_paths", &base,
+                                   err);
+        else
+                r = strv_from_json(base_j, NULL, "base_ro_paths", &base, err);
+        if (r < 0)
                 goto out;
+        if (!builtin_base && base) {
+                builtin_base = base; /* the first set loaded: kept */
+                base = NULL;
+        }
+        char **use_base = base ? base : builtin_base;
         const char *name;
         json_t *o;
         json_object_foreach(langs, name, o) {
@@ -233,7 +250,7 @@ int al_profiles_load_json(const char *text, al_error *err) {
                                          "bad language name '%s'", name);
                         goto out;
                 }
-                if ((r = parse_one(name, o, base, &p, err)) < 0)
+                if ((r = parse_one(name, o, use_base, &p, err)) < 0)
                         goto out;
                 size_t i;
                 for (i = 0; i < n_profiles; i++)

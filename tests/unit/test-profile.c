@@ -37,6 +37,11 @@ static void extend(void) {
         ASSERT_TRUE(p != NULL);
         ASSERT_STR_EQ(p->run[1], "{file}");
         ASSERT_TRUE(al_profile_find("python") != NULL);
+        /* no base_ro_paths in the file: the built-in base applies */
+        bool has_usr = false;
+        for (char **q = p ? p->ro_paths : NULL; q && *q; q++)
+                has_usr |= strcmp(*q, "/usr") == 0;
+        ASSERT_TRUE(has_usr);
 }
 
 static void refuse(void) {
