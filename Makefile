@@ -10,7 +10,10 @@
 PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= gcc
-PKGS    := jansson
+PKGS    := jansson sqlite3 libsodium
+# libcurl (alert webhooks) is loaded with dlopen() when a webhook is
+# configured, so that it does not slow down every start: only its headers
+# are needed at build time.
 # libseccomp compiles the filter at build time (src/gen/) and in the tests;
 # the binary does not link it.
 GEN_PKGS := libseccomp
@@ -26,7 +29,7 @@ ALL_CFLAGS := -std=gnu17 $(WARN) $(HARDEN) $(CFLAGS) -D_GNU_SOURCE \
               -Iinclude -Isrc/lib $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS ?=
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
-LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lpthread
 GEN_LIBS := $(shell pkg-config --libs $(GEN_PKGS) 2>/dev/null)
 
 LIB_SRC := $(wildcard src/lib/*.c)

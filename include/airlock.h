@@ -100,6 +100,15 @@ int al_spec_add_collect(al_spec *s, const char *glob, al_error *err);
 al_limits *al_spec_limits(al_spec *s);
 /* Measure per-phase timings into the result (small cost). */
 void al_spec_set_timing(al_spec *s, bool on);
+/* A gate: fn is called once per al_run, in the calling thread, after the
+ * (first) sandbox exists and while it builds its root, but before any of
+ * the code is written into it or runs. If fn returns < 0, nothing runs:
+ * the sandbox is killed and al_run fails with fn's error. The audit log
+ * uses it to make its "started" record durable in parallel with the
+ * sandbox set-up. fn is not called when al_run refuses the spec before
+ * making a sandbox (a result with status rejected). */
+void al_spec_set_gate(al_spec *s, int (*fn)(void *ctx, al_error *err),
+                      void *ctx);
 /* When fd becomes readable (e.g. a signalfd for SIGINT/SIGTERM), the run
  * is killed and cleaned up, with status "killed". -1 (default): none. */
 void al_spec_set_cancel_fd(al_spec *s, int fd);
@@ -137,6 +146,9 @@ typedef struct al_timing {
         double namespaces_ms; /* sandbox: mount, ipc, uts namespaces */
         double idmap_ms;      /* supervisor: uid/gid maps written */
         double attach_ms;     /* joining the cgroup (0 when born in it) */
+        double gate_ms;       /* supervisor: the caller's gate, e.g. the
+                                 audit's started record made durable
+                                 while the sandbox builds its root */
         double mounts_ms;     /* sandbox: new root, /proc, /dev, tmpfs,
                                  pivot_root, hostname, loopback */
         double net_wait_ms;   /* sandbox: waiting for the network namespace
@@ -173,6 +185,8 @@ typedef struct al_result {
         struct al_result *compile; /* result of the compile step, or NULL */
         bool has_timing;
         al_timing timing;
+        char audit_id[40];       /* set by the caller that audited the run
+                                    (airlock-audit.h); "" when none */
         struct al_sbx_leftover *leftover; /* private: al_result_teardown */
 } al_result;
 
@@ -221,9 +235,17 @@ typedef struct al_check {
 int al_doctor(al_check *checks, size_t *ret_n, al_error *err);
 const char *al_check_state_name(al_check_state s);
 
-/* Where the library keeps its per-host state (slot locks). Default:
- * /run/airlock as root, $XDG_RUNTIME_DIR/airlock otherwise. */
-int al_set_state_dir(const char *dir, al_error *err);
+/* Where the library keeps its per-boot runtime files (slot locks). Default:
+ * /run/airlock as root, $XDG_RUNTIME_DIR/airlock otherwise. (The lasting
+ * state, the audit log and its key, is the state directory of
+ * airlock-audit.h.) */
+int al_set_runtime_dir(const char *dir, al_error *err);
+
+/* A host path no sandbox may ever see (the state directory with the audit
+ * log and its key). al_run refuses, with status rejected, a run whose
+ * language profile would mount the path, one of its parents or anything
+ * inside it; symlinks are resolved on both sides. Up to 8 paths. */
+int al_protect_path(const char *path, al_error *err);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <jansson.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "airlock-audit.h"
 #include "airlock.h"
 #include "cli.h"
 #include "macro.h"
@@ -56,6 +58,11 @@ static void help(FILE *f) {
 "  --timing               include per-phase timings\n"
 "  -q, --quiet            human mode: no summary line\n"
 "  --languages FILE       load extra language profiles (JSON)\n"
+"  --state DIR            state directory with the audit log (default:\n"
+"                         $AIRLOCK_STATE, else /var/lib/airlock as root,\n"
+"                         ~/.local/share/airlock otherwise)\n"
+"  --no-audit             do not record this run in the audit log\n"
+"  --user-id ID, --agent-id ID  on whose behalf the code runs (audited)\n"
 "  --list-languages       list languages and exit\n"
 "  -h, --help             this help\n"
 "\n"
@@ -63,7 +70,10 @@ static void help(FILE *f) {
 "  0 ok            1 the code exited non-zero (or failed to compile)\n"
 "  2 usage error   3 rejected before running     4 timeout (wall or CPU)\n"
 "  5 memory limit  6 output limit   7 killed by a signal   8 internal error\n"
-"  130 airlock was interrupted (the sandbox was killed and cleaned up)\n");
+"  130 airlock was interrupted (the sandbox was killed and cleaned up)\n"
+"Every run, and every refused one, is recorded in the audit log before\n"
+"and after it runs (airlock-audit(1)); if the log cannot be written, the\n"
+"code does not run (exit 8, error code audit_unavailable).\n");
 }
 
 enum {
@@ -83,6 +93,10 @@ enum {
         OPT_TIMING,
         OPT_LANGUAGES,
         OPT_LIST,
+        OPT_STATE,
+        OPT_NO_AUDIT,
+        OPT_USER_ID,
+        OPT_AGENT_ID,
 };
 
 static const struct option opts[] = {
@@ -109,36 +123,145 @@ static const struct option opts[] = {
         {"quiet", no_argument, NULL, 'q'},
         {"languages", required_argument, NULL, OPT_LANGUAGES},
         {"list-languages", no_argument, NULL, OPT_LIST},
+        {"state", required_argument, NULL, OPT_STATE},
+        {"no-audit", no_argument, NULL, OPT_NO_AUDIT},
+        {"user-id", required_argument, NULL, OPT_USER_ID},
+        {"agent-id", required_argument, NULL, OPT_AGENT_ID},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
 
 static bool json_mode;
 
-/* A refusal before running: human message, or one JSON object with a
- * stable code. */
-static int refuse(int exit_code, const char *code, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static int refuse(int exit_code, const char *code, const char *fmt, ...) {
-        char msg[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
+/* The audit log of this invocation: opened on first need (a refusal or
+ * the run), so --help and --list-languages work without a state dir. */
+static struct {
+        bool on;            /* not --no-audit */
+        const char *state;  /* --state */
+        al_audit *log;
+        al_audit_who who;
+        char actor[64];
+        const al_spec *spec; /* what a refusal records of the request */
+} audit;
+
+static int audit_ensure(al_error *e) {
+        if (audit.log)
+                return 0;
+        return al_audit_open(audit.state, &audit.log, e);
+}
+
+static void finish_in_background(al_result *res);
+
+/* One refusal as the user sees it: a message, or one JSON object with a
+ * stable code (and the audit id when it was recorded). */
+static int emit_refusal(int exit_code, const char *code, const char *msg,
+                        const char *audit_id) {
         if (json_mode) {
                 json_t *o = json_pack("{s:s,s:s,s:{s:s,s:s}}", "status",
                                       "rejected", "reason", msg, "error",
                                       "code", code, "message", msg);
+                if (audit_id && *audit_id)
+                        json_object_set_new(o, "audit_id",
+                                            json_string(audit_id));
                 char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
                 puts(s ? s : "{\"status\":\"rejected\"}");
                 free(s);
                 json_decref(o);
         }
         cli_error("%s", msg);
+        finish_in_background(NULL); /* alerts of the refusal */
         return exit_code;
 }
 
-/* Read a whole file (or stdin for "-") up to CLI_MAX_READ bytes. */
+/* A refusal before running: recorded in the audit log, then reported. */
+static int refuse(int exit_code, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static int refuse(int exit_code, const char *code, const char *fmt, ...) {
+        char msg[1024], id[AL_AUDIT_ID_SIZE] = "";
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (audit.on) {
+                al_error e = {0};
+                if (audit_ensure(&e) < 0 ||
+                    al_audit_refused(audit.log, &audit.who, audit.spec, code,
+                                     msg, id, &e) < 0) {
+                        id[0] = '\0';
+                        cli_error("this refusal could not be audited: %s",
+                                  e.msg);
+                }
+        }
+        return emit_refusal(exit_code, code, msg, id);
+}
+
+/* The gate of the run (al_spec_set_gate): the durable "started" record. */
+struct audit_gate {
+        bool called, ok;
+        char id[AL_AUDIT_ID_SIZE];
+        al_error err;
+};
+
+static int audit_gate(void *ctx, al_error *err) {
+        struct audit_gate *g = ctx;
+        g->called = true;
+        if (audit_ensure(&g->err) < 0 ||
+            al_audit_started(audit.log, &audit.who, audit.spec, NULL, g->id,
+                             &g->err) < 0) {
+                *err = g->err;
+                return -(g->err.code ? g->err.code : EIO);
+        }
+        g->ok = true;
+        return 0;
+}
+
+/* Before getopt: the flags that decide how errors in any other flag are
+ * reported and recorded (skipping the values of flags that take one, so
+ * that -c --json is code, not a flag). */
+static void prescan(int argc, char **argv) {
+        for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+                const char *a = argv[i];
+                if (a[0] != '-' || !a[1])
+                        continue;
+                if (a[1] != '-') { /* short: -c CODE, -lpython */
+                        if (strchr("lcetm", a[1]) && !a[2])
+                                i++;
+                        continue;
+                }
+                const char *name = a + 2, *eq = strchr(name, '=');
+                size_t n = eq ? (size_t)(eq - name) : strlen(name);
+                const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+                for (const struct option *o = opts; o->name; o++) {
+                        if (strlen(o->name) != n || strncmp(o->name, name, n))
+                                continue;
+                        if (o->val == OPT_JSON)
+                                json_mode = true;
+                        else if (o->val == OPT_NO_AUDIT)
+                                audit.on = false;
+                        else if (o->val == OPT_STATE && val)
+                                audit.state = val;
+                        else if (o->val == OPT_USER_ID && val)
+                                audit.who.user_id = val;
+                        else if (o->val == OPT_AGENT_ID && val)
+                                audit.who.agent_id = val;
+                        if (o->has_arg == required_argument && !eq)
+                                i++;
+                        break;
+                }
+        }
+}
+
+/* A caller-supplied id: printable, at most 128 bytes. */
+static bool id_ok(const char *s) {
+        size_t n = strlen(s);
+        if (!n || n > 128 || !al_utf8_valid((const unsigned char *)s, n))
+                return false;
+        for (; *s; s++)
+                if ((unsigned char)*s < 0x20 || *s == 0x7f)
+                        return false;
+        return true;
+}
+
 static int read_all(const char *path, unsigned char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = strcmp(path, "-") == 0
                                          ? dup(0)
@@ -267,13 +390,15 @@ static int write_out_file(int dirfd, const char *name, const al_file *f) {
         return 0;
 }
 
-/* The result is out; what is left of the run (an empty cgroup, namespaces
- * and a tmpfs for the kernel to free) is torn down by a child, so that
- * whoever waits for this process does not wait for that. The child holds
- * no stdio (a reader waiting for EOF is not kept waiting either) and is
- * gone a millisecond later. If it cannot be made, tear down here. */
-static void teardown_after_exit(al_result *res) {
-        if (!res->leftover)
+/* The result is out; what is left (an empty cgroup, namespaces and a
+ * tmpfs for the kernel to free, alerts for the command and webhook sinks)
+ * is done by a child, so that whoever waits for this process does not wait
+ * for that. The child holds no stdio (a reader waiting for EOF is not kept
+ * waiting either). If it cannot be made, tear down here; alerts then wait
+ * for nobody (they are logged already). */
+#define ALERT_DRAIN_MS 60000
+static void finish_in_background(al_result *res) {
+        if (!(res && res->leftover) && !audit.log)
                 return;
         fflush(stdout);
         fflush(stderr);
@@ -283,10 +408,13 @@ static void teardown_after_exit(al_result *res) {
                 for (int i = 0; i <= 2; i++)
                         if (fd < 0 || dup2(fd, i) < 0)
                                 close(i);
-                al_result_teardown(res);
+                if (res)
+                        al_result_teardown(res);
+                if (audit.log)
+                        al_audit_alerts_drain(audit.log, ALERT_DRAIN_MS);
                 _exit(0);
         }
-        if (pid > 0)
+        if (pid > 0 && res)
                 res->leftover = NULL; /* the child's now; ours close at exit */
 }
 
@@ -359,11 +487,34 @@ int cmd_run(int argc, char **argv) {
                 return EXIT_INTERNAL;
         json_mode = false;
         optind = 1;
-        /* First pass: only --json, so that errors in any flag are reported
-         * in the requested format. */
-        for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-                if (!strcmp(argv[i], "--json"))
-                        json_mode = true;
+        audit.on = true;
+        audit.spec = s;
+        audit.who.source = "cli";
+        struct passwd *pw = getpwuid(getuid());
+        if (pw)
+                snprintf(audit.actor, sizeof(audit.actor), "user:%s",
+                         pw->pw_name);
+        else
+                snprintf(audit.actor, sizeof(audit.actor), "uid:%u",
+                         getuid());
+        audit.who.actor = audit.actor;
+        prescan(argc, argv);
+        if (audit.who.user_id && !id_ok(audit.who.user_id)) {
+                const char *bad = audit.who.user_id;
+                audit.who.user_id = NULL;
+                return refuse(EXIT_USAGE, "invalid_argument",
+                              "--user-id wants 1 to 128 printable "
+                              "characters, got '%.64s'",
+                              bad);
+        }
+        if (audit.who.agent_id && !id_ok(audit.who.agent_id)) {
+                const char *bad = audit.who.agent_id;
+                audit.who.agent_id = NULL;
+                return refuse(EXIT_USAGE, "invalid_argument",
+                              "--agent-id wants 1 to 128 printable "
+                              "characters, got '%.64s'",
+                              bad);
+        }
         int c;
         while ((c = getopt_long(argc, argv, "l:c:e:t:m:qh", opts, NULL)) !=
                -1) {
@@ -508,6 +659,11 @@ int cmd_run(int argc, char **argv) {
                 case OPT_LIST:
                         list = true;
                         break;
+                case OPT_STATE:
+                case OPT_NO_AUDIT:
+                case OPT_USER_ID:
+                case OPT_AGENT_ID:
+                        break; /* taken by prescan() */
                 case 'h':
                         help(stdout);
                         return EXIT_OK;
@@ -582,20 +738,74 @@ int cmd_run(int argc, char **argv) {
         al_spec_set_cancel_fd(s, sfd);
         signal(SIGPIPE, SIG_IGN);
 
+        /* fail closed: the sandbox waits at the gate until the "started"
+         * record is durable (written while it builds its root); if that
+         * fails, no code runs */
+        struct audit_gate gate = {0};
+        if (audit.on)
+                al_spec_set_gate(s, audit_gate, &gate);
+
         al_result *res = NULL;
         if (al_run(s, &res, &e) < 0) {
+                if (gate.called && !gate.ok) {
+                        char msg[AL_ERROR_MSG_MAX + 128];
+                        snprintf(msg, sizeof(msg),
+                                 "not running: the audit log cannot be "
+                                 "written: %s (--no-audit runs without it)",
+                                 gate.err.msg);
+                        return emit_refusal(EXIT_INTERNAL,
+                                            "audit_unavailable", msg, NULL);
+                }
                 cli_error("%s", e.msg);
+                if (gate.ok) {
+                        al_result failed = {.status = AL_STATUS_INTERNAL_ERROR,
+                                            .exit_code = -1};
+                        snprintf(failed.reason, sizeof(failed.reason), "%s",
+                                 e.msg);
+                        al_error e2 = {0};
+                        if (al_audit_finished(audit.log, gate.id, &failed,
+                                              &e2) < 0)
+                                cli_error("the audit record of this failure "
+                                          "is incomplete: %s",
+                                          e2.msg);
+                }
                 if (json_mode) {
                         json_t *o = json_pack(
                                 "{s:s,s:s,s:{s:s,s:s}}", "status",
                                 "internal_error", "reason", e.msg, "error",
                                 "code", "internal_error", "message", e.msg);
+                        if (gate.ok)
+                                json_object_set_new(o, "audit_id",
+                                                    json_string(gate.id));
                         char *str = json_dumps(o, JSON_COMPACT);
                         puts(str ? str : "{\"status\":\"internal_error\"}");
                         free(str);
                         json_decref(o);
                 }
+                finish_in_background(NULL);
                 return EXIT_INTERNAL;
+        }
+        bool audit_incomplete = false;
+        if (gate.ok) {
+                snprintf(res->audit_id, sizeof(res->audit_id), "%s", gate.id);
+                if (al_audit_finished(audit.log, gate.id, res, &e) < 0) {
+                        audit_incomplete = true;
+                        cli_error("the run happened but its audit record is "
+                                  "incomplete (it shows as interrupted): %s",
+                                  e.msg);
+                }
+        } else if (audit.on) {
+                /* refused before a sandbox was made: a refusal record */
+                char id[AL_AUDIT_ID_SIZE];
+                if (audit_ensure(&e) < 0 ||
+                    al_audit_refused(audit.log, &audit.who, s, "rejected",
+                                     res->reason, id, &e) < 0) {
+                        audit_incomplete = true;
+                        cli_error("this refusal could not be audited: %s",
+                                  e.msg);
+                } else
+                        snprintf(res->audit_id, sizeof(res->audit_id), "%s",
+                                 id);
         }
         if (out_dir && res->n_files) {
                 if (mkdir(out_dir, 0755) < 0 && errno != EEXIST) {
@@ -629,7 +839,9 @@ int cmd_run(int argc, char **argv) {
         if (res->status == AL_STATUS_KILLED &&
             strncmp(res->reason, "cancelled", 9) == 0)
                 rc = EXIT_CANCELLED;
-        teardown_after_exit(res);
+        if (audit_incomplete)
+                rc = EXIT_INTERNAL;
+        finish_in_background(res);
         al_result_free(res);
         return rc;
 }

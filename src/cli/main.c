@@ -10,6 +10,7 @@ static const struct command {
         const char *summary;
 } commands[] = {
         {"run", cmd_run, "run code in a fresh sandbox"},
+        {"audit", cmd_audit, "the tamper-evident record of every run"},
         {"doctor", cmd_doctor, "report which protections this host gives"},
 };
 
@@ -31,7 +32,8 @@ static void usage(FILE *f) {
                 fprintf(f, "  %-8s %s\n", commands[i].name,
                         commands[i].summary);
         fprintf(f, "\n'airlock COMMAND --help' for a command's options; "
-                   "man airlock-run, airlock-doctor.\n");
+                   "man airlock-run, airlock-audit,\n"
+                   "airlock-doctor.\n");
 }
 
 int main(int argc, char **argv) {

@@ -11,22 +11,27 @@
 #include <string.h>
 
 #include "airlock.h"
+#include "json.h"
 #include "macro.h"
 #include "util.h"
 
 /* A JSON string from text that should be UTF-8 but may carry bytes the
  * code chose (reasons quoting its errors, file names): never NULL. */
-static json_t *jstr(const char *s) {
-        size_t len = strlen(s), n = 0;
-        if (al_utf8_valid((const unsigned char *)s, len))
-                return json_stringn(s, len);
-        char *clean = al_utf8_sanitize((const unsigned char *)s, len, &n);
+json_t *al_jstrn(const void *buf, size_t len) {
+        size_t n = 0;
+        if (al_utf8_valid(buf, len))
+                return json_stringn(buf, len);
+        char *clean = al_utf8_sanitize(buf, len, &n);
         json_t *j = clean ? json_stringn(clean, n) : json_string("");
         free(clean);
         return j;
 }
 
-static json_t *limits_json(const al_limits *l) {
+json_t *al_jstr(const char *s) {
+        return al_jstrn(s, strlen(s));
+}
+
+json_t *al_limits_json(const al_limits *l) {
         return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "wall_ms",
                          (json_int_t)l->wall_ms, "cpu_ms",
                          (json_int_t)l->cpu_ms, "memory_mb",
@@ -55,7 +60,7 @@ static json_t *protections_json(const al_protections *p) {
                 "identity", p->id_mode ? p->id_mode : "", "host_uid",
                 (json_int_t)p->uid);
         if (o && p->note[0])
-                json_object_set_new(o, "note", jstr(p->note));
+                json_object_set_new(o, "note", al_jstr(p->note));
         return o;
 }
 
@@ -85,7 +90,9 @@ static void set_text(json_t *o, const char *key, const unsigned char *buf,
 static json_t *result_json(const al_result *r) {
         json_t *o = json_object();
         json_object_set_new(o, "status", json_string(al_status_name(r->status)));
-        json_object_set_new(o, "reason", jstr(r->reason));
+        json_object_set_new(o, "reason", al_jstr(r->reason));
+        if (r->audit_id[0])
+                json_object_set_new(o, "audit_id", json_string(r->audit_id));
         json_object_set_new(o, "exit_code", r->exit_code >= 0
                                                     ? json_integer(r->exit_code)
                                                     : json_null());
@@ -120,15 +127,15 @@ static json_t *result_json(const al_result *r) {
         }
         json_object_set_new(o, "files", files);
         if (r->files_note[0])
-                json_object_set_new(o, "files_note", jstr(r->files_note));
-        json_object_set_new(o, "limits", limits_json(&r->limits));
+                json_object_set_new(o, "files_note", al_jstr(r->files_note));
+        json_object_set_new(o, "limits", al_limits_json(&r->limits));
         json_object_set_new(o, "protections",
                             protections_json(&r->protections));
         if (r->compile) {
                 json_t *c = json_object();
                 json_object_set_new(c, "status", json_string(al_status_name(
                                                          r->compile->status)));
-                json_object_set_new(c, "reason", jstr(r->compile->reason));
+                json_object_set_new(c, "reason", al_jstr(r->compile->reason));
                 json_object_set_new(c, "exit_code",
                                     r->compile->exit_code >= 0
                                             ? json_integer(r->compile->exit_code)
@@ -140,7 +147,7 @@ static json_t *result_json(const al_result *r) {
                 json_object_set_new(c, "wall_ms",
                                     json_integer((json_int_t)r->compile->wall_ms));
                 json_object_set_new(c, "limits",
-                                    limits_json(&r->compile->limits));
+                                    al_limits_json(&r->compile->limits));
                 json_object_set_new(o, "compile", c);
         }
         if (r->has_timing) {
@@ -155,6 +162,7 @@ static json_t *result_json(const al_result *r) {
                         {"namespaces_ms", t->namespaces_ms},
                         {"idmap_ms", t->idmap_ms},
                         {"attach_ms", t->attach_ms},
+                        {"gate_ms", t->gate_ms},
                         {"mounts_ms", t->mounts_ms},
                         {"net_wait_ms", t->net_wait_ms},
                         {"inputs_ms", t->inputs_ms},

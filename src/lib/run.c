@@ -18,6 +18,7 @@
 #include "macro.h"
 #include "profile.h"
 #include "sandbox.h"
+#include "spec.h"
 #include "util.h"
 
 /* Caps on what one spec may carry (the HTTP and MCP doors reuse them). */
@@ -33,32 +34,58 @@
 #define AL_COLLECT_MAX_DEPTH 16
 #define AL_COLLECT_MAX_ENTRIES 10000 /* directory entries looked at */
 
-struct in_file {
-        char *name;
-        unsigned char *data;
-        size_t len;
-        bool exec;
-};
+/* Host paths no sandbox may see (al_protect_path), resolved. */
+#define AL_MAX_PROTECTED 8
+static char *protected_paths[AL_MAX_PROTECTED];
+static size_t n_protected;
 
-struct al_spec {
-        const al_profile *lang;
-        unsigned char *code;
-        size_t code_len;
-        bool has_code;
-        unsigned char *stdin_data;
-        size_t stdin_len;
-        char **args;
-        size_t n_args;
-        char **env; /* NAME=VALUE */
-        size_t n_env;
-        struct in_file *files;
-        size_t n_files, input_total;
-        char **collect;
-        size_t n_collect;
-        al_limits limits;
-        bool timing;
-        int cancel_fd;
-};
+int al_protect_path(const char *path, al_error *err) {
+        if (!path || path[0] != '/')
+                return al_error_set(err, EINVAL,
+                                    "a protected path must be absolute");
+        char *real = realpath(path, NULL);
+        if (!real)
+                return al_error_errno(err, errno, "cannot resolve %s", path);
+        for (size_t i = 0; i < n_protected; i++)
+                if (!strcmp(protected_paths[i], real)) {
+                        free(real);
+                        return 0;
+                }
+        if (n_protected >= AL_MAX_PROTECTED) {
+                free(real);
+                return al_error_set(err, ENOSPC,
+                                    "at most %d protected paths",
+                                    AL_MAX_PROTECTED);
+        }
+        protected_paths[n_protected++] = real;
+        return 0;
+}
+
+/* Is a equal to b, or one inside the other? */
+static bool path_overlaps(const char *a, const char *b) {
+        size_t la = strlen(a), lb = strlen(b), l = la < lb ? la : lb;
+        if (strncmp(a, b, l))
+                return false;
+        if (la == lb)
+                return true;
+        const char *longer = la > lb ? a : b;
+        /* "/" contains everything; otherwise the next char must be '/' */
+        return l == 1 || longer[l] == '/';
+}
+
+/* The first profile path that would expose a protected path, or NULL. */
+static const char *exposes_protected(const al_profile *p, const char **which) {
+        for (char *const *rp = p->ro_paths; rp && *rp; rp++) {
+                _cleanup_free_ char *real = realpath(*rp, NULL);
+                for (size_t i = 0; i < n_protected; i++)
+                        if (path_overlaps(*rp, protected_paths[i]) ||
+                            (real && path_overlaps(real, protected_paths[i]))) {
+                                *which = protected_paths[i];
+                                return *rp;
+                        }
+        }
+        return NULL;
+}
 
 al_spec *al_spec_new(void) {
         al_spec *s = calloc(1, sizeof(*s));
@@ -237,6 +264,12 @@ int al_spec_add_collect(al_spec *s, const char *glob, al_error *err) {
 
 al_limits *al_spec_limits(al_spec *s) {
         return &s->limits;
+}
+
+void al_spec_set_gate(al_spec *s, int (*fn)(void *ctx, al_error *err),
+                      void *ctx) {
+        s->gate = fn;
+        s->gate_ctx = ctx;
 }
 
 void al_spec_set_timing(al_spec *s, bool on) {
@@ -493,8 +526,9 @@ static char **build_env(const al_spec *s) {
         return v;
 }
 
-static int stage(const al_spec *s, char *const *argv, char *const *envp,
-                 const al_sbx_file *files, size_t n_files,
+/* One sandbox of the run; the spec's gate goes to the first one only. */
+static int stage(const al_spec *s, bool *gated, char *const *argv,
+                 char *const *envp, const al_sbx_file *files, size_t n_files,
                  const al_limits *limits, const unsigned char *in,
                  size_t in_len, al_result *r, int *ret_ws,
                  struct al_sbx_leftover **ret_lo, al_error *err) {
@@ -509,7 +543,10 @@ static int stage(const al_spec *s, char *const *argv, char *const *envp,
                 .limits = *limits,
                 .cancel_fd = s->cancel_fd,
                 .timing = s->timing,
+                .gate = *gated ? NULL : s->gate,
+                .gate_ctx = s->gate_ctx,
         };
+        *gated = true;
         return al_sandbox_run(&c, r, ret_ws, ret_lo, err);
 }
 
@@ -527,6 +564,7 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
         double t0 = al_now_ms();
         al_error e = {0};
         int ws = -1, rc = 0;
+        bool gated = false; /* the spec's gate was handed to a sandbox */
         _cleanup_free_ char **envp = NULL;
         _cleanup_free_ char **argv = NULL;
         _cleanup_free_ al_sbx_file *files = NULL;
@@ -550,6 +588,16 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                          s->lang->name,
                          s->lang->compile ? s->lang->compile[0]
                                           : s->lang->run[0]);
+                reject(r, &s->limits, why);
+                goto done;
+        }
+        const char *prot = NULL, *bind = exposes_protected(s->lang, &prot);
+        if (bind) {
+                char why[256];
+                snprintf(why, sizeof(why),
+                         "language %s would mount %s, which exposes the "
+                         "protected state %s",
+                         s->lang->name, bind, prot);
                 reject(r, &s->limits, why);
                 goto done;
         }
@@ -602,7 +650,7 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                 r->has_compile = true;
                 int cws = -1;
                 al_sbx_leftover *clo = NULL;
-                rc = stage(s, cargv, envp, files, 1, &s->lang->compile_limits,
+                rc = stage(s, &gated, cargv, envp, files, 1, &s->lang->compile_limits,
                            NULL, 0, cr, &cws, &clo, err);
                 if (rc < 0)
                         goto done;
@@ -646,7 +694,7 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                 goto done;
         }
         double t_stage = al_now_ms();
-        rc = stage(s, argv, envp, files, n_files, &s->limits, s->stdin_data,
+        rc = stage(s, &gated, argv, envp, files, n_files, &s->limits, s->stdin_data,
                    s->stdin_len, r, &ws, &r->leftover, err);
         if (rc < 0)
                 goto done;

@@ -138,10 +138,10 @@ struct sandbox {
 
 static char state_dir[256];
 
-int al_set_state_dir(const char *dir, al_error *err) {
+int al_set_runtime_dir(const char *dir, al_error *err) {
         if (!dir || dir[0] != '/' || strlen(dir) >= sizeof(state_dir))
                 return al_error_set(err, EINVAL,
-                                    "state dir must be an absolute path");
+                                    "runtime dir must be an absolute path");
         snprintf(state_dir, sizeof(state_dir), "%s", dir);
         return 0;
 }
@@ -1245,8 +1245,8 @@ static void make_cgroup(const al_sbx_config *c, const al_cg_probe *probe,
 }
 
 /* The supervisor's time marks (al_now_ms), for the timing report. */
-enum { T0, T_PREP, T_CG0, T_CG1, T_CLONE, T_MAPS, T_ATT0, T_ATT1, T_EXIT,
-       T_TD0, T_END, T_N };
+enum { T0, T_PREP, T_CG0, T_CG1, T_CLONE, T_MAPS, T_ATT0, T_ATT1, T_GATE0,
+       T_GATE1, T_EXIT, T_TD0, T_END, T_N };
 
 static double since(double a, double b) {
         return a > 0 && b >= a ? b - a : 0;
@@ -1262,6 +1262,7 @@ static void fill_timing(al_timing *t, const struct sbx_clock *ck,
         t->namespaces_ms = since(ck->start, ck->ns);
         t->idmap_ms = since(mk[T_CLONE], mk[T_MAPS]);
         t->attach_ms = since(mk[T_ATT0], mk[T_ATT1]);
+        t->gate_ms = since(mk[T_GATE0], mk[T_GATE1]);
         t->mounts_ms = since(ck->ids, ck->mounts);
         t->net_wait_ms = since(ck->mounts, ck->net);
         t->inputs_ms = since(ck->net, ck->ready);
@@ -1414,6 +1415,14 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                 if ((r = al_cgroup_attach(cg, pid, err)) < 0)
                         goto fail;
                 mk[T_ATT1] = al_now_ms();
+        }
+        /* the caller's go (its audit record is durable), taken while the
+         * sandbox builds its root; nothing of the code is in it yet */
+        if (c->gate) {
+                mk[T_GATE0] = al_now_ms();
+                if ((r = c->gate(c->gate_ctx, err)) < 0)
+                        goto fail;
+                mk[T_GATE1] = al_now_ms();
         }
         if (write(sb.sync_w, &(char){cg ? SYNC_CGROUP : SYNC_NO_CGROUP},
                   1) != 1) {

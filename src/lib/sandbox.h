@@ -40,6 +40,10 @@ typedef struct al_sbx_config {
         al_limits limits;
         int cancel_fd; /* readable -> kill the run; -1 for none */
         bool timing;
+        /* Called once the sandbox exists and before any of the code is
+         * written into it; < 0 aborts the run (al_spec_set_gate). */
+        int (*gate)(void *ctx, al_error *err);
+        void *gate_ctx;
 } al_sbx_config;
 
 /* What a finished run still holds for the kernel to free: its cgroup

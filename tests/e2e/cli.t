@@ -224,11 +224,18 @@ ok(r["status"] == "ok", "the next run takes over the dead run's slot and cgroup"
 
 # --- as an ordinary user ----------------------------------------------------------
 if os.geteuid() == 0 and os.path.exists("/usr/bin/setpriv"):
+    import shutil
+    import tempfile
+    # an ordinary user's audit log goes to ~/.local/share/airlock by default
+    home = tempfile.mkdtemp(prefix="al-test-home-")
+    os.chown(home, 65534, 65534)
+    uenv = {k: v for k, v in os.environ.items() if k not in ("AIRLOCK_STATE", "XDG_DATA_HOME")}
+    uenv["HOME"] = home
     p = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                         BIN, "run", "--json", "--lang", "python", "-c",
                         "import os; c={l.split(':')[1].strip() for l in open('/proc/self/status') if l.startswith('Cap')};"
                         " print(os.getuid(), sorted(c))"],
-                       capture_output=True, cwd="/")
+                       capture_output=True, cwd="/", env=uenv)
     try:
         r = json.loads(p.stdout)
     except ValueError:
@@ -237,9 +244,18 @@ if os.geteuid() == 0 and os.path.exists("/usr/bin/setpriv"):
     ok(r.get("status") == "ok" and r.get("stdout") == "1000 ['0000000000000000']\n" and prot.get("identity") == "userns-self"
        and prot.get("host_uid") == 65534 and (prot["cgroup"]["version"] != "none" or "rlimits" in prot.get("note", "")),
        "unprivileged user: runs in its own user namespace; missing cgroups are reported, not hidden", p)
+    st_dir = os.path.join(home, ".local", "share", "airlock")
+    modes = {n: os.stat(os.path.join(st_dir, n)).st_mode & 0o777 for n in ("audit.db", "audit.key")} \
+        if os.path.isdir(st_dir) else {}
+    ok(os.path.isdir(st_dir) and os.stat(st_dir).st_mode & 0o777 == 0o700 and os.stat(st_dir).st_uid == 65534
+       and modes == {"audit.db": 0o600, "audit.key": 0o600} and r.get("audit_id"),
+       "unprivileged user: the run is audited under ~/.local/share/airlock (dir 0700, database and key 0600)",
+       (st_dir, modes, r.get("audit_id")))
+    shutil.rmtree(home, True)
 else:
     from tap import skip
     skip("unprivileged user run", "needs root and setpriv to switch to an ordinary user")
+    skip("unprivileged user audit dir", "needs root and setpriv to switch to an ordinary user")
 
 subprocess.run(["rm", "-rf", tmp])
 done()

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from tap import ok, done, diag  # noqa: E402
 from airlock import BIN, run  # noqa: E402
 
-PHASES = ["prepare_ms", "cgroup_ms", "clone_ms", "namespaces_ms", "idmap_ms", "attach_ms",
+PHASES = ["prepare_ms", "cgroup_ms", "clone_ms", "namespaces_ms", "idmap_ms", "attach_ms", "gate_ms",
           "mounts_ms", "net_wait_ms", "inputs_ms", "lockdown_ms", "seccomp_ms", "run_ms",
           "exit_ms", "collect_ms", "teardown_ms", "setup_ms", "total_ms"]
 

@@ -13,6 +13,17 @@ if not os.access(BIN, os.X_OK):
     print("Bail out! %s is missing: run `make build/airlock` first" % BIN)
     sys.exit(255)
 
+# Every run is audited: each test file gets a state directory of its own
+# (removed at exit), so tests neither read nor fill the host's.
+if not os.environ.get("AIRLOCK_STATE"):
+    import atexit
+    import shutil
+    import tempfile
+    _STATE = tempfile.mkdtemp(prefix="al-test-state-")
+    os.environ["AIRLOCK_STATE"] = _STATE
+    atexit.register(shutil.rmtree, _STATE, True)
+STATE = os.environ["AIRLOCK_STATE"]
+
 # host uids of the sandboxes when airlock runs as root: 1660000000 + slot
 SLOT_UID_LO, SLOT_UID_HI = 1660000000, 1660000256
 _HZ = os.sysconf("SC_CLK_TCK")

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * libairlock audit — a tamper-evident record of every execution.
+ *
+ *   al_audit *a;
+ *   al_audit_open(state_dir, &a, &err);      state dir 0700, database and
+ *                                            key 0600, created on first use
+ *   char id[AL_AUDIT_ID_SIZE];
+ *   al_audit_started(a, &who, spec, NULL, id, &err);   durable before the
+ *                                            code runs; fail closed: if this
+ *                                            fails, do not run
+ *   al_run(spec, &res, &err);
+ *   al_audit_finished(a, id, res, &err);
+ *   al_audit_close(a);
+ *
+ * Refused requests are recorded with al_audit_refused(). Each record is a
+ * link of a hash chain (SHA-256 over the previous hash and the record's
+ * canonical encoding) and carries an HMAC-SHA256 under a key kept in the
+ * state directory; al_audit_verify() finds the first record that was
+ * modified, deleted, inserted or reordered. docs/airlock-audit.1 documents
+ * the schema, the encoding and how to anchor the chain head.
+ *
+ * An al_audit handle is used by one thread at a time.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "airlock.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct json_t; /* jansson */
+
+typedef struct al_audit al_audit;
+
+#define AL_AUDIT_ID_SIZE 33  /* 32 hex digits + NUL */
+#define AL_AUDIT_HASH_SIZE 65 /* 64 hex digits + NUL */
+
+/* The state directory: dir if given, else $AIRLOCK_STATE, else
+ * /var/lib/airlock for root and $XDG_DATA_HOME/airlock (or
+ * ~/.local/share/airlock) for others. Not created here. */
+int al_state_dir_resolve(const char *dir, char *out, size_t outlen,
+                         al_error *err);
+
+/* Open (creating on first use) the audit log in the state directory:
+ * STATE/audit.db (SQLite, WAL, durable commits), STATE/audit.key (0600),
+ * STATE/config.json (optional; the audit-* and alert-* keys). Refuses a
+ * key file readable by others, a config it does not understand, a store it
+ * cannot write. */
+int al_audit_open(const char *state_dir, al_audit **ret, al_error *err);
+al_audit *al_audit_close(al_audit *a); /* NULL-safe, returns NULL */
+
+/* Who asked. */
+typedef struct al_audit_who {
+        const char *source;   /* "cli", "http", "mcp" or "agent" */
+        const char *actor;    /* API key id, or "user:NAME" locally */
+        const char *user_id;  /* caller-supplied, may be NULL */
+        const char *agent_id; /* caller-supplied, may be NULL */
+} al_audit_who;
+
+/* The "started" record, committed durably before the code runs. findings:
+ * a JSON array of static-validation findings, or NULL. id receives the
+ * execution id. */
+int al_audit_started(al_audit *a, const al_audit_who *who, const al_spec *s,
+                     const char *findings_json, char id[AL_AUDIT_ID_SIZE],
+                     al_error *err);
+/* The "finished" record of execution id. */
+int al_audit_finished(al_audit *a, const char *id, const al_result *r,
+                      al_error *err);
+/* A request refused before anything ran. s may be NULL or partly set
+ * (what it holds is recorded); code is a stable error code. */
+int al_audit_refused(al_audit *a, const al_audit_who *who, const al_spec *s,
+                     const char *code, const char *message,
+                     char id[AL_AUDIT_ID_SIZE], al_error *err);
+
+/* Alerts (flagged, refused and failed executions, per the config) are
+ * logged at once and queued for the command and webhook sinks. A service
+ * starts a delivery thread; a short-lived process delivers the queue
+ * itself after its result is out (e.g. in a child), waiting at most
+ * timeout_ms in all. */
+int al_audit_alerts_start(al_audit *a, al_error *err);
+void al_audit_alerts_drain(al_audit *a, unsigned timeout_ms);
+/* Alerts dropped because the queue was full, and deliveries that failed
+ * after every retry. */
+void al_audit_alert_counts(al_audit *a, uint64_t *dropped, uint64_t *failed);
+
+/* The chain head: the last record's position and hash. */
+int al_audit_head(al_audit *a, uint64_t *seq, char hash[AL_AUDIT_HASH_SIZE],
+                  al_error *err);
+
+typedef struct al_audit_verify_report {
+        bool ok;
+        uint64_t records;     /* records checked */
+        uint64_t first_seq, last_seq;
+        char head[AL_AUDIT_HASH_SIZE];
+        uint64_t executions, interrupted, refused;
+        uint64_t pruned;      /* records removed by prune before first_seq */
+        uint64_t bad_seq;     /* the first bad record (0: none) */
+        char bad_id[AL_AUDIT_ID_SIZE];
+        char problem[24];     /* modified, deleted, inserted, reordered,
+                                 forged, truncated, checkpoint */
+        char message[512];
+} al_audit_verify_report;
+
+/* Walk the whole chain. expect_head: "HASH" or "SEQ:HASH" from an earlier
+ * al_audit_head; the chain must still contain it (else: truncated). */
+int al_audit_verify(al_audit *a, const char *expect_head,
+                    al_audit_verify_report *rep, al_error *err);
+
+/* Remove the records older than before (UTC, "YYYY-MM-DD[THH:MM[:SS]]" or
+ * a full timestamp), keep a checkpoint so the rest still verifies, and
+ * append a "pruned" record. */
+int al_audit_prune(al_audit *a, const char *before, uint64_t *ret_count,
+                   al_error *err);
+
+/* Queries over executions (a started record with its finished record, or
+ * a refused one), newest first. */
+typedef struct al_audit_filter {
+        const char *id;            /* one execution id, or NULL */
+        const char *since, *until; /* timestamps as for prune, or NULL */
+        const char *actor, *status, *source, *language; /* exact, or NULL */
+        bool suspicious;           /* only flagged */
+        bool interrupted;          /* only those that never finished */
+        uint64_t limit;            /* 0: all */
+} al_audit_filter;
+
+/* cb gets each execution as a JSON object (borrowed); a non-zero return
+ * stops the walk and is returned. */
+int al_audit_query(al_audit *a, const al_audit_filter *f,
+                   int (*cb)(struct json_t *exec, void *ctx), void *ctx,
+                   al_error *err);
+/* One execution by id (or a unique prefix of at least 6 digits), with its
+ * chain records; *ret is a new reference. -ENOENT if none. */
+int al_audit_get(al_audit *a, const char *id, struct json_t **ret,
+                 al_error *err);
+/* Counts by status, language, source; flagged; interrupted; size. */
+int al_audit_stats(al_audit *a, const al_audit_filter *f,
+                   struct json_t **ret, al_error *err);
+
+/* Parse a time for the filters into the stored form
+ * "YYYY-MM-DDTHH:MM:SS.mmmZ". Accepts that form, "YYYY-MM-DD",
+ * "YYYY-MM-DDTHH:MM[:SS]" (UTC), or an age "30s", "15m", "2h", "7d". */
+int al_audit_parse_time(const char *in, char out[32], al_error *err);
+
+#ifdef __cplusplus
+}
+#endif

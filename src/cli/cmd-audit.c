@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: MIT */
+/* airlock audit: list, show, export, verify, head, prune, stats. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airlock-audit.h"
+#include "airlock.h"
+#include "cli.h"
+#include "macro.h"
+#include "util.h"
+
+static void help(FILE *f) {
+        fputs(
+"Usage: airlock audit COMMAND [OPTIONS]\n"
+"\n"
+"The tamper-evident record of every execution (see airlock-audit(1)).\n"
+"\n"
+"Commands:\n"
+"  list              executions, newest first (default: the last 50)\n"
+"  show ID           one execution with its chain records (ID or a prefix)\n"
+"  export            every matching execution: --format jsonl (default) or csv\n"
+"  verify            check the whole chain; exit 1 at the first bad record\n"
+"  head              print the chain head as SEQ:HASH, to anchor elsewhere\n"
+"  prune --before T  remove older records, keeping a checkpoint\n"
+"  stats             counts by status, language, source, actor, flag\n"
+"\n"
+"Options:\n"
+"  --state DIR         state directory (default: $AIRLOCK_STATE, else\n"
+"                      /var/lib/airlock for root, ~/.local/share/airlock)\n"
+"  --json              machine-readable output\n"
+"  --since T, --until T  time range: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC)\n"
+"                      or an age: 30m, 2h, 7d\n"
+"  --actor A, --status S, --source S, --language L   exact matches; status\n"
+"                      may be interrupted or running\n"
+"  --suspicious        only flagged executions\n"
+"  --interrupted       only executions that never finished\n"
+"  --limit N           at most N (list: 50; 0 = all)\n"
+"  --format jsonl|csv  export format\n"
+"  --expect-head H     verify: the chain must still contain H (SEQ:HASH or\n"
+"                      HASH from 'airlock audit head'), else it was truncated\n"
+"  --before T          prune: records older than T\n"
+"  -h, --help          this help\n"
+"\n"
+"Exit status: 0 ok; 1 verify found tampering; 2 usage; 8 the store could\n"
+"not be read.\n",
+              f);
+}
+
+enum {
+        OPT_STATE = 256,
+        OPT_JSON,
+        OPT_SINCE,
+        OPT_UNTIL,
+        OPT_ACTOR,
+        OPT_STATUS,
+        OPT_SOURCE,
+        OPT_LANGUAGE,
+        OPT_SUSPICIOUS,
+        OPT_INTERRUPTED,
+        OPT_LIMIT,
+        OPT_FORMAT,
+        OPT_EXPECT,
+        OPT_BEFORE,
+};
+
+static const struct option opts[] = {
+        {"state", required_argument, NULL, OPT_STATE},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"until", required_argument, NULL, OPT_UNTIL},
+        {"actor", required_argument, NULL, OPT_ACTOR},
+        {"status", required_argument, NULL, OPT_STATUS},
+        {"source", required_argument, NULL, OPT_SOURCE},
+        {"language", required_argument, NULL, OPT_LANGUAGE},
+        {"suspicious", no_argument, NULL, OPT_SUSPICIOUS},
+        {"interrupted", no_argument, NULL, OPT_INTERRUPTED},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"expect-head", required_argument, NULL, OPT_EXPECT},
+        {"before", required_argument, NULL, OPT_BEFORE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+};
+
+struct audit_args {
+        const char *state, *format, *expect, *before;
+        bool json, limit_set;
+        char since[32], until[32];
+        al_audit_filter f;
+};
+
+static void print_json(json_t *o, bool pretty) {
+        char *s = json_dumps(o, (pretty ? JSON_INDENT(2) : JSON_COMPACT) |
+                                        JSON_PRESERVE_ORDER);
+        if (s)
+                puts(s);
+        free(s);
+}
+
+static const char *jget(json_t *o, const char *key) {
+        const char *s = json_string_value(json_object_get(o, key));
+        return s ? s : "-";
+}
+
+static json_int_t jint(json_t *o, const char *path1, const char *path2) {
+        json_t *v = json_object_get(o, path1);
+        if (path2)
+                v = json_object_get(v, path2);
+        return json_integer_value(v);
+}
+
+/* --- list ------------------------------------------------------------- */
+
+static int list_row(json_t *e, void *ctx) {
+        bool json = *(bool *)ctx;
+        if (json) {
+                json_t *slim = json_deep_copy(e);
+                /* the list is a summary: the code and outputs are in show */
+                json_object_del(json_object_get(slim, "request"), "code");
+                print_json(slim, false);
+                json_decref(slim);
+                return 0;
+        }
+        char ts[20];
+        snprintf(ts, sizeof(ts), "%s", jget(e, "started_at"));
+        ts[10] = ts[10] ? ' ' : '\0';
+        json_t *res = json_object_get(e, "result");
+        char wall[24] = "-";
+        if (json_is_object(res))
+                snprintf(wall, sizeof(wall), "%lld",
+                         (long long)jint(res, "wall_ms", NULL));
+        _cleanup_free_ char *flags = NULL;
+        json_t *fl = json_object_get(e, "flags");
+        if (json_array_size(fl)) {
+                size_t len = 0, i;
+                json_t *v;
+                json_array_foreach(fl, i, v) len +=
+                        strlen(json_string_value(v)) + 1;
+                flags = calloc(1, len + 1);
+                json_array_foreach(fl, i, v) {
+                        if (i)
+                                strcat(flags, ",");
+                        strcat(flags, json_string_value(v));
+                }
+        }
+        printf("%-12.12s  %-19s  %-6s  %-16.16s  %-7.7s  %-14s  %7s  %s\n",
+               jget(e, "id"), ts, jget(e, "source"), jget(e, "actor"),
+               jget(e, "language"), jget(e, "status"), wall,
+               flags ? flags : "");
+        return 0;
+}
+
+static int do_list(al_audit *a, struct audit_args *o) {
+        al_error e = {0};
+        if (!o->limit_set)
+                o->f.limit = 50;
+        if (!o->json)
+                printf("%-12s  %-19s  %-6s  %-16s  %-7s  %-14s  %7s  %s\n",
+                       "ID", "STARTED (UTC)", "SOURCE", "ACTOR", "LANG",
+                       "STATUS", "WALL_MS", "FLAGS");
+        if (al_audit_query(a, &o->f, list_row, &o->json, &e) < 0) {
+                cli_error("%s", e.msg);
+                return EXIT_INTERNAL;
+        }
+        return EXIT_OK;
+}
+
+/* --- show ------------------------------------------------------------- */
+
+static void show_blob(const char *name, json_t *b) {
+        if (!json_is_object(b))
+                return;
+        printf("%s: %lld bytes, sha256 %s%s\n", name,
+               (long long)jint(b, "bytes", NULL), jget(b, "sha256"),
+               json_is_true(json_object_get(b, "truncated")) ? ", truncated"
+                                                               : "");
+        const char *p = json_string_value(json_object_get(b, "preview"));
+        if (p && *p)
+                printf("  | %s%s", p, p[strlen(p) - 1] == '\n' ? "" : "\n");
+}
+
+static int do_show(al_audit *a, struct audit_args *o, const char *id) {
+        al_error e = {0};
+        json_t *x = NULL;
+        int r = al_audit_get(a, id, &x, &e);
+        if (r < 0) {
+                cli_error("%s", e.msg);
+                return r == -ENOENT || r == -EINVAL || r == -EEXIST
+                               ? EXIT_USAGE
+                               : EXIT_INTERNAL;
+        }
+        if (o->json) {
+                print_json(x, true);
+                json_decref(x);
+                return EXIT_OK;
+        }
+        json_t *req = json_object_get(x, "request");
+        json_t *res = json_object_get(x, "result");
+        printf("id:        %s\nstatus:    %s\nstarted:   %s\nfinished:  %s\n"
+               "source:    %s\nactor:     %s\nuser_id:   %s\nagent_id:  %s\n"
+               "language:  %s\n",
+               jget(x, "id"), jget(x, "status"), jget(x, "started_at"),
+               jget(x, "finished_at"), jget(x, "source"), jget(x, "actor"),
+               jget(x, "user_id"), jget(x, "agent_id"), jget(x, "language"));
+        json_t *fl = json_object_get(x, "flags");
+        if (json_array_size(fl)) {
+                printf("flags:    ");
+                size_t i;
+                json_t *v;
+                json_array_foreach(fl, i, v) printf(" %s", json_string_value(v));
+                printf("\n");
+        }
+        json_t *err = json_object_get(x, "error");
+        if (json_is_object(err))
+                printf("error:     %s: %s\n", jget(err, "code"),
+                       jget(err, "message"));
+        show_blob("code", json_object_get(req, "code"));
+        if (json_is_object(res)) {
+                printf("exit_code: %lld  signal: %lld  wall_ms: %lld  "
+                       "cpu_ms: %lld  memory_peak: %lld bytes\n",
+                       (long long)jint(res, "exit_code", NULL),
+                       (long long)jint(res, "signal", NULL),
+                       (long long)jint(res, "wall_ms", NULL),
+                       (long long)jint(res, "cpu_ms", NULL),
+                       (long long)jint(res, "memory_peak_bytes", NULL));
+                const char *reason = jget(res, "reason");
+                if (*reason && strcmp(reason, "-"))
+                        printf("reason:    %s\n", reason);
+                show_blob("stdout", json_object_get(res, "stdout"));
+                show_blob("stderr", json_object_get(res, "stderr"));
+        }
+        size_t i;
+        json_t *rec;
+        json_array_foreach(json_object_get(x, "records"), i, rec)
+                printf("record %lld %-8s %s hash %s\n",
+                       (long long)jint(rec, "seq", NULL), jget(rec, "kind"),
+                       jget(rec, "ts"), jget(rec, "hash"));
+        json_decref(x);
+        return EXIT_OK;
+}
+
+/* --- export ----------------------------------------------------------- */
+
+/* A CSV field: quoted when it holds a comma, quote or line break. */
+static void csv_field(const char *s, bool last) {
+        if (strpbrk(s, ",\"\r\n")) {
+                putchar('"');
+                for (; *s; s++) {
+                        if (*s == '"')
+                                putchar('"');
+                        putchar(*s);
+                }
+                putchar('"');
+        } else
+                fputs(s, stdout);
+        putchar(last ? '\n' : ',');
+}
+
+static int export_row(json_t *e, void *ctx) {
+        const char *fmt = ctx;
+        if (!strcmp(fmt, "jsonl")) {
+                print_json(e, false);
+                return 0;
+        }
+        json_t *res = json_object_get(e, "result");
+        json_t *code = json_object_get(json_object_get(e, "request"), "code");
+        char num[5][24] = {"", "", "", "", ""};
+        if (json_is_object(res)) {
+                snprintf(num[0], 24, "%lld",
+                         (long long)jint(res, "exit_code", NULL));
+                snprintf(num[1], 24, "%lld",
+                         (long long)jint(res, "signal", NULL));
+                snprintf(num[2], 24, "%lld",
+                         (long long)jint(res, "wall_ms", NULL));
+                snprintf(num[3], 24, "%lld",
+                         (long long)jint(res, "cpu_ms", NULL));
+                snprintf(num[4], 24, "%lld",
+                         (long long)jint(res, "memory_peak_bytes", NULL));
+        }
+        char flags[1024] = "";
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(e, "flags"), i, v) {
+                if (i)
+                        strncat(flags, ";", sizeof(flags) - strlen(flags) - 1);
+                strncat(flags, json_string_value(v),
+                        sizeof(flags) - strlen(flags) - 1);
+        }
+        const char *cols[] = {
+                jget(e, "id"),         jget(e, "started_at"),
+                jget(e, "finished_at"), jget(e, "source"),
+                jget(e, "actor"),      jget(e, "user_id"),
+                jget(e, "agent_id"),   jget(e, "language"),
+                jget(e, "status"),     num[0],
+                num[1],                num[2],
+                num[3],                num[4],
+                json_is_object(code) ? jget(code, "sha256") : "",
+                flags,
+        };
+        for (size_t k = 0; k < ARRAY_SIZE(cols); k++)
+                csv_field(strcmp(cols[k], "-") ? cols[k] : "",
+                          k + 1 == ARRAY_SIZE(cols));
+        return 0;
+}
+
+static int do_export(al_audit *a, struct audit_args *o) {
+        al_error e = {0};
+        const char *fmt = o->format ? o->format : "jsonl";
+        if (strcmp(fmt, "jsonl") && strcmp(fmt, "csv")) {
+                cli_error("--format wants jsonl or csv, got '%s'", fmt);
+                return EXIT_USAGE;
+        }
+        if (!strcmp(fmt, "csv"))
+                puts("id,started_at,finished_at,source,actor,user_id,agent_id,"
+                     "language,status,exit_code,signal,wall_ms,cpu_ms,"
+                     "memory_peak_bytes,code_sha256,flags");
+        if (al_audit_query(a, &o->f, export_row, (void *)fmt, &e) < 0) {
+                cli_error("%s", e.msg);
+                return EXIT_INTERNAL;
+        }
+        return EXIT_OK;
+}
+
+/* --- verify, head, prune, stats --------------------------------------- */
+
+static int do_verify(al_audit *a, struct audit_args *o) {
+        al_error e = {0};
+        al_audit_verify_report rep;
+        double t0 = al_now_ms();
+        int r = al_audit_verify(a, o->expect, &rep, &e);
+        double ms = al_now_ms() - t0;
+        if (r < 0) {
+                cli_error("%s", e.msg);
+                return r == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
+        }
+        if (o->json) {
+                json_t *j = json_pack(
+                        "{s:b,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:f}", "ok",
+                        rep.ok, "records", (json_int_t)rep.records,
+                        "first_seq", (json_int_t)rep.first_seq, "last_seq",
+                        (json_int_t)rep.last_seq, "head", rep.head,
+                        "executions", (json_int_t)rep.executions, "refused",
+                        (json_int_t)rep.refused, "interrupted",
+                        (json_int_t)rep.interrupted, "pruned",
+                        (json_int_t)rep.pruned, "ms", ms);
+                if (!rep.ok) {
+                        json_object_set_new(j, "bad_seq",
+                                            json_integer((json_int_t)
+                                                                 rep.bad_seq));
+                        json_object_set_new(j, "bad_id",
+                                            json_string(rep.bad_id));
+                        json_object_set_new(j, "problem",
+                                            json_string(rep.problem));
+                        json_object_set_new(j, "message",
+                                            json_string(rep.message));
+                }
+                print_json(j, false);
+                json_decref(j);
+        } else if (rep.ok) {
+                printf("OK: %llu records (%llu..%llu) verified in %.1f ms; "
+                       "%llu executions, %llu refused, %llu interrupted",
+                       (unsigned long long)rep.records,
+                       (unsigned long long)rep.first_seq,
+                       (unsigned long long)rep.last_seq, ms,
+                       (unsigned long long)rep.executions,
+                       (unsigned long long)rep.refused,
+                       (unsigned long long)rep.interrupted);
+                if (rep.pruned)
+                        printf("; %llu pruned before",
+                               (unsigned long long)rep.pruned);
+                printf("\nhead: %llu:%s\n", (unsigned long long)rep.last_seq,
+                       rep.head[0] ? rep.head : "(empty)");
+        } else
+                printf("FAILED at record %llu: %s: %s\n",
+                       (unsigned long long)rep.bad_seq, rep.problem,
+                       rep.message);
+        return rep.ok ? EXIT_OK : EXIT_RUN_ERROR;
+}
+
+static int do_head(al_audit *a, struct audit_args *o) {
+        al_error e = {0};
+        uint64_t seq;
+        char hash[AL_AUDIT_HASH_SIZE];
+        if (al_audit_head(a, &seq, hash, &e) < 0) {
+                cli_error("%s", e.msg);
+                return EXIT_INTERNAL;
+        }
+        if (o->json) {
+                json_t *j = json_pack("{s:I,s:s}", "seq", (json_int_t)seq,
+                                      "hash", hash);
+                print_json(j, false);
+                json_decref(j);
+        } else
+                printf("%llu:%s\n", (unsigned long long)seq, hash);
+        return EXIT_OK;
+}
+
+static int do_prune(al_audit *a, struct audit_args *o) {
+        al_error e = {0};
+        if (!o->before) {
+                cli_error("prune wants --before T (e.g. 2026-01-01 or 90d)");
+                return EXIT_USAGE;
+        }
+        uint64_t n;
+        int r = al_audit_prune(a, o->before, &n, &e);
+        if (r < 0) {
+                cli_error("%s", e.msg);
+                return r == -EINVAL || r == -ERANGE ? EXIT_USAGE
+                                                    : EXIT_INTERNAL;
+        }
+        if (o->json)
+                printf("{\"pruned\":%llu}\n", (unsigned long long)n);
+        else
+                printf("pruned %llu records\n", (unsigned long long)n);
+        return EXIT_OK;
+}
+
+static int do_stats(al_audit *a, struct audit_args *o) {
+        al_error e = {0};
+        json_t *st = NULL;
+        if (al_audit_stats(a, &o->f, &st, &e) < 0) {
+                cli_error("%s", e.msg);
+                return EXIT_INTERNAL;
+        }
+        if (o->json) {
+                print_json(st, false);
+                json_decref(st);
+                return EXIT_OK;
+        }
+        printf("executions: %lld (suspicious %lld)\nrecords:    %lld, head "
+               "%s\nfirst:      %s\nlast:       %s\nstore:      %s, %lld "
+               "bytes, %s\n",
+               (long long)jint(st, "executions", NULL),
+               (long long)jint(st, "suspicious", NULL),
+               (long long)jint(st, "records", NULL), jget(st, "head"),
+               jget(st, "first"), jget(st, "last"), jget(st, "store"),
+               (long long)jint(st, "bytes", NULL), jget(st, "state_dir"));
+        const char *groups[] = {"by_status", "by_language", "by_source",
+                                "by_actor", "by_flag"};
+        for (size_t g = 0; g < ARRAY_SIZE(groups); g++) {
+                json_t *m = json_object_get(st, groups[g]);
+                if (!json_object_size(m))
+                        continue;
+                printf("%s:", groups[g] + 3);
+                const char *k;
+                json_t *v;
+                json_object_foreach(m, k, v) printf(
+                        " %s=%lld", k, (long long)json_integer_value(v));
+                printf("\n");
+        }
+        json_decref(st);
+        return EXIT_OK;
+}
+
+int cmd_audit(int argc, char **argv) {
+        struct audit_args o = {0};
+        al_error e = {0};
+        int c;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                switch (c) {
+                case OPT_STATE:
+                        o.state = optarg;
+                        break;
+                case OPT_JSON:
+                        o.json = true;
+                        break;
+                case OPT_SINCE:
+                case OPT_UNTIL:
+                case OPT_BEFORE: {
+                        char *out = c == OPT_SINCE ? o.since : o.until;
+                        if (c == OPT_BEFORE) {
+                                o.before = optarg;
+                                break;
+                        }
+                        if (al_audit_parse_time(optarg, out, &e) < 0) {
+                                cli_error("%s", e.msg);
+                                return EXIT_USAGE;
+                        }
+                        if (c == OPT_SINCE)
+                                o.f.since = o.since;
+                        else
+                                o.f.until = o.until;
+                        break;
+                }
+                case OPT_ACTOR:
+                        o.f.actor = optarg;
+                        break;
+                case OPT_STATUS:
+                        o.f.status = optarg;
+                        break;
+                case OPT_SOURCE:
+                        o.f.source = optarg;
+                        break;
+                case OPT_LANGUAGE:
+                        o.f.language = optarg;
+                        break;
+                case OPT_SUSPICIOUS:
+                        o.f.suspicious = true;
+                        break;
+                case OPT_INTERRUPTED:
+                        o.f.interrupted = true;
+                        break;
+                case OPT_LIMIT:
+                        if (al_parse_u64(optarg, &o.f.limit) < 0) {
+                                cli_error("--limit wants a number, got '%s'",
+                                          optarg);
+                                return EXIT_USAGE;
+                        }
+                        o.limit_set = true;
+                        break;
+                case OPT_FORMAT:
+                        o.format = optarg;
+                        break;
+                case OPT_EXPECT:
+                        o.expect = optarg;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                default:
+                        help(stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc) {
+                help(stderr);
+                return EXIT_USAGE;
+        }
+        const char *sub = argv[optind++];
+        static const char *const subs[] = {"list",  "show",  "export",
+                                           "verify", "head", "prune",
+                                           "stats"};
+        bool known = false;
+        for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
+                known |= !strcmp(sub, subs[i]);
+        if (!known) {
+                cli_error("unknown audit command '%s' (list, show, export, "
+                          "verify, head, prune, stats)",
+                          sub);
+                return EXIT_USAGE;
+        }
+        const char *id = NULL;
+        if (!strcmp(sub, "show")) {
+                if (optind >= argc) {
+                        cli_error("show wants an execution ID");
+                        return EXIT_USAGE;
+                }
+                id = argv[optind++];
+        }
+        if (optind < argc) {
+                cli_error("unexpected argument '%s'", argv[optind]);
+                return EXIT_USAGE;
+        }
+        al_audit *a = NULL;
+        if (al_audit_open(o.state, &a, &e) < 0) {
+                cli_error("%s", e.msg);
+                return EXIT_INTERNAL;
+        }
+        int rc;
+        if (!strcmp(sub, "list"))
+                rc = do_list(a, &o);
+        else if (!strcmp(sub, "show"))
+                rc = do_show(a, &o, id);
+        else if (!strcmp(sub, "export"))
+                rc = do_export(a, &o);
+        else if (!strcmp(sub, "verify"))
+                rc = do_verify(a, &o);
+        else if (!strcmp(sub, "head"))
+                rc = do_head(a, &o);
+        else if (!strcmp(sub, "prune"))
+                rc = do_prune(a, &o);
+        else
+                rc = do_stats(a, &o);
+        al_audit_close(a);
+        fflush(stdout);
+        return rc;
+}

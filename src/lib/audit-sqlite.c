@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SQLite backend of the audit log: one file, WAL journal, every commit
+ * durable (synchronous=FULL), writers serialised by BEGIN IMMEDIATE with a
+ * busy timeout. The schema is versioned with PRAGMA user_version and
+ * migrated forward in one transaction; docs/airlock-audit.1 documents it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "audit-store.h"
+#include "error.h"
+#include "macro.h"
+
+/* Migration i brings the schema from version i to i + 1. */
+static const char *const migrations[] = {
+        /* 0 -> 1 */
+        "CREATE TABLE records ("
+        " seq INTEGER PRIMARY KEY," /* chain position: 1, 2, 3 ... */
+        " kind TEXT NOT NULL,"      /* started|finished|refused|pruned */
+        " id TEXT NOT NULL,"        /* execution id */
+        " ts TEXT NOT NULL,"        /* UTC, YYYY-MM-DDTHH:MM:SS.mmmZ */
+        " source TEXT, actor TEXT, user_id TEXT, agent_id TEXT,"
+        " language TEXT, status TEXT, flags TEXT,"
+        " detail TEXT NOT NULL,"    /* JSON object */
+        " prev TEXT NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL);"
+        "CREATE INDEX records_id ON records(id, kind);"
+        "CREATE INDEX records_ts ON records(ts);"
+        "CREATE TABLE checkpoint ("
+        " one INTEGER PRIMARY KEY CHECK (one = 1),"
+        " seq INTEGER NOT NULL, hash TEXT NOT NULL, ts TEXT NOT NULL,"
+        " count INTEGER NOT NULL, mac TEXT NOT NULL);",
+};
+
+#define COLS                                                                   \
+        "seq, kind, id, ts, source, actor, user_id, agent_id, language, "      \
+        "status, flags, detail, prev, hash, mac"
+#define NCOLS 15
+
+typedef struct sq_store {
+        al_audit_store base;
+        sqlite3 *db;
+        char *path;
+        sqlite3_stmt *insert, *head;
+} sq_store;
+
+static int sq_err(sq_store *s, al_error *err, const char *what) {
+        int rc = sqlite3_extended_errcode(s->db) & 0xff;
+        int e = rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? EBUSY
+                : rc == SQLITE_FULL                      ? ENOSPC
+                : rc == SQLITE_READONLY                  ? EROFS
+                : rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB ? EBADMSG
+                : rc == SQLITE_NOMEM                          ? ENOMEM
+                : rc == SQLITE_PERM || rc == SQLITE_AUTH      ? EACCES
+                                                              : EIO;
+        const char *why = e == EBUSY     ? " (locked by another writer past "
+                                           "the timeout)"
+                          : e == ENOSPC  ? " (disk full)"
+                          : e == EROFS   ? " (read-only)"
+                          : e == EBADMSG ? " (corrupted)"
+                                         : "";
+        return al_error_set(err, e, "audit store %s: %s: %s%s", s->path,
+                            what, sqlite3_errmsg(s->db), why);
+}
+
+static int exec_sql(sq_store *s, const char *sql, al_error *err) {
+        if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+                return sq_err(s, err, sql);
+        return 0;
+}
+
+static int prepare(sq_store *s, const char *sql, sqlite3_stmt **st,
+                   al_error *err) {
+        if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+                return sq_err(s, err, "prepare");
+        return 0;
+}
+
+static void sq_close(al_audit_store *base) {
+        sq_store *s = (sq_store *)base;
+        if (!s)
+                return;
+        sqlite3_finalize(s->insert);
+        sqlite3_finalize(s->head);
+        sqlite3_close(s->db);
+        free(s->path);
+        free(s);
+}
+
+static int sq_begin(al_audit_store *base, bool write, al_error *err) {
+        return exec_sql((sq_store *)base,
+                        write ? "BEGIN IMMEDIATE" : "BEGIN", err);
+}
+
+static int sq_commit(al_audit_store *base, al_error *err) {
+        sq_store *s = (sq_store *)base;
+        if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+                int r = sq_err(s, err, "commit");
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+                return r;
+        }
+        return 0;
+}
+
+static void sq_rollback(al_audit_store *base) {
+        sqlite3_exec(((sq_store *)base)->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i) {
+        return (const char *)sqlite3_column_text(st, i);
+}
+
+/* Row columns [off, off + NCOLS) into a record; false if the row is NULL
+ * there (a LEFT JOIN without a match). */
+static bool row_rec(sqlite3_stmt *st, int off, al_audit_rec *r) {
+        if (sqlite3_column_type(st, off) == SQLITE_NULL)
+                return false;
+        *r = (al_audit_rec){
+                .seq = (uint64_t)sqlite3_column_int64(st, off),
+                .kind = col_text(st, off + 1),
+                .id = col_text(st, off + 2),
+                .ts = col_text(st, off + 3),
+                .source = col_text(st, off + 4),
+                .actor = col_text(st, off + 5),
+                .user_id = col_text(st, off + 6),
+                .agent_id = col_text(st, off + 7),
+                .language = col_text(st, off + 8),
+                .status = col_text(st, off + 9),
+                .flags = col_text(st, off + 10),
+                .detail = col_text(st, off + 11),
+                .prev = col_text(st, off + 12),
+                .hash = col_text(st, off + 13),
+                .mac = col_text(st, off + 14),
+        };
+        /* NOT NULL columns edited to NULL read as empty: verify reports
+         * the record as modified rather than crashing */
+        if (!r->kind)
+                r->kind = "";
+        if (!r->id)
+                r->id = "";
+        if (!r->ts)
+                r->ts = "";
+        if (!r->detail)
+                r->detail = "";
+        if (!r->prev)
+                r->prev = "";
+        if (!r->hash)
+                r->hash = "";
+        if (!r->mac)
+                r->mac = "";
+        return true;
+}
+
+static int sq_head(al_audit_store *base, uint64_t *seq,
+                   char hash[AL_AUDIT_HASH_SIZE], al_error *err) {
+        sq_store *s = (sq_store *)base;
+        sqlite3_reset(s->head);
+        int rc = sqlite3_step(s->head);
+        *seq = 0;
+        hash[0] = '\0';
+        if (rc == SQLITE_ROW) {
+                *seq = (uint64_t)sqlite3_column_int64(s->head, 0);
+                const char *h = col_text(s->head, 1);
+                snprintf(hash, AL_AUDIT_HASH_SIZE, "%s", h ? h : "");
+        } else if (rc != SQLITE_DONE) {
+                sqlite3_reset(s->head);
+                return sq_err(s, err, "read the chain head");
+        }
+        sqlite3_reset(s->head);
+        return 0;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v) {
+        if (v)
+                sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(st, i);
+}
+
+static int sq_insert(al_audit_store *base, const al_audit_rec *r,
+                     al_error *err) {
+        sq_store *s = (sq_store *)base;
+        sqlite3_stmt *st = s->insert;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)r->seq);
+        const char *v[] = {r->kind,     r->id,     r->ts,      r->source,
+                           r->actor,    r->user_id, r->agent_id,
+                           r->language, r->status, r->flags,   r->detail,
+                           r->prev,     r->hash,   r->mac};
+        for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+                bind_text(st, (int)i + 2, v[i]);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_DONE)
+                return sq_err(s, err, "append a record");
+        return 0;
+}
+
+/* Step a statement whose rows are records at column 0. */
+static int each_row(sq_store *s, sqlite3_stmt *st, al_audit_rec_cb cb,
+                    void *ctx, al_error *err) {
+        int rc, r = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                al_audit_rec rec;
+                row_rec(st, 0, &rec);
+                if ((r = cb(&rec, ctx)))
+                        break;
+        }
+        if (!r && rc != SQLITE_DONE)
+                r = sq_err(s, err, "read records");
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int sq_each(al_audit_store *base, uint64_t from, al_audit_rec_cb cb,
+                   void *ctx, al_error *err) {
+        sq_store *s = (sq_store *)base;
+        sqlite3_stmt *st;
+        int r = prepare(s,
+                        "SELECT " COLS " FROM records WHERE seq >= ?1 "
+                        "ORDER BY seq",
+                        &st, err);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+        return each_row(s, st, cb, ctx, err);
+}
+
+static int sq_by_id(al_audit_store *base, const char *id, al_audit_rec_cb cb,
+                    void *ctx, al_error *err) {
+        sq_store *s = (sq_store *)base;
+        sqlite3_stmt *st;
+        /* ids are lowercase hex: a prefix range instead of LIKE, which
+         * would treat '_' and '%' in the argument as wildcards */
+        int r = prepare(s,
+                        "SELECT " COLS " FROM records WHERE id >= ?1 "
+                        "AND id < ?1 || 'g' ORDER BY seq",
+                        &st, err);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, id);
+        return each_row(s, st, cb, ctx, err);
+}
+
+static int sq_pairs(al_audit_store *base, const al_audit_filter *f,
+                    bool unfinished_only, uint64_t limit, al_audit_pair_cb cb,
+                    void *ctx, al_error *err) {
+        sq_store *s = (sq_store *)base;
+        sqlite3_stmt *st;
+        int r = prepare(
+                s,
+                "SELECT s.seq, s.kind, s.id, s.ts, s.source, s.actor, "
+                " s.user_id, s.agent_id, s.language, s.status, s.flags, "
+                " s.detail, s.prev, s.hash, s.mac,"
+                " f.seq, f.kind, f.id, f.ts, f.source, f.actor, f.user_id, "
+                " f.agent_id, f.language, f.status, f.flags, f.detail, "
+                " f.prev, f.hash, f.mac "
+                "FROM records s LEFT JOIN records f "
+                " ON f.id = s.id AND f.kind = 'finished' "
+                "WHERE s.kind IN ('started', 'refused')"
+                " AND (?1 IS NULL OR s.ts >= ?1) AND (?2 IS NULL OR s.ts < ?2)"
+                " AND (?3 IS NULL OR s.actor = ?3)"
+                " AND (?4 IS NULL OR coalesce(f.status, s.status) = ?4)"
+                " AND (?5 IS NULL OR s.source = ?5)"
+                " AND (?6 IS NULL OR s.language = ?6)"
+                " AND (?7 = 0 OR s.flags IS NOT NULL)"
+                " AND (?8 = 0 OR (s.kind = 'started' AND f.seq IS NULL))"
+                " AND (?10 IS NULL OR s.id = ?10) "
+                "ORDER BY s.seq DESC LIMIT ?9",
+                &st, err);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, f->since);
+        bind_text(st, 2, f->until);
+        bind_text(st, 3, f->actor);
+        bind_text(st, 4, f->status);
+        bind_text(st, 5, f->source);
+        bind_text(st, 6, f->language);
+        sqlite3_bind_int(st, 7, f->suspicious);
+        sqlite3_bind_int(st, 8, unfinished_only);
+        sqlite3_bind_int64(st, 9, limit ? (sqlite3_int64)limit : -1);
+        bind_text(st, 10, f->id);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                al_audit_rec a, b;
+                row_rec(st, 0, &a);
+                bool has_f = row_rec(st, NCOLS, &b);
+                if ((r = cb(&a, has_f ? &b : NULL, ctx)))
+                        break;
+        }
+        if (!r && rc != SQLITE_DONE)
+                r = sq_err(s, err, "query executions");
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int one_int(sq_store *s, const char *sql, const char *arg,
+                   int64_t argi, uint64_t *out, al_error *err) {
+        sqlite3_stmt *st;
+        int r = prepare(s, sql, &st, err);
+        if (r < 0)
+                return r;
+        if (arg)
+                bind_text(st, 1, arg);
+        else
+                sqlite3_bind_int64(st, 1, argi);
+        int rc = sqlite3_step(st);
+        *out = 0;
+        if (rc == SQLITE_ROW)
+                *out = (uint64_t)sqlite3_column_int64(st, 0);
+        else if (rc != SQLITE_DONE)
+                r = sq_err(s, err, sql);
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int sq_first_since(al_audit_store *base, const char *ts, uint64_t *seq,
+                          al_error *err) {
+        return one_int((sq_store *)base,
+                       "SELECT min(seq) FROM records WHERE ts >= ?1", ts, 0,
+                       seq, err);
+}
+
+static int sq_hash_of(al_audit_store *base, uint64_t seq,
+                      char hash[AL_AUDIT_HASH_SIZE], al_error *err) {
+        sq_store *s = (sq_store *)base;
+        sqlite3_stmt *st;
+        int r = prepare(s, "SELECT hash FROM records WHERE seq = ?1", &st,
+                        err);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+        hash[0] = '\0';
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                snprintf(hash, AL_AUDIT_HASH_SIZE, "%s",
+                         col_text(st, 0) ? col_text(st, 0) : "");
+        else if (rc != SQLITE_DONE)
+                r = sq_err(s, err, "read a record's hash");
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int sq_delete_through(al_audit_store *base, uint64_t seq,
+                             uint64_t *count, al_error *err) {
+        sq_store *s = (sq_store *)base;
+        sqlite3_stmt *st;
+        int r = prepare(s, "DELETE FROM records WHERE seq <= ?1", &st, err);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+        if (sqlite3_step(st) != SQLITE_DONE)
+                r = sq_err(s, err, "prune");
+        else
+                *count = (uint64_t)sqlite3_changes(s->db);
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int sq_checkpoint_get(al_audit_store *base, al_audit_checkpoint *cp,
+                             al_error *err) {
+        sq_store *s = (sq_store *)base;
+        sqlite3_stmt *st;
+        int r = prepare(s,
+                        "SELECT seq, hash, ts, count, mac FROM checkpoint "
+                        "WHERE one = 1",
+                        &st, err);
+        if (r < 0)
+                return r;
+        *cp = (al_audit_checkpoint){0};
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                cp->seq = (uint64_t)sqlite3_column_int64(st, 0);
+                snprintf(cp->hash, sizeof(cp->hash), "%s",
+                         col_text(st, 1) ? col_text(st, 1) : "");
+                snprintf(cp->ts, sizeof(cp->ts), "%s",
+                         col_text(st, 2) ? col_text(st, 2) : "");
+                cp->count = (uint64_t)sqlite3_column_int64(st, 3);
+                snprintf(cp->mac, sizeof(cp->mac), "%s",
+                         col_text(st, 4) ? col_text(st, 4) : "");
+        } else if (rc != SQLITE_DONE)
+                r = sq_err(s, err, "read the checkpoint");
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int sq_checkpoint_put(al_audit_store *base,
+                             const al_audit_checkpoint *cp, al_error *err) {
+        sq_store *s = (sq_store *)base;
+        sqlite3_stmt *st;
+        int r = prepare(s,
+                        "INSERT OR REPLACE INTO checkpoint "
+                        "(one, seq, hash, ts, count, mac) "
+                        "VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+                        &st, err);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)cp->seq);
+        bind_text(st, 2, cp->hash);
+        bind_text(st, 3, cp->ts);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)cp->count);
+        bind_text(st, 5, cp->mac);
+        if (sqlite3_step(st) != SQLITE_DONE)
+                r = sq_err(s, err, "write the checkpoint");
+        sqlite3_finalize(st);
+        return r;
+}
+
+static uint64_t sq_size(al_audit_store *base) {
+        sq_store *s = (sq_store *)base;
+        uint64_t total = 0;
+        struct stat st;
+        char p[PATH_MAX];
+        if (stat(s->path, &st) == 0)
+                total += (uint64_t)st.st_size;
+        snprintf(p, sizeof(p), "%s-wal", s->path);
+        if (stat(p, &st) == 0)
+                total += (uint64_t)st.st_size;
+        return total;
+}
+
+static const al_audit_store_ops sqlite_ops = {
+        .name = "sqlite",
+        .close = sq_close,
+        .begin = sq_begin,
+        .commit = sq_commit,
+        .rollback = sq_rollback,
+        .head = sq_head,
+        .insert = sq_insert,
+        .each = sq_each,
+        .by_id = sq_by_id,
+        .pairs = sq_pairs,
+        .first_since = sq_first_since,
+        .hash_of = sq_hash_of,
+        .delete_through = sq_delete_through,
+        .checkpoint_get = sq_checkpoint_get,
+        .checkpoint_put = sq_checkpoint_put,
+        .size = sq_size,
+};
+
+/* Bring the schema to the newest version, in one write transaction. */
+static int migrate(sq_store *s, al_error *err) {
+        uint64_t v;
+        int r = one_int(s, "PRAGMA user_version", NULL, 0, &v, err);
+        if (r < 0)
+                return r;
+        if (v == ARRAY_SIZE(migrations))
+                return 0;
+        if (v > ARRAY_SIZE(migrations))
+                return al_error_set(err, EPROTO,
+                                    "audit store %s has schema version %llu; "
+                                    "this airlock knows up to %zu (upgrade "
+                                    "airlock)",
+                                    s->path, (unsigned long long)v,
+                                    ARRAY_SIZE(migrations));
+        if ((r = exec_sql(s, "BEGIN IMMEDIATE", err)) < 0)
+                return r;
+        /* re-read under the lock: another process may have migrated */
+        if ((r = one_int(s, "PRAGMA user_version", NULL, 0, &v, err)) < 0)
+                goto fail;
+        for (; v < ARRAY_SIZE(migrations); v++) {
+                char pragma[64];
+                if ((r = exec_sql(s, migrations[v], err)) < 0)
+                        goto fail;
+                snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %llu",
+                         (unsigned long long)v + 1);
+                if ((r = exec_sql(s, pragma, err)) < 0)
+                        goto fail;
+        }
+        return sq_commit(&s->base, err);
+fail:
+        sq_rollback(&s->base);
+        return r;
+}
+
+int al_audit_sqlite_open(const char *path, unsigned busy_ms,
+                         al_audit_store **ret, al_error *err) {
+        sq_store *s = calloc(1, sizeof(*s));
+        if (!s || !(s->path = strdup(path))) {
+                free(s);
+                return al_error_set(err, ENOMEM, "out of memory");
+        }
+        s->base.ops = &sqlite_ops;
+        int r;
+        /* create the file 0600 ourselves; SQLite would use the umask */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                r = al_error_errno(err, errno, "audit store %s", path);
+                goto fail;
+        }
+        close(fd);
+        if (sqlite3_open_v2(path, &s->db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
+                                    SQLITE_OPEN_FULLMUTEX,
+                            NULL) != SQLITE_OK) {
+                r = s->db ? sq_err(s, err, "open")
+                          : al_error_set(err, ENOMEM, "out of memory");
+                goto fail;
+        }
+        sqlite3_busy_timeout(s->db, (int)busy_ms);
+        sqlite3_extended_result_codes(s->db, 1);
+        /* WAL: readers never block the writer; synchronous=FULL: a commit
+         * is on disk when COMMIT returns (the started record must be) */
+        if ((r = exec_sql(s, "PRAGMA journal_mode = WAL", err)) < 0 ||
+            (r = exec_sql(s, "PRAGMA synchronous = FULL", err)) < 0 ||
+            (r = exec_sql(s, "PRAGMA wal_autocheckpoint = 32", err)) < 0 ||
+            (r = exec_sql(s, "PRAGMA foreign_keys = ON", err)) < 0 ||
+            (r = exec_sql(s, "PRAGMA trusted_schema = OFF", err)) < 0 ||
+            (r = migrate(s, err)) < 0)
+                goto fail;
+        if ((r = prepare(s,
+                         "INSERT INTO records (" COLS ") VALUES (?1, ?2, ?3, "
+                         "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                         "?15)",
+                         &s->insert, err)) < 0 ||
+            (r = prepare(s,
+                         "SELECT seq, hash FROM records ORDER BY seq DESC "
+                         "LIMIT 1",
+                         &s->head, err)) < 0)
+                goto fail;
+        *ret = &s->base;
+        return 0;
+fail:
+        sq_close(&s->base);
+        return r;
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * The audit log's storage backend. audit.c owns the chain (hashes, MACs,
+ * what a record holds); a backend only stores rows, keeps the order, and
+ * gives an exclusive write transaction so that reading the head and
+ * appending after it is atomic across processes. SQLite is the one backend
+ * today (audit-sqlite.c); a PostgreSQL one implements the same table.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "airlock-audit.h"
+
+/* One link of the chain, as stored. Strings may be NULL (SQL NULL) except
+ * kind, id, ts, detail and the hashes. */
+typedef struct al_audit_rec {
+        uint64_t seq;              /* position, 1, 2, 3 ... */
+        const char *kind;          /* started, finished, refused, pruned */
+        const char *id;            /* execution id */
+        const char *ts;            /* YYYY-MM-DDTHH:MM:SS.mmmZ */
+        const char *source, *actor, *user_id, *agent_id, *language;
+        const char *status;        /* finished/refused: the outcome */
+        const char *flags;         /* comma-separated suspicious flags */
+        const char *detail;        /* JSON object text */
+        const char *prev, *hash, *mac; /* 64 hex digits each */
+} al_audit_rec;
+
+/* What prune leaves: the last removed record's position and hash. */
+typedef struct al_audit_checkpoint {
+        uint64_t seq;              /* 0: nothing was ever pruned */
+        char hash[AL_AUDIT_HASH_SIZE];
+        char ts[32];
+        uint64_t count;            /* records removed in all */
+        char mac[AL_AUDIT_HASH_SIZE];
+} al_audit_checkpoint;
+
+/* started (or refused) with its finished record, for queries. */
+typedef int (*al_audit_pair_cb)(const al_audit_rec *start,
+                                const al_audit_rec *finish, void *ctx);
+typedef int (*al_audit_rec_cb)(const al_audit_rec *rec, void *ctx);
+
+typedef struct al_audit_store al_audit_store;
+
+typedef struct al_audit_store_ops {
+        const char *name;
+        void (*close)(al_audit_store *st);
+        /* write: exclusive against every other writer, waiting at most
+         * the lock timeout. */
+        int (*begin)(al_audit_store *st, bool write, al_error *err);
+        int (*commit)(al_audit_store *st, al_error *err);
+        void (*rollback)(al_audit_store *st);
+        /* The last record (seq 0 and hash "" when there is none). */
+        int (*head)(al_audit_store *st, uint64_t *seq,
+                    char hash[AL_AUDIT_HASH_SIZE], al_error *err);
+        int (*insert)(al_audit_store *st, const al_audit_rec *rec,
+                      al_error *err);
+        /* Every record from from_seq on, in order. */
+        int (*each)(al_audit_store *st, uint64_t from_seq, al_audit_rec_cb cb,
+                    void *ctx, al_error *err);
+        /* Records of one execution id (or id prefix), in order. */
+        int (*by_id)(al_audit_store *st, const char *id, al_audit_rec_cb cb,
+                     void *ctx, al_error *err);
+        /* Executions matching the filter's SQL-able parts (time, actor,
+         * status of the refused/finished record, source, language,
+         * flagged, unfinished), newest first; limit 0 = all. */
+        int (*pairs)(al_audit_store *st, const al_audit_filter *f,
+                     bool unfinished_only, uint64_t limit, al_audit_pair_cb cb,
+                     void *ctx, al_error *err);
+        /* The first seq whose ts >= ts (0 if none). */
+        int (*first_since)(al_audit_store *st, const char *ts, uint64_t *seq,
+                           al_error *err);
+        /* Hash of record seq ("" if absent). */
+        int (*hash_of)(al_audit_store *st, uint64_t seq,
+                       char hash[AL_AUDIT_HASH_SIZE], al_error *err);
+        /* Remove records 1..seq; *count gets how many went. */
+        int (*delete_through)(al_audit_store *st, uint64_t seq,
+                              uint64_t *count, al_error *err);
+        int (*checkpoint_get)(al_audit_store *st, al_audit_checkpoint *cp,
+                              al_error *err);
+        int (*checkpoint_put)(al_audit_store *st,
+                              const al_audit_checkpoint *cp, al_error *err);
+        /* Bytes on disk (0 if unknown). */
+        uint64_t (*size)(al_audit_store *st);
+} al_audit_store_ops;
+
+struct al_audit_store {
+        const al_audit_store_ops *ops;
+};
+
+/* SQLite: path is the database file, created 0600; busy_ms the lock
+ * timeout. */
+int al_audit_sqlite_open(const char *path, unsigned busy_ms,
+                         al_audit_store **ret, al_error *err);
