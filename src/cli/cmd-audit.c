@@ -133,24 +133,19 @@ static int list_row(json_t *e, void *ctx) {
         if (json_is_object(res))
                 snprintf(wall, sizeof(wall), "%lld",
                          (long long)jint(res, "wall_ms", NULL));
-        _cleanup_free_ char *flags = NULL;
-        json_t *fl = json_object_get(e, "flags");
-        if (json_array_size(fl)) {
-                size_t len = 0, i;
-                json_t *v;
-                json_array_foreach(fl, i, v) len +=
-                        strlen(json_string_value(v)) + 1;
-                flags = calloc(1, len + 1);
-                json_array_foreach(fl, i, v) {
-                        if (i)
-                                strcat(flags, ",");
-                        strcat(flags, json_string_value(v));
-                }
+        char flags[512] = "";
+        size_t len = 0, i;
+        json_t *v;
+        json_array_foreach(json_object_get(e, "flags"), i, v) {
+                if (len < sizeof(flags))
+                        len += (size_t)snprintf(flags + len,
+                                                sizeof(flags) - len, "%s%s",
+                                                i ? "," : "",
+                                                json_string_value(v));
         }
         printf("%-12.12s  %-19s  %-6s  %-16.16s  %-7.7s  %-14s  %7s  %s\n",
                jget(e, "id"), ts, jget(e, "source"), jget(e, "actor"),
-               jget(e, "language"), jget(e, "status"), wall,
-               flags ? flags : "");
+               jget(e, "language"), jget(e, "status"), wall, flags);
         return 0;
 }
 

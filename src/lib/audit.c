@@ -298,7 +298,8 @@ static int load_key(al_audit *a, al_error *err) {
                 char line[2 * sizeof(k) + 2];
                 randombytes_buf(k, sizeof(k));
                 hex(k, sizeof(k), line);
-                strcat(line, "\n");
+                line[2 * sizeof(k)] = '\n';
+                line[2 * sizeof(k) + 1] = '\0';
                 int w = open(path,
                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
                                      O_CLOEXEC,
@@ -835,7 +836,8 @@ static char *flags_of(const al_audit *a, const al_spec *s, json_t *findings) {
                                 break;
                         out = n;
                 }
-                len += (size_t)sprintf(out + len, "%s%s", len ? "," : "", p);
+                len += (size_t)snprintf(out + len, cap - len, "%s%s",
+                                        len ? "," : "", p);
         }
         size_t i;
         json_t *f;
@@ -850,8 +852,8 @@ static char *flags_of(const al_audit *a, const al_spec *s, json_t *findings) {
                                 break;
                         out = n;
                 }
-                len += (size_t)sprintf(out + len, "%spolicy:%s", len ? "," : "",
-                                       rule);
+                len += (size_t)snprintf(out + len, cap - len, "%spolicy:%s",
+                                        len ? "," : "", rule);
         }
         if (!len) {
                 free(out);

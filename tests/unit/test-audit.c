@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/* The audit chain: canonical encoding (against a vector computed by an
+ * independent implementation of the documented format), hash and MAC,
+ * and the chain through the public API: append, verify, tamper, prune,
+ * queries, time parsing, fail closed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "airlock-audit.h"
+#include "audit-internal.h"
+#include "tap.h"
+
+/* python3: see docs/airlock-audit.1, "Canonical encoding"; hashlib +
+ * hmac over the same fields give these. */
+#define VEC_HASH "c400bbb8c347dd8678aa73fae6a79fde6d1731cdd795120f1251c625703f4ab4"
+#define VEC_MAC "6e6bf2f1529d2197e18da16a8f8107bb1adde108e55f822837f3211723f3c354"
+#define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"
+
+static al_audit_rec vector(void) {
+        return (al_audit_rec){
+                .seq = 1,
+                .kind = "started",
+                .id = "00112233445566778899aabbccddeeff",
+                .ts = "2026-11-23T04:05:06.789Z",
+                .source = "cli",
+                .actor = "user:root",
+                .user_id = NULL,
+                .agent_id = "",
+                .language = "python",
+                .status = NULL,
+                .flags = "base64,exec",
+                .detail = "{\"a\":1}",
+                .prev = ZERO64,
+        };
+}
+
+static void encoding_vector(void) {
+        al_audit_rec r = vector();
+        unsigned char *buf;
+        size_t len;
+        ASSERT_INT_EQ(al_audit_encode(&r, &buf, &len), 0);
+        ASSERT_INT_EQ(len, 240);
+        ASSERT_TRUE(memcmp(buf, "airlock-audit-v1\n", 17) == 0);
+        /* seq 1 big-endian, then "started" as 01 00000007 ... */
+        static const unsigned char head[] = {0, 0, 0, 0, 0, 0, 0, 1,
+                                             1, 0, 0, 0, 7, 's'};
+        ASSERT_TRUE(memcmp(buf + 17, head, sizeof(head)) == 0);
+        free(buf);
+        unsigned char key[32];
+        for (int i = 0; i < 32; i++)
+                key[i] = (unsigned char)i;
+        char hash[AL_AUDIT_HASH_SIZE], mac[AL_AUDIT_HASH_SIZE];
+        ASSERT_INT_EQ(al_audit_seal(key, &r, hash, mac), 0);
+        ASSERT_STR_EQ(hash, VEC_HASH);
+        ASSERT_STR_EQ(mac, VEC_MAC);
+}
+
+/* Every field, the position and NULL-vs-empty change the hash; the key
+ * changes only the MAC. */
+static void encoding_sensitivity(void) {
+        unsigned char key[32] = {1}, key2[32] = {2};
+        char h0[AL_AUDIT_HASH_SIZE], m0[AL_AUDIT_HASH_SIZE];
+        char h[AL_AUDIT_HASH_SIZE], m[AL_AUDIT_HASH_SIZE];
+        al_audit_rec r = vector();
+        ASSERT_INT_EQ(al_audit_seal(key, &r, h0, m0), 0);
+        static const size_t fields[] = {
+                offsetof(al_audit_rec, kind),     offsetof(al_audit_rec, id),
+                offsetof(al_audit_rec, ts),       offsetof(al_audit_rec, source),
+                offsetof(al_audit_rec, actor),    offsetof(al_audit_rec, user_id),
+                offsetof(al_audit_rec, agent_id), offsetof(al_audit_rec, language),
+                offsetof(al_audit_rec, status),   offsetof(al_audit_rec, flags),
+                offsetof(al_audit_rec, detail),   offsetof(al_audit_rec, prev)};
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+                al_audit_rec t = vector();
+                const char **f = (const char **)((char *)&t + fields[i]);
+                *f = *f ? (**f ? "" : "x") : ""; /* NULL -> "", "" -> "x" */
+                ASSERT_INT_EQ(al_audit_seal(key, &t, h, m), 0);
+                if (!strcmp(h, h0))
+                        printf("#   field %zu does not change the hash\n", i);
+                ASSERT_TRUE(strcmp(h, h0) != 0);
+        }
+        /* field boundaries: moving bytes between fields is a change */
+        al_audit_rec a = vector(), b = vector();
+        a.source = "cliu";
+        a.actor = "ser:root";
+        b.source = "cli";
+        b.actor = "user:root";
+        char ha[AL_AUDIT_HASH_SIZE], hb[AL_AUDIT_HASH_SIZE];
+        al_audit_seal(key, &a, ha, m);
+        al_audit_seal(key, &b, hb, m);
+        ASSERT_TRUE(strcmp(ha, hb) != 0);
+        al_audit_rec s = vector();
+        s.seq = 2;
+        al_audit_seal(key, &s, h, m);
+        ASSERT_TRUE(strcmp(h, h0) != 0);
+        al_audit_seal(key2, &r, h, m);
+        ASSERT_STR_EQ(h, h0);
+        ASSERT_TRUE(strcmp(m, m0) != 0);
+}
+
+static char state[] = "/tmp/al-unit-audit-XXXXXX";
+
+static void sql(const char *dir, const char *q) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/audit.db", dir);
+        sqlite3 *db;
+        if (sqlite3_open(p, &db) == SQLITE_OK) {
+                char *msg = NULL;
+                if (sqlite3_exec(db, q, NULL, NULL, &msg) != SQLITE_OK)
+                        printf("# sql: %s: %s\n", q, msg);
+                sqlite3_free(msg);
+        }
+        sqlite3_close(db);
+}
+
+static int add_runs(al_audit *a, int n, char ids[][AL_AUDIT_ID_SIZE]) {
+        al_error e = {0};
+        for (int i = 0; i < n; i++) {
+                al_spec *s = al_spec_new();
+                al_spec_set_language(s, "python", &e);
+                const char *code = i % 2 ? "print(eval('1+1'))" : "print(1)";
+                al_spec_set_code(s, code, strlen(code), &e);
+                al_audit_who w = {.source = "cli", .actor = "user:test",
+                                  .user_id = "u1"};
+                char id[AL_AUDIT_ID_SIZE];
+                if (al_audit_started(a, &w, s, NULL, id, &e) < 0) {
+                        printf("# %s\n", e.msg);
+                        al_spec_free(s);
+                        return -1;
+                }
+                al_result r = {.status = i % 3 ? AL_STATUS_OK
+                                               : AL_STATUS_ERROR,
+                               .exit_code = i % 3 ? 0 : 1};
+                r.stdout_buf = (unsigned char *)"2\n";
+                r.stdout_len = 2;
+                if (al_audit_finished(a, id, &r, &e) < 0) {
+                        printf("# %s\n", e.msg);
+                        al_spec_free(s);
+                        return -1;
+                }
+                if (ids)
+                        memcpy(ids[i], id, sizeof(id));
+                al_spec_free(s);
+        }
+        return 0;
+}
+
+static void chain_roundtrip(void) {
+        al_error e = {0};
+        al_audit *a = NULL;
+        ASSERT_INT_EQ(al_audit_open(state, &a, &e), 0);
+        struct stat st;
+        char p[512];
+        snprintf(p, sizeof(p), "%s/audit.key", state);
+        ASSERT_INT_EQ(stat(p, &st), 0);
+        ASSERT_INT_EQ(st.st_mode & 0777, 0600);
+        char ids[4][AL_AUDIT_ID_SIZE];
+        ASSERT_INT_EQ(add_runs(a, 4, ids), 0);
+        al_audit_verify_report rep;
+        ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+        ASSERT_TRUE(rep.ok);
+        ASSERT_INT_EQ(rep.records, 8);
+        ASSERT_INT_EQ(rep.executions, 4);
+        ASSERT_INT_EQ(rep.interrupted, 0);
+        uint64_t seq;
+        char head[AL_AUDIT_HASH_SIZE], anchor[100];
+        ASSERT_INT_EQ(al_audit_head(a, &seq, head, &e), 0);
+        ASSERT_INT_EQ(seq, 8);
+        ASSERT_STR_EQ(head, rep.head);
+        snprintf(anchor, sizeof(anchor), "%llu:%s", (unsigned long long)seq,
+                 head);
+        ASSERT_INT_EQ(al_audit_verify(a, anchor, &rep, &e), 0);
+        ASSERT_TRUE(rep.ok);
+        /* one execution by id prefix, with both of its records */
+        json_t *x = NULL;
+        char prefix[9];
+        snprintf(prefix, sizeof(prefix), "%.8s", ids[1]);
+        ASSERT_INT_EQ(al_audit_get(a, prefix, &x, &e), 0);
+        ASSERT_STR_EQ(json_string_value(json_object_get(x, "id")), ids[1]);
+        ASSERT_STR_EQ(json_string_value(json_object_get(x, "status")), "ok");
+        ASSERT_INT_EQ(json_array_size(json_object_get(x, "records")), 2);
+        ASSERT_TRUE(json_is_true(json_object_get(x, "suspicious")));
+        json_decref(x);
+        ASSERT_INT_EQ(al_audit_get(a, "ffffffffffff", &x, &e), -ENOENT);
+        /* an unfinished run whose process is gone reads as interrupted */
+        al_spec *s = al_spec_new();
+        al_spec_set_language(s, "sh", &e);
+        al_spec_set_code(s, "sleep 9", 7, &e);
+        al_audit_who w = {.source = "cli", .actor = "user:test"};
+        char id[AL_AUDIT_ID_SIZE];
+        ASSERT_INT_EQ(al_audit_started(a, &w, s, NULL, id, &e), 0);
+        al_spec_free(s);
+        ASSERT_INT_EQ(al_audit_get(a, id, &x, &e), 0);
+        ASSERT_STR_EQ(json_string_value(json_object_get(x, "status")),
+                      "running"); /* we are alive */
+        json_decref(x);
+        char q[256];
+        snprintf(q, sizeof(q),
+                 "UPDATE records SET detail = json_set(detail, "
+                 "'$.owner.pid', 999999999) WHERE id = '%s'",
+                 id);
+        sql(state, q); /* (this also breaks the chain: checked below) */
+        ASSERT_INT_EQ(al_audit_get(a, id, &x, &e), 0);
+        ASSERT_STR_EQ(json_string_value(json_object_get(x, "status")),
+                      "interrupted");
+        json_decref(x);
+        ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+        ASSERT_TRUE(!rep.ok);
+        ASSERT_INT_EQ(rep.bad_seq, 9);
+        ASSERT_STR_EQ(rep.problem, "modified");
+        al_audit_close(a);
+}
+
+static void tamper_and_truncate(void) {
+        char dir[] = "/tmp/al-unit-audit2-XXXXXX";
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        al_error e = {0};
+        al_audit *a = NULL;
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+        ASSERT_INT_EQ(add_runs(a, 3, NULL), 0);
+        uint64_t seq;
+        char head[AL_AUDIT_HASH_SIZE], anchor[100];
+        al_audit_head(a, &seq, head, &e);
+        snprintf(anchor, sizeof(anchor), "%llu:%s", (unsigned long long)seq,
+                 head);
+        al_audit_verify_report rep;
+        /* the tail removed: only an anchored head tells */
+        sql(dir, "DELETE FROM records WHERE seq = 6");
+        ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+        ASSERT_TRUE(rep.ok);
+        ASSERT_INT_EQ(al_audit_verify(a, anchor, &rep, &e), 0);
+        ASSERT_TRUE(!rep.ok);
+        ASSERT_STR_EQ(rep.problem, "truncated");
+        ASSERT_INT_EQ(al_audit_verify(a, head, &rep, &e), 0); /* bare hash */
+        ASSERT_TRUE(!rep.ok);
+        /* a middle record deleted */
+        sql(dir, "DELETE FROM records WHERE seq = 3");
+        ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+        ASSERT_TRUE(!rep.ok);
+        ASSERT_INT_EQ(rep.bad_seq, 3);
+        ASSERT_STR_EQ(rep.problem, "deleted");
+        /* a malformed anchor is a usage error */
+        ASSERT_INT_EQ(al_audit_verify(a, "12:xyz", &rep, &e), -EINVAL);
+        al_audit_close(a);
+}
+
+static void prune_keeps_chain(void) {
+        char dir[] = "/tmp/al-unit-audit3-XXXXXX";
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        al_error e = {0};
+        al_audit *a = NULL;
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+        ASSERT_INT_EQ(add_runs(a, 3, NULL), 0);
+        /* everything is older than a minute from now */
+        uint64_t n = 0;
+        time_t t = time(NULL) + 60;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char before[32];
+        strftime(before, sizeof(before), "%Y-%m-%dT%H:%M:%S", &tm);
+        ASSERT_INT_EQ(al_audit_prune(a, before, &n, &e), 0);
+        ASSERT_INT_EQ(n, 6);
+        ASSERT_INT_EQ(add_runs(a, 2, NULL), 0);
+        al_audit_verify_report rep;
+        ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+        if (!rep.ok)
+                printf("# %s\n", rep.message);
+        ASSERT_TRUE(rep.ok);
+        ASSERT_INT_EQ(rep.pruned, 6);
+        ASSERT_INT_EQ(rep.first_seq, 7); /* the "pruned" record */
+        ASSERT_INT_EQ(rep.records, 5);
+        /* a forged checkpoint is caught */
+        sql(dir, "UPDATE checkpoint SET seq = seq - 1");
+        ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+        ASSERT_TRUE(!rep.ok);
+        ASSERT_STR_EQ(rep.problem, "checkpoint");
+        al_audit_close(a);
+}
+
+static void bad_key_and_store(void) {
+        char dir[] = "/tmp/al-unit-audit4-XXXXXX", p[512];
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        al_error e = {0};
+        al_audit *a = NULL;
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+        al_audit_close(a);
+        snprintf(p, sizeof(p), "%s/audit.key", dir);
+        chmod(p, 0644);
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), -EPERM);
+        ASSERT_TRUE(strstr(e.msg, "readable by others") != NULL);
+        chmod(p, 0600);
+        /* a store that is not a database */
+        snprintf(p, sizeof(p), "%s/audit.db", dir);
+        int fd = open(p, O_WRONLY | O_TRUNC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_INT_EQ(write(fd, "this is not sqlite, not at all, no\n", 35),
+                      35);
+        close(fd);
+        ASSERT_TRUE(al_audit_open(dir, &a, &e) < 0);
+        ASSERT_TRUE(strstr(e.msg, "audit store") != NULL);
+        /* a config with an unknown key of ours */
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/config.json", dir);
+        fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ASSERT_INT_EQ(write(fd, "{\"audit-bogus\": 1, \"listen\": \"x\"}", 33),
+                      33);
+        close(fd);
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), -EINVAL);
+        ASSERT_TRUE(strstr(e.msg, "audit-bogus") != NULL);
+}
+
+static void parse_times(void) {
+        char out[32];
+        al_error e = {0};
+        ASSERT_INT_EQ(al_audit_parse_time("2026-01-02", out, &e), 0);
+        ASSERT_STR_EQ(out, "2026-01-02T00:00:00.000Z");
+        ASSERT_INT_EQ(al_audit_parse_time("2026-01-02T03:04", out, &e), 0);
+        ASSERT_STR_EQ(out, "2026-01-02T03:04:00.000Z");
+        ASSERT_INT_EQ(al_audit_parse_time("2026-01-02T03:04:05Z", out, &e), 0);
+        ASSERT_STR_EQ(out, "2026-01-02T03:04:05.000Z");
+        ASSERT_INT_EQ(al_audit_parse_time("2026-01-02T03:04:05.678Z", out, &e),
+                      0);
+        ASSERT_STR_EQ(out, "2026-01-02T03:04:05.678Z");
+        ASSERT_INT_EQ(al_audit_parse_time("2h", out, &e), 0);
+        ASSERT_TRUE(strlen(out) == 24 && out[23] == 'Z');
+        const char *bad[] = {"",          "2026-13-01",  "2026-02-30",
+                             "2026-1-1",  "yesterday",   "2026-01-02T25:00",
+                             "5x",        "h",           "2026-01-02 junk",
+                             "99999999999999d"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                if (al_audit_parse_time(bad[i], out, &e) == 0)
+                        printf("#   accepted '%s'\n", bad[i]);
+                ASSERT_TRUE(al_audit_parse_time(bad[i], out, &e) < 0);
+        }
+}
+
+int main(void) {
+        if (!mkdtemp(state)) {
+                printf("Bail out! mkdtemp\n");
+                return 1;
+        }
+        RUN(encoding_vector);
+        RUN(encoding_sensitivity);
+        RUN(chain_roundtrip);
+        RUN(tamper_and_truncate);
+        RUN(prune_keeps_chain);
+        RUN(bad_key_and_store);
+        RUN(parse_times);
+        TAP_PLAN_DONE();
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s /tmp/al-unit-audit[234]-*",
+                 state);
+        if (system(cmd) != 0)
+                printf("# cleanup failed\n");
+        return tap_failed ? 1 : 0;
+}
