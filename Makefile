@@ -43,7 +43,7 @@ CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check unit e2e demo bench asan install clean format checksrc
+.PHONY: all deps check unit e2e demo bench bench-audit asan install clean format checksrc
 
 all: $(BUILD)/airlock $(BUILD)/libairlock.a
 
@@ -117,8 +117,21 @@ demo: deps
 
 bench: deps
 	@sh scripts/deps.sh --bench
-	$(MAKE) all
+	$(MAKE) all $(BUILD)/bench/audit-append
 	/usr/bin/python3 bench/bench.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(BENCH_ARGS)
+	/usr/bin/python3 bench/audit.py --airlock $(BUILD)/airlock --append $(BUILD)/bench/audit-append \
+	        --out $(BUILD)/bench $(AUDIT_BENCH_ARGS)
+
+# The audit benchmark alone (bench/audit.py): overhead per run, append and
+# verify rates.
+bench-audit: deps
+	$(MAKE) all $(BUILD)/bench/audit-append
+	/usr/bin/python3 bench/audit.py --airlock $(BUILD)/airlock --append $(BUILD)/bench/audit-append \
+	        --out $(BUILD)/bench $(AUDIT_BENCH_ARGS)
+
+$(BUILD)/bench/audit-append: bench/audit-append.c $(BUILD)/libairlock.a
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libairlock.a $(LIBS)
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
