@@ -5,29 +5,64 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "airlock-audit.h"
 #include "airlock.h"
 #include "cli.h"
 
 static void help(FILE *f) {
-        fprintf(f, "Usage: airlock doctor [--json]\n\n"
+        fprintf(f, "Usage: airlock doctor [--json] [--state DIR]\n\n"
                    "Report which protection layers this host gives, and for "
                    "each missing one\nthe exact fix. Runs one tiny sandbox to "
-                   "check what is really applied.\n\n"
+                   "check what is really applied,\nand opens the audit log of the state "
+                   "directory (--state, as for run).\n\n"
                    "Exit status: 0 every layer active, 1 some layer missing "
                    "or weakened,\n2 usage error.\n");
+}
+
+/* The audit log: runs are refused while it cannot be written. */
+static void audit_check(const char *state, al_check *checks, size_t *n) {
+        if (*n >= AL_MAX_CHECKS)
+                return;
+        al_check *k = &checks[(*n)++];
+        *k = (al_check){.state = AL_CHECK_OK};
+        snprintf(k->name, sizeof(k->name), "audit.log");
+        al_error e = {0};
+        al_audit *a = NULL;
+        uint64_t seq = 0;
+        char head[AL_AUDIT_HASH_SIZE], dir[4096] = "?";
+        al_state_dir_resolve(state, dir, sizeof(dir), &e);
+        if (al_audit_open(state, &a, &e) < 0 ||
+            al_audit_head(a, &seq, head, &e) < 0) {
+                k->state = AL_CHECK_MISSING;
+                snprintf(k->detail, sizeof(k->detail), "%s", e.msg);
+                snprintf(k->fix, sizeof(k->fix),
+                         "fix the state directory %s (runs are refused until "
+                         "then; --no-audit runs without the log)",
+                         dir);
+        } else
+                snprintf(k->detail, sizeof(k->detail),
+                         "%s/audit.db: %llu records, head %llu:%.16s...; "
+                         "key 0600",
+                         dir, (unsigned long long)seq,
+                         (unsigned long long)seq, head);
+        al_audit_close(a);
 }
 
 int cmd_doctor(int argc, char **argv) {
         static const struct option opts[] = {
                 {"json", no_argument, NULL, 'j'},
+                {"state", required_argument, NULL, 's'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0}};
         bool json = false;
+        const char *state = NULL;
         int c;
         optind = 1;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
                 if (c == 'j')
                         json = true;
+                else if (c == 's')
+                        state = optarg;
                 else if (c == 'h') {
                         help(stdout);
                         return EXIT_OK;
@@ -47,6 +82,7 @@ int cmd_doctor(int argc, char **argv) {
                 cli_error("%s", e.msg);
                 return EXIT_INTERNAL;
         }
+        audit_check(state, checks, &n);
         bool all_ok = true;
         for (size_t i = 0; i < n; i++)
                 if (checks[i].state != AL_CHECK_OK && !checks[i].speed)
