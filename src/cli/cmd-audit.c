@@ -119,8 +119,11 @@ static int list_row(json_t *e, void *ctx) {
         bool json = *(bool *)ctx;
         if (json) {
                 json_t *slim = json_deep_copy(e);
-                /* the list is a summary: the code and outputs are in show */
-                json_object_del(json_object_get(slim, "request"), "code");
+                /* the list is a summary: the code itself is in show */
+                json_t *code = json_object_get(json_object_get(slim, "request"),
+                                               "code");
+                json_object_del(code, "text");
+                json_object_del(code, "base64");
                 print_json(slim, false);
                 json_decref(slim);
                 return 0;

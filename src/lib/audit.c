@@ -433,6 +433,19 @@ static int load_config(al_audit *a, al_alert_config *ac, al_error *err) {
         snprintf(path, sizeof(path), "%s/config.json", a->dir);
         if (access(path, F_OK) < 0)
                 return 0;
+        /* it can name a command to run: only ours, and only we may write
+         * it */
+        struct stat st;
+        if (lstat(path, &st) < 0)
+                return al_error_errno(err, errno, "%s", path);
+        if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+            (st.st_mode & 0022))
+                return al_error_set(err, EPERM,
+                                    "%s must be a regular file of uid %u "
+                                    "that nobody else can write (it is "
+                                    "mode %04o, uid %u)",
+                                    path, geteuid(), st.st_mode & 07777,
+                                    st.st_uid);
         json_error_t je;
         _cleanup_json_ json_t *root =
                 json_load_file(path, JSON_REJECT_DUPLICATES, &je);
@@ -916,6 +929,9 @@ static int parse_findings(const char *findings_json, json_t **ret,
 int al_audit_started(al_audit *a, const al_audit_who *who, const al_spec *s,
                      const char *findings_json, char id[AL_AUDIT_ID_SIZE],
                      al_error *err) {
+        static const al_audit_who nobody = {0};
+        if (!who)
+                who = &nobody;
         _cleanup_json_ json_t *findings = NULL;
         int r = parse_findings(findings_json, &findings, err);
         if (r < 0)
@@ -1047,6 +1063,9 @@ int al_audit_finished(al_audit *a, const char *id, const al_result *res,
 int al_audit_refused(al_audit *a, const al_audit_who *who, const al_spec *s,
                      const char *code, const char *message,
                      char id[AL_AUDIT_ID_SIZE], al_error *err) {
+        static const al_audit_who nobody = {0};
+        if (!who)
+                who = &nobody;
         _cleanup_json_ json_t *d = spec_json(a, s);
         json_object_set_new(d, "error",
                             json_pack("{s:s,s:o}", "code", code ? code : "",
