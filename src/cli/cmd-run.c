@@ -744,14 +744,11 @@ int cmd_run(int argc, char **argv) {
         struct audit_gate gate = {0};
         if (audit.on)
                 al_spec_set_gate(s, audit_gate, &gate);
-        else {
-                /* unaudited, the state directory is still nobody's to see */
-                char dir[PATH_MAX];
-                if (al_state_dir_resolve(audit.state, dir, sizeof(dir), &e) ==
-                            0 &&
-                    access(dir, F_OK) == 0)
-                        al_protect_path(dir, &e);
-        }
+        /* audited or not, no sandbox may see the state directory (the log
+         * is opened later, at the gate: say so before the run is checked) */
+        char dir[PATH_MAX];
+        if (al_state_dir_resolve(audit.state, dir, sizeof(dir), &e) == 0)
+                al_protect_path(dir, &e);
 
         al_result *res = NULL;
         if (al_run(s, &res, &e) < 0) {

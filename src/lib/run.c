@@ -39,11 +39,30 @@
 static char *protected_paths[AL_MAX_PROTECTED];
 static size_t n_protected;
 
+/* realpath() of a path that may not exist yet: its nearest existing
+ * ancestor resolved, the rest appended. */
+static char *resolve_missing(const char *path) {
+        char *real = realpath(path, NULL);
+        if (real || errno != ENOENT)
+                return real;
+        const char *slash = strrchr(path, '/');
+        if (!slash || slash == path || !slash[1])
+                return NULL;
+        _cleanup_free_ char *parent = strndup(path, (size_t)(slash - path));
+        _cleanup_free_ char *rp = parent ? resolve_missing(parent) : NULL;
+        if (!rp)
+                return NULL;
+        char *out = NULL;
+        if (asprintf(&out, "%s%s", strcmp(rp, "/") ? rp : "", slash) < 0)
+                return NULL;
+        return out;
+}
+
 int al_protect_path(const char *path, al_error *err) {
         if (!path || path[0] != '/')
                 return al_error_set(err, EINVAL,
                                     "a protected path must be absolute");
-        char *real = realpath(path, NULL);
+        char *real = resolve_missing(path);
         if (!real)
                 return al_error_errno(err, errno, "cannot resolve %s", path);
         for (size_t i = 0; i < n_protected; i++)

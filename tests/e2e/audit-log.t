@@ -1,0 +1,445 @@
+#!/usr/bin/python3
+"""The audit log as an operator uses it: records with the right fields,
+refusals recorded, tampering with sqlite3 caught by `verify` at the right
+record, a cut-off tail caught against an anchored head, prune, kill -9
+leaving an `interrupted` record and no sandbox, fail closed on a read-only,
+full or corrupted store, alerts to a webhook and a command, and code in the
+sandbox that hunts for the database and the key."""
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from tap import ok, done, skip, diag  # noqa: E402
+from airlock import BIN, STATE, run, run_raw, sandbox_uid_procs  # noqa: E402
+from host import procs_with, wait_until  # noqa: E402
+
+tmp = tempfile.mkdtemp(prefix="al-e2e-audit-")
+
+
+def audit(*args, state=STATE):
+    """airlock audit ARGS --state STATE -> CompletedProcess (text)."""
+    return subprocess.run([BIN, "audit"] + list(args) + ["--state", state],
+                          capture_output=True, text=True, timeout=60)
+
+
+def audit_json(*args, state=STATE):
+    p = audit(*args, "--json", state=state)
+    try:
+        return p.returncode, json.loads(p.stdout)
+    except ValueError:
+        return p.returncode, {"raw": p.stdout, "err": p.stderr}
+
+
+def listing(*args, state=STATE):
+    p = audit("list", "--json", "--limit", "0", *args, state=state)
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+
+def fresh_state(name):
+    d = os.path.join(tmp, name)
+    os.makedirs(d, mode=0o700)
+    return d
+
+
+def write_config(state, cfg):
+    with open(os.path.join(state, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    os.chmod(os.path.join(state, "config.json"), 0o600)
+
+
+def db(state, sql, params=()):
+    c = sqlite3.connect(os.path.join(state, "audit.db"))
+    try:
+        cur = c.execute(sql, params)
+        rows = cur.fetchall()
+        c.commit()
+        return rows
+    finally:
+        c.close()
+
+
+# --- 1. what a record holds ------------------------------------------------
+code = "import sys\nprint('to-stdout'); print('to-stderr', file=sys.stderr)\nsys.exit(3)\n"
+data = os.path.join(tmp, "data.csv")
+with open(data, "w") as f:
+    f.write("a,b\n1,2\n")
+rc, r = run("python", code, "--user-id", "alice@example", "--agent-id", "agent-7",
+            "--file", "in/data.csv=" + data)
+aid = r.get("audit_id", "")
+ok(r["status"] == "error" and len(aid) == 32, "a run's result carries its audit id", r)
+rc2, x = audit_json("show", aid)
+req, res = x.get("request", {}), x.get("result") or {}
+ok(rc2 == 0 and x.get("status") == "error" and x.get("source") == "cli"
+   and x.get("actor") == "user:root" and x.get("user_id") == "alice@example"
+   and x.get("agent_id") == "agent-7" and x.get("language") == "python"
+   and x.get("started_at", "").endswith("Z") and x.get("finished_at"),
+   "the record names who, where from, what language, when (UTC, ms)", x)
+ok(req.get("code", {}).get("sha256") == hashlib.sha256(code.encode()).hexdigest()
+   and req["code"].get("text") == code and req["code"].get("bytes") == len(code),
+   "the code is recorded with its SHA-256", req.get("code"))
+ok(req.get("inputs") == [{"name": "in/data.csv", "bytes": 8,
+                          "sha256": hashlib.sha256(b"a,b\n1,2\n").hexdigest()}]
+   and req.get("limits", {}).get("wall_ms") == 10000,
+   "input files are recorded by name and hash, with the limits applied", req)
+ok(res.get("exit_code") == 3 and res.get("signal") == 0 and res.get("wall_ms", -1) >= 0
+   and res.get("memory_peak_bytes", 0) > 0
+   and res.get("stdout", {}).get("preview") == "to-stdout\n"
+   and res["stdout"].get("sha256") == hashlib.sha256(b"to-stdout\n").hexdigest()
+   and res.get("stderr", {}).get("preview") == "to-stderr\n",
+   "the outcome: exit code, signal, usage, stdout/stderr previews and hashes", res)
+ok([rec["kind"] for rec in x.get("records", [])] == ["started", "finished"],
+   "two chain records: started, then finished", x.get("records"))
+
+# a long output is previewed (500 bytes) but hashed whole
+rc, r = run("python", "print('x' * 5000)")
+rc2, x = audit_json("show", r.get("audit_id", "none"))
+out = (x.get("result") or {}).get("stdout", {})
+ok(len(out.get("preview", "")) == 500 and out.get("bytes") == 5001
+   and out.get("sha256") == hashlib.sha256(b"x" * 5000 + b"\n").hexdigest(),
+   "stdout beyond the preview: 500 bytes kept, the hash covers all of it", out)
+
+# --- 2. refusals are recorded ----------------------------------------------
+before = {e["id"] for e in listing()}
+p1 = run_raw(["run", "--json", "--lang", "cobol", "-c", "x"])
+p2 = run_raw(["run", "--json", "--lang", "python", "--timeout", "-5", "-c", "print(1)"])
+new = [e for e in listing() if e["id"] not in before]
+codes = sorted((e.get("error") or {}).get("code", "") for e in new)
+ok(p1.returncode == 2 and p2.returncode == 2 and len(new) == 2
+   and all(e["status"] == "rejected" for e in new) and codes == ["invalid_limit", "unknown_language"],
+   "refused requests (unknown language, bad limit) are recorded as rejected with their error code",
+   json.dumps(new)[:1500])
+ok(json.loads(p1.stdout).get("audit_id") in {e["id"] for e in new},
+   "a refusal's JSON carries the audit id of its record", p1.stdout)
+
+# flags
+rc, r = run("python", "import base64\nprint(eval('1+1'))")
+rc2, x = audit_json("show", r.get("audit_id", "none"))
+ok(x.get("suspicious") is True and "base64" in x.get("flags", []) and "eval" in x.get("flags", [])
+   and r["status"] == "ok",
+   "suspicious patterns (base64, eval) flag the record; the run itself is unaffected", x.get("flags"))
+ok(any(e["id"] == r.get("audit_id") for e in listing("--suspicious"))
+   and all(e["suspicious"] for e in listing("--suspicious")),
+   "list --suspicious shows flagged executions only")
+
+p = audit("verify")
+ok(p.returncode == 0 and p.stdout.startswith("OK:"), "verify: the untouched chain is OK", p.stdout + p.stderr)
+
+# --- 3. tampering with sqlite3 ---------------------------------------------
+base = fresh_state("tamper-base")
+for i in range(5):
+    run("sh", "echo run %d" % i, "--state", base)
+n_base = db(base, "SELECT max(seq) FROM records")[0][0]
+head_before = audit("head", state=base).stdout.strip()
+
+
+def tampered(name, sql, params=()):
+    d = os.path.join(tmp, "tamper-" + name)
+    shutil.copytree(base, d)
+    db(d, sql, params)
+    return d
+
+
+def verify_fails_at(d, seq, problem, *extra):
+    rc, v = audit_json("verify", *extra, state=d)
+    return rc == 1 and v.get("ok") is False and v.get("bad_seq") == seq and v.get("problem") == problem, v
+
+
+fin = db(base, "SELECT seq FROM records WHERE kind='finished' ORDER BY seq LIMIT 1 OFFSET 1")[0][0]
+d = tampered("stdout", "UPDATE records SET detail = replace(detail, 'run 1', 'run X') WHERE seq = ?", (fin,))
+changed = db(d, "SELECT detail FROM records WHERE seq = ?", (fin,))[0][0]
+good, v = verify_fails_at(d, fin, "modified")
+ok(good and "run X" in changed, "stdout changed inside a record: verify fails at that record (modified)", v)
+
+d = tampered("status", "UPDATE records SET status = 'ok' WHERE seq = 2")
+d2 = tampered("status2", "UPDATE records SET status = 'error' WHERE seq = 2")
+good, v = verify_fails_at(d2, 2, "modified")
+ok(good, "only the status column changed: verify fails at that record (modified)", v)
+
+d = tampered("delete", "DELETE FROM records WHERE seq = 5")
+good, v = verify_fails_at(d, 5, "deleted")
+ok(good, "a record deleted from the middle: verify fails at its position (deleted)", v)
+
+cols = "kind, id, ts, source, actor, user_id, agent_id, language, status, flags, detail, prev, hash, mac"
+d = os.path.join(tmp, "tamper-swap")
+shutil.copytree(base, d)
+r3 = db(d, "SELECT %s FROM records WHERE seq = 3" % cols)[0]
+r4 = db(d, "SELECT %s FROM records WHERE seq = 4" % cols)[0]
+setters = ", ".join("%s = ?" % c.strip() for c in cols.split(","))
+db(d, "UPDATE records SET %s WHERE seq = 3" % setters, r4)
+db(d, "UPDATE records SET %s WHERE seq = 4" % setters, r3)
+good, v = verify_fails_at(d, 3, "reordered")
+ok(good, "two records swapped: verify fails at the first of them (reordered)", v)
+
+head_hash = head_before.split(":")[1]
+d = tampered("insert",
+             "INSERT INTO records (seq, kind, id, ts, source, actor, status, detail, prev, hash, mac) "
+             "VALUES (?, 'refused', 'deadbeefdeadbeefdeadbeefdeadbeef', '2026-01-01T00:00:00.000Z', 'cli', "
+             "'user:root', 'rejected', '{}', ?, ?, ?)",
+             (n_base + 1, head_hash, "ab" * 32, "cd" * 32))
+good, v = verify_fails_at(d, n_base + 1, "inserted")
+ok(good, "a forged record appended: verify fails at it (inserted: not airlock's MAC)", v)
+
+d = tampered("truncate", "DELETE FROM records WHERE seq > ?", (n_base - 2,))
+plain = audit("verify", state=d)
+good, v = verify_fails_at(d, n_base, "truncated", "--expect-head", head_before)
+ok(plain.returncode == 0 and good,
+   "the tail cut off: the shorter chain is still consistent (why one anchors the head), "
+   "and verify --expect-head catches it (truncated)", (plain.stdout, v))
+run("sh", "echo later", "--state", base)
+p = audit("verify", "--expect-head", head_before, state=base)
+ok(p.returncode == 0, "an anchored head from before still verifies on the grown, untouched chain", p.stdout + p.stderr)
+
+# --- 4. prune ---------------------------------------------------------------
+pst = fresh_state("prune")
+old_ids = [run("sh", "echo old", "--state", pst)[1].get("audit_id") for _ in range(3)]
+time.sleep(1.3)
+new_ids = [run("sh", "echo new", "--state", pst)[1].get("audit_id") for _ in range(2)]
+pp = audit("prune", "--before", "1s", state=pst)
+left = {e["id"] for e in listing(state=pst)}
+rcv, v = audit_json("verify", state=pst)
+ok(pp.returncode == 0 and "pruned 6 records" in pp.stdout and left == set(new_ids)
+   and rcv == 0 and v.get("pruned") == 6,
+   "prune --before 1s removes the older runs (6 records); the rest still verifies", (pp.stdout, left, v))
+first = db(pst, "SELECT min(seq) FROM records")[0][0]
+db(pst, "DELETE FROM records WHERE seq = ?", (first,))
+rcv, v = audit_json("verify", state=pst)
+ok(rcv == 1 and v.get("bad_seq") == first,
+   "after a prune, deleting the record after the checkpoint is still caught", v)
+
+# --- 5. kill -9 of airlock run: interrupted, and no sandbox left ------------
+kst = fresh_state("kill")
+marker = "al-audit-kill-%d" % os.getpid()
+proc = subprocess.Popen([BIN, "run", "--json", "--state", kst, "--lang", "python", "-c",
+                         "import time\n# %s\ntime.sleep(30)\n" % marker],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+started = wait_until(lambda: os.path.exists(os.path.join(kst, "audit.db"))
+                     and db(kst, "SELECT count(*) FROM records WHERE kind='started'")[0][0] == 1
+                     and sandbox_uid_procs(), 10)
+time.sleep(0.3)
+proc.kill()
+proc.wait()
+gone = wait_until(lambda: not procs_with(marker), 5)
+intr = listing("--interrupted", state=kst)
+rcv, v = audit_json("verify", state=kst)
+ok(bool(started) and len(intr) == 1 and intr[0]["status"] == "interrupted" and intr[0]["result"] is None,
+   "kill -9 of airlock mid-run: the execution is listed as interrupted", intr)
+ok(gone is True or not procs_with(marker), "kill -9 of airlock mid-run: no process of the sandbox is left",
+   procs_with(marker))
+ok(rcv == 0 and v.get("interrupted") == 1, "verify counts the interrupted execution (and the chain is OK)", v)
+
+# --- 6. fail closed ---------------------------------------------------------
+have_unshare = shutil.which("unshare") is not None and os.geteuid() == 0
+
+
+def in_private_mounts(script):
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=60)
+
+
+MARK = "CODE-RAN-%d" % os.getpid()
+if have_unshare:
+    ro = fresh_state("readonly")
+    run("sh", "true", "--state", ro)  # the store exists
+    p = in_private_mounts("mount --bind %s %s && mount -o remount,bind,ro %s && "
+                          "exec %s run --json --state %s --lang sh -c 'echo %s'" % (ro, ro, ro, BIN, ro, MARK))
+    try:
+        j = json.loads(p.stdout)
+    except ValueError:
+        j = {}
+    ok(p.returncode == 8 and j.get("error", {}).get("code") == "audit_unavailable"
+       and MARK not in p.stdout and "read-only" in j.get("reason", "").lower(),
+       "a read-only store: the run is refused (exit 8, audit_unavailable) and the code never runs",
+       (p.returncode, p.stdout, p.stderr))
+
+    full = os.path.join(tmp, "full-mnt")
+    os.makedirs(full)
+    p = in_private_mounts(
+        "mount -t tmpfs -o size=256k tmpfs {m} && mkdir -m 700 {m}/s && "
+        "{b} run --state {m}/s --lang sh -c true >/dev/null 2>&1; "
+        "dd if=/dev/zero of={m}/fill bs=4k >/dev/null 2>&1; "
+        "exec {b} run --json --state {m}/s --lang sh -c 'echo {mk}'".format(m=full, b=BIN, mk=MARK))
+    try:
+        j = json.loads(p.stdout)
+    except ValueError:
+        j = {}
+    ok(p.returncode == 8 and j.get("error", {}).get("code") == "audit_unavailable" and MARK not in p.stdout,
+       "a full disk under the store: the run is refused and the code never runs",
+       (p.returncode, p.stdout, p.stderr))
+else:
+    skip("read-only store refuses the run", "needs root and unshare for a private read-only mount")
+    skip("full store refuses the run", "needs root and unshare for a private tmpfs")
+
+cst = os.path.join(tmp, "corrupt")
+shutil.copytree(base, cst)
+with open(os.path.join(cst, "audit.db"), "r+b") as f:
+    f.write(b"\x00garbage" * 12)
+for w in ("audit.db-wal", "audit.db-shm"):
+    try:
+        os.unlink(os.path.join(cst, w))
+    except FileNotFoundError:
+        pass
+p = run_raw(["run", "--json", "--state", cst, "--lang", "sh", "-c", "echo " + MARK])
+j = json.loads(p.stdout or b"{}")
+ok(p.returncode == 8 and j.get("error", {}).get("code") == "audit_unavailable" and MARK.encode() not in p.stdout,
+   "a corrupted store: the run is refused and the code never runs", (p.stdout, p.stderr))
+
+kst2 = fresh_state("badkey")
+run("sh", "true", "--state", kst2)
+os.chmod(os.path.join(kst2, "audit.key"), 0o644)
+p = run_raw(["run", "--json", "--state", kst2, "--lang", "sh", "-c", "echo " + MARK])
+ok(p.returncode == 8 and b"readable by others" in p.stdout and MARK.encode() not in p.stdout,
+   "a key file others can read: the run is refused", p.stdout)
+
+bst = fresh_state("badconfig")
+write_config(bst, {"audit-bogus": 1})
+p = run_raw(["run", "--json", "--state", bst, "--lang", "sh", "-c", "echo " + MARK])
+ok(p.returncode == 8 and b"audit-bogus" in p.stdout and MARK.encode() not in p.stdout,
+   "a config key it does not know: the run is refused, naming the key", p.stdout)
+
+p = run_raw(["run", "--json", "--no-audit", "--state", cst, "--lang", "sh", "-c", "echo " + MARK])
+ok(p.returncode == 0 and MARK.encode() in p.stdout and b"audit_id" not in p.stdout,
+   "--no-audit runs without the log (even a broken one) and has no audit id", p.stdout)
+
+# --- 7. alerts: webhook and command ----------------------------------------
+posts = []
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        posts.append((self.path, self.headers.get("Content-Type"), self.rfile.read(n)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+wst = fresh_state("webhook")
+write_config(wst, {"alert-webhook": "http://127.0.0.1:%d/hook" % srv.server_address[1]})
+p = run_raw(["run", "--json", "--state", wst, "--lang", "python", "-c", "import base64\nprint('fine')"])
+r = json.loads(p.stdout)
+got = wait_until(lambda: posts, 10)
+body = json.loads(posts[0][2]) if posts else {}
+ok(p.returncode == 0 and r["status"] == "ok" and got and posts[0][0] == "/hook"
+   and posts[0][1] == "application/json" and body.get("alert") == "flagged"
+   and body.get("id") == r.get("audit_id") and "base64" in body.get("flags", []),
+   "a flagged run: the webhook on loopback receives the alert (id, flags); the run is unaffected",
+   (p.stdout[:300], posts))
+ok(b'"event":"airlock.audit.alert"' in p.stderr and b'"alert":"flagged"' in p.stderr,
+   "the alert is also a structured log line on stderr", p.stderr)
+
+dead = fresh_state("deadhook")
+s = __import__("socket").socket()
+s.bind(("127.0.0.1", 0))
+port = s.getsockname()[1]
+s.close()  # nothing listens there now
+write_config(dead, {"alert-webhook": "http://127.0.0.1:%d/" % port, "alert-retries": 1})
+p = run_raw(["run", "--json", "--state", dead, "--lang", "python", "-c", "exec('print(7)')"])
+r = json.loads(p.stdout)
+ok(p.returncode == 0 and r["status"] == "ok" and r["stdout"] == "7\n" and r.get("audit_id"),
+   "a webhook nobody answers neither fails nor changes the run; the record is there", p.stdout)
+
+cst2 = fresh_state("command")
+sink = os.path.join(tmp, "alerts.jsonl")
+write_config(cst2, {"alert-command": "cat >> %s" % sink, "alert-on": ["flagged", "timeout"]})
+p = run_raw(["run", "--json", "--state", cst2, "--timeout", "0.5", "--lang", "python", "-c",
+             "import socket, time\ntime.sleep(5)"])
+r = json.loads(p.stdout)
+
+
+def alerts():
+    try:
+        with open(sink) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+got = wait_until(lambda: len(alerts()) >= 2, 10)
+kinds = sorted(a.get("alert") for a in alerts())
+ok(r["status"] == "timeout" and kinds == ["failure", "flagged"]
+   and all(a.get("id") == r.get("audit_id") for a in alerts())
+   and [a.get("status") for a in alerts() if a.get("alert") == "failure"] == ["timeout"],
+   "alert-command gets the JSON of each alert on stdin: flagged at the start, the timeout at the end",
+   alerts())
+
+# --- 8. the sandbox cannot reach the log ------------------------------------
+hunt = r'''
+import json, os
+targets = %r
+found, readable = [], []
+for t in targets:
+    for p in (t, "/proc/1/root" + t, "/proc/self/root" + t):
+        try:
+            with open(p, "rb") as f:
+                f.read(16)
+            readable.append(p)
+        except OSError:
+            pass
+for root, dirs, files in os.walk("/"):
+    if root.startswith(("/proc", "/sys")):
+        dirs[:] = []
+        continue
+    for n in files:
+        if n in ("audit.db", "audit.key", "audit.db-wal"):
+            found.append(os.path.join(root, n))
+print(json.dumps({"found": found, "readable": readable}))
+''' % ([os.path.join(STATE, "audit.db"), os.path.join(STATE, "audit.key"),
+        "/var/lib/airlock/audit.db", "/var/lib/airlock/audit.key"],)
+rc, r = run("python", hunt, "--timeout", "30")
+try:
+    verdict = json.loads(r["stdout"])
+except ValueError:
+    verdict = None
+ok(r["status"] == "ok" and verdict == {"found": [], "readable": []},
+   "code in the sandbox searching the whole filesystem and /proc/1/root finds neither the database nor the key",
+   (r["status"], r["stdout"][:500], r["stderr"][:500]))
+
+prof = os.path.join(tmp, "expose.json")
+with open(prof, "w") as f:
+    json.dump({"version": 1, "languages": {"peek": {
+        "aliases": [], "description": "binds the state dir's parent", "file": "main.sh",
+        "run": ["/bin/sh", "{file}"], "ro_paths": [os.path.dirname(STATE)], "env": {}}}}, f)
+rc, r = run("peek", "ls " + STATE, "--languages", prof)
+ok(r["status"] == "rejected" and "protected state" in r["reason"] and STATE not in r["stdout"],
+   "a profile that would mount the state directory's parent is rejected", r)
+
+# --- 9. the CLI's own errors ------------------------------------------------
+checks = [(["show", "nothex!"], "hex digits"), (["show", "0123456789ab"], "no execution"),
+          (["prune"], "--before"), (["list", "--since", "yesterday"], "bad time"),
+          (["verify", "--expect-head", "12:zz"], "hex digits"), (["frobnicate"], "unknown audit command")]
+bad = []
+for args, words in checks:
+    p = audit(*args)
+    if p.returncode != 2 or words not in p.stderr:
+        bad.append((args, p.returncode, p.stderr))
+ok(not bad, "audit show/prune/list/verify with bad input: exit 2 with a precise message", bad)
+
+csv = audit("export", "--format", "csv").stdout.splitlines()
+jl = audit("export", "--format", "jsonl").stdout.splitlines()
+n_exec = len(listing())
+ok(csv and csv[0].startswith("id,started_at,finished_at,source,actor") and len(csv) == n_exec + 1
+   and len(jl) == n_exec and all(json.loads(line)["id"] for line in jl),
+   "export: csv has a header and one line per execution; jsonl one object per line",
+   (len(csv), len(jl), n_exec))
+rcs, st = audit_json("stats")
+ok(rcs == 0 and st.get("executions") == n_exec and st.get("by_status", {}).get("rejected", 0) >= 2
+   and st.get("suspicious", 0) >= 1 and len(st.get("head", "")) == 64,
+   "stats counts executions by status and flags, with the chain head", st)
+
+shutil.rmtree(tmp, True)
+srv.shutdown()
+done()
