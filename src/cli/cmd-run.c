@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -196,22 +197,51 @@ static int refuse(int exit_code, const char *code, const char *fmt, ...) {
 }
 
 /* The gate of the run (al_spec_set_gate): the durable "started" record. */
+/* The started record is written by a thread that starts with the run,
+ * so the store's opening and the commit overlap airlock's preparations and
+ * the sandbox's set-up; the sandbox waits at the gate (al_spec_set_gate)
+ * until the record is durable, and no code goes in if it is not. */
 struct audit_gate {
+        pthread_t writer;
+        bool writing;      /* the writer thread runs (join it) */
         bool called, ok;
         char id[AL_AUDIT_ID_SIZE];
         al_error err;
 };
 
+static void write_started(struct audit_gate *g) {
+        g->ok = audit_ensure(&g->err) == 0 &&
+                al_audit_started(audit.log, &audit.who, audit.spec, NULL, g->id,
+                                 &g->err) == 0;
+}
+
+static void *writer_main(void *ctx) {
+        write_started(ctx);
+        return NULL;
+}
+
+static void audit_gate_start(struct audit_gate *g) {
+        /* the thread inherits the blocked SIGINT/SIGTERM/SIGHUP */
+        g->writing = pthread_create(&g->writer, NULL, writer_main, g) == 0;
+        if (!g->writing) /* no thread: write it now */
+                write_started(g);
+}
+
+static void audit_gate_join(struct audit_gate *g) {
+        if (g->writing) {
+                pthread_join(g->writer, NULL);
+                g->writing = false;
+        }
+}
+
 static int audit_gate(void *ctx, al_error *err) {
         struct audit_gate *g = ctx;
         g->called = true;
-        if (audit_ensure(&g->err) < 0 ||
-            al_audit_started(audit.log, &audit.who, audit.spec, NULL, g->id,
-                             &g->err) < 0) {
+        audit_gate_join(g);
+        if (!g->ok) {
                 *err = g->err;
                 return -(g->err.code ? g->err.code : EIO);
         }
-        g->ok = true;
         return 0;
 }
 
@@ -742,16 +772,20 @@ int cmd_run(int argc, char **argv) {
          * record is durable (written while it builds its root); if that
          * fails, no code runs */
         struct audit_gate gate = {0};
-        if (audit.on)
-                al_spec_set_gate(s, audit_gate, &gate);
         /* audited or not, no sandbox may see the state directory (the log
-         * is opened later, at the gate: say so before the run is checked) */
+         * is opened by the writer: say so before the run is checked) */
         char dir[PATH_MAX];
         if (al_state_dir_resolve(audit.state, dir, sizeof(dir), &e) == 0)
                 al_protect_path(dir, &e);
+        if (audit.on) {
+                al_spec_set_gate(s, audit_gate, &gate);
+                audit_gate_start(&gate);
+        }
 
         al_result *res = NULL;
-        if (al_run(s, &res, &e) < 0) {
+        int run_rc = al_run(s, &res, &e);
+        audit_gate_join(&gate); /* when al_run refused before the gate */
+        if (run_rc < 0) {
                 if (gate.called && !gate.ok) {
                         char msg[AL_ERROR_MSG_MAX + 128];
                         snprintf(msg, sizeof(msg),
@@ -792,6 +826,8 @@ int cmd_run(int argc, char **argv) {
         }
         bool audit_incomplete = false;
         if (gate.ok) {
+                /* (a spec refused before the sandbox: started + finished
+                 * with status rejected) */
                 snprintf(res->audit_id, sizeof(res->audit_id), "%s", gate.id);
                 if (al_audit_finished(audit.log, gate.id, res, &e) < 0) {
                         audit_incomplete = true;
@@ -800,17 +836,10 @@ int cmd_run(int argc, char **argv) {
                                   e.msg);
                 }
         } else if (audit.on) {
-                /* refused before a sandbox was made: a refusal record */
-                char id[AL_AUDIT_ID_SIZE];
-                if (audit_ensure(&e) < 0 ||
-                    al_audit_refused(audit.log, &audit.who, s, "rejected",
-                                     res->reason, id, &e) < 0) {
-                        audit_incomplete = true;
-                        cli_error("this refusal could not be audited: %s",
-                                  e.msg);
-                } else
-                        snprintf(res->audit_id, sizeof(res->audit_id), "%s",
-                                 id);
+                /* refused before the gate, and the log failed too */
+                audit_incomplete = true;
+                cli_error("this refusal could not be audited: %s",
+                          gate.err.msg);
         }
         if (out_dir && res->n_files) {
                 if (mkdir(out_dir, 0755) < 0 && errno != EEXIST) {

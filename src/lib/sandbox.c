@@ -861,11 +861,19 @@ static _Noreturn void child_main(struct sandbox *sb) {
                 _exit(126); /* supervisor gone or gave up */
 
         /* Become the sandbox user. Capabilities in the new user namespace
-         * survive this because namespace-root (uid 0) is not mapped. */
-        if (sb->root_mode && setgroups(0, NULL) < 0)
+         * survive this because namespace-root (uid 0) is not mapped.
+         * Raw system calls, not glibc's wrappers: those broadcast the
+         * change to every thread glibc believes the process has, and a
+         * child cloned from a threaded caller (airlock serve, the audit
+         * writer) inherits that list but not the threads, and would wait
+         * for them forever. This process is single-threaded, so the
+         * per-thread system call is the whole change. */
+        if (sb->root_mode && syscall(SYS_setgroups, 0, NULL) < 0)
                 child_fail((al_error_errno(&e, errno, "setgroups"), &e));
-        if (setresgid(AL_SANDBOX_GID, AL_SANDBOX_GID, AL_SANDBOX_GID) < 0 ||
-            setresuid(AL_SANDBOX_UID, AL_SANDBOX_UID, AL_SANDBOX_UID) < 0)
+        if (syscall(SYS_setresgid, AL_SANDBOX_GID, AL_SANDBOX_GID,
+                    AL_SANDBOX_GID) < 0 ||
+            syscall(SYS_setresuid, AL_SANDBOX_UID, AL_SANDBOX_UID,
+                    AL_SANDBOX_UID) < 0)
                 child_fail((al_error_errno(&e, errno, "set sandbox ids"), &e));
         /* A change of ids clears the parent-death signal: set it again.
          * A supervisor that died in between is seen below, when the read

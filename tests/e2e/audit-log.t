@@ -99,6 +99,12 @@ ok(res.get("exit_code") == 3 and res.get("signal") == 0 and res.get("wall_ms", -
    "the outcome: exit code, signal, usage, stdout/stderr previews and hashes", res)
 ok([rec["kind"] for rec in x.get("records", [])] == ["started", "finished"],
    "two chain records: started, then finished", x.get("records"))
+rc2, xp = audit_json("show", aid[:8])
+ok(rc2 == 0 and xp.get("id") == aid, "show finds the execution by a unique 8-digit prefix of its id", xp)
+modes = {n: oct(os.stat(os.path.join(STATE, n)).st_mode & 0o777) for n in ("audit.db", "audit.key")}
+modes["."] = oct(os.stat(STATE).st_mode & 0o777)
+ok(modes == {".": "0o700", "audit.db": "0o600", "audit.key": "0o600"},
+   "the state dir is 0700, the database and its key 0600", modes)
 
 # a long output is previewed (500 bytes) but hashed whole
 rc, r = run("python", "print('x' * 5000)")
@@ -215,6 +221,11 @@ db(pst, "DELETE FROM records WHERE seq = ?", (first,))
 rcv, v = audit_json("verify", state=pst)
 ok(rcv == 1 and v.get("bad_seq") == first,
    "after a prune, deleting the record after the checkpoint is still caught", v)
+last = db(pst, "SELECT kind FROM records ORDER BY seq DESC LIMIT 1")[0][0]
+ps = audit("show", old_ids[0], state=pst)
+ok(last == "pruned" and ps.returncode == 2 and "no execution" in ps.stderr,
+   "the prune itself is the last record of the chain; a pruned id is no longer shown (exit 2)",
+   (last, ps.returncode, ps.stderr))
 
 # --- 5. kill -9 of airlock run: interrupted, and no sandbox left ------------
 kst = fresh_state("kill")
@@ -225,6 +236,9 @@ proc = subprocess.Popen([BIN, "run", "--json", "--state", kst, "--lang", "python
 started = wait_until(lambda: os.path.exists(os.path.join(kst, "audit.db"))
                      and db(kst, "SELECT count(*) FROM records WHERE kind='started'")[0][0] == 1
                      and sandbox_uid_procs(), 10)
+running = listing(state=kst)
+ok(len(running) == 1 and running[0]["status"] == "running",
+   "while the code runs, its started record is listed as running", running)
 time.sleep(0.3)
 proc.kill()
 proc.wait()
@@ -292,6 +306,9 @@ p = run_raw(["run", "--json", "--state", cst, "--lang", "sh", "-c", "echo " + MA
 j = json.loads(p.stdout or b"{}")
 ok(p.returncode == 8 and j.get("error", {}).get("code") == "audit_unavailable" and MARK.encode() not in p.stdout,
    "a corrupted store: the run is refused and the code never runs", (p.stdout, p.stderr))
+p = audit("verify", state=cst)
+ok(p.returncode == 8 and not p.stdout.startswith("OK"),
+   "verify of a corrupted store exits 8 (cannot read); it does not claim OK", (p.stdout, p.stderr))
 
 kst2 = fresh_state("badkey")
 run("sh", "true", "--state", kst2)
@@ -380,7 +397,8 @@ ok(r["status"] == "timeout" and kinds == ["failure", "flagged"]
 hunt = r'''
 import json, os
 targets = %r
-found, readable = [], []
+names = ("audit.db", "audit.key", "audit.db-wal")
+found, readable, fds, walked = [], [], [], 0
 for t in targets:
     for p in (t, "/proc/1/root" + t, "/proc/self/root" + t):
         try:
@@ -390,23 +408,33 @@ for t in targets:
         except OSError:
             pass
 for root, dirs, files in os.walk("/"):
-    if root.startswith(("/proc", "/sys")):
+    if root in ("/proc", "/sys"):
         dirs[:] = []
         continue
-    for n in files:
-        if n in ("audit.db", "audit.key", "audit.db-wal"):
-            found.append(os.path.join(root, n))
-print(json.dumps({"found": found, "readable": readable}))
+    walked += len(files)
+    found += [os.path.join(root, n) for n in files if n in names]
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        for fd in os.listdir("/proc/%%s/fd" %% pid):
+            link = os.readlink("/proc/%%s/fd/%%s" %% (pid, fd))
+            if any(n in link for n in names):
+                fds.append(link)
+    except OSError:
+        pass
+print(json.dumps({"found": found, "readable": readable, "fds": fds, "walked": walked}))
 ''' % ([os.path.join(STATE, "audit.db"), os.path.join(STATE, "audit.key"),
         "/var/lib/airlock/audit.db", "/var/lib/airlock/audit.key"],)
-rc, r = run("python", hunt, "--timeout", "30")
+# a cold page cache makes the walk slow: a generous timeout
+rc, r = run("python", hunt, "--timeout", "120", timeout=150)
 try:
     verdict = json.loads(r["stdout"])
 except ValueError:
-    verdict = None
-ok(r["status"] == "ok" and verdict == {"found": [], "readable": []},
-   "code in the sandbox searching the whole filesystem and /proc/1/root finds neither the database nor the key",
-   (r["status"], r["stdout"][:500], r["stderr"][:500]))
+    verdict = {}
+walked = verdict.pop("walked", 0)
+ok(r["status"] == "ok" and walked > 1000 and verdict == {"found": [], "readable": [], "fds": []},
+   "code in the sandbox reading the database and key by path and via /proc/1/root, walking all of / "
+   "and every /proc/*/fd finds neither",
+   (r["status"], walked, r["stdout"][:500], r["stderr"][:500]))
 
 prof = os.path.join(tmp, "expose.json")
 with open(prof, "w") as f:
