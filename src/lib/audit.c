@@ -214,11 +214,19 @@ static void checkpoint_mac(const unsigned char *key,
 int al_state_dir_resolve(const char *dir, char *out, size_t outlen,
                          al_error *err) {
         const char *env = secure_getenv("AIRLOCK_STATE");
+        char cwd[PATH_MAX] = "";
         int n;
-        if (dir && *dir)
-                n = snprintf(out, outlen, "%s", dir);
-        else if (env && *env)
-                n = snprintf(out, outlen, "%s", env);
+        const char *given = dir && *dir ? dir : env && *env ? env : NULL;
+        /* a relative --state or AIRLOCK_STATE is taken from the working
+         * directory, once, here: what is protected from the sandbox and
+         * what is opened must be the same absolute path */
+        if (given && given[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+                return al_error_errno(err, errno,
+                                      "state directory %s: working directory",
+                                      given);
+        if (given)
+                n = snprintf(out, outlen, "%s%s%s", cwd, cwd[0] ? "/" : "",
+                             given);
         else if (geteuid() == 0)
                 n = snprintf(out, outlen, "/var/lib/airlock");
         else {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stddef.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -341,6 +342,30 @@ static void parse_times(void) {
         }
 }
 
+/* --state DIR / AIRLOCK_STATE: a relative path is made absolute against
+ * the working directory; an explicit DIR wins over the environment. */
+static void state_dir_paths(void) {
+        char out[PATH_MAX], cwd[PATH_MAX], want[PATH_MAX + 16];
+        al_error e = {0};
+        ASSERT_TRUE(getcwd(cwd, sizeof(cwd)) != NULL);
+        setenv("AIRLOCK_STATE", "/from/env", 1);
+        ASSERT_INT_EQ(al_state_dir_resolve("/given", out, sizeof(out), &e), 0);
+        ASSERT_STR_EQ(out, "/given");
+        ASSERT_INT_EQ(al_state_dir_resolve(NULL, out, sizeof(out), &e), 0);
+        ASSERT_STR_EQ(out, "/from/env");
+        ASSERT_INT_EQ(al_state_dir_resolve("rel/st", out, sizeof(out), &e), 0);
+        snprintf(want, sizeof(want), "%s/rel/st", cwd);
+        ASSERT_STR_EQ(out, want);
+        setenv("AIRLOCK_STATE", "envrel", 1);
+        ASSERT_INT_EQ(al_state_dir_resolve(NULL, out, sizeof(out), &e), 0);
+        snprintf(want, sizeof(want), "%s/envrel", cwd);
+        ASSERT_STR_EQ(out, want);
+        unsetenv("AIRLOCK_STATE");
+        char small[8];
+        ASSERT_TRUE(al_state_dir_resolve("/a/long/path", small, sizeof(small),
+                                         &e) < 0);
+}
+
 int main(void) {
         if (!mkdtemp(state)) {
                 printf("Bail out! mkdtemp\n");
@@ -353,6 +378,7 @@ int main(void) {
         RUN(prune_keeps_chain);
         RUN(bad_key_and_store);
         RUN(parse_times);
+        RUN(state_dir_paths);
         TAP_PLAN_DONE();
         char cmd[600];
         snprintf(cmd, sizeof(cmd), "rm -rf %s /tmp/al-unit-audit[234]-*",
