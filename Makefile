@@ -34,8 +34,12 @@ GEN_LIBS := $(shell pkg-config --libs $(GEN_PKGS) 2>/dev/null)
 
 LIB_SRC := $(wildcard src/lib/*.c)
 LIB_ASM := src/lib/languages-data.S
+# tree-sitter grammars (static validation): fetched from the npm registry
+# and checksum-verified by scripts/grammars.sh (grammars/grammars.lock)
+GRAMMARS := python javascript bash
+GRAMMAR_OBJ := $(foreach g,$(GRAMMARS),$(BUILD)/grammars/$(g)-parser.o $(BUILD)/grammars/$(g)-scanner.o)
 LIB_OBJ := $(LIB_SRC:src/lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/languages-data.o \
-           $(BUILD)/gen/seccomp-bpf.o
+           $(BUILD)/gen/seccomp-bpf.o $(GRAMMAR_OBJ)
 # what the build-time filter compiler needs from the library
 GEN_DEPS := $(BUILD)/lib/seccomp-filter.o $(BUILD)/lib/error.o $(BUILD)/lib/util.o
 CLI_SRC := $(wildcard src/cli/*.c)
@@ -59,6 +63,18 @@ $(BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h include/*.h) | $(BUILD)/lib
 
 $(BUILD)/lib/languages-data.o: $(LIB_ASM) languages/default.json | $(BUILD)/lib
 	$(CC) -c -o $@ $<
+
+$(BUILD)/grammars/.stamp: grammars/grammars.lock scripts/grammars.sh
+	$(Q)sh scripts/grammars.sh $(BUILD)/grammars && touch $@
+
+# generated parser tables: not our code, compiled without our warnings
+$(BUILD)/grammars/%-parser.o: $(BUILD)/grammars/.stamp
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -std=gnu11 -O2 -w $(HARDEN) -I$(BUILD)/grammars/$* -c -o $@ $(BUILD)/grammars/$*/parser.c
+
+$(BUILD)/grammars/%-scanner.o: $(BUILD)/grammars/.stamp
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -std=gnu11 -O2 -w $(HARDEN) -I$(BUILD)/grammars/$* -c -o $@ $(BUILD)/grammars/$*/scanner.c
 
 # The seccomp filter, compiled once at build time from the rule table.
 $(BUILD)/gen/seccomp-build.o: src/gen/seccomp-build.c src/lib/seccomp-filter.h | $(BUILD)/gen
