@@ -39,7 +39,7 @@ LIB_ASM := src/lib/languages-data.S
 GRAMMARS := python javascript bash
 GRAMMAR_OBJ := $(foreach g,$(GRAMMARS),$(BUILD)/grammars/$(g)-parser.o $(BUILD)/grammars/$(g)-scanner.o)
 LIB_OBJ := $(LIB_SRC:src/lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/languages-data.o \
-           $(BUILD)/gen/seccomp-bpf.o $(GRAMMAR_OBJ)
+           $(BUILD)/lib/policy-data.o $(BUILD)/gen/seccomp-bpf.o $(GRAMMAR_OBJ)
 # what the build-time filter compiler needs from the library
 GEN_DEPS := $(BUILD)/lib/seccomp-filter.o $(BUILD)/lib/error.o $(BUILD)/lib/util.o
 CLI_SRC := $(wildcard src/cli/*.c)
@@ -62,6 +62,9 @@ $(BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h include/*.h) | $(BUILD)/lib
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/lib/languages-data.o: $(LIB_ASM) languages/default.json | $(BUILD)/lib
+	$(CC) -c -o $@ $<
+
+$(BUILD)/lib/policy-data.o: src/lib/policy-data.S policies/default.json | $(BUILD)/lib
 	$(CC) -c -o $@ $<
 
 $(BUILD)/grammars/.stamp: grammars/grammars.lock scripts/grammars.sh

@@ -24,6 +24,12 @@ enum {
 int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+
+/* The whole of a file, or of stdin for "-", up to max bytes: -EFBIG
+ * beyond (never a silent truncation), -errno on other errors. */
+int cli_read_all(const char *path, size_t max, unsigned char **ret,
+                 size_t *ret_len);
 
 /* "airlock: error: ..." on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -292,44 +292,6 @@ static bool id_ok(const char *s) {
         return true;
 }
 
-static int read_all(const char *path, unsigned char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = strcmp(path, "-") == 0
-                                         ? dup(0)
-                                         : open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        size_t cap = 65536, len = 0;
-        _cleanup_free_ unsigned char *buf = malloc(cap);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                if (len == cap) {
-                        if (cap >= CLI_MAX_READ + (size_t)1)
-                                return -EFBIG;
-                        cap *= 2;
-                        if (cap > CLI_MAX_READ + (size_t)1)
-                                cap = CLI_MAX_READ + 1;
-                        unsigned char *nb = realloc(buf, cap);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                }
-                ssize_t n = read(fd, buf + len, cap - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-                if (len > CLI_MAX_READ)
-                        return -EFBIG;
-        }
-        *ret = steal_pointer(&buf);
-        *ret_len = len;
-        return 0;
-}
-
 /* "1.5" seconds -> "1500" ms, strictly: digits with at most three
  * decimals, positive. */
 static int seconds_to_ms(const char *s, char *out, size_t outlen) {
@@ -601,7 +563,7 @@ int cmd_run(int argc, char **argv) {
                                 return refuse(EXIT_USAGE, "invalid_file",
                                               "--file %s: not a regular file",
                                               path);
-                        if ((r = read_all(path, &data, &len)) < 0)
+                        if ((r = cli_read_all(path, CLI_MAX_READ, &data, &len)) < 0)
                                 return refuse(EXIT_USAGE, "invalid_file",
                                               "--file %s: %s", path,
                                               strerror(-r));
@@ -731,7 +693,7 @@ int cmd_run(int argc, char **argv) {
         } else {
                 _cleanup_free_ unsigned char *data = NULL;
                 size_t len = 0;
-                if ((r = read_all(code_file, &data, &len)) < 0)
+                if ((r = cli_read_all(code_file, CLI_MAX_READ, &data, &len)) < 0)
                         return refuse(EXIT_USAGE, "invalid_code",
                                       "cannot read code from %s: %s",
                                       code_file, strerror(-r));
@@ -746,7 +708,7 @@ int cmd_run(int argc, char **argv) {
                                       "the program's input");
                 _cleanup_free_ unsigned char *data = NULL;
                 size_t len = 0;
-                if ((r = read_all(stdin_path, &data, &len)) < 0)
+                if ((r = cli_read_all(stdin_path, CLI_MAX_READ, &data, &len)) < 0)
                         return refuse(EXIT_USAGE, "invalid_stdin",
                                       "--stdin %s: %s", stdin_path,
                                       strerror(-r));

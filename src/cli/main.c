@@ -10,6 +10,7 @@ static const struct command {
         const char *summary;
 } commands[] = {
         {"run", cmd_run, "run code in a fresh sandbox"},
+        {"check", cmd_check, "static validation of code against a policy"},
         {"audit", cmd_audit, "the tamper-evident record of every run"},
         {"doctor", cmd_doctor, "report which protections this host gives"},
 };

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * Static validation: parse code with tree-sitter (python, node, bash) and
+ * apply a policy's rules to the tree.
+ *
+ *   al_error e;
+ *   al_policy *p = al_policy_load(path_or_NULL, &e);   NULL: the default
+ *   al_findings f;
+ *   al_check_code(p, "python", code, len, &f, &e);
+ *   ... f.v[i].rule, f.v[i].severity, f.v[i].line ...
+ *   al_findings_free(&f); al_policy_free(p);
+ *
+ * The sandbox is the boundary; this is defence in depth and evidence for
+ * the audit log. Policy files are JSON (docs/airlock-check.1):
+ *
+ *   {"version": 1, "extends": "default" | "none", "threshold": "medium",
+ *    "disable": ["rule-id", ...],
+ *    "rules": [{"id": "...", "lang": "python", "match": "import",
+ *               "names": ["os", ...], "severity": "high",
+ *               "message": "imports {name}"}, ...]}
+ *
+ * A rule with the id of an inherited rule replaces it.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "airlock.h"
+
+typedef enum {
+        AL_SEV_INFO,
+        AL_SEV_LOW,
+        AL_SEV_MEDIUM,
+        AL_SEV_HIGH,
+        AL_SEV_CRITICAL,
+} al_severity;
+
+const char *al_severity_name(al_severity s);
+/* -1 when name is not a severity */
+int al_severity_parse(const char *name);
+
+typedef struct {
+        char rule[72];
+        al_severity severity;
+        unsigned line, column;         /* 1-based; column in bytes */
+        unsigned end_line, end_column; /* exclusive end */
+        char snippet[128];             /* the node's first line, bounded */
+        char message[256];
+} al_finding;
+
+typedef struct {
+        al_finding *v;
+        size_t n, cap;
+        /* the parser could not make sense of part of the code */
+        bool syntax_error;
+        unsigned error_line, error_column;
+        char error_snippet[128];
+} al_findings;
+
+typedef struct al_policy al_policy;
+
+/* The policy in FILE (NULL: the built-in default). Errors name the file
+ * and the JSON path of what is wrong. */
+al_policy *al_policy_load(const char *file, al_error *err);
+/* The same from a buffer; origin names it in errors. */
+al_policy *al_policy_parse(const char *json, size_t len, const char *origin,
+                           al_error *err);
+al_policy *al_policy_free(al_policy *p); /* NULL-safe; returns NULL */
+/* Findings at or above this make `check` exit 1 and `enforce` refuse. */
+al_severity al_policy_threshold(const al_policy *p);
+/* A short name: the file's, or "default". */
+const char *al_policy_name(const al_policy *p);
+/* The allow-listed python modules when the policy has an active
+ * import-allowlist rule for python (for the runtime import guard), as a
+ * NULL-terminated array owned by the policy; NULL without such a rule. */
+const char *const *al_policy_python_allowlist(const al_policy *p);
+
+/* Languages the checker parses: python, node, bash (profile names). */
+bool al_check_supports(const char *lang);
+
+/* Parse code as lang and apply the policy. A syntax error is not a
+ * failure: it is reported in out->syntax_error with its position (and the
+ * rules still run over what could be parsed). Returns 0, or -errno with
+ * err filled (unsupported language, out of memory). */
+int al_check_code(const al_policy *p, const char *lang, const char *code,
+             size_t len, al_findings *out, al_error *err);
+void al_findings_free(al_findings *f);
+/* Findings at or above a severity. */
+size_t al_findings_count_at(const al_findings *f, al_severity min);

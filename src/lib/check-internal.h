@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * Between the policy/finding half of the checker (check.c) and the tree
+ * walkers, one per language (check-python.c, check-node.c, check-bash.c).
+ *
+ * A walker gets the root of the syntax tree and the source; it resolves
+ * what the code names (aliases, imports, attribute chains) and asks
+ * check_match() whether an active rule of a given kind lists that name;
+ * check_emit() records a finding at a node.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <tree_sitter/api.h>
+
+#include "airlock-check.h"
+
+enum check_lang { CL_PYTHON, CL_NODE, CL_BASH, CL_N };
+
+/* What a rule looks for: the detectors the walkers implement. */
+enum check_kind {
+        CK_IMPORT,          /* py, node: a module imported (names: modules) */
+        CK_CALL,            /* py, node: a call of a resolved dotted name */
+        CK_ATTRIBUTE,       /* py: an attribute (or getattr) by name */
+        CK_ALIAS_IMPORT,    /* py: a flagged module/name imported "as" */
+        CK_DYNAMIC_IMPORT,  /* py, node: import of a computed name */
+        CK_BUILTINS_ACCESS, /* py: __builtins__ reached by name or string */
+        CK_DECODE_EXEC,     /* py, bash: decoded data fed to exec/eval/sh */
+        CK_CHR_BUILDING,    /* py: strings assembled from chr() */
+        CK_OPEN_WRITE,      /* py: open() for writing outside the workspace */
+        CK_ALLOWLIST,       /* py, node: a module not in names */
+        CK_COMPUTED_GLOBAL, /* node: globalThis[expr], window[expr] */
+        CK_COMMAND,         /* bash: a command by name (names) */
+        CK_DYNAMIC_COMMAND, /* bash: a command name made by expansion */
+        CK_DEV_TCP,         /* bash: /dev/tcp, /dev/udp */
+        CK_RM_ROOT,         /* bash: rm -r of / or ~ */
+        CK_N
+};
+
+struct check_rule {
+        char id[72];
+        enum check_lang lang;
+        enum check_kind kind;
+        char **names; /* NULL-terminated; NULL when the kind takes none */
+        size_t n_names;
+        al_severity severity;
+        char message[256]; /* "{name}" is replaced by what matched */
+};
+
+struct check_ctx {
+        const al_policy *policy;
+        enum check_lang lang;
+        const char *src;
+        size_t len;
+        al_findings *out;
+        int err; /* -ENOMEM once an allocation failed */
+};
+
+/* The first active rule of this language and kind that lists name (for
+ * kinds without names: the first active rule of the kind); NULL if none.
+ * Module kinds (import, alias-import, allowlist) match a listed module
+ * and its submodules; call names match exactly or by a trailing ".*". */
+const struct check_rule *check_match(const struct check_ctx *c,
+                                     enum check_kind k, const char *name);
+/* Whether name is allowed by the allow-list rule r (module semantics). */
+bool check_allowed(const struct check_rule *r, const char *module);
+/* Record a finding of rule r at node n; name fills "{name}". The same
+ * rule at the same place is recorded once. */
+void check_emit(struct check_ctx *c, TSNode n, const struct check_rule *r,
+                const char *name);
+
+/* Convenience over the source. */
+static inline const char *node_start(const struct check_ctx *c, TSNode n) {
+        return c->src + ts_node_start_byte(n);
+}
+static inline size_t node_len(TSNode n) {
+        return ts_node_end_byte(n) - ts_node_start_byte(n);
+}
+/* Whether the node's text is exactly s. */
+bool node_is(const struct check_ctx *c, TSNode n, const char *s);
+/* Copy the node's text into buf (NUL-terminated); false when it does not
+ * fit. */
+bool node_copy(const struct check_ctx *c, TSNode n, char *buf, size_t size);
+/* The value of a plain string literal (no interpolation, escapes kept
+ * as written) into buf; false when n is not one or it does not fit. */
+bool string_literal(const struct check_ctx *c, TSNode n, char *buf,
+                    size_t size);
+/* ts_node_type(n) == type */
+bool node_type_is(TSNode n, const char *type);
+
+/* The walkers: each visits the whole tree. */
+void check_python(struct check_ctx *c, TSNode root);
+void check_node(struct check_ctx *c, TSNode root);
+void check_bash(struct check_ctx *c, TSNode root);
