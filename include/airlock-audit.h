@@ -75,7 +75,8 @@ int al_audit_finished(al_audit *a, const char *id, const al_result *r,
  * (what it holds is recorded); code is a stable error code. */
 int al_audit_refused(al_audit *a, const al_audit_who *who, const al_spec *s,
                      const char *code, const char *message,
-                     char id[AL_AUDIT_ID_SIZE], al_error *err);
+                     const char *findings_json, char id[AL_AUDIT_ID_SIZE],
+                     al_error *err);
 
 /* Alerts (flagged, refused and failed executions, per the config) are
  * logged at once and queued for the command and webhook sinks. A service

@@ -85,5 +85,17 @@ bool al_check_supports(const char *lang);
 int al_check_code(const al_policy *p, const char *lang, const char *code,
              size_t len, al_findings *out, al_error *err);
 void al_findings_free(al_findings *f);
+/* al_check_code over a spec's language and code: -ENOTSUP when the
+ * language has no checker (tested before the policy: p may be NULL to
+ * ask only that). */
+int al_spec_check(const al_spec *s, const al_policy *p, al_findings *out,
+                  al_error *err);
+/* The runtime import guard for python (defence in depth behind the static
+ * pass): when the policy has a python allow-list and the spec is python,
+ * add /workspace/.airlock/sitecustomize.py and PYTHONPATH so that the
+ * interpreter refuses, at run time, imports by the code of modules not on
+ * the list (also those the static pass could not see, like a name built
+ * from strings). 1 when installed, 0 when not needed, -errno. */
+int al_spec_add_import_guard(al_spec *s, const al_policy *p, al_error *err);
 /* Findings at or above a severity. */
 size_t al_findings_count_at(const al_findings *f, al_severity min);

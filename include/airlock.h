@@ -187,6 +187,10 @@ typedef struct al_result {
         al_timing timing;
         char audit_id[40];       /* set by the caller that audited the run
                                     (airlock-audit.h); "" when none */
+        char *findings_json;     /* static-validation findings (a JSON
+                                    array, airlock-check.h) set by the
+                                    caller that checked the code; owned,
+                                    freed with the result; NULL: none */
         struct al_sbx_leftover *leftover; /* private: al_result_teardown */
 } al_result;
 

@@ -17,7 +17,9 @@
 
 #include "airlock-audit.h"
 #include "airlock.h"
+#include "airlock-check.h"
 #include "cli.h"
+#include "json.h"
 #include "macro.h"
 #include "util.h"
 
@@ -64,6 +66,15 @@ static void help(FILE *f) {
 "                         ~/.local/share/airlock otherwise)\n"
 "  --no-audit             do not record this run in the audit log\n"
 "  --user-id ID, --agent-id ID  on whose behalf the code runs (audited)\n"
+"\n"
+"Static validation (python, node, bash, sh; airlock-check(1)):\n"
+"  --policy FILE          check the code against this policy (default: the\n"
+"                         built-in one)\n"
+"  --policy-mode MODE     enforce: refuse the run (status rejected, exit 3)\n"
+"                         on findings at or above the policy's threshold;\n"
+"                         warn: run, and report the findings; record: run,\n"
+"                         findings only in --json and the audit log; off.\n"
+"                         Default: enforce with --policy, else record\n"
 "  --list-languages       list languages and exit\n"
 "  -h, --help             this help\n"
 "\n"
@@ -98,6 +109,8 @@ enum {
         OPT_NO_AUDIT,
         OPT_USER_ID,
         OPT_AGENT_ID,
+        OPT_POLICY,
+        OPT_POLICY_MODE,
 };
 
 static const struct option opts[] = {
@@ -128,6 +141,8 @@ static const struct option opts[] = {
         {"no-audit", no_argument, NULL, OPT_NO_AUDIT},
         {"user-id", required_argument, NULL, OPT_USER_ID},
         {"agent-id", required_argument, NULL, OPT_AGENT_ID},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"policy-mode", required_argument, NULL, OPT_POLICY_MODE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -143,6 +158,7 @@ static struct {
         al_audit_who who;
         char actor[64];
         const al_spec *spec; /* what a refusal records of the request */
+        char *findings;      /* static validation's findings (JSON) */
 } audit;
 
 static int audit_ensure(al_error *e) {
@@ -164,6 +180,11 @@ static int emit_refusal(int exit_code, const char *code, const char *msg,
                 if (audit_id && *audit_id)
                         json_object_set_new(o, "audit_id",
                                             json_string(audit_id));
+                json_t *f = audit.findings
+                                    ? json_loads(audit.findings, 0, NULL)
+                                    : NULL;
+                if (f)
+                        json_object_set_new(o, "findings", f);
                 char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
                 puts(s ? s : "{\"status\":\"rejected\"}");
                 free(s);
@@ -187,7 +208,7 @@ static int refuse(int exit_code, const char *code, const char *fmt, ...) {
                 al_error e = {0};
                 if (audit_ensure(&e) < 0 ||
                     al_audit_refused(audit.log, &audit.who, audit.spec, code,
-                                     msg, id, &e) < 0) {
+                                     msg, audit.findings, id, &e) < 0) {
                         id[0] = '\0';
                         cli_error("this refusal could not be audited: %s",
                                   e.msg);
@@ -211,7 +232,8 @@ struct audit_gate {
 
 static void write_started(struct audit_gate *g) {
         g->ok = audit_ensure(&g->err) == 0 &&
-                al_audit_started(audit.log, &audit.who, audit.spec, NULL, g->id,
+                al_audit_started(audit.log, &audit.who, audit.spec,
+                                 audit.findings, g->id,
                                  &g->err) == 0;
 }
 
@@ -467,11 +489,100 @@ static void print_human(const al_result *r, bool quiet, const char *out_dir) {
         fputc('\n', stderr);
 }
 
+/* Static validation before anything runs (airlock-check(1)): the
+ * findings go to the result, the audit records and, in enforce mode, a
+ * refusal. 0 to go on, else the exit status of the refusal. */
+static int validate(al_spec *s, const char *lang, const char *file,
+                    const char *mode) {
+        if (!mode)
+                mode = file ? "enforce" : "record";
+        bool enforce = !strcmp(mode, "enforce"), warn = !strcmp(mode, "warn");
+        if (!enforce && !warn && strcmp(mode, "record") && strcmp(mode, "off"))
+                return refuse(EXIT_USAGE, "usage",
+                              "--policy-mode: off, record, warn or enforce, "
+                              "not '%s'",
+                              mode);
+        if (!strcmp(mode, "off"))
+                return 0;
+        al_error e = {0};
+        al_findings f;
+        if (al_spec_check(s, NULL, &f, &e) == -ENOTSUP) {
+                if (enforce)
+                        return refuse(EXIT_REJECTED, "policy_unsupported",
+                                      "static validation does not know %s: "
+                                      "a policy cannot be enforced on it "
+                                      "(--policy-mode warn runs it "
+                                      "unchecked)",
+                                      lang);
+                return 0;
+        }
+        al_policy *p = al_policy_load(file, &e);
+        if (!p)
+                return refuse(EXIT_USAGE, "invalid_policy", "%s", e.msg);
+        if (al_spec_check(s, p, &f, &e) < 0) {
+                al_policy_free(p);
+                if (enforce)
+                        return refuse(EXIT_REJECTED, "policy_check_failed",
+                                      "the code could not be checked: %s",
+                                      e.msg);
+                cli_error("the code was not checked: %s", e.msg);
+                return 0;
+        }
+        json_t *fj = al_findings_json(&f);
+        audit.findings = fj ? json_dumps(fj, JSON_COMPACT) : NULL;
+        json_decref(fj);
+        al_severity t = al_policy_threshold(p);
+        size_t blocking = al_findings_count_at(&f, t) +
+                          (f.syntax_error && t <= AL_SEV_HIGH);
+        int rc = 0;
+        if (warn && !json_mode)
+                for (size_t i = 0; i < f.n; i++)
+                        fprintf(stderr,
+                                "airlock: warning: %u:%u: %s %s: %s\n",
+                                f.v[i].line, f.v[i].column,
+                                al_severity_name(f.v[i].severity),
+                                f.v[i].rule, f.v[i].message);
+        if (enforce && blocking) {
+                const al_finding *x = f.n ? &f.v[0] : NULL;
+                for (size_t i = 0; i < f.n; i++)
+                        if (f.v[i].severity >= t) {
+                                x = &f.v[i];
+                                break;
+                        }
+                if (f.syntax_error && (!x || x->severity < t))
+                        rc = refuse(EXIT_REJECTED, "policy_violation",
+                                    "policy %s: the code does not parse "
+                                    "(%u:%u near '%s'), so it cannot be "
+                                    "checked",
+                                    al_policy_name(p), f.error_line,
+                                    f.error_column, f.error_snippet);
+                else
+                        rc = refuse(EXIT_REJECTED, "policy_violation",
+                                    "policy %s: %zu finding%s at or above "
+                                    "%s, first %s at %u:%u: %s",
+                                    al_policy_name(p), blocking,
+                                    blocking == 1 ? "" : "s",
+                                    al_severity_name(t), x->rule, x->line,
+                                    x->column, x->message);
+        }
+        /* the allow-list also at run time (python) */
+        if (!rc && (enforce || warn) &&
+            al_spec_add_import_guard(s, p, &e) < 0)
+                rc = refuse(EXIT_INTERNAL, "policy_guard_failed",
+                            "the runtime import guard cannot be installed: "
+                            "%s",
+                            e.msg);
+        al_findings_free(&f);
+        al_policy_free(p);
+        return rc;
+}
+
 int cmd_run(int argc, char **argv) {
         _cleanup_(al_spec_free_p) al_spec *s = al_spec_new();
         const char *code_arg = NULL, *stdin_path = NULL, *out_dir = NULL;
         const char *lang = NULL;
         bool pretty = false, quiet = false, timing = false, list = false;
+        const char *policy_file = NULL, *policy_mode = NULL;
         al_error e = {0};
         int r;
 
@@ -651,6 +762,12 @@ int cmd_run(int argc, char **argv) {
                 case OPT_LIST:
                         list = true;
                         break;
+                case OPT_POLICY:
+                        policy_file = optarg;
+                        break;
+                case OPT_POLICY_MODE:
+                        policy_mode = optarg;
+                        break;
                 case OPT_STATE:
                 case OPT_NO_AUDIT:
                 case OPT_USER_ID:
@@ -717,6 +834,8 @@ int cmd_run(int argc, char **argv) {
                                       e.msg);
         }
         al_spec_set_timing(s, timing);
+        if ((r = validate(s, lang, policy_file, policy_mode)) != 0)
+                return r;
 
         /* SIGINT/SIGTERM/SIGHUP cancel the run; the library still kills
          * and removes everything before we exit. */
@@ -786,6 +905,8 @@ int cmd_run(int argc, char **argv) {
                 finish_in_background(NULL);
                 return EXIT_INTERNAL;
         }
+        if (audit.findings && !(res->findings_json = strdup(audit.findings)))
+                cli_error("out of memory: the findings are not in the result");
         bool audit_incomplete = false;
         if (gate.ok) {
                 /* (a spec refused before the sandbox: started + finished

@@ -1070,17 +1070,24 @@ int al_audit_finished(al_audit *a, const char *id, const al_result *res,
 
 int al_audit_refused(al_audit *a, const al_audit_who *who, const al_spec *s,
                      const char *code, const char *message,
-                     char id[AL_AUDIT_ID_SIZE], al_error *err) {
+                     const char *findings_json, char id[AL_AUDIT_ID_SIZE],
+                     al_error *err) {
         static const al_audit_who nobody = {0};
         if (!who)
                 who = &nobody;
+        _cleanup_json_ json_t *findings = NULL;
+        int r = parse_findings(findings_json, &findings, err);
+        if (r < 0)
+                return r;
         _cleanup_json_ json_t *d = spec_json(a, s);
+        if (findings)
+                json_object_set_new(d, "findings", json_incref(findings));
         json_object_set_new(d, "error",
                             json_pack("{s:s,s:o}", "code", code ? code : "",
                                       "message", al_jstr(message ? message
                                                                  : "")));
         _cleanup_free_ char *detail = dumps(d);
-        _cleanup_free_ char *flags = flags_of(a, s, NULL);
+        _cleanup_free_ char *flags = flags_of(a, s, findings);
         if (!detail)
                 return al_error_set(err, ENOMEM, "out of memory");
         new_id(id);
@@ -1097,7 +1104,7 @@ int al_audit_refused(al_audit *a, const al_audit_who *who, const al_spec *s,
                 .flags = flags,
                 .detail = detail,
         };
-        int r = append(a, &rec, ts, err);
+        r = append(a, &rec, ts, err);
         if (r == 0 && alert_wanted(a, "refused"))
                 raise_alert(a, "refused", &rec, message);
         return r;

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "json.h"
 #include "macro.h"
+#include "spec.h"
 
 /* grammars compiled in from build/grammars (scripts/grammars.sh) */
 const TSLanguage *tree_sitter_python(void);
@@ -703,6 +704,19 @@ int al_check_code(const al_policy *p, const char *lang, const char *code,
 
 json_t *al_findings_json(const al_findings *f) {
         json_t *a = json_array();
+        /* a syntax error is a finding too: code the parser cannot follow
+         * may hide what the rules look for */
+        if (a && f->syntax_error)
+                json_array_append_new(
+                        a, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:o,s:s}",
+                                     "rule", "syntax", "severity", "high",
+                                     "line", (json_int_t)f->error_line,
+                                     "column", (json_int_t)f->error_column,
+                                     "end_line", (json_int_t)f->error_line,
+                                     "end_column",
+                                     (json_int_t)f->error_column, "snippet",
+                                     al_jstr(f->error_snippet), "message",
+                                     "the code does not parse here"));
         for (size_t i = 0; a && i < f->n; i++) {
                 const al_finding *x = &f->v[i];
                 json_array_append_new(
@@ -725,4 +739,84 @@ json_t *al_syntax_error_json(const al_findings *f) {
         return json_pack("{s:I,s:I,s:o}", "line", (json_int_t)f->error_line,
                          "column", (json_int_t)f->error_column, "near",
                          al_jstr(f->error_snippet));
+}
+
+int al_spec_check(const al_spec *s, const al_policy *p, al_findings *out,
+                  al_error *err) {
+        memset(out, 0, sizeof(*out));
+        if (!s->lang || !s->has_code)
+                return al_error_set(err, EINVAL, "no language or no code");
+        if (!al_check_supports(s->lang->name))
+                return al_error_set(err, ENOTSUP,
+                                    "static validation does not know %s",
+                                    s->lang->name);
+        if (!p)
+                return al_error_set(err, EINVAL, "no policy");
+        return al_check_code(p, s->lang->name, (const char *)s->code,
+                             s->code_len, out, err);
+}
+
+/* Loaded by site.py at interpreter start (PYTHONPATH comes before the
+ * standard library). Imports made by the code itself (frames of files in
+ * /workspace, or of code it compiled: "<string>") must name an allowed
+ * module; modules the allowed ones import for themselves pass. */
+static const char GUARD_HEAD[] =
+        "# airlock: the runtime import guard of the policy's allow-list.\n"
+        "# Defence in depth behind the static check; the sandbox is the "
+        "boundary.\n"
+        "def _airlock_guard(allowed):\n"
+        "    import builtins, sys\n"
+        "    real, frame = builtins.__import__, sys._getframe\n"
+        "    def ok(name):\n"
+        "        return any(name == a or name.startswith(a + '.') for a in "
+        "allowed)\n"
+        "    def guarded(name, globals=None, locals=None, fromlist=(), "
+        "level=0):\n"
+        "        f = frame(1).f_code.co_filename\n"
+        "        mine = f.startswith('/workspace/') or (f.startswith('<') and "
+        "not f.startswith('<frozen'))\n"
+        "        if mine and (level != 0 or not ok(name)):\n"
+        "            raise ImportError('airlock: the policy does not allow "
+        "importing %r' % (name if level == 0 else '.' * level + name), "
+        "name=name)\n"
+        "        return real(name, globals, locals, fromlist, level)\n"
+        "    builtins.__import__ = guarded\n"
+        "_airlock_guard((";
+static const char GUARD_TAIL[] = "))\ndel _airlock_guard\n";
+
+int al_spec_add_import_guard(al_spec *s, const al_policy *p, al_error *err) {
+        if (!p->py_allow || !s->lang || strcmp(s->lang->name, "python"))
+                return 0;
+        size_t cap = sizeof(GUARD_HEAD) + sizeof(GUARD_TAIL) + 16, len = 0;
+        for (size_t i = 0; p->py_allow[i]; i++)
+                cap += strlen(p->py_allow[i]) * 4 + 4;
+        _cleanup_free_ char *src = malloc(cap);
+        if (!src)
+                return al_error_set(err, ENOMEM, "out of memory");
+        len = (size_t)snprintf(src, cap, "%s", GUARD_HEAD);
+        for (size_t i = 0; p->py_allow[i]; i++) {
+                /* names as python string literals: escape everything that
+                 * is not a plain module-name character */
+                src[len++] = '\'';
+                for (const char *c = p->py_allow[i]; *c; c++) {
+                        unsigned char u = (unsigned char)*c;
+                        if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
+                            (u >= '0' && u <= '9') || u == '_' || u == '.')
+                                src[len++] = (char)u;
+                        else
+                                len += (size_t)snprintf(src + len, cap - len,
+                                                        "\\x%02x", u);
+                }
+                src[len++] = '\'';
+                src[len++] = ',';
+        }
+        len += (size_t)snprintf(src + len, cap - len, "%s", GUARD_TAIL);
+        int r = al_spec_add_file(s, ".airlock/sitecustomize.py", src, len,
+                                 false, err);
+        if (r < 0)
+                return r;
+        if ((r = al_spec_add_env(s, "PYTHONPATH", "/workspace/.airlock",
+                                 err)) < 0)
+                return r;
+        return 1;
 }

@@ -93,6 +93,10 @@ static json_t *result_json(const al_result *r) {
         json_object_set_new(o, "reason", al_jstr(r->reason));
         if (r->audit_id[0])
                 json_object_set_new(o, "audit_id", json_string(r->audit_id));
+        if (r->findings_json) {
+                json_t *f = json_loads(r->findings_json, 0, NULL);
+                json_object_set_new(o, "findings", f ? f : json_array());
+        }
         json_object_set_new(o, "exit_code", r->exit_code >= 0
                                                     ? json_integer(r->exit_code)
                                                     : json_null());

@@ -325,6 +325,7 @@ al_result *al_result_free(al_result *r) {
         free(r->stderr_buf);
         result_clear_files(r);
         al_result_free(r->compile);
+        free(r->findings_json);
         free(r);
         return NULL;
 }
