@@ -47,7 +47,7 @@ CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check unit e2e demo bench bench-audit asan install clean format checksrc
+.PHONY: all deps check unit e2e demo bench bench-audit bench-check asan install clean format checksrc
 
 all: $(BUILD)/airlock $(BUILD)/libairlock.a
 
@@ -136,8 +136,9 @@ demo: deps
 
 bench: deps
 	@sh scripts/deps.sh --bench
-	$(MAKE) all $(BUILD)/bench/audit-append
+	$(MAKE) all $(BUILD)/bench/audit-append $(BUILD)/bench/check-time
 	/usr/bin/python3 bench/bench.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(BENCH_ARGS)
+	/usr/bin/python3 bench/check.py --airlock $(BUILD)/airlock --timer $(BUILD)/bench/check-time
 	/usr/bin/python3 bench/audit.py --airlock $(BUILD)/airlock --append $(BUILD)/bench/audit-append \
 	        --out $(BUILD)/bench $(AUDIT_BENCH_ARGS)
 
@@ -147,6 +148,15 @@ bench-audit: deps
 	$(MAKE) all $(BUILD)/bench/audit-append
 	/usr/bin/python3 bench/audit.py --airlock $(BUILD)/airlock --append $(BUILD)/bench/audit-append \
 	        --out $(BUILD)/bench $(AUDIT_BENCH_ARGS)
+
+# Static validation alone (bench/check.py): in process and end to end.
+bench-check: deps
+	$(MAKE) all $(BUILD)/bench/check-time
+	/usr/bin/python3 bench/check.py --airlock $(BUILD)/airlock --timer $(BUILD)/bench/check-time
+
+$(BUILD)/bench/check-time: bench/check-time.c $(BUILD)/libairlock.a
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libairlock.a $(LIBS)
 
 $(BUILD)/bench/audit-append: bench/audit-append.c $(BUILD)/libairlock.a
 	@mkdir -p $(BUILD)/bench

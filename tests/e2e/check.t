@@ -138,6 +138,20 @@ ok(rc == 0 and sorted(x["rule"] for x in j.get("findings", [])) == ["py.call.hos
    and j["findings"][0]["severity"] == "info",
    "extends default: disable removes a rule, a rule with an inherited id replaces it", j)
 
+# the example policies of the README do what they say
+analysis = os.path.join(REPO, "policies", "data-analysis.json")
+mathp = os.path.join(REPO, "policies", "math-only.json")
+ana_code = "import numpy as np\nimport pandas as pd\nimport json\nprint(pd.DataFrame({'a': np.arange(3)}).to_json())\n"
+rc1, j1, _ = check_json("--policy", analysis, "--lang", "python", "-", code=ana_code)
+rc2, j2, _ = check_json("--policy", analysis, "--lang", "python", "-", code="import requests\n")
+ok(rc1 == 0 and not j1.get("findings") and rc2 == 1
+   and {x["rule"] for x in j2.get("findings", [])} == {"analysis.allow", "py.import.forbidden"},
+   "policies/data-analysis.json: numpy/pandas/json pass, requests is refused", (j1, j2))
+rc1, j1, _ = check_json("--policy", mathp, "--lang", "python", "-", code="import math\nprint(math.sqrt(2))\n")
+rc2, j2, _ = check_json("--policy", mathp, "--lang", "python", "-", code="import pandas\nopen('x').read()\n")
+ok(rc1 == 0 and rc2 == 1 and {x["rule"] for x in j2.get("findings", [])} == {"math.allow", "math.no-files"},
+   "policies/math-only.json: math passes, pandas and open() are refused", (j1, j2))
+
 # --- 4. run --policy ----------------------------------------------------------
 MARK = "CODE-RAN-%d" % os.getpid()
 strict = write("strict.json", json.dumps({"version": 1, "threshold": "high"}))
