@@ -11,6 +11,7 @@ static const struct command {
 } commands[] = {
         {"run", cmd_run, "run code in a fresh sandbox"},
         {"check", cmd_check, "static validation of code against a policy"},
+        {"extract", cmd_extract, "the fenced code blocks of a Markdown reply"},
         {"audit", cmd_audit, "the tamper-evident record of every run"},
         {"doctor", cmd_doctor, "report which protections this host gives"},
 };

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/* airlock extract: the fenced code blocks of a Markdown reply. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airlock-extract.h"
+#include "cli.h"
+#include "macro.h"
+
+/* The help reads as it prints. */
+/* clang-format off */
+static void help(FILE *f) {
+        fputs(
+"Usage: airlock extract [--lang L] [--default-lang L] [--json] FILE|-\n"
+"\n"
+"List the fenced code blocks (``` and ~~~) of a Markdown document, such as\n"
+"a model's reply, with their language and line: what `airlock run\n"
+"--markdown` would run, in order. Nothing runs. See airlock-extract(1).\n"
+"\n"
+"A block is taken when its info string names python, node, bash or c\n"
+"(py, python3, js, javascript, nodejs, mjs, sh, shell, zsh ... are\n"
+"normalised). Untagged blocks take --default-lang or are skipped; blocks\n"
+"of other languages are skipped; indented code blocks are never taken.\n"
+"Skipped blocks are listed with the reason.\n"
+"\n"
+"Options:\n"
+"  --lang L           only blocks of language L (others are skipped)\n"
+"  --default-lang L   the language of untagged blocks\n"
+"  --json             one JSON object on stdout:\n"
+"                     {\"blocks\": [{\"index\", \"lang\", \"info\", \"line\",\n"
+"                     \"code_line\", \"unterminated\", \"code\"}, ...],\n"
+"                     \"skipped\": [{\"index\", \"line\", \"info\", \"reason\"}]}\n"
+"  --pretty           indented JSON (implies --json)\n"
+"  -h, --help         this help\n"
+"\n"
+"The input is at most 16 MiB; invalid UTF-8 and NUL bytes become U+FFFD,\n"
+"CRLF becomes LF.\n"
+"\n"
+"Exit status: 0 at least one block taken; 1 none; 2 usage error, or the\n"
+"input could not be read or was refused (too large, too costly to parse);\n"
+"8 out of memory.\n",
+              f);
+}
+/* clang-format on */
+
+/* A --lang / --default-lang value: one of ours, by any of its tags. */
+static const char *lang_arg(const char *flag, const char *v) {
+        const char *l = al_lang_normalise(v);
+        if (!l)
+                cli_error("%s: unknown language '%s' (python, node, bash or "
+                          "c, or a tag for one: py, js, sh ...)",
+                          flag, v);
+        return l;
+}
+
+/* The length of s's first max bytes, or less, so that no UTF-8 sequence
+ * is cut. */
+static size_t utf8_prefix(const char *s, size_t max) {
+        size_t n = strlen(s);
+        if (n <= max)
+                return n;
+        while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+                max--;
+        return max;
+}
+
+/* Why block b is not taken, in words; NULL when it is. *ret_lang is the
+ * language it runs as. */
+static const char *skip_reason(const al_block *b, const char *only,
+                               const char *default_lang, char *buf, size_t size,
+                               const char **ret_lang) {
+        *ret_lang = NULL;
+        if (!b->fenced)
+                return "indented code block (only fenced blocks are taken)";
+        const char *lang = b->lang ? b->lang : default_lang;
+        if (!lang)
+                return "untagged";
+        if (!al_lang_normalise(lang)) {
+                /* a tag is a whole line at most: cut it, not a character */
+                int cut = (int)utf8_prefix(lang, 64);
+                snprintf(buf, size, "unknown language '%.*s%s'", cut, lang,
+                         lang[cut] ? "..." : "");
+                return buf;
+        }
+        if (only && strcmp(lang, only) != 0) {
+                snprintf(buf, size, "language %s, not %s (--lang)", lang, only);
+                return buf;
+        }
+        *ret_lang = lang;
+        return NULL;
+}
+
+static int set_str(json_t *o, const char *k, const char *v, size_t len) {
+        return json_object_set_new(o, k, json_stringn(v, len));
+}
+
+int cmd_extract(int argc, char **argv) {
+        enum { OPT_LANG = 256, OPT_DEFAULT, OPT_JSON, OPT_PRETTY };
+        static const struct option opts[] = {
+                {"lang", required_argument, NULL, OPT_LANG},
+                {"default-lang", required_argument, NULL, OPT_DEFAULT},
+                {"json", no_argument, NULL, OPT_JSON},
+                {"pretty", no_argument, NULL, OPT_PRETTY},
+                {"help", no_argument, NULL, 'h'},
+                {NULL, 0, NULL, 0}};
+        const char *only = NULL, *default_lang = NULL;
+        bool json = false, pretty = false;
+        int c;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                switch (c) {
+                case OPT_LANG:
+                        if (!(only = lang_arg("--lang", optarg)))
+                                return EXIT_USAGE;
+                        break;
+                case OPT_DEFAULT:
+                        if (!(default_lang =
+                                      lang_arg("--default-lang", optarg)))
+                                return EXIT_USAGE;
+                        break;
+                case OPT_PRETTY:
+                        pretty = true;
+                        /* fall through */
+                case OPT_JSON:
+                        json = true;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                default:
+                        help(stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind != argc - 1) {
+                cli_error(optind >= argc ? "no input: give a FILE, or '-' "
+                                           "for stdin"
+                                         : "one input only: FILE or '-'");
+                return EXIT_USAGE;
+        }
+        const char *path = argv[optind];
+        const char *name = strcmp(path, "-") ? path : "stdin";
+
+        _cleanup_free_ unsigned char *md = NULL;
+        size_t len = 0;
+        int r = cli_read_all(path, AL_EXTRACT_MAX_INPUT, &md, &len);
+        if (r == -EFBIG) {
+                cli_error("%s: larger than the %u MiB limit for Markdown "
+                          "input",
+                          name, AL_EXTRACT_MAX_INPUT >> 20);
+                return EXIT_USAGE;
+        }
+        if (r < 0) {
+                cli_error("cannot read %s: %s", name, strerror(-r));
+                return r == -ENOMEM ? EXIT_INTERNAL : EXIT_USAGE;
+        }
+        al_block *b = NULL;
+        size_t n = 0;
+        al_error e = {0};
+        r = al_extract_blocks((const char *)md, len, AL_EXTRACT_INDENTED, &b,
+                              &n, &e);
+        if (r < 0) {
+                cli_error("%s: %s", name, e.msg);
+                return r == -ENOMEM ? EXIT_INTERNAL : EXIT_USAGE;
+        }
+
+        json_t *blocks = json ? json_array() : NULL;
+        json_t *skipped = json ? json_array() : NULL;
+        size_t taken = 0, nskipped = 0;
+        for (size_t i = 0; i < n; i++) {
+                char why_buf[256];
+                const char *lang;
+                const char *why = skip_reason(&b[i], only, default_lang,
+                                              why_buf, sizeof(why_buf), &lang);
+                if (why)
+                        nskipped++;
+                else
+                        taken++;
+                if (!json) {
+                        if (why)
+                                printf("--- skipped block %zu, line %u: "
+                                       "%s\n",
+                                       i, b[i].line, why);
+                        else
+                                printf("--- block %zu: %s, line %u%s%s%s%s\n"
+                                       "%s",
+                                       i, lang, b[i].line,
+                                       b[i].lang ? ", info \"" : "",
+                                       b[i].lang ? b[i].info : "",
+                                       b[i].lang ? "\"" : " (--default-lang)",
+                                       b[i].unterminated
+                                               ? ", unterminated (runs to "
+                                                 "the end of its container)"
+                                               : "",
+                                       b[i].code);
+                        continue;
+                }
+                json_t *o = json_object();
+                json_object_set_new(o, "index", json_integer((json_int_t)i));
+                if (why) {
+                        json_object_set_new(o, "line", json_integer(b[i].line));
+                        set_str(o, "info", b[i].info, strlen(b[i].info));
+                        json_object_set_new(o, "reason", json_string(why));
+                        json_array_append_new(skipped, o);
+                        continue;
+                }
+                json_object_set_new(o, "lang", json_string(lang));
+                set_str(o, "info", b[i].info, strlen(b[i].info));
+                json_object_set_new(o, "line", json_integer(b[i].line));
+                json_object_set_new(o, "code_line",
+                                    json_integer(b[i].code_line));
+                json_object_set_new(o, "unterminated",
+                                    json_boolean(b[i].unterminated));
+                set_str(o, "code", b[i].code, b[i].len);
+                json_array_append_new(blocks, o);
+        }
+        al_blocks_free(b, n);
+
+        int ret = taken ? EXIT_OK : EXIT_RUN_ERROR;
+        if (json) {
+                json_t *root = json_object();
+                json_object_set_new(root, "blocks", blocks);
+                json_object_set_new(root, "skipped", skipped);
+                char *s = json_dumps(root,
+                                     (pretty ? JSON_INDENT(2) : JSON_COMPACT) |
+                                             JSON_PRESERVE_ORDER);
+                json_decref(root);
+                if (!s) {
+                        cli_error("out of memory");
+                        return EXIT_INTERNAL;
+                }
+                puts(s);
+                free(s);
+        } else {
+                printf("--- %zu block%s taken, %zu skipped\n", taken,
+                       taken == 1 ? "" : "s", nskipped);
+        }
+        if (fflush(stdout) == EOF || ferror(stdout)) {
+                cli_error("writing the output: %s", strerror(errno));
+                return EXIT_INTERNAL;
+        }
+        return ret;
+}
