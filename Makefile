@@ -47,7 +47,7 @@ CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check unit e2e demo bench bench-audit bench-check asan install clean format checksrc
+.PHONY: all deps check unit e2e demo bench bench-audit bench-check bench-extract asan install clean format checksrc
 
 all: $(BUILD)/airlock $(BUILD)/libairlock.a
 
@@ -136,9 +136,10 @@ demo: deps
 
 bench: deps
 	@sh scripts/deps.sh --bench
-	$(MAKE) all $(BUILD)/bench/audit-append $(BUILD)/bench/check-time
+	$(MAKE) all $(BUILD)/bench/audit-append $(BUILD)/bench/check-time $(BUILD)/bench/extract-bench
 	/usr/bin/python3 bench/bench.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(BENCH_ARGS)
 	/usr/bin/python3 bench/check.py --airlock $(BUILD)/airlock --timer $(BUILD)/bench/check-time
+	/usr/bin/python3 bench/extract.py --airlock $(BUILD)/airlock --timer $(BUILD)/bench/extract-bench
 	/usr/bin/python3 bench/audit.py --airlock $(BUILD)/airlock --append $(BUILD)/bench/audit-append \
 	        --out $(BUILD)/bench $(AUDIT_BENCH_ARGS)
 
@@ -153,6 +154,15 @@ bench-audit: deps
 bench-check: deps
 	$(MAKE) all $(BUILD)/bench/check-time
 	/usr/bin/python3 bench/check.py --airlock $(BUILD)/airlock --timer $(BUILD)/bench/check-time
+
+# Markdown extraction alone (bench/extract.py): in process and end to end.
+bench-extract: deps
+	$(MAKE) all $(BUILD)/bench/extract-bench
+	/usr/bin/python3 bench/extract.py --airlock $(BUILD)/airlock --timer $(BUILD)/bench/extract-bench
+
+$(BUILD)/bench/extract-bench: bench/extract-bench.c $(BUILD)/libairlock.a
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libairlock.a $(LIBS)
 
 $(BUILD)/bench/check-time: bench/check-time.c $(BUILD)/libairlock.a
 	@mkdir -p $(BUILD)/bench
