@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -97,6 +98,13 @@ def main():
 
     md, untagged = reply(a.size)
     d = tempfile.mkdtemp(prefix="extract-bench-")
+    try:
+        bench(a, md, untagged, d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def bench(a, md, untagged, d):
     path = os.path.join(d, "reply.md")
     with open(path, "w") as f:
         f.write(md)
