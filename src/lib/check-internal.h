@@ -11,6 +11,7 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <tree_sitter/api.h>
 
 #include "airlock-check.h"
@@ -87,6 +88,38 @@ bool string_literal(const struct check_ctx *c, TSNode n, char *buf,
                     size_t size);
 /* ts_node_type(n) == type */
 bool node_type_is(TSNode n, const char *type);
+/* The child of n in field name (a null node when there is none). */
+static inline TSNode check_field(TSNode n, const char *name) {
+        size_t l = 0;
+        while (name[l])
+                l++;
+        return ts_node_child_by_field_name(n, name, (uint32_t)l);
+}
+
+/* The children of a node in order: the named ones without comments, or
+ * all. Linear, where ts_node_named_child(n, i) walks from the first child
+ * each time (a loop over it is quadratic in a call of 100k arguments).
+ *   _cleanup_kids_ struct check_kids k = check_kids_of(n, false);
+ *   for (TSNode x; check_kid(&k, &x);) ...                               */
+struct check_kids {
+        TSTreeCursor c;
+        bool has, started, all;
+};
+struct check_kids check_kids_of(TSNode n, bool all);
+bool check_kid(struct check_kids *k, TSNode *out);
+void check_kids_done(struct check_kids *k);
+#define _cleanup_kids_ __attribute__((cleanup(check_kids_done)))
+
+/* Room for one more element in the array *v of n used out of *cap, each
+ * size bytes (doubling from 64): false, with c->err = -ENOMEM, when there
+ * is none. */
+bool check_grow(struct check_ctx *c, void *v, size_t n, size_t *cap,
+                size_t size);
+
+/* 0..15 for a hex digit, else -1. */
+int check_hexval(char ch);
+/* The UTF-8 bytes of a code point into u; 0 when there are none. */
+size_t check_utf8(uint32_t cp, char u[4]);
 
 /* The walkers: each visits the whole tree. */
 void check_python(struct check_ctx *c, TSNode root);

@@ -52,16 +52,8 @@ static void bind(struct py *p, const char *local, const char *target,
                  bool decoded) {
         if (p->n == MAX_BINDINGS)
                 return; /* beyond this, names resolve to themselves */
-        if (p->n == p->cap) {
-                size_t cap = p->cap ? p->cap * 2 : 32;
-                struct binding *b = realloc(p->b, cap * sizeof(*b));
-                if (!b) {
-                        p->c->err = -ENOMEM;
-                        return;
-                }
-                p->b = b;
-                p->cap = cap;
-        }
+        if (!check_grow(p->c, &p->b, p->n, &p->cap, sizeof(*p->b)))
+                return;
         char *l = strdup(local), *t = strdup(target);
         if (!l || !t) {
                 free(l);
@@ -72,22 +64,19 @@ static void bind(struct py *p, const char *local, const char *target,
         p->b[p->n++] = (struct binding){l, t, decoded};
 }
 
-static TSNode field(TSNode n, const char *name) {
-        return ts_node_child_by_field_name(n, name, (uint32_t)strlen(name));
-}
 
 /* The i-th positional argument of a call, or the keyword argument kw. */
 static TSNode call_arg(const struct check_ctx *c, TSNode call, uint32_t i,
                        const char *kw) {
-        TSNode args = field(call, "arguments"), none = {0};
+        TSNode args = check_field(call, "arguments"), none = {0};
         if (!node_type_is(args, "argument_list"))
                 return none;
         uint32_t pos = 0;
         for (uint32_t k = 0; k < ts_node_named_child_count(args); k++) {
                 TSNode a = ts_node_named_child(args, k);
                 if (node_type_is(a, "keyword_argument")) {
-                        if (kw && node_is(c, field(a, "name"), kw))
-                                return field(a, "value");
+                        if (kw && node_is(c, check_field(a, "name"), kw))
+                                return check_field(a, "value");
                         continue;
                 }
                 if (node_type_is(a, "comment"))
@@ -143,8 +132,8 @@ static bool resolve(struct py *p, TSNode n, char *out, size_t size,
                 return resolve(p, ts_node_named_child(n, 0), out, size,
                                depth + 1);
         if (!strcmp(t, "attribute")) {
-                if (!resolve(p, field(n, "object"), a, sizeof(a), depth + 1) ||
-                    !node_copy(p->c, field(n, "attribute"), b, sizeof(b)))
+                if (!resolve(p, check_field(n, "object"), a, sizeof(a), depth + 1) ||
+                    !node_copy(p->c, check_field(n, "attribute"), b, sizeof(b)))
                         return false;
                 snprintf(out, size, "%s", strip_builtins(a));
                 size_t l = strlen(out);
@@ -156,7 +145,7 @@ static bool resolve(struct py *p, TSNode n, char *out, size_t size,
         if (!strcmp(t, "subscript")) {
                 /* __builtins__["eval"], vars(builtins)["eval"],
                  * globals()["__builtins__"] */
-                TSNode v = field(n, "value"), k = field(n, "subscript");
+                TSNode v = check_field(n, "value"), k = check_field(n, "subscript");
                 if (!string_literal(p->c, k, b, sizeof(b)))
                         return false;
                 if (!resolve(p, v, a, sizeof(a), depth + 1))
@@ -170,7 +159,7 @@ static bool resolve(struct py *p, TSNode n, char *out, size_t size,
                 return false;
         }
         if (!strcmp(t, "call")) {
-                if (!resolve(p, field(n, "function"), a, sizeof(a),
+                if (!resolve(p, check_field(n, "function"), a, sizeof(a),
                              depth + 1))
                         return false;
                 if (import_call(p, n, a, out, size) == 1)
@@ -232,7 +221,7 @@ static bool feeds_decoded(struct py *p, TSNode n, char *why, size_t size) {
                 TSNode x = ts_tree_cursor_current_node(&cur);
                 char nm[NAME_MAX_LEN];
                 if (node_type_is(x, "call") &&
-                    resolve(p, field(x, "function"), nm, sizeof(nm), 0) &&
+                    resolve(p, check_field(x, "function"), nm, sizeof(nm), 0) &&
                     is_decoder(nm)) {
                         snprintf(why, size, "%s", nm);
                         found = true;
@@ -304,9 +293,9 @@ static void on_import(struct py *p, TSNode n) {
                         top[strcspn(top, ".")] = '\0';
                         bind(p, top, top, false);
                 } else if (node_type_is(x, "aliased_import")) {
-                        if (!node_copy(p->c, field(x, "name"), mod,
+                        if (!node_copy(p->c, check_field(x, "name"), mod,
                                        sizeof(mod)) ||
-                            !node_copy(p->c, field(x, "alias"), alias,
+                            !node_copy(p->c, check_field(x, "alias"), alias,
                                        sizeof(alias)))
                                 continue;
                         module_imported(p, x, mod);
@@ -319,7 +308,7 @@ static void on_import(struct py *p, TSNode n) {
 static void on_import_from(struct py *p, TSNode n) {
         char mod[NAME_MAX_LEN], name[NAME_MAX_LEN], alias[NAME_MAX_LEN],
                 full[2 * NAME_MAX_LEN + 2];
-        TSNode m = field(n, "module_name");
+        TSNode m = check_field(n, "module_name");
         if (!node_type_is(m, "dotted_name") ||
             !node_copy(p->c, m, mod, sizeof(mod)))
                 return; /* relative: the code's own files */
@@ -329,7 +318,7 @@ static void on_import_from(struct py *p, TSNode n) {
                 if (ts_node_eq(x, m))
                         continue;
                 bool aliased = node_type_is(x, "aliased_import");
-                TSNode nm = aliased ? field(x, "name") : x;
+                TSNode nm = aliased ? check_field(x, "name") : x;
                 if (!node_type_is(nm, "dotted_name") ||
                     !node_copy(p->c, nm, name, sizeof(name)))
                         continue;
@@ -339,7 +328,7 @@ static void on_import_from(struct py *p, TSNode n) {
                 if (r)
                         check_emit(p->c, x, r, full);
                 if (aliased &&
-                    node_copy(p->c, field(x, "alias"), alias, sizeof(alias))) {
+                    node_copy(p->c, check_field(x, "alias"), alias, sizeof(alias))) {
                         alias_flag(p, x, full, alias);
                         bind(p, alias, full, false);
                 } else
@@ -397,7 +386,7 @@ static unsigned count_chr(struct py *p, TSNode stmt) {
                 TSNode x = ts_tree_cursor_current_node(&cur);
                 char nm[NAME_MAX_LEN];
                 if (node_type_is(x, "call") &&
-                    resolve(p, field(x, "function"), nm, sizeof(nm), 0) &&
+                    resolve(p, check_field(x, "function"), nm, sizeof(nm), 0) &&
                     !strcmp(nm, "chr"))
                         k++;
                 if (ts_tree_cursor_goto_first_child(&cur))
@@ -429,7 +418,7 @@ static void on_chr(struct py *p, TSNode call, bool via_map) {
 
 static void on_call(struct py *p, TSNode n) {
         char fn[NAME_MAX_LEN], mod[NAME_MAX_LEN];
-        if (!resolve(p, field(n, "function"), fn, sizeof(fn), 0))
+        if (!resolve(p, check_field(n, "function"), fn, sizeof(fn), 0))
                 return;
         const struct check_rule *r = check_match(p->c, CK_CALL, fn);
         if (r)
@@ -457,7 +446,7 @@ static void on_call(struct py *p, TSNode n) {
                 on_open(p, n);
         if (is_exec(fn) && (r = check_match(p->c, CK_DECODE_EXEC, NULL))) {
                 char why[NAME_MAX_LEN];
-                TSNode args = field(n, "arguments");
+                TSNode args = check_field(n, "arguments");
                 if (!ts_node_is_null(args) &&
                     feeds_decoded(p, args, why, sizeof(why))) {
                         char msg[2 * NAME_MAX_LEN + 8];
@@ -477,7 +466,7 @@ static void on_call(struct py *p, TSNode n) {
 
 /* x = <name or import>: remember what x stands for; x = <decoded>: taint */
 static void on_assign(struct py *p, TSNode n) {
-        TSNode l = field(n, "left"), r = field(n, "right");
+        TSNode l = check_field(n, "left"), r = check_field(n, "right");
         char local[NAME_MAX_LEN], target[NAME_MAX_LEN], why[NAME_MAX_LEN];
         if (!node_type_is(l, "identifier") || ts_node_is_null(r) ||
             !node_copy(p->c, l, local, sizeof(local)))
@@ -517,13 +506,13 @@ static void visit(struct py *p, TSNode n) {
         else if (!strcmp(t, "string"))
                 on_string(p, n);
         else if (!strcmp(t, "attribute")) {
-                if (node_copy(p->c, field(n, "attribute"), nm, sizeof(nm)) &&
+                if (node_copy(p->c, check_field(n, "attribute"), nm, sizeof(nm)) &&
                     (r = check_match(p->c, CK_ATTRIBUTE, nm)))
                         check_emit(p->c, n, r, nm);
         } else if (!strcmp(t, "identifier") && node_is(p->c, n, "__builtins__")) {
                 TSNode up = ts_node_parent(n);
                 bool is_attr = node_type_is(up, "attribute") &&
-                               ts_node_eq(field(up, "attribute"), n);
+                               ts_node_eq(check_field(up, "attribute"), n);
                 if (!is_attr &&
                     (r = check_match(p->c, CK_BUILTINS_ACCESS, NULL)))
                         check_emit(p->c, n, r, "__builtins__");

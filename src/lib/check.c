@@ -5,10 +5,14 @@
  * tree-sitter, findings. The language walkers are in check-*.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "airlock-check.h"
 #include "check-internal.h"
@@ -28,6 +32,12 @@ extern const char al_policy_default_json[]; /* policy-data.S */
  * (al_check returns -E2BIG / -ETIME with a message), never truncated. */
 #define CHECK_MAX_BYTES (8u << 20)
 #define CHECK_PARSE_TIMEOUT_US (5u * 1000 * 1000)
+/* Debian's tree-sitter (0.20.7) corrupts its heap on code that nests
+ * deeper than 65535 levels, valid or not (a 16-bit depth wraps): ((((...,
+ * ----..., "if true; then " * 70000. Every level takes at least one byte,
+ * so code shorter than this is parsed here and longer code in a child
+ * process (check_forked), where a crash is an error for the caller. */
+#define CHECK_HERE_MAX (16u << 10)
 #define POLICY_MAX_RULES 512
 #define POLICY_MAX_NAMES 4096
 
@@ -475,6 +485,88 @@ bool node_type_is(TSNode n, const char *type) {
         return !ts_node_is_null(n) && !strcmp(ts_node_type(n), type);
 }
 
+struct check_kids check_kids_of(TSNode n, bool all) {
+        struct check_kids k = {.has = !ts_node_is_null(n), .all = all};
+        if (k.has)
+                k.c = ts_tree_cursor_new(n);
+        return k;
+}
+
+bool check_kid(struct check_kids *k, TSNode *out) {
+        while (k->has) {
+                bool ok = k->started ? ts_tree_cursor_goto_next_sibling(&k->c)
+                                     : ts_tree_cursor_goto_first_child(&k->c);
+                k->started = true;
+                if (!ok)
+                        break;
+                TSNode x = ts_tree_cursor_current_node(&k->c);
+                if (k->all ||
+                    (ts_node_is_named(x) && !node_type_is(x, "comment"))) {
+                        *out = x;
+                        return true;
+                }
+        }
+        return false;
+}
+
+void check_kids_done(struct check_kids *k) {
+        if (k->has)
+                ts_tree_cursor_delete(&k->c);
+        k->has = false;
+}
+
+bool check_grow(struct check_ctx *c, void *v, size_t n, size_t *cap,
+                size_t size) {
+        void **pv = v;
+        if (n < *cap)
+                return true;
+        size_t want = *cap ? *cap * 2 : 64;
+        void *p = realloc(*pv, want * size);
+        if (!p) {
+                c->err = -ENOMEM;
+                return false;
+        }
+        *pv = p;
+        *cap = want;
+        return true;
+}
+
+int check_hexval(char ch) {
+        if (ch >= '0' && ch <= '9')
+                return ch - '0';
+        if (ch >= 'a' && ch <= 'f')
+                return ch - 'a' + 10;
+        if (ch >= 'A' && ch <= 'F')
+                return ch - 'A' + 10;
+        return -1;
+}
+
+size_t check_utf8(uint32_t cp, char u[4]) {
+        if (cp < 0x80) {
+                u[0] = (char)cp;
+                return 1;
+        }
+        if (cp < 0x800) {
+                u[0] = (char)(0xC0 | cp >> 6);
+                u[1] = (char)(0x80 | (cp & 0x3F));
+                return 2;
+        }
+        if (cp < 0x10000) {
+                u[0] = (char)(0xE0 | cp >> 12);
+                u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                u[2] = (char)(0x80 | (cp & 0x3F));
+                return 3;
+        }
+        if (cp < 0x110000) {
+                u[0] = (char)(0xF0 | cp >> 18);
+                u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                u[3] = (char)(0x80 | (cp & 0x3F));
+                return 4;
+        }
+        return 0;
+}
+
 bool node_is(const struct check_ctx *c, TSNode n, const char *s) {
         size_t l = strlen(s);
         return !ts_node_is_null(n) && node_len(n) == l &&
@@ -646,20 +738,10 @@ static void locate_error(const struct check_ctx *c, TSNode root,
                            sizeof(f->error_snippet));
 }
 
-int al_check_code(const al_policy *p, const char *lang, const char *code,
-             size_t len, al_findings *out, al_error *err) {
-        memset(out, 0, sizeof(*out));
-        int li = lang_of(lang);
-        if (li < 0)
-                return al_error_set(err, ENOTSUP,
-                                    "static validation knows python, node and "
-                                    "bash, not %s",
-                                    lang ? lang : "(none)");
-        if (len > CHECK_MAX_BYTES)
-                return al_error_set(err, E2BIG,
-                                    "code of %zu bytes is larger than the "
-                                    "checker's %u MiB",
-                                    len, CHECK_MAX_BYTES >> 20);
+/* Parse and walk in this process. */
+static int check_here(const al_policy *p, int li, const char *lang,
+                      const char *code, size_t len, al_findings *out,
+                      al_error *err) {
         TSParser *ps = ts_parser_new();
         if (!ps)
                 return al_error_set(err, ENOMEM, "out of memory");
@@ -700,6 +782,122 @@ int al_check_code(const al_policy *p, const char *lang, const char *code,
                 return al_error_set(err, -c.err, "out of memory");
         }
         return 0;
+}
+
+/* All n bytes to or from fd (write or read), across EINTR and short
+ * transfers; false on an error or an early end. */
+static bool io_full(int fd, void *buf, size_t n, bool wr) {
+        char *b = buf;
+        while (n) {
+                ssize_t k = wr ? write(fd, b, n) : read(fd, b, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return false;
+                b += k;
+                n -= (size_t)k;
+        }
+        return true;
+}
+
+/* What the child sends back: this header, then head.n findings. */
+struct check_reply {
+        int r;
+        al_error err;
+        al_findings head;
+};
+
+/* The same in a child process: code this long could nest deep enough to
+ * crash the parser, and a crash must be an error here, not the end of
+ * the caller (airlock serve). The child is a copy of this process, so
+ * the findings cross the pipe as they are in memory. */
+static int check_forked(const al_policy *p, int li, const char *lang,
+                        const char *code, size_t len, al_findings *out,
+                        al_error *err) {
+        int fd[2];
+        if (pipe2(fd, O_CLOEXEC) < 0)
+                return al_error_errno(err, errno, "pipe");
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(fd[0]);
+                close(fd[1]);
+                return al_error_errno(err, e, "fork");
+        }
+        if (pid == 0) {
+                close(fd[0]);
+                /* no core file and no glibc heap report from a crash: the
+                 * caller reports it */
+                struct rlimit no_core = {0, 0};
+                setrlimit(RLIMIT_CORE, &no_core);
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                if (null >= 0)
+                        dup2(null, STDERR_FILENO);
+                setenv("LIBC_FATAL_STDERR_", "1", 1);
+                struct check_reply rep = {0};
+                rep.r = check_here(p, li, lang, code, len, &rep.head,
+                                   &rep.err);
+                bool ok = io_full(fd[1], &rep, sizeof(rep), true) &&
+                          (!rep.head.n ||
+                           io_full(fd[1], rep.head.v,
+                                   rep.head.n * sizeof(al_finding), true));
+                _exit(ok ? 0 : 1);
+        }
+        close(fd[1]);
+        struct check_reply rep;
+        bool ok = io_full(fd[0], &rep, sizeof(rep), false) &&
+                  rep.head.n <= len + 1;
+        al_finding *v = NULL;
+        if (ok && rep.head.n) {
+                v = malloc(rep.head.n * sizeof(al_finding));
+                ok = v && io_full(fd[0], v, rep.head.n * sizeof(al_finding),
+                                     false);
+        }
+        close(fd[0]);
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (!ok || !WIFEXITED(status) || WEXITSTATUS(status)) {
+                free(v);
+                if (WIFSIGNALED(status))
+                        return al_error_set(
+                                err, EILSEQ,
+                                "the %s parser failed on this code (signal "
+                                "%d; tree-sitter 0.20 breaks on nesting "
+                                "deeper than 65535 levels)",
+                                lang, WTERMSIG(status));
+                return al_error_set(err, EIO,
+                                    "the checker's child process failed");
+        }
+        if (rep.r < 0) {
+                free(v);
+                if (err)
+                        *err = rep.err;
+                return rep.r;
+        }
+        *out = rep.head;
+        out->v = v;
+        out->cap = rep.head.n;
+        return 0;
+}
+
+int al_check_code(const al_policy *p, const char *lang, const char *code,
+                  size_t len, al_findings *out, al_error *err) {
+        memset(out, 0, sizeof(*out));
+        int li = lang_of(lang);
+        if (li < 0)
+                return al_error_set(err, ENOTSUP,
+                                    "static validation knows python, node and "
+                                    "bash, not %s",
+                                    lang ? lang : "(none)");
+        if (len > CHECK_MAX_BYTES)
+                return al_error_set(err, E2BIG,
+                                    "code of %zu bytes is larger than the "
+                                    "checker's %u MiB",
+                                    len, CHECK_MAX_BYTES >> 20);
+        if (len < CHECK_HERE_MAX)
+                return check_here(p, li, lang, code, len, out, err);
+        return check_forked(p, li, lang, code, len, out, err);
 }
 
 json_t *al_findings_json(const al_findings *f) {

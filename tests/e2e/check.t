@@ -96,6 +96,26 @@ ok(rc == 2 and "--lang" in err, "no extension and no --lang: exit 2 asking for -
 rc, j, err = check_json("--lang", "python", "-", code="x = " + "(" * 50000 + "1" + ")" * 50000 + "\n")
 ok(rc in (0, 2) and isinstance(j.get("findings"), list), "50,000 nested parentheses: no crash, an answer",
    (rc, err[-500:]))
+# Debian's tree-sitter corrupts its heap past 65,535 levels of nesting; the
+# check must come back with an error, not take the process down with it
+for lang, deep in (("python", "-" * 70000 + "\n"), ("python", "[" * 70000 + "\n"),
+                   ("node", "!" * 70000 + "\n"), ("node", "a?" * 70000 + "\n"),
+                   ("bash", "if true; then " * 70000 + "\n"), ("bash", "$(" * 70000 + "\n")):
+    rc, out, err = check("--lang", lang, "-", code=deep)
+    ok(rc == 2 and "parser failed on this code" in err and "Traceback" not in err and "munmap" not in err,
+       "%s nested 70,000 deep (%r...): exit 2 'parser failed', the checker survives" % (lang, deep[:6]), (rc, err[-300:]))
+rc, r = run("node", "!" * 70000 + "\n", "--policy", os.path.join(REPO, "policies", "math-only.json"))
+ok(rc == 3 and r.get("error", {}).get("code") == "policy_check_failed" and "parser failed" in r.get("reason", ""),
+   "run --policy on code that breaks the parser: rejected, policy_check_failed", r)
+# long code (checked in a child process) gives the same findings as short code
+for lang, filler, tail, rule, line in (("python", "x = 1\n", "import os\ndef f(:\n", "py.import.forbidden", 20001),
+                                       ("node", "let x = 1;\n", "require('child_process')\n", "js.import.forbidden", 20001),
+                                       ("bash", "echo hi\n", "curl http://x\n", "sh.command.network", 20001)):
+    rc, j, err = check_json("--lang", lang, "-", code=filler * 20000 + tail)
+    got = [(x["rule"], x["line"]) for x in j.get("findings", [])]
+    ok((rule, line) in got, "%s, %d bytes: %s found at line %d" % (lang, len(filler * 20000), rule, line), (rc, got, err))
+    if lang == "python":
+        ok(rc == 2 and ("syntax", 20002) in got, "python, long: the syntax error is reported at its line", got)
 big = write("big.py", "x = 1\n" * (1_500_000))
 rc, out, err = check(big)
 ok(rc == 2 and "larger than 8 MiB" in err, "9 MiB of code: exit 2 'larger than 8 MiB', not a truncated check", err)
