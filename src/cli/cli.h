@@ -2,6 +2,7 @@
 #pragma once
 /* The airlock front-end: one file per subcommand, dispatched from main.c. */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #define AIRLOCK_VERSION "0.1.0"
@@ -31,6 +32,15 @@ int cmd_extract(int argc, char **argv);
  * beyond (never a silent truncation), -errno on other errors. */
 int cli_read_all(const char *path, size_t max, unsigned char **ret,
                  size_t *ret_len);
+
+/* Why a Markdown block is not run (airlock extract, run --markdown), in
+ * words, or NULL when it is: *ret_lang is then the language it runs as
+ * (its tag, else default_lang). only: take only blocks of this language
+ * (NULL: all). */
+struct al_block;
+const char *cli_block_skip_reason(const struct al_block *b, const char *only,
+                                  const char *default_lang, char *buf,
+                                  size_t size, const char **ret_lang);
 
 /* "airlock: error: ..." on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

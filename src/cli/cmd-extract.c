@@ -56,43 +56,6 @@ static const char *lang_arg(const char *flag, const char *v) {
         return l;
 }
 
-/* The length of s's first max bytes, or less, so that no UTF-8 sequence
- * is cut. */
-static size_t utf8_prefix(const char *s, size_t max) {
-        size_t n = strlen(s);
-        if (n <= max)
-                return n;
-        while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-                max--;
-        return max;
-}
-
-/* Why block b is not taken, in words; NULL when it is. *ret_lang is the
- * language it runs as. */
-static const char *skip_reason(const al_block *b, const char *only,
-                               const char *default_lang, char *buf, size_t size,
-                               const char **ret_lang) {
-        *ret_lang = NULL;
-        if (!b->fenced)
-                return "indented code block (only fenced blocks are taken)";
-        const char *lang = b->lang ? b->lang : default_lang;
-        if (!lang)
-                return "untagged";
-        if (!al_lang_normalise(lang)) {
-                /* a tag is a whole line at most: cut it, not a character */
-                int cut = (int)utf8_prefix(lang, 64);
-                snprintf(buf, size, "unknown language '%.*s%s'", cut, lang,
-                         lang[cut] ? "..." : "");
-                return buf;
-        }
-        if (only && strcmp(lang, only) != 0) {
-                snprintf(buf, size, "language %s, not %s (--lang)", lang, only);
-                return buf;
-        }
-        *ret_lang = lang;
-        return NULL;
-}
-
 static int set_str(json_t *o, const char *k, const char *v, size_t len) {
         return json_object_set_new(o, k, json_stringn(v, len));
 }
@@ -173,7 +136,7 @@ int cmd_extract(int argc, char **argv) {
         for (size_t i = 0; i < n; i++) {
                 char why_buf[256];
                 const char *lang;
-                const char *why = skip_reason(&b[i], only, default_lang,
+                const char *why = cli_block_skip_reason(&b[i], only, default_lang,
                                               why_buf, sizeof(why_buf), &lang);
                 if (why)
                         nskipped++;

@@ -18,6 +18,7 @@
 #include "airlock-audit.h"
 #include "airlock.h"
 #include "airlock-check.h"
+#include "airlock-extract.h"
 #include "cli.h"
 #include "json.h"
 #include "macro.h"
@@ -29,6 +30,7 @@
 static void help(FILE *f) {
         fprintf(f,
 "Usage: airlock run --lang LANG [OPTIONS] (FILE | - | -c CODE) [ARGS...]\n"
+"       airlock run --markdown (FILE | -) [OPTIONS] [ARGS...]\n"
 "\n"
 "Run code in a fresh sandbox and report what happened.\n"
 "\n"
@@ -46,6 +48,17 @@ static void help(FILE *f) {
 "  --collect GLOB         return workspace files matching GLOB (repeatable;\n"
 "                         '*' stays in one directory, '**' spans them)\n"
 "  --out-dir DIR          write collected files under DIR (created)\n"
+"\n"
+"A model's reply (Markdown; airlock-extract(1)):\n"
+"  --markdown FILE|-      run each fenced code block, in order, each in its\n"
+"                         own fresh sandbox with the same flags; untagged and\n"
+"                         unknown-language blocks are skipped and reported.\n"
+"                         --json prints an array, one element per block;\n"
+"                         exit status: the first block that did not succeed\n"
+"  --lang LANG            with --markdown: only blocks of LANG\n"
+"  --default-lang LANG    the language of untagged blocks\n"
+"  --fail-fast            skip the blocks after one that did not succeed\n"
+"                         (--out-dir DIR: block N's files go to DIR/N)\n"
 "\n"
 "Limits (defaults; maxima in the man page):\n"
 "  -t, --timeout SEC      wall clock (10)          --cpu SEC       CPU time (10)\n"
@@ -111,6 +124,9 @@ enum {
         OPT_AGENT_ID,
         OPT_POLICY,
         OPT_POLICY_MODE,
+        OPT_MARKDOWN,
+        OPT_DEFAULT_LANG,
+        OPT_FAIL_FAST,
 };
 
 static const struct option opts[] = {
@@ -143,6 +159,9 @@ static const struct option opts[] = {
         {"agent-id", required_argument, NULL, OPT_AGENT_ID},
         {"policy", required_argument, NULL, OPT_POLICY},
         {"policy-mode", required_argument, NULL, OPT_POLICY_MODE},
+        {"markdown", required_argument, NULL, OPT_MARKDOWN},
+        {"default-lang", required_argument, NULL, OPT_DEFAULT_LANG},
+        {"fail-fast", no_argument, NULL, OPT_FAIL_FAST},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -160,6 +179,31 @@ static struct {
         const al_spec *spec; /* what a refusal records of the request */
         char *findings;      /* static validation's findings (JSON) */
 } audit;
+
+/* --markdown: the results of the blocks, and the block being run. */
+static struct {
+        bool on;
+        json_t *results; /* one element per block */
+        json_t *block;   /* {index, line, language, info, unterminated} */
+        size_t index;
+} md;
+
+/* One JSON result out (its reference taken): printed, or with
+ * --markdown added to the array with the block it is about. */
+static void emit_json(json_t *o) {
+        if (!o)
+                return;
+        if (md.on) {
+                if (md.block)
+                        json_object_set(o, "block", md.block);
+                json_array_append_new(md.results, o);
+                return;
+        }
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        puts(s ? s : "{\"status\":\"internal_error\"}");
+        free(s);
+        json_decref(o);
+}
 
 static int audit_ensure(al_error *e) {
         if (audit.log)
@@ -185,10 +229,7 @@ static int emit_refusal(int exit_code, const char *code, const char *msg,
                                     : NULL;
                 if (f)
                         json_object_set_new(o, "findings", f);
-                char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-                puts(s ? s : "{\"status\":\"rejected\"}");
-                free(s);
-                json_decref(o);
+                emit_json(o);
         }
         cli_error("%s", msg);
         finish_in_background(NULL); /* alerts of the refusal */
@@ -412,7 +453,7 @@ static int write_out_file(int dirfd, const char *name, const al_file *f) {
  * for nobody (they are logged already). */
 #define ALERT_DRAIN_MS 60000
 static void finish_in_background(al_result *res) {
-        if (!(res && res->leftover) && !audit.log)
+        if (!(res && res->leftover) && !(audit.log && !md.on))
                 return;
         fflush(stdout);
         fflush(stderr);
@@ -424,7 +465,9 @@ static void finish_in_background(al_result *res) {
                                 close(i);
                 if (res)
                         al_result_teardown(res);
-                if (audit.log)
+                /* --markdown: once, after the last block (the queue of
+                 * this process still holds what a child sends) */
+                if (audit.log && !md.on)
                         al_audit_alerts_drain(audit.log, ALERT_DRAIN_MS);
                 _exit(0);
         }
@@ -577,59 +620,35 @@ static int validate(al_spec *s, const char *lang, const char *file,
         return rc;
 }
 
-int cmd_run(int argc, char **argv) {
-        _cleanup_(al_spec_free_p) al_spec *s = al_spec_new();
-        const char *code_arg = NULL, *stdin_path = NULL, *out_dir = NULL;
-        const char *lang = NULL;
-        bool pretty = false, quiet = false, timing = false, list = false;
-        const char *policy_file = NULL, *policy_mode = NULL;
+/* What the flags say besides the spec. */
+struct run_opts {
+        const char *code_arg, *code_file, *stdin_path, *out_dir, *lang;
+        const char *policy_file, *policy_mode;
+        const char *markdown, *default_lang; /* --markdown */
+        bool pretty, quiet, timing, list, fail_fast;
+};
+
+/* The flags into s and o: -1 to go on, else the exit status of a refusal.
+ * again: the same flags once more, for the next Markdown block (files
+ * are read again; language profiles are not loaded twice). */
+static int parse_opts(int argc, char **argv, al_spec *s, struct run_opts *o,
+                      bool again) {
         al_error e = {0};
         int r;
-
-        if (!s)
-                return EXIT_INTERNAL;
-        json_mode = false;
+        *o = (struct run_opts){0};
         optind = 1;
-        audit.on = true;
-        audit.spec = s;
-        audit.who.source = "cli";
-        struct passwd *pw = getpwuid(getuid());
-        if (pw)
-                snprintf(audit.actor, sizeof(audit.actor), "user:%s",
-                         pw->pw_name);
-        else
-                snprintf(audit.actor, sizeof(audit.actor), "uid:%u",
-                         getuid());
-        audit.who.actor = audit.actor;
-        prescan(argc, argv);
-        if (audit.who.user_id && !id_ok(audit.who.user_id)) {
-                const char *bad = audit.who.user_id;
-                audit.who.user_id = NULL;
-                return refuse(EXIT_USAGE, "invalid_argument",
-                              "--user-id wants 1 to 128 printable "
-                              "characters, got '%.64s'",
-                              bad);
-        }
-        if (audit.who.agent_id && !id_ok(audit.who.agent_id)) {
-                const char *bad = audit.who.agent_id;
-                audit.who.agent_id = NULL;
-                return refuse(EXIT_USAGE, "invalid_argument",
-                              "--agent-id wants 1 to 128 printable "
-                              "characters, got '%.64s'",
-                              bad);
-        }
         int c;
         while ((c = getopt_long(argc, argv, "l:c:e:t:m:qh", opts, NULL)) !=
                -1) {
                 switch (c) {
                 case 'l':
-                        lang = optarg;
+                        o->lang = optarg;
                         break;
                 case 'c':
-                        code_arg = optarg;
+                        o->code_arg = optarg;
                         break;
                 case OPT_STDIN:
-                        stdin_path = optarg;
+                        o->stdin_path = optarg;
                         break;
                 case OPT_ARG:
                         if (al_spec_add_arg(s, optarg, &e) < 0)
@@ -690,7 +709,7 @@ int cmd_run(int argc, char **argv) {
                                               "--collect: %s", e.msg);
                         break;
                 case OPT_OUTDIR:
-                        out_dir = optarg;
+                        o->out_dir = optarg;
                         break;
                 case 't':
                         if ((r = set_limit_flag(s, "--timeout", "wall_ms",
@@ -746,27 +765,36 @@ int cmd_run(int argc, char **argv) {
                         json_mode = true;
                         break;
                 case OPT_PRETTY:
-                        pretty = true;
+                        o->pretty = true;
                         break;
                 case OPT_TIMING:
-                        timing = true;
+                        o->timing = true;
                         break;
                 case 'q':
-                        quiet = true;
+                        o->quiet = true;
                         break;
                 case OPT_LANGUAGES:
-                        if (al_languages_load_file(optarg, &e) < 0)
+                        if (!again && al_languages_load_file(optarg, &e) < 0)
                                 return refuse(EXIT_USAGE, "invalid_languages",
                                               "--languages: %s", e.msg);
                         break;
                 case OPT_LIST:
-                        list = true;
+                        o->list = true;
                         break;
                 case OPT_POLICY:
-                        policy_file = optarg;
+                        o->policy_file = optarg;
                         break;
                 case OPT_POLICY_MODE:
-                        policy_mode = optarg;
+                        o->policy_mode = optarg;
+                        break;
+                case OPT_MARKDOWN:
+                        o->markdown = optarg;
+                        break;
+                case OPT_DEFAULT_LANG:
+                        o->default_lang = optarg;
+                        break;
+                case OPT_FAIL_FAST:
+                        o->fail_fast = true;
                         break;
                 case OPT_STATE:
                 case OPT_NO_AUDIT:
@@ -781,73 +809,88 @@ int cmd_run(int argc, char **argv) {
                         return EXIT_USAGE;
                 }
         }
-        if (list)
-                return list_languages();
-
         /* getopt has moved the operands to the end: the code FILE (unless
-         * -c), then the program's arguments (options among them only after
-         * "--"). */
-        const char *code_file = NULL;
-        if (optind < argc && !code_arg)
-                code_file = argv[optind++];
+         * -c or --markdown), then the program's arguments (options among
+         * them only after "--"). */
+        if (optind < argc && !o->code_arg && !o->markdown)
+                o->code_file = argv[optind++];
         for (; optind < argc; optind++)
                 if (al_spec_add_arg(s, argv[optind], &e) < 0)
                         return refuse(EXIT_USAGE, "invalid_argument", "%s",
                                       e.msg);
+        return -1;
+}
 
+/* The code, the program's stdin and the policy into s, then the run: one
+ * result, printed (or, for --markdown, added to the array). The exit
+ * status of the run or of its refusal. */
+static int run_spec(al_spec *s, const struct run_opts *o, int sfd) {
+        al_error e = {0};
+        int r;
+        const char *lang = o->lang;
+        audit.spec = s;
+        free(audit.findings);
+        audit.findings = NULL;
         if (!lang)
                 return refuse(EXIT_USAGE, "usage",
                               "--lang is required (see --list-languages)");
         if (al_spec_set_language(s, lang, &e) < 0)
                 return refuse(EXIT_USAGE, "unknown_language", "%s", e.msg);
-        if (!code_arg && !code_file)
-                return refuse(EXIT_USAGE, "usage",
-                              "no code: give a FILE, '-' for stdin, or -c "
-                              "CODE");
-        if (code_arg) {
-                if (al_spec_set_code(s, code_arg, strlen(code_arg), &e) < 0)
-                        return refuse(EXIT_USAGE, "invalid_code", "%s", e.msg);
-        } else {
+        if (!o->markdown) {
+                if (!o->code_arg && !o->code_file)
+                        return refuse(EXIT_USAGE, "usage",
+                                      "no code: give a FILE, '-' for stdin, "
+                                      "or -c CODE");
+                const void *code = o->code_arg;
+                size_t len = o->code_arg ? strlen(o->code_arg) : 0;
                 _cleanup_free_ unsigned char *data = NULL;
-                size_t len = 0;
-                if ((r = cli_read_all(code_file, CLI_MAX_READ, &data, &len)) < 0)
-                        return refuse(EXIT_USAGE, "invalid_code",
-                                      "cannot read code from %s: %s",
-                                      code_file, strerror(-r));
-                if (al_spec_set_code(s, data, len, &e) < 0)
+                if (!o->code_arg) {
+                        if ((r = cli_read_all(o->code_file, CLI_MAX_READ,
+                                              &data, &len)) < 0)
+                                return refuse(EXIT_USAGE, "invalid_code",
+                                              "cannot read code from %s: %s",
+                                              o->code_file, strerror(-r));
+                        code = data;
+                }
+                if (al_spec_set_code(s, code, len, &e) < 0)
                         return refuse(EXIT_USAGE, "invalid_code", "%s", e.msg);
         }
-        if (stdin_path) {
-                if (!strcmp(stdin_path, "-") && code_file &&
-                    !strcmp(code_file, "-"))
+        if (o->stdin_path) {
+                const char *code_from = o->markdown ? o->markdown : o->code_file;
+                bool from_stdin = !strcmp(o->stdin_path, "-");
+                if (from_stdin && code_from && !strcmp(code_from, "-"))
                         return refuse(EXIT_USAGE, "usage",
                                       "stdin cannot carry both the code and "
                                       "the program's input");
+                /* airlock's stdin is read once, for every block */
+                static unsigned char *stdin_data;
+                static size_t stdin_len;
+                static bool stdin_read;
                 _cleanup_free_ unsigned char *data = NULL;
                 size_t len = 0;
-                if ((r = cli_read_all(stdin_path, CLI_MAX_READ, &data, &len)) < 0)
+                if (from_stdin && stdin_read) {
+                        r = 0;
+                } else if ((r = cli_read_all(o->stdin_path, CLI_MAX_READ,
+                                             &data, &len)) == 0 &&
+                           from_stdin) {
+                        stdin_data = data;
+                        stdin_len = len;
+                        stdin_read = true;
+                        data = NULL;
+                }
+                if (r < 0)
                         return refuse(EXIT_USAGE, "invalid_stdin",
-                                      "--stdin %s: %s", stdin_path,
+                                      "--stdin %s: %s", o->stdin_path,
                                       strerror(-r));
-                if (al_spec_set_stdin(s, data, len, &e) < 0)
+                if (al_spec_set_stdin(s, from_stdin ? stdin_data : data,
+                                      from_stdin ? stdin_len : len, &e) < 0)
                         return refuse(EXIT_USAGE, "invalid_stdin", "%s",
                                       e.msg);
         }
-        al_spec_set_timing(s, timing);
-        if ((r = validate(s, lang, policy_file, policy_mode)) != 0)
+        al_spec_set_timing(s, o->timing);
+        if ((r = validate(s, lang, o->policy_file, o->policy_mode)) != 0)
                 return r;
-
-        /* SIGINT/SIGTERM/SIGHUP cancel the run; the library still kills
-         * and removes everything before we exit. */
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
         al_spec_set_cancel_fd(s, sfd);
-        signal(SIGPIPE, SIG_IGN);
 
         /* fail closed: the sandbox waits at the gate until the "started"
          * record is durable (written while it builds its root); if that
@@ -890,17 +933,14 @@ int cmd_run(int argc, char **argv) {
                                           e2.msg);
                 }
                 if (json_mode) {
-                        json_t *o = json_pack(
+                        json_t *j = json_pack(
                                 "{s:s,s:s,s:{s:s,s:s}}", "status",
                                 "internal_error", "reason", e.msg, "error",
                                 "code", "internal_error", "message", e.msg);
                         if (gate.ok)
-                                json_object_set_new(o, "audit_id",
+                                json_object_set_new(j, "audit_id",
                                                     json_string(gate.id));
-                        char *str = json_dumps(o, JSON_COMPACT);
-                        puts(str ? str : "{\"status\":\"internal_error\"}");
-                        free(str);
-                        json_decref(o);
+                        emit_json(j);
                 }
                 finish_in_background(NULL);
                 return EXIT_INTERNAL;
@@ -924,8 +964,17 @@ int cmd_run(int argc, char **argv) {
                 cli_error("this refusal could not be audited: %s",
                           gate.err.msg);
         }
-        if (out_dir && res->n_files) {
-                if (mkdir(out_dir, 0755) < 0 && errno != EEXIST) {
+        /* --markdown: block N's files under DIR/N/, so that blocks do not
+         * overwrite each other's plot.png */
+        char out_dir[PATH_MAX];
+        if (o->out_dir && md.on)
+                snprintf(out_dir, sizeof(out_dir), "%s/%zu", o->out_dir,
+                         md.index);
+        else if (o->out_dir)
+                snprintf(out_dir, sizeof(out_dir), "%s", o->out_dir);
+        if (o->out_dir && res->n_files) {
+                if ((md.on && mkdir(o->out_dir, 0755) < 0 && errno != EEXIST) ||
+                    (mkdir(out_dir, 0755) < 0 && errno != EEXIST)) {
                         cli_error("--out-dir %s: %s", out_dir,
                                   strerror(errno));
                 } else {
@@ -941,16 +990,22 @@ int cmd_run(int argc, char **argv) {
                 }
         }
         if (json_mode) {
-                char *j = al_result_to_json(res, pretty);
-                if (!j) {
+                char *j = al_result_to_json(res, o->pretty && !md.on);
+                json_t *jo = j ? json_loads(j, 0, NULL) : NULL;
+                if (!md.on && j)
+                        puts(j);
+                else if (jo)
+                        emit_json(json_incref(jo));
+                json_decref(jo);
+                if (!j || (md.on && !jo)) {
+                        free(j);
                         cli_error("cannot encode the result as JSON");
                         al_result_free(res);
                         return EXIT_INTERNAL;
                 }
-                puts(j);
                 free(j);
         } else
-                print_human(res, quiet, out_dir);
+                print_human(res, o->quiet, o->out_dir ? out_dir : NULL);
         fflush(stdout);
         int rc = status_exit(res);
         if (res->status == AL_STATUS_KILLED &&
@@ -961,4 +1016,194 @@ int cmd_run(int argc, char **argv) {
         finish_in_background(res);
         al_result_free(res);
         return rc;
+}
+
+/* --markdown: every fenced block of the reply in its own fresh sandbox,
+ * in order; the skipped ones reported with the reason. The exit status is
+ * that of the first block that did not succeed (0 when all did). */
+static int run_markdown(int argc, char **argv, const struct run_opts *o,
+                        int sfd) {
+        const char *only = NULL, *default_lang = NULL;
+        if (o->code_arg)
+                return refuse(EXIT_USAGE, "usage",
+                              "--markdown and -c: the code comes from one "
+                              "of them");
+        if (o->lang && !(only = al_lang_normalise(o->lang)))
+                return refuse(EXIT_USAGE, "unknown_language",
+                              "--lang: unknown language '%s'", o->lang);
+        if (o->default_lang &&
+            !(default_lang = al_lang_normalise(o->default_lang)))
+                return refuse(EXIT_USAGE, "unknown_language",
+                              "--default-lang: unknown language '%s'",
+                              o->default_lang);
+        const char *name = strcmp(o->markdown, "-") ? o->markdown : "stdin";
+        _cleanup_free_ unsigned char *text = NULL;
+        size_t len = 0;
+        al_error e = {0};
+        int r = cli_read_all(o->markdown, AL_EXTRACT_MAX_INPUT, &text, &len);
+        if (r == -EFBIG)
+                return refuse(EXIT_USAGE, "invalid_markdown",
+                              "--markdown %s: larger than the %u MiB limit",
+                              name, AL_EXTRACT_MAX_INPUT >> 20);
+        if (r < 0)
+                return refuse(EXIT_USAGE, "invalid_markdown",
+                              "cannot read --markdown %s: %s", name,
+                              strerror(-r));
+        al_block *b = NULL;
+        size_t n = 0;
+        if (al_extract_blocks((const char *)text, len, 0, &b, &n, &e) < 0)
+                return refuse(EXIT_USAGE, "invalid_markdown",
+                              "--markdown %s: %s", name, e.msg);
+
+        md.on = true;
+        md.results = json_array();
+        int rc = EXIT_OK;
+        size_t ran = 0, skipped = 0;
+        bool stop = false;
+        for (size_t i = 0; i < n; i++) {
+                char why[160];
+                const char *lang = NULL;
+                const char *skip = cli_block_skip_reason(
+                        &b[i], only, default_lang, why, sizeof(why), &lang);
+                if (!skip && stop)
+                        skip = "not run: an earlier block did not succeed "
+                               "(--fail-fast)";
+                md.index = i + 1;
+                json_decref(md.block);
+                md.block = json_pack("{s:I,s:I,s:s?,s:s?,s:b}", "index",
+                                     (json_int_t)(i + 1), "line",
+                                     (json_int_t)b[i].line, "language",
+                                     skip ? b[i].lang : lang, "info",
+                                     b[i].info, "unterminated",
+                                     b[i].unterminated);
+                if (skip) {
+                        skipped++;
+                        if (json_mode)
+                                emit_json(json_pack("{s:s,s:s}", "status",
+                                                    "skipped", "reason",
+                                                    skip));
+                        else
+                                fprintf(stderr,
+                                        "=== block %zu, line %u: skipped: "
+                                        "%s\n",
+                                        i + 1, b[i].line, skip);
+                        continue;
+                }
+                if (!json_mode)
+                        fprintf(stderr, "=== block %zu, line %u: %s%s\n",
+                                i + 1, b[i].line, lang,
+                                b[i].unterminated
+                                        ? " (unterminated fence: runs to "
+                                          "the end of its container)"
+                                        : "");
+                _cleanup_(al_spec_free_p) al_spec *s = al_spec_new();
+                struct run_opts bo;
+                if (!s) {
+                        rc = EXIT_INTERNAL;
+                        break;
+                }
+                /* the same flags for each block, then its code */
+                if ((r = parse_opts(argc, argv, s, &bo, true)) >= 0) {
+                        rc = r;
+                        break;
+                }
+                bo.lang = lang;
+                if (al_spec_set_code(s, b[i].code, b[i].len, &e) < 0) {
+                        r = refuse(EXIT_USAGE, "invalid_code", "%s", e.msg);
+                } else {
+                        fflush(stdout);
+                        r = run_spec(s, &bo, sfd);
+                }
+                ran++;
+                if (r != EXIT_OK && rc == EXIT_OK)
+                        rc = r;
+                if (r == EXIT_CANCELLED)
+                        break;
+                if (r != EXIT_OK && o->fail_fast)
+                        stop = true;
+        }
+        al_blocks_free(b, n);
+        json_decref(md.block);
+        md.block = NULL;
+        md.on = false;
+        if (json_mode) {
+                char *str = json_dumps(md.results,
+                                       JSON_PRESERVE_ORDER |
+                                               (o->pretty ? JSON_INDENT(2)
+                                                          : JSON_COMPACT));
+                puts(str ? str : "[]");
+                free(str);
+        } else if (!o->quiet)
+                fprintf(stderr, "=== %zu block%s run, %zu skipped\n", ran,
+                        ran == 1 ? "" : "s", skipped);
+        json_decref(md.results);
+        md.results = NULL;
+        finish_in_background(NULL); /* the alerts of every block */
+        if (!ran && rc == EXIT_OK) {
+                cli_error("%s: no code block to run (%zu skipped)", name,
+                          skipped);
+                return EXIT_USAGE;
+        }
+        return rc;
+}
+
+int cmd_run(int argc, char **argv) {
+        _cleanup_(al_spec_free_p) al_spec *s = al_spec_new();
+        struct run_opts o;
+        int r;
+
+        if (!s)
+                return EXIT_INTERNAL;
+        json_mode = false;
+        audit.on = true;
+        audit.spec = s;
+        audit.who.source = "cli";
+        struct passwd *pw = getpwuid(getuid());
+        if (pw)
+                snprintf(audit.actor, sizeof(audit.actor), "user:%s",
+                         pw->pw_name);
+        else
+                snprintf(audit.actor, sizeof(audit.actor), "uid:%u",
+                         getuid());
+        audit.who.actor = audit.actor;
+        prescan(argc, argv);
+        if (audit.who.user_id && !id_ok(audit.who.user_id)) {
+                const char *bad = audit.who.user_id;
+                audit.who.user_id = NULL;
+                return refuse(EXIT_USAGE, "invalid_argument",
+                              "--user-id wants 1 to 128 printable "
+                              "characters, got '%.64s'",
+                              bad);
+        }
+        if (audit.who.agent_id && !id_ok(audit.who.agent_id)) {
+                const char *bad = audit.who.agent_id;
+                audit.who.agent_id = NULL;
+                return refuse(EXIT_USAGE, "invalid_argument",
+                              "--agent-id wants 1 to 128 printable "
+                              "characters, got '%.64s'",
+                              bad);
+        }
+        if ((r = parse_opts(argc, argv, s, &o, false)) >= 0)
+                return r;
+        if (o.list)
+                return list_languages();
+
+        /* SIGINT/SIGTERM/SIGHUP cancel the run; the library still kills
+         * and removes everything before we exit. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        signal(SIGPIPE, SIG_IGN);
+
+        if (o.markdown)
+                return run_markdown(argc, argv, &o, sfd);
+        if (o.default_lang || o.fail_fast)
+                return refuse(EXIT_USAGE, "usage",
+                              "--default-lang and --fail-fast go with "
+                              "--markdown");
+        return run_spec(s, &o, sfd);
 }

@@ -34,8 +34,8 @@ static void usage(FILE *f) {
                 fprintf(f, "  %-8s %s\n", commands[i].name,
                         commands[i].summary);
         fprintf(f, "\n'airlock COMMAND --help' for a command's options; "
-                   "man airlock-run, airlock-audit,\n"
-                   "airlock-doctor.\n");
+                   "man airlock-run, airlock-check,\n"
+                   "airlock-extract, airlock-audit, airlock-doctor.\n");
 }
 
 int main(int argc, char **argv) {
