@@ -10,7 +10,7 @@
 PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= gcc
-PKGS    := jansson sqlite3 libsodium tree-sitter libcmark
+PKGS    := jansson sqlite3 libsodium tree-sitter libcmark libmicrohttpd
 # libcurl (alert webhooks) is loaded with dlopen() when a webhook is
 # configured, so that it does not slow down every start: only its headers
 # are needed at build time.

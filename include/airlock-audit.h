@@ -45,6 +45,9 @@ typedef struct al_audit al_audit;
  * ~/.local/share/airlock) for others. Not created here. */
 int al_state_dir_resolve(const char *dir, char *out, size_t outlen,
                          al_error *err);
+/* Create it (0700) when missing; refuse a symlink, a directory of another
+ * user or one others can write. */
+int al_state_dir_prepare(const char *dir, al_error *err);
 
 /* Open (creating on first use) the audit log in the state directory:
  * STATE/audit.db (SQLite, WAL, durable commits), STATE/audit.key (0600),

@@ -27,6 +27,8 @@ int cmd_doctor(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* The whole of a file, or of stdin for "-", up to max bytes: -EFBIG
  * beyond (never a silent truncation), -errno on other errors. */

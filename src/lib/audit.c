@@ -117,16 +117,6 @@ static void sha256_hex(const void *data, size_t len,
         hex(h, sizeof(h), out);
 }
 
-static void now_ts(char out[32]) {
-        struct timespec t;
-        struct tm tm;
-        clock_gettime(CLOCK_REALTIME, &t);
-        gmtime_r(&t.tv_sec, &tm);
-        snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec, t.tv_nsec / 1000000);
-}
-
 static char *dumps(json_t *o) {
         return json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 }
@@ -260,7 +250,7 @@ int al_state_dir_resolve(const char *dir, char *out, size_t outlen,
 }
 
 /* mkdir -p; the last component 0700, parents 0700 when we make them. */
-static int make_dirs(const char *dir, al_error *err) {
+int al_state_dir_prepare(const char *dir, al_error *err) {
         char p[PATH_MAX];
         snprintf(p, sizeof(p), "%s", dir);
         for (char *s = p + 1; *s; s++) {
@@ -606,7 +596,7 @@ int al_audit_open(const char *state_dir, al_audit **ret, al_error *err) {
         a->lock_ms = 5000;
         if ((r = al_state_dir_resolve(state_dir, a->dir, sizeof(a->dir),
                                       err)) < 0 ||
-            (r = make_dirs(a->dir, err)) < 0)
+            (r = al_state_dir_prepare(a->dir, err)) < 0)
                 goto fail;
         /* no sandbox may ever mount the database or its key */
         if ((r = al_protect_path(a->dir, err)) < 0)
@@ -667,7 +657,7 @@ static int link_and_insert(al_audit *a, al_audit_rec *rec, char ts[32],
         int r = chain_tail(a, &seq, prev, err);
         if (r < 0)
                 return r;
-        now_ts(ts); /* under the lock: timestamps follow the chain */
+        al_utc_now(ts); /* under the lock: timestamps follow the chain */
         rec->seq = seq + 1;
         rec->ts = ts;
         rec->prev = prev;
@@ -1397,7 +1387,7 @@ int al_audit_prune(al_audit *a, const char *before, uint64_t *ret_count,
             0)
                 goto fail;
         char now[32];
-        now_ts(now);
+        al_utc_now(now);
         al_audit_checkpoint ncp = {.seq = through, .count = cp.count + removed};
         snprintf(ncp.hash, sizeof(ncp.hash), "%s", through_hash);
         snprintf(ncp.ts, sizeof(ncp.ts), "%s", now);

@@ -1082,22 +1082,26 @@ void al_sandbox_set_cgroup_probe(const al_cg_probe *p) {
         probe_override = p;
 }
 
+/* Probed once per process, whichever thread runs first (airlock serve
+ * runs sandboxes from several). */
+static al_cg_probe probe_cache;
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+
+static void probe_cgroups(void) {
+        al_error e;
+        if (al_cgroup_probe("/sys/fs/cgroup", "/proc/self/cgroup",
+                            &probe_cache, &e) < 0) {
+                memset(&probe_cache, 0, sizeof(probe_cache));
+                snprintf(probe_cache.reason, sizeof(probe_cache.reason), "%s",
+                         e.msg);
+        }
+}
+
 static const al_cg_probe *cgroup_probe_cached(void) {
-        static al_cg_probe probe;
-        static bool done;
         if (probe_override)
                 return probe_override;
-        if (!done) {
-                al_error e;
-                if (al_cgroup_probe("/sys/fs/cgroup", "/proc/self/cgroup",
-                                    &probe, &e) < 0) {
-                        memset(&probe, 0, sizeof(probe));
-                        snprintf(probe.reason, sizeof(probe.reason), "%s",
-                                 e.msg);
-                }
-                done = true;
-        }
-        return &probe;
+        pthread_once(&probe_once, probe_cgroups);
+        return &probe_cache;
 }
 
 static void fill_protections(al_protections *p, const al_cg_probe *cg,

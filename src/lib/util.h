@@ -38,3 +38,6 @@ bool al_glob_match(const char *pattern, const char *path);
 
 /* Monotonic clock in milliseconds (the one impure helper: a clock read). */
 double al_now_ms(void);
+
+/* Now, UTC, as 2026-11-23T10:33:01.153Z. */
+void al_utc_now(char out[32]);
