@@ -13,6 +13,7 @@ static const struct command {
         {"check", cmd_check, "static validation of code against a policy"},
         {"extract", cmd_extract, "the fenced code blocks of a Markdown reply"},
         {"audit", cmd_audit, "the tamper-evident record of every run"},
+        {"serve", cmd_serve, "the execution service (HTTP/JSON API)"},
         {"keys", cmd_keys, "API keys of airlock serve"},
         {"doctor", cmd_doctor, "report which protections this host gives"},
 };

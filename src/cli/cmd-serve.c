@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+/* airlock serve: flags and config file -> the HTTP service (serve-*.c). */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "serve.h"
+#include "util.h"
+
+/* clang-format off */
+static void help(FILE *f) {
+        fputs(
+"Usage: airlock serve [--listen HOST:PORT] [--state DIR] [OPTIONS]\n"
+"\n"
+"The execution service: an HTTP/JSON API (airlock-serve(1)) with API keys\n"
+"(airlock keys), a bounded worker pool and queue, and every request in the\n"
+"audit log.\n"
+"\n"
+"  --listen HOST:PORT     address (default 127.0.0.1:8080; port 0 = any)\n"
+"  --state DIR            state directory: audit log, keys (as airlock run)\n"
+"  --config FILE          JSON object whose keys are these long options\n"
+"                         (\"listen\", \"workers\", ...); flags win over it\n"
+"  --workers N            executions at once (default: the number of CPUs)\n"
+"  --queue N              executions waiting for a worker (default 64); a\n"
+"                         full queue answers 503 with Retry-After\n"
+"  --queue-timeout SEC    longest wait in the queue (default 30): then 503\n"
+"  --max-body BYTES       request body cap (default 10485760): then 413\n"
+"  --grace SEC            on SIGTERM, in-flight runs get this long before\n"
+"                         they are killed (default 10)\n"
+"  --policy FILE          static-validation policy (default: built-in)\n"
+"  --policy-mode MODE     default for requests: off, record, warn, enforce\n"
+"                         (default record)\n"
+"  --tls-cert FILE, --tls-key FILE   serve HTTPS (PEM)\n"
+"  --languages FILE       extra language profiles\n"
+"  -h, --help             this help\n"
+"\n"
+"SIGTERM/SIGINT: stop accepting, finish or kill the runs in flight, exit 0.\n"
+"SIGHUP: re-read the keys (also re-read every second).\n",
+              f);
+}
+/* clang-format on */
+
+enum {
+        OPT_LISTEN = 256,
+        OPT_STATE,
+        OPT_CONFIG,
+        OPT_WORKERS,
+        OPT_QUEUE,
+        OPT_QTIMEOUT,
+        OPT_MAXBODY,
+        OPT_GRACE,
+        OPT_POLICY,
+        OPT_POLICY_MODE,
+        OPT_TLS_CERT,
+        OPT_TLS_KEY,
+        OPT_LANGUAGES,
+};
+
+static const struct option opts[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"state", required_argument, NULL, OPT_STATE},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"workers", required_argument, NULL, OPT_WORKERS},
+        {"queue", required_argument, NULL, OPT_QUEUE},
+        {"queue-timeout", required_argument, NULL, OPT_QTIMEOUT},
+        {"max-body", required_argument, NULL, OPT_MAXBODY},
+        {"grace", required_argument, NULL, OPT_GRACE},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"policy-mode", required_argument, NULL, OPT_POLICY_MODE},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"languages", required_argument, NULL, OPT_LANGUAGES},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+
+static int num(const char *name, const char *v, uint64_t lo, uint64_t hi,
+               uint64_t *out) {
+        if (al_parse_u64(v, out) < 0 || *out < lo || *out > hi) {
+                cli_error("%s wants a whole number from %llu to %llu, got "
+                          "'%s'",
+                          name, (unsigned long long)lo,
+                          (unsigned long long)hi, v);
+                return -1;
+        }
+        return 0;
+}
+
+static int str(const char *name, const char *v, char *out, size_t size) {
+        if (strlen(v) >= size) {
+                cli_error("%s: too long", name);
+                return -1;
+        }
+        snprintf(out, size, "%s", v);
+        return 0;
+}
+
+/* One option by its long name (a flag or a config key). */
+static int set_opt(struct srv_config *c, int id, const char *name,
+                   const char *v) {
+        uint64_t n;
+        switch (id) {
+        case OPT_LISTEN:
+                return str(name, v, c->listen, sizeof(c->listen));
+        case OPT_STATE:
+                return str(name, v, c->state, sizeof(c->state));
+        case OPT_WORKERS:
+                if (num(name, v, 1, 256, &n) < 0)
+                        return -1;
+                c->workers = (unsigned)n;
+                return 0;
+        case OPT_QUEUE:
+                if (num(name, v, 1, 65536, &n) < 0)
+                        return -1;
+                c->queue = (unsigned)n;
+                return 0;
+        case OPT_QTIMEOUT:
+                if (num(name, v, 1, 3600, &n) < 0)
+                        return -1;
+                c->queue_timeout_s = (unsigned)n;
+                return 0;
+        case OPT_MAXBODY:
+                if (num(name, v, 1024, 1ull << 30, &n) < 0)
+                        return -1;
+                c->max_body = (size_t)n;
+                return 0;
+        case OPT_GRACE:
+                if (num(name, v, 0, 3600, &n) < 0)
+                        return -1;
+                c->grace_s = (unsigned)n;
+                return 0;
+        case OPT_POLICY:
+                return str(name, v, c->policy, sizeof(c->policy));
+        case OPT_POLICY_MODE:
+                if (strcmp(v, "off") && strcmp(v, "record") &&
+                    strcmp(v, "warn") && strcmp(v, "enforce")) {
+                        cli_error("%s: off, record, warn or enforce, not "
+                                  "'%s'",
+                                  name, v);
+                        return -1;
+                }
+                return str(name, v, c->policy_mode, sizeof(c->policy_mode));
+        case OPT_TLS_CERT:
+                return str(name, v, c->tls_cert, sizeof(c->tls_cert));
+        case OPT_TLS_KEY:
+                return str(name, v, c->tls_key, sizeof(c->tls_key));
+        case OPT_LANGUAGES:
+                return str(name, v, c->languages, sizeof(c->languages));
+        }
+        return -1;
+}
+
+/* The config file: a JSON object of long option names (no "config"). */
+static int load_config(struct srv_config *c, const char *path) {
+        json_error_t je;
+        json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+        if (!o || !json_is_object(o)) {
+                cli_error("--config %s: %s", path,
+                          o ? "not a JSON object" : je.text);
+                json_decref(o);
+                return -1;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(o, k, v) {
+                const struct option *op = opts;
+                while (op->name && (strcmp(op->name, k) ||
+                                    op->val == OPT_CONFIG || op->val == 'h'))
+                        op++;
+                if (!op->name) {
+                        cli_error("--config %s: unknown key '%s' (the keys "
+                                  "are serve's long options)",
+                                  path, k);
+                        json_decref(o);
+                        return -1;
+                }
+                char buf[64], name[80];
+                const char *s = json_string_value(v);
+                snprintf(name, sizeof(name), "%s: %s", path, k);
+                if (json_is_integer(v)) {
+                        snprintf(buf, sizeof(buf), "%lld",
+                                 (long long)json_integer_value(v));
+                        s = buf;
+                }
+                if (!s) {
+                        cli_error("%s: a string or a number", name);
+                        json_decref(o);
+                        return -1;
+                }
+                if (set_opt(c, op->val, name, s) < 0) {
+                        json_decref(o);
+                        return -1;
+                }
+        }
+        json_decref(o);
+        return 0;
+}
+
+int cmd_serve(int argc, char **argv) {
+        struct srv_config cfg = {
+                .listen = "127.0.0.1:8080",
+                .queue = 64,
+                .queue_timeout_s = 30,
+                .max_body = 10u << 20,
+                .grace_s = 10,
+                .policy_mode = "record",
+        };
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg.workers = cpus > 0 && cpus <= 256 ? (unsigned)cpus : 2;
+        /* the config file first, so that flags override it */
+        for (int i = 1; i < argc; i++) {
+                const char *v = NULL;
+                if (!strcmp(argv[i], "--config") && i + 1 < argc)
+                        v = argv[i + 1];
+                else if (!strncmp(argv[i], "--config=", 9))
+                        v = argv[i] + 9;
+                if (v && load_config(&cfg, v) < 0)
+                        return EXIT_USAGE;
+        }
+        int c;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                if (c == 'h') {
+                        help(stdout);
+                        return EXIT_OK;
+                }
+                if (c == OPT_CONFIG)
+                        continue;
+                if (c == '?' || c == ':') {
+                        help(stderr);
+                        return EXIT_USAGE;
+                }
+                const char *name = "option";
+                for (const struct option *o = opts; o->name; o++)
+                        if (o->val == c)
+                                name = o->name;
+                char flag[64];
+                snprintf(flag, sizeof(flag), "--%s", name);
+                if (set_opt(&cfg, c, flag, optarg) < 0)
+                        return EXIT_USAGE;
+        }
+        if (optind < argc) {
+                cli_error("serve: unexpected argument '%s'", argv[optind]);
+                return EXIT_USAGE;
+        }
+        if (!cfg.tls_cert[0] != !cfg.tls_key[0]) {
+                cli_error("--tls-cert and --tls-key go together");
+                return EXIT_USAGE;
+        }
+        al_error e = {0};
+        if (cfg.languages[0] &&
+            al_languages_load_file(cfg.languages, &e) < 0) {
+                cli_error("--languages: %s", e.msg);
+                return EXIT_USAGE;
+        }
+        if (srv_http_run(&cfg, &e) < 0) {
+                cli_error("%s", e.msg);
+                return e.code == EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
+        }
+        return EXIT_OK;
+}

@@ -1,0 +1,984 @@
+/* SPDX-License-Identifier: MIT */
+/* airlock serve: the API — auth, routes, request bounds, runs, audit. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "airlock.h"
+#include "cli.h"
+#include "error.h"
+#include "json.h"
+#include "serve.h"
+#include "util.h"
+
+/* Bounds on a request body's JSON besides its size (--max-body). */
+#define MAX_DEPTH 16
+#define MAX_VALUES 20000
+#define MAX_FILES 256
+#define MAX_ARGS 1024
+#define MAX_ENV 256
+#define MAX_COLLECT 64
+
+struct bucket {
+        char id[AL_KEY_ID_SIZE];
+        double tokens, last;
+        unsigned active; /* executions of this key in flight */
+};
+
+static struct {
+        const struct srv_config *cfg;
+        al_audit *audit;
+        pthread_mutex_t audit_lock;
+        al_keys *keys_db;
+        pthread_rwlock_t keys_lock;
+        al_key_info *keys;
+        size_t nkeys;
+        pthread_mutex_t bucket_lock;
+        struct bucket *buckets;
+        size_t nbuckets;
+        al_policy *policy;
+        int cancel_fd; /* eventfd: readable = cancel every run */
+        atomic_bool shutting_down;
+        /* metrics */
+        atomic_long requests, executions_by_status[8], audit_failures;
+        atomic_long queued, active;
+} api = {
+        .audit_lock = PTHREAD_MUTEX_INITIALIZER,
+        .keys_lock = PTHREAD_RWLOCK_INITIALIZER,
+        .bucket_lock = PTHREAD_MUTEX_INITIALIZER,
+        .cancel_fd = -1,
+};
+
+static double now_s(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* --- responses ------------------------------------------------------------ */
+
+static void set_json(struct srv_response *rs, unsigned status, json_t *o) {
+        rs->status = status;
+        rs->body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(o);
+        if (!rs->body) {
+                rs->status = 500;
+                rs->body = strdup("{\"error\":{\"code\":\"internal_error\","
+                                  "\"message\":\"out of memory\"}}");
+        }
+        rs->len = rs->body ? strlen(rs->body) : 0;
+        rs->content_type = "application/json";
+}
+
+void srv_error(struct srv_response *rs, unsigned status, const char *code,
+               const char *field, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        json_t *e = json_pack("{s:s,s:o}", "code", code, "message",
+                              al_jstr(msg));
+        if (e && field)
+                json_object_set_new(e, "field", json_string(field));
+        set_json(rs, status, json_pack("{s:o}", "error", e));
+        snprintf(rs->log_code, sizeof(rs->log_code), "%s", code);
+}
+
+/* --- keys, rate, concurrency ---------------------------------------------- */
+
+void srv_api_reload_keys(void) {
+        al_key_info *v = NULL;
+        size_t n = 0;
+        al_error e = {0};
+        if (!api.keys_db || al_keys_list(api.keys_db, true, &v, &n, &e) < 0) {
+                if (e.msg[0])
+                        fprintf(stderr,
+                                "{\"event\":\"airlock.serve.keys\",\"error\":"
+                                "\"%s\"}\n",
+                                "cannot read keys.db; the old keys stay");
+                return;
+        }
+        pthread_rwlock_wrlock(&api.keys_lock);
+        free(api.keys);
+        api.keys = v;
+        api.nkeys = n;
+        pthread_rwlock_unlock(&api.keys_lock);
+}
+
+/* The key the request presents, copied into *k: 0, or an error response
+ * (401) and -1. */
+static int authenticate(const struct srv_request *rq, al_key_info *k,
+                        struct srv_response *rs) {
+        const char *presented = rq->api_key;
+        if (!presented && rq->auth) {
+                if (strncasecmp(rq->auth, "Bearer ", 7) != 0) {
+                        srv_error(rs, 401, "unauthorized", NULL,
+                                  "Authorization wants 'Bearer KEY'");
+                        return -1;
+                }
+                presented = rq->auth + 7;
+                while (*presented == ' ')
+                        presented++;
+        }
+        if (!presented || !*presented) {
+                srv_error(rs, 401, "unauthorized", NULL,
+                          "an API key is required: 'Authorization: Bearer "
+                          "KEY' or 'X-API-Key: KEY'");
+                return -1;
+        }
+        pthread_rwlock_rdlock(&api.keys_lock);
+        const al_key_info *f = al_keys_verify(api.keys, api.nkeys, presented);
+        if (f)
+                *k = *f;
+        pthread_rwlock_unlock(&api.keys_lock);
+        if (!f) {
+                srv_error(rs, 401, "invalid_api_key", NULL,
+                          "the API key is not valid (unknown or revoked)");
+                return -1;
+        }
+        snprintf(rs->log_key, sizeof(rs->log_key), "key:%s", k->id);
+        return 0;
+}
+
+static struct bucket *bucket_of(const char *id) {
+        for (size_t i = 0; i < api.nbuckets; i++)
+                if (!strcmp(api.buckets[i].id, id))
+                        return &api.buckets[i];
+        struct bucket *b =
+                realloc(api.buckets, (api.nbuckets + 1) * sizeof(*b));
+        if (!b)
+                return NULL;
+        api.buckets = b;
+        b = &api.buckets[api.nbuckets++];
+        memset(b, 0, sizeof(*b));
+        snprintf(b->id, sizeof(b->id), "%s", id);
+        b->tokens = -1; /* full on first use */
+        return b;
+}
+
+/* Take one request from the key's rate: 0, or 429 with Retry-After. */
+static int rate_take(const al_key_info *k, struct srv_response *rs) {
+        if (!k->rate_count)
+                return 0;
+        double per_s = (double)k->rate_count / (double)k->rate_period_s;
+        int r = 0;
+        pthread_mutex_lock(&api.bucket_lock);
+        struct bucket *b = bucket_of(k->id);
+        if (b) {
+                double t = now_s();
+                if (b->tokens < 0)
+                        b->tokens = k->rate_count;
+                else
+                        b->tokens = fmin((double)k->rate_count,
+                                         b->tokens + (t - b->last) * per_s);
+                b->last = t;
+                if (b->tokens >= 1)
+                        b->tokens -= 1;
+                else {
+                        rs->retry_after =
+                                (unsigned)ceil((1 - b->tokens) / per_s);
+                        r = -1;
+                }
+        }
+        pthread_mutex_unlock(&api.bucket_lock);
+        if (r < 0)
+                srv_error(rs, 429, "rate_limited", NULL,
+                          "key %s is over its rate of %u per %u s", k->id,
+                          k->rate_count, k->rate_period_s);
+        return r;
+}
+
+/* One more execution of the key in flight, within its max_concurrent. */
+static int concurrency_take(const al_key_info *k, struct srv_response *rs) {
+        int r = 0;
+        pthread_mutex_lock(&api.bucket_lock);
+        struct bucket *b = bucket_of(k->id);
+        if (b && k->max_concurrent && b->active >= k->max_concurrent)
+                r = -1;
+        else if (b)
+                b->active++;
+        pthread_mutex_unlock(&api.bucket_lock);
+        if (r < 0) {
+                rs->retry_after = 1;
+                srv_error(rs, 429, "too_many_concurrent", NULL,
+                          "key %s has %u executions running already (its "
+                          "max_concurrent)",
+                          k->id, k->max_concurrent);
+        }
+        return r;
+}
+
+static void concurrency_give(const al_key_info *k) {
+        pthread_mutex_lock(&api.bucket_lock);
+        struct bucket *b = bucket_of(k->id);
+        if (b && b->active)
+                b->active--;
+        pthread_mutex_unlock(&api.bucket_lock);
+}
+
+/* --- audit ------------------------------------------------------------------ */
+
+static void audit_refused(const al_audit_who *who, const al_spec *s,
+                          struct srv_response *rs, const char *findings) {
+        al_error e = {0};
+        char id[AL_AUDIT_ID_SIZE] = "";
+        const char *msg = "";
+        json_t *o = rs->body ? json_loads(rs->body, 0, NULL) : NULL;
+        json_t *err = json_object_get(o, "error");
+        msg = json_string_value(json_object_get(err, "message"));
+        pthread_mutex_lock(&api.audit_lock);
+        int r = al_audit_refused(api.audit, who, s,
+                                 rs->log_code[0] ? rs->log_code : "refused",
+                                 msg ? msg : "", findings, id, &e);
+        pthread_mutex_unlock(&api.audit_lock);
+        if (r < 0) {
+                api.audit_failures++;
+                fprintf(stderr,
+                        "{\"event\":\"airlock.serve.audit_failed\","
+                        "\"code\":\"%s\"}\n",
+                        rs->log_code);
+        } else if (o && json_is_object(o)) {
+                json_object_set_new(o, "id", json_string(id));
+                snprintf(rs->audit_id, sizeof(rs->audit_id), "%s", id);
+                char *b = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                if (b) {
+                        free(rs->body);
+                        rs->body = b;
+                        rs->len = strlen(b);
+                }
+        }
+        json_decref(o);
+}
+
+/* --- the request's JSON ------------------------------------------------------ */
+
+/* Depth and value count of the whole body, before any field is read. */
+static bool json_bounded(json_t *j, int depth, size_t *count) {
+        if (depth > MAX_DEPTH || ++*count > MAX_VALUES)
+                return false;
+        if (json_is_object(j)) {
+                const char *k;
+                json_t *v;
+                json_object_foreach(j, k, v) if (!json_bounded(v, depth + 1,
+                                                               count)) return false;
+        } else if (json_is_array(j)) {
+                size_t i;
+                json_t *v;
+                json_array_foreach(j, i, v) if (!json_bounded(v, depth + 1,
+                                                              count)) return false;
+        }
+        return true;
+}
+
+/* Every key of o is one of allowed: else 400 unknown_field at path. */
+static int only_fields(json_t *o, const char *const *allowed, const char *path,
+                       struct srv_response *rs) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(o, k, v) {
+                bool ok = false;
+                for (size_t i = 0; allowed[i] && !ok; i++)
+                        ok = !strcmp(k, allowed[i]);
+                if (!ok) {
+                        char f[256];
+                        snprintf(f, sizeof(f), "%s%s%.128s", path,
+                                 *path ? "." : "", k);
+                        srv_error(rs, 400, "unknown_field", f,
+                                  "unknown field '%s'", f);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+static const char *type_name(json_t *v) {
+        switch (json_typeof(v)) {
+        case JSON_OBJECT:
+                return "an object";
+        case JSON_ARRAY:
+                return "an array";
+        case JSON_STRING:
+                return "a string";
+        case JSON_INTEGER:
+                return "an integer";
+        case JSON_REAL:
+                return "a number";
+        case JSON_TRUE:
+        case JSON_FALSE:
+                return "a boolean";
+        default:
+                return "null";
+        }
+}
+
+/* A string field: NULL when absent; -1 (and 400) when of the wrong type. */
+static int get_str(json_t *o, const char *key, const char *path,
+                   const char **out, size_t *len, struct srv_response *rs) {
+        json_t *v = json_object_get(o, key);
+        *out = NULL;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_string(v)) {
+                srv_error(rs, 400, "invalid_type", path,
+                          "%s must be a string, not %s", path, type_name(v));
+                return -1;
+        }
+        *out = json_string_value(v);
+        if (len)
+                *len = json_string_length(v);
+        return 0;
+}
+
+/* base64 (standard, padding optional) into a malloc'ed buffer. */
+static int b64_decode(const char *s, size_t len, unsigned char **out,
+                      size_t *outlen) {
+        size_t cap = len / 4 * 3 + 3;
+        unsigned char *b = malloc(cap + 1);
+        if (!b)
+                return -ENOMEM;
+        if (sodium_base642bin(b, cap, s, len, " \n\r", outlen, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 &&
+            sodium_base642bin(b, cap, s, len, " \n\r", outlen, NULL,
+                              sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0) {
+                free(b);
+                return -EINVAL;
+        }
+        *out = b;
+        return 0;
+}
+
+/* content or content_base64 of obj into data (malloc'ed). */
+static int get_bytes(json_t *o, const char *key, const char *key64,
+                     const char *path, unsigned char **data, size_t *len,
+                     bool *present, struct srv_response *rs) {
+        const char *s = NULL, *s64 = NULL;
+        size_t n = 0, n64 = 0;
+        char p[256], p64[256];
+        snprintf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", key);
+        snprintf(p64, sizeof(p64), "%s%s%s", path, *path ? "." : "", key64);
+        *data = NULL;
+        *len = 0;
+        *present = false;
+        if (get_str(o, key, p, &s, &n, rs) < 0 ||
+            get_str(o, key64, p64, &s64, &n64, rs) < 0)
+                return -1;
+        if (s && s64) {
+                srv_error(rs, 400, "invalid_request", p64,
+                          "give %s or %s, not both", p, p64);
+                return -1;
+        }
+        if (s64) {
+                int r = b64_decode(s64, n64, data, len);
+                if (r < 0) {
+                        srv_error(rs, r == -ENOMEM ? 500 : 400,
+                                  r == -ENOMEM ? "internal_error"
+                                               : "invalid_base64",
+                                  p64, "%s is not valid base64", p64);
+                        return -1;
+                }
+        } else if (s) {
+                if (!(*data = malloc(n + 1))) {
+                        srv_error(rs, 500, "internal_error", NULL,
+                                  "out of memory");
+                        return -1;
+                }
+                memcpy(*data, s, n);
+                *len = n;
+        }
+        *present = s || s64;
+        return 0;
+}
+
+static const char *const TOP_FIELDS[] = {
+        "language", "code",  "code_base64", "stdin",       "stdin_base64",
+        "args",     "env",   "files",       "collect",     "limits",
+        "policy_mode", "user_id", "agent_id", "metadata", NULL};
+static const char *const FILE_FIELDS[] = {"path", "content", "content_base64",
+                                          "executable", NULL};
+static const char *const LIMIT_FIELDS[] = {
+        "wall_ms", "cpu_ms", "memory_mb", "pids", "disk_mb", "output_bytes",
+        "open_files", NULL};
+
+static void language_list(char *out, size_t size) {
+        size_t o = 0;
+        out[0] = '\0';
+        for (size_t i = 0; i < al_languages_count(); i++) {
+                int k = snprintf(out + o, size - o, "%s%s", o ? ", " : "",
+                                 al_language_name(i));
+                if (k < 0 || (size_t)k >= size - o)
+                        break;
+                o += (size_t)k;
+        }
+}
+
+/* The body of POST /v1/execute into s. On error: -1 and the response. */
+static int build_spec(json_t *req, al_spec *s, const al_key_info *key,
+                      const char **mode, struct srv_response *rs,
+                      al_audit_who *who) {
+        al_error e = {0};
+        const char *lang, *v;
+        if (only_fields(req, TOP_FIELDS, "", rs) < 0)
+                return -1;
+        if (get_str(req, "user_id", "user_id", &who->user_id, NULL, rs) < 0 ||
+            get_str(req, "agent_id", "agent_id", &who->agent_id, NULL, rs) < 0)
+                return -1;
+        for (int i = 0; i < 2; i++) {
+                const char *id = i ? who->agent_id : who->user_id;
+                if (id && (strlen(id) == 0 || strlen(id) > 128)) {
+                        srv_error(rs, 400, "invalid_value",
+                                  i ? "agent_id" : "user_id",
+                                  "%s is 1 to 128 characters",
+                                  i ? "agent_id" : "user_id");
+                        return -1;
+                }
+        }
+        json_t *meta = json_object_get(req, "metadata");
+        if (meta && !json_is_object(meta) && !json_is_null(meta)) {
+                srv_error(rs, 400, "invalid_type", "metadata",
+                          "metadata must be an object, not %s",
+                          type_name(meta));
+                return -1;
+        }
+        if (get_str(req, "language", "language", &lang, NULL, rs) < 0)
+                return -1;
+        if (!lang) {
+                srv_error(rs, 400, "missing_field", "language",
+                          "language is required");
+                return -1;
+        }
+        if (al_spec_set_language(s, lang, &e) < 0) {
+                char langs[256];
+                language_list(langs, sizeof(langs));
+                srv_error(rs, 400, "unknown_language", "language",
+                          "unknown language '%.64s'; valid: %s", lang, langs);
+                return -1;
+        }
+        unsigned char *data = NULL;
+        size_t len = 0;
+        bool present;
+        if (get_bytes(req, "code", "code_base64", "", &data, &len, &present,
+                      rs) < 0)
+                return -1;
+        if (!present) {
+                srv_error(rs, 400, "missing_field", "code",
+                          "code (or code_base64) is required");
+                return -1;
+        }
+        int r = al_spec_set_code(s, data, len, &e);
+        free(data);
+        if (r < 0) {
+                srv_error(rs, 400, "invalid_code", "code", "%s", e.msg);
+                return -1;
+        }
+        if (get_bytes(req, "stdin", "stdin_base64", "", &data, &len, &present,
+                      rs) < 0)
+                return -1;
+        if (present) {
+                r = al_spec_set_stdin(s, data, len, &e);
+                free(data);
+                if (r < 0) {
+                        srv_error(rs, 400, "invalid_stdin", "stdin", "%s",
+                                  e.msg);
+                        return -1;
+                }
+        }
+        json_t *a = json_object_get(req, "args"), *x;
+        size_t i;
+        if (a && !json_is_array(a)) {
+                srv_error(rs, 400, "invalid_type", "args",
+                          "args must be an array of strings, not %s",
+                          type_name(a));
+                return -1;
+        }
+        if (json_array_size(a) > MAX_ARGS) {
+                srv_error(rs, 400, "too_many", "args",
+                          "at most %d args", MAX_ARGS);
+                return -1;
+        }
+        json_array_foreach(a, i, x) {
+                char p[32];
+                snprintf(p, sizeof(p), "args[%zu]", i);
+                if (!json_is_string(x)) {
+                        srv_error(rs, 400, "invalid_type", p,
+                                  "%s must be a string, not %s", p,
+                                  type_name(x));
+                        return -1;
+                }
+                if (al_spec_add_arg(s, json_string_value(x), &e) < 0) {
+                        srv_error(rs, 400, "invalid_value", p, "%s: %s", p,
+                                  e.msg);
+                        return -1;
+                }
+        }
+        json_t *env = json_object_get(req, "env");
+        if (env && !json_is_object(env)) {
+                srv_error(rs, 400, "invalid_type", "env",
+                          "env must be an object of strings, not %s",
+                          type_name(env));
+                return -1;
+        }
+        if (json_object_size(env) > MAX_ENV) {
+                srv_error(rs, 400, "too_many", "env", "at most %d env entries",
+                          MAX_ENV);
+                return -1;
+        }
+        const char *ek;
+        json_object_foreach(env, ek, x) {
+                char p[160];
+                snprintf(p, sizeof(p), "env.%.128s", ek);
+                if (!json_is_string(x)) {
+                        srv_error(rs, 400, "invalid_type", p,
+                                  "%s must be a string, not %s", p,
+                                  type_name(x));
+                        return -1;
+                }
+                if (al_spec_add_env(s, ek, json_string_value(x), &e) < 0) {
+                        srv_error(rs, 400, "invalid_value", p, "%s", e.msg);
+                        return -1;
+                }
+        }
+        json_t *files = json_object_get(req, "files");
+        if (files && !json_is_array(files)) {
+                srv_error(rs, 400, "invalid_type", "files",
+                          "files must be an array, not %s", type_name(files));
+                return -1;
+        }
+        if (json_array_size(files) > MAX_FILES) {
+                srv_error(rs, 400, "too_many", "files", "at most %d files",
+                          MAX_FILES);
+                return -1;
+        }
+        json_array_foreach(files, i, x) {
+                char p[32], pp[48];
+                snprintf(p, sizeof(p), "files[%zu]", i);
+                snprintf(pp, sizeof(pp), "%s.path", p);
+                if (!json_is_object(x)) {
+                        srv_error(rs, 400, "invalid_type", p,
+                                  "%s must be an object, not %s", p,
+                                  type_name(x));
+                        return -1;
+                }
+                if (only_fields(x, FILE_FIELDS, p, rs) < 0 ||
+                    get_str(x, "path", pp, &v, NULL, rs) < 0)
+                        return -1;
+                if (!v) {
+                        srv_error(rs, 400, "missing_field", pp,
+                                  "%s is required", pp);
+                        return -1;
+                }
+                json_t *exe = json_object_get(x, "executable");
+                if (exe && !json_is_boolean(exe)) {
+                        srv_error(rs, 400, "invalid_type", p,
+                                  "%s.executable must be a boolean", p);
+                        return -1;
+                }
+                if (get_bytes(x, "content", "content_base64", p, &data, &len,
+                              &present, rs) < 0)
+                        return -1;
+                r = al_spec_add_file(s, v, data ? data : (unsigned char *)"",
+                                     len, json_is_true(exe), &e);
+                free(data);
+                if (r < 0) {
+                        srv_error(rs, 400, "invalid_file", pp, "%s: %s", pp,
+                                  e.msg);
+                        return -1;
+                }
+        }
+        json_t *col = json_object_get(req, "collect");
+        if (col && !json_is_array(col)) {
+                srv_error(rs, 400, "invalid_type", "collect",
+                          "collect must be an array of globs, not %s",
+                          type_name(col));
+                return -1;
+        }
+        if (json_array_size(col) > MAX_COLLECT) {
+                srv_error(rs, 400, "too_many", "collect", "at most %d globs",
+                          MAX_COLLECT);
+                return -1;
+        }
+        json_array_foreach(col, i, x) {
+                char p[32];
+                snprintf(p, sizeof(p), "collect[%zu]", i);
+                if (!json_is_string(x) ||
+                    al_spec_add_collect(s, json_string_value(x), &e) < 0) {
+                        srv_error(rs, 400,
+                                  json_is_string(x) ? "invalid_value"
+                                                    : "invalid_type",
+                                  p, "%s: %s", p,
+                                  json_is_string(x) ? e.msg
+                                                    : "must be a string");
+                        return -1;
+                }
+        }
+        /* limits: the request's, each within al_limits_max and the key's
+         * ceilings (over a ceiling: refused, never clamped in silence);
+         * a default above a ceiling comes down to it */
+        al_limits *l = al_spec_limits(s);
+        json_t *lim = json_object_get(req, "limits");
+        if (lim && !json_is_object(lim)) {
+                srv_error(rs, 400, "invalid_type", "limits",
+                          "limits must be an object, not %s", type_name(lim));
+                return -1;
+        }
+        if (lim && only_fields(lim, LIMIT_FIELDS, "limits", rs) < 0)
+                return -1;
+        const char *lk;
+        json_object_foreach(lim, lk, x) {
+                char p[64], num[32];
+                snprintf(p, sizeof(p), "limits.%s", lk);
+                if (!json_is_integer(x)) {
+                        srv_error(rs, 400, "invalid_type", p,
+                                  "%s must be a whole number, not %s", p,
+                                  type_name(x));
+                        return -1;
+                }
+                snprintf(num, sizeof(num), "%lld",
+                         (long long)json_integer_value(x));
+                if (al_limits_set(l, lk, num, &e) < 0) {
+                        srv_error(rs, 400, "invalid_limit", p, "%s", e.msg);
+                        return -1;
+                }
+        }
+        struct {
+                const char *name;
+                uint64_t *val;
+                unsigned max;
+        } ceil_[] = {{"memory_mb", &l->memory_mb, key->max_memory_mb},
+                     {"wall_ms", &l->wall_ms, key->max_wall_ms}};
+        for (size_t c = 0; c < 2; c++) {
+                if (!ceil_[c].max || *ceil_[c].val <= ceil_[c].max)
+                        continue;
+                if (json_object_get(lim, ceil_[c].name)) {
+                        char p[64];
+                        snprintf(p, sizeof(p), "limits.%s", ceil_[c].name);
+                        srv_error(rs, 400, "limit_exceeds_key", p,
+                                  "%s %llu is above this key's ceiling of %u",
+                                  p, (unsigned long long)*ceil_[c].val,
+                                  ceil_[c].max);
+                        return -1;
+                }
+                *ceil_[c].val = ceil_[c].max;
+        }
+        if (l->cpu_ms > l->wall_ms && key->max_wall_ms &&
+            !json_object_get(lim, "cpu_ms"))
+                l->cpu_ms = l->wall_ms;
+        if (get_str(req, "policy_mode", "policy_mode", mode, NULL, rs) < 0)
+                return -1;
+        if (*mode && strcmp(*mode, "off") && strcmp(*mode, "record") &&
+            strcmp(*mode, "warn") && strcmp(*mode, "enforce")) {
+                srv_error(rs, 400, "invalid_value", "policy_mode",
+                          "policy_mode is off, record, warn or enforce");
+                return -1;
+        }
+        return 0;
+}
+
+/* Static validation per the mode: 0 to run (findings in *findings), -1
+ * with the refusal in rs. */
+static int validate(al_spec *s, const char *mode, char **findings,
+                    struct srv_response *rs) {
+        *findings = NULL;
+        if (!mode)
+                mode = api.cfg->policy_mode;
+        bool enforce = !strcmp(mode, "enforce"), warn = !strcmp(mode, "warn");
+        if (!strcmp(mode, "off"))
+                return 0;
+        al_error e = {0};
+        al_findings f;
+        if (al_spec_check(s, NULL, &f, &e) == -ENOTSUP) {
+                if (enforce) {
+                        srv_error(rs, 422, "policy_unsupported", "language",
+                                  "static validation does not know this "
+                                  "language: a policy cannot be enforced "
+                                  "on it");
+                        return -1;
+                }
+                return 0;
+        }
+        if (al_spec_check(s, api.policy, &f, &e) < 0) {
+                if (enforce) {
+                        srv_error(rs, 422, "policy_check_failed", "code",
+                                  "the code could not be checked: %s", e.msg);
+                        return -1;
+                }
+                return 0;
+        }
+        json_t *fj = al_findings_json(&f);
+        *findings = fj ? json_dumps(fj, JSON_COMPACT) : NULL;
+        json_decref(fj);
+        al_severity t = al_policy_threshold(api.policy);
+        size_t blocking = al_findings_count_at(&f, t) +
+                          (f.syntax_error && t <= AL_SEV_HIGH);
+        int r = 0;
+        if (enforce && blocking) {
+                srv_error(rs, 422, "policy_violation", "code",
+                          "policy %s: %zu finding%s at or above %s",
+                          al_policy_name(api.policy), blocking,
+                          blocking == 1 ? "" : "s", al_severity_name(t));
+                r = -1;
+        } else if ((enforce || warn) &&
+                   al_spec_add_import_guard(s, api.policy, &e) < 0) {
+                srv_error(rs, 500, "policy_guard_failed", NULL,
+                          "the runtime import guard cannot be installed: %s",
+                          e.msg);
+                r = -1;
+        }
+        al_findings_free(&f);
+        return r;
+}
+
+/* Add the findings to a refusal's body (policy_violation). */
+static void attach_findings(struct srv_response *rs, const char *findings) {
+        json_t *o = json_loads(rs->body, 0, NULL), *f = NULL;
+        if (o && findings && (f = json_loads(findings, 0, NULL))) {
+                json_object_set_new(o, "status", json_string("rejected"));
+                json_object_set_new(o, "findings", f);
+                free(rs->body);
+                rs->body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                rs->len = rs->body ? strlen(rs->body) : 0;
+        }
+        json_decref(o);
+}
+
+static void execute(const struct srv_request *rq, struct srv_response *rs) {
+        al_key_info key;
+        al_audit_who who = {.source = "http", .actor = "anonymous"};
+        char actor[32];
+        if (authenticate(rq, &key, rs) < 0) {
+                audit_refused(&who, NULL, rs, NULL);
+                return;
+        }
+        snprintf(actor, sizeof(actor), "key:%s", key.id);
+        who.actor = actor;
+        if (!(key.scopes & (AL_SCOPE_EXECUTE | AL_SCOPE_ADMIN))) {
+                srv_error(rs, 403, "forbidden", NULL,
+                          "key %s lacks the execute scope", key.id);
+                audit_refused(&who, NULL, rs, NULL);
+                return;
+        }
+        if (rate_take(&key, rs) < 0) {
+                audit_refused(&who, NULL, rs, NULL);
+                return;
+        }
+        if (rq->body_too_large) {
+                srv_error(rs, 413, "body_too_large", NULL,
+                          "the body is larger than %zu bytes",
+                          api.cfg->max_body);
+                audit_refused(&who, NULL, rs, NULL);
+                return;
+        }
+        json_error_t je;
+        json_t *req = json_loadb(rq->body, rq->body_len,
+                                 JSON_REJECT_DUPLICATES, &je);
+        size_t count = 0;
+        if (!req) {
+                bool utf8 = strstr(je.text, "UTF-8") ||
+                            strstr(je.text, "decode byte");
+                srv_error(rs, 400, utf8 ? "invalid_utf8" : "invalid_json",
+                          NULL,
+                          utf8 ? "the body is not valid UTF-8 (send code "
+                                 "that is not as code_base64): %s at "
+                                 "byte %d"
+                               : "the body is not valid JSON: %s at byte %d",
+                          je.text, je.position);
+                audit_refused(&who, NULL, rs, NULL);
+                return;
+        }
+        if (!json_is_object(req) || !json_bounded(req, 0, &count)) {
+                if (!json_is_object(req))
+                        srv_error(rs, 400, "invalid_json", NULL,
+                                  "the body must be a JSON object");
+                else
+                        srv_error(rs, 400, "too_complex", NULL,
+                                  "the body nests deeper than %d or has "
+                                  "more than %d values",
+                                  MAX_DEPTH, MAX_VALUES);
+                json_decref(req);
+                audit_refused(&who, NULL, rs, NULL);
+                return;
+        }
+        al_spec *s = al_spec_new();
+        const char *mode = NULL;
+        char *findings = NULL;
+        if (!s) {
+                srv_error(rs, 500, "internal_error", NULL, "out of memory");
+                json_decref(req);
+                return;
+        }
+        if (build_spec(req, s, &key, &mode, rs, &who) < 0 ||
+            validate(s, mode, &findings, rs) < 0) {
+                if (findings)
+                        attach_findings(rs, findings);
+                audit_refused(&who, s, rs, findings);
+                goto out;
+        }
+        if (concurrency_take(&key, rs) < 0) {
+                audit_refused(&who, s, rs, findings);
+                goto out;
+        }
+        al_spec_set_cancel_fd(s, api.cancel_fd);
+        al_error e = {0};
+        char id[AL_AUDIT_ID_SIZE] = "";
+        pthread_mutex_lock(&api.audit_lock);
+        int r = al_audit_started(api.audit, &who, s, findings, id, &e);
+        pthread_mutex_unlock(&api.audit_lock);
+        if (r < 0) {
+                api.audit_failures++;
+                concurrency_give(&key);
+                srv_error(rs, 503, "audit_unavailable", NULL,
+                          "not running: the audit log cannot be written: %s",
+                          e.msg);
+                rs->retry_after = 5;
+                goto out;
+        }
+        al_result *res = NULL;
+        api.active++;
+        r = al_run(s, &res, &e);
+        api.active--;
+        concurrency_give(&key);
+        if (r < 0) {
+                al_result failed = {.status = AL_STATUS_INTERNAL_ERROR,
+                                    .exit_code = -1};
+                snprintf(failed.reason, sizeof(failed.reason), "%s", e.msg);
+                pthread_mutex_lock(&api.audit_lock);
+                al_audit_finished(api.audit, id, &failed, &e);
+                pthread_mutex_unlock(&api.audit_lock);
+                srv_error(rs, 500, "internal_error", NULL, "%s", failed.reason);
+                goto out;
+        }
+        if (findings)
+                res->findings_json = strdup(findings);
+        snprintf(res->audit_id, sizeof(res->audit_id), "%s", id);
+        pthread_mutex_lock(&api.audit_lock);
+        r = al_audit_finished(api.audit, id, res, &e);
+        pthread_mutex_unlock(&api.audit_lock);
+        if (r < 0)
+                api.audit_failures++;
+        if ((unsigned)res->status < 8)
+                api.executions_by_status[res->status]++;
+        char *j = al_result_to_json(res, false);
+        json_t *o = j ? json_loads(j, 0, NULL) : NULL;
+        free(j);
+        if (o) {
+                json_object_set_new(o, "id", json_string(id));
+                json_t *meta = json_object_get(req, "metadata");
+                if (meta && json_is_object(meta))
+                        json_object_set(o, "metadata", meta);
+        }
+        snprintf(rs->audit_id, sizeof(rs->audit_id), "%s", id);
+        snprintf(rs->log_code, sizeof(rs->log_code), "%s",
+                 al_status_name(res->status));
+        set_json(rs, res->status == AL_STATUS_REJECTED ? 422 : 200, o);
+        al_result_teardown(res);
+        al_result_free(res);
+out:
+        free(findings);
+        al_spec_free(s);
+        json_decref(req);
+}
+
+/* --- the other routes ---------------------------------------------------------- */
+
+static void languages(struct srv_response *rs) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < al_languages_count(); i++)
+                json_array_append_new(
+                        a, json_pack("{s:s,s:b,s:s}", "name",
+                                     al_language_name(i), "available",
+                                     al_language_available(i), "description",
+                                     al_language_describe(i)));
+        set_json(rs, 200, json_pack("{s:o}", "languages", a));
+}
+
+bool srv_is_execution(const char *method, const char *path) {
+        return !strcmp(method, "POST") && !strcmp(path, "/v1/execute");
+}
+
+void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
+        api.requests++;
+        const char *p = rq->path;
+        bool get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
+        if (!strcmp(p, "/v1/execute")) {
+                if (strcmp(rq->method, "POST"))
+                        srv_error(rs, 405, "method_not_allowed", NULL,
+                                  "%s wants POST", p);
+                else
+                        execute(rq, rs);
+        } else if (!strcmp(p, "/healthz")) {
+                if (get)
+                        set_json(rs, 200, json_pack("{s:s}", "status", "ok"));
+                else
+                        srv_error(rs, 405, "method_not_allowed", NULL,
+                                  "%s wants GET", p);
+        } else if (!strcmp(p, "/readyz")) {
+                if (api.shutting_down)
+                        srv_error(rs, 503, "shutting_down", NULL,
+                                  "the server is shutting down");
+                else
+                        set_json(rs, 200,
+                                 json_pack("{s:s}", "status", "ready"));
+        } else if (!strcmp(p, "/v1/languages")) {
+                if (get)
+                        languages(rs);
+                else
+                        srv_error(rs, 405, "method_not_allowed", NULL,
+                                  "%s wants GET", p);
+        } else
+                srv_error(rs, 404, "not_found", NULL, "no route %.200s", p);
+}
+
+void srv_metrics_queue(long queued, long active) {
+        api.queued = queued;
+        (void)active;
+}
+
+void srv_api_cancel_all(void) {
+        api.shutting_down = true;
+        uint64_t one = 1;
+        if (api.cancel_fd >= 0 && write(api.cancel_fd, &one, sizeof(one)) < 0)
+                fprintf(stderr, "airlock serve: cannot cancel runs\n");
+}
+
+int srv_api_init(const struct srv_config *cfg, al_error *err) {
+        int r;
+        api.cfg = cfg;
+        if ((r = al_audit_open(cfg->state[0] ? cfg->state : NULL, &api.audit,
+                               err)) < 0)
+                return r;
+        if ((r = al_audit_alerts_start(api.audit, err)) < 0)
+                return r;
+        if ((r = al_keys_open(cfg->state[0] ? cfg->state : NULL, &api.keys_db,
+                              err)) < 0)
+                return r;
+        srv_api_reload_keys();
+        if (!(api.policy = al_policy_load(cfg->policy[0] ? cfg->policy : NULL,
+                                          err)))
+                return -EINVAL;
+        /* EFD_SEMAPHORE off: once written it stays readable, so every run
+         * (also ones that start later) sees the cancel */
+        api.cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (api.cancel_fd < 0)
+                return al_error_errno(err, errno, "eventfd");
+        return 0;
+}
+
+void srv_api_fini(void) {
+        al_audit_alerts_drain(api.audit, 5000);
+        api.audit = al_audit_close(api.audit);
+        api.keys_db = al_keys_close(api.keys_db);
+        api.policy = al_policy_free(api.policy);
+        free(api.keys);
+        free(api.buckets);
+        if (api.cancel_fd >= 0)
+                close(api.cancel_fd);
+}

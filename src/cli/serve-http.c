@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * airlock serve: the HTTP front on libmicrohttpd.
+ *
+ * One polling thread (epoll) reads requests and answers the cheap routes
+ * itself. An execution is suspended (MHD_suspend_connection) and put on a
+ * bounded queue that a fixed pool of workers takes from; a full queue is a
+ * 503 with Retry-After at once, a request that waited longer than the
+ * queue timeout a 503 without running. Bodies are read into a buffer up to
+ * --max-body; past it the rest is drained and the request answered 413.
+ * Threads, queue and memory are bounded by configuration, never by load.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "error.h"
+#include "serve.h"
+#include "util.h"
+
+struct conn {
+        struct MHD_Connection *c;
+        char *body;
+        size_t len, cap;
+        bool too_large;
+        bool queued, done;
+        double t0, t_queued;
+        struct srv_request rq;
+        struct srv_response rs;
+        char method[16], path[512], peer[64];
+        char *auth, *api_key;
+};
+
+static struct {
+        const struct srv_config *cfg;
+        struct MHD_Daemon *d;
+        pthread_mutex_t lock;
+        pthread_cond_t more;
+        struct conn **q; /* ring of cfg->queue */
+        size_t head, n;
+        bool stop;
+        pthread_t *workers;
+        unsigned nworkers;
+        long active;
+} fr = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
+
+static double mono(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* One JSON line per request on stderr. */
+static void log_request(const struct conn *k) {
+        char ts[32];
+        al_utc_now(ts);
+        fprintf(stderr,
+                "{\"event\":\"airlock.serve.request\",\"ts\":\"%s\","
+                "\"method\":\"%s\",\"path\":\"%s\",\"status\":%u,"
+                "\"code\":\"%s\",\"key\":\"%s\",\"id\":\"%s\","
+                "\"peer\":\"%s\",\"latency_ms\":%.1f}\n",
+                ts, k->method, k->path, k->rs.status, k->rs.log_code,
+                k->rs.log_key[0] ? k->rs.log_key : "-", k->rs.audit_id,
+                k->peer, (mono() - k->t0) * 1000.0);
+}
+
+static enum MHD_Result respond(struct conn *k) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+                k->rs.len, k->rs.body ? k->rs.body : (char *)"",
+                MHD_RESPMEM_MUST_COPY);
+        if (!r)
+                return MHD_NO;
+        MHD_add_response_header(r, "Content-Type",
+                                k->rs.content_type ? k->rs.content_type
+                                                   : "application/json");
+        MHD_add_response_header(r, "Cache-Control", "no-store");
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        if (k->rs.retry_after) {
+                char ra[16];
+                snprintf(ra, sizeof(ra), "%u", k->rs.retry_after);
+                MHD_add_response_header(r, "Retry-After", ra);
+        }
+        enum MHD_Result ret = MHD_queue_response(k->c, k->rs.status, r);
+        MHD_destroy_response(r);
+        log_request(k);
+        return ret;
+}
+
+static void *worker_main(void *arg) {
+        (void)arg;
+        for (;;) {
+                pthread_mutex_lock(&fr.lock);
+                while (!fr.n && !fr.stop)
+                        pthread_cond_wait(&fr.more, &fr.lock);
+                if (!fr.n && fr.stop) {
+                        pthread_mutex_unlock(&fr.lock);
+                        return NULL;
+                }
+                struct conn *k = fr.q[fr.head];
+                fr.head = (fr.head + 1) % fr.cfg->queue;
+                fr.n--;
+                fr.active++;
+                srv_metrics_queue((long)fr.n, fr.active);
+                bool stopping = fr.stop;
+                pthread_mutex_unlock(&fr.lock);
+
+                if (stopping)
+                        srv_error(&k->rs, 503, "shutting_down", NULL,
+                                  "the server is shutting down");
+                else if (mono() - k->t_queued > fr.cfg->queue_timeout_s) {
+                        k->rs.retry_after = 1;
+                        srv_error(&k->rs, 503, "queue_timeout", NULL,
+                                  "waited more than %u s for a worker",
+                                  fr.cfg->queue_timeout_s);
+                } else
+                        srv_api_handle(&k->rq, &k->rs);
+
+                pthread_mutex_lock(&fr.lock);
+                fr.active--;
+                k->done = true;
+                pthread_mutex_unlock(&fr.lock);
+                MHD_resume_connection(k->c);
+        }
+}
+
+static char *dup_header(struct MHD_Connection *c, const char *name) {
+        const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+        return v ? strdup(v) : NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls) {
+        (void)cls;
+        (void)version;
+        struct conn *k = *con_cls;
+        if (!k) {
+                if (!(k = calloc(1, sizeof(*k))))
+                        return MHD_NO;
+                *con_cls = k;
+                k->c = c;
+                k->t0 = mono();
+                snprintf(k->method, sizeof(k->method), "%s", method);
+                snprintf(k->path, sizeof(k->path), "%s", url);
+                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+                        c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                if (ci && ci->client_addr) {
+                        const struct sockaddr *sa = ci->client_addr;
+                        if (sa->sa_family == AF_INET)
+                                inet_ntop(AF_INET,
+                                          &((const struct sockaddr_in *)sa)
+                                                   ->sin_addr,
+                                          k->peer, sizeof(k->peer));
+                        else if (sa->sa_family == AF_INET6)
+                                inet_ntop(AF_INET6,
+                                          &((const struct sockaddr_in6 *)sa)
+                                                   ->sin6_addr,
+                                          k->peer, sizeof(k->peer));
+                }
+                k->auth = dup_header(c, "Authorization");
+                k->api_key = dup_header(c, "X-API-Key");
+                /* a declared length over the cap: no need to read it */
+                const char *cl = MHD_lookup_connection_value(
+                        c, MHD_HEADER_KIND, "Content-Length");
+                uint64_t n;
+                if (cl && al_parse_u64(cl, &n) == 0 && n > fr.cfg->max_body)
+                        k->too_large = true;
+                return MHD_YES;
+        }
+        if (*upload_size) {
+                /* the body, up to the cap; past it, drained and dropped */
+                if (!k->too_large && k->len + *upload_size > fr.cfg->max_body)
+                        k->too_large = true;
+                if (!k->too_large) {
+                        if (k->len + *upload_size + 1 > k->cap) {
+                                size_t cap = k->cap ? k->cap : 16384;
+                                while (cap < k->len + *upload_size + 1)
+                                        cap *= 2;
+                                char *b = realloc(k->body, cap);
+                                if (!b)
+                                        return MHD_NO;
+                                k->body = b;
+                                k->cap = cap;
+                        }
+                        memcpy(k->body + k->len, upload, *upload_size);
+                        k->len += *upload_size;
+                }
+                *upload_size = 0;
+                return MHD_YES;
+        }
+        if (k->done || k->rs.status)
+                return respond(k);
+        k->rq = (struct srv_request){.method = k->method,
+                                     .path = k->path,
+                                     .auth = k->auth,
+                                     .api_key = k->api_key,
+                                     .peer = k->peer,
+                                     .body = k->body ? k->body : "",
+                                     .body_len = k->len,
+                                     .body_too_large = k->too_large};
+        if (!srv_is_execution(method, k->path)) {
+                srv_api_handle(&k->rq, &k->rs);
+                return respond(k);
+        }
+        /* to the workers: suspended first, so that the resume (from the
+         * worker) always comes after it */
+        pthread_mutex_lock(&fr.lock);
+        if (fr.stop || fr.n == fr.cfg->queue) {
+                bool stop = fr.stop;
+                pthread_mutex_unlock(&fr.lock);
+                k->rs.retry_after = 1;
+                if (stop)
+                        srv_error(&k->rs, 503, "shutting_down", NULL,
+                                  "the server is shutting down");
+                else
+                        srv_error(&k->rs, 503, "queue_full", NULL,
+                                  "all %u workers are busy and %u requests "
+                                  "wait; retry later",
+                                  fr.nworkers, fr.cfg->queue);
+                return respond(k);
+        }
+        MHD_suspend_connection(c);
+        k->queued = true;
+        k->t_queued = mono();
+        fr.q[(fr.head + fr.n) % fr.cfg->queue] = k;
+        fr.n++;
+        srv_metrics_queue((long)fr.n, fr.active);
+        pthread_cond_signal(&fr.more);
+        pthread_mutex_unlock(&fr.lock);
+        return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+        (void)cls;
+        (void)c;
+        (void)toe;
+        struct conn *k = *con_cls;
+        if (!k)
+                return;
+        free(k->body);
+        free(k->rs.body);
+        free(k->auth);
+        free(k->api_key);
+        free(k);
+        *con_cls = NULL;
+}
+
+/* HOST:PORT ([::1]:8080, 127.0.0.1:0, localhost:8080) -> a listening
+ * socket; the port actually bound into *port. */
+static int listen_on(const char *spec, int *port, al_error *err) {
+        char host[256];
+        const char *colon = strrchr(spec, ':');
+        if (!colon || colon == spec || !colon[1])
+                return al_error_set(err, EINVAL,
+                                    "--listen wants HOST:PORT, got '%s'",
+                                    spec);
+        size_t hl = (size_t)(colon - spec);
+        if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
+                spec++;
+                hl -= 2;
+        }
+        if (hl >= sizeof(host))
+                return al_error_set(err, EINVAL, "--listen: host too long");
+        memcpy(host, spec, hl);
+        host[hl] = '\0';
+        struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                                 .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+                        *ai = NULL;
+        int g = getaddrinfo(host, colon + 1, &hints, &ai);
+        if (g)
+                return al_error_set(err, EINVAL, "--listen %s: %s", spec,
+                                    gai_strerror(g));
+        int fd = -1, e = 0;
+        for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+                fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+                if (fd < 0) {
+                        e = errno;
+                        continue;
+                }
+                int one = 1;
+                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 ||
+                    listen(fd, 512) < 0) {
+                        e = errno;
+                        close(fd);
+                        fd = -1;
+                }
+        }
+        freeaddrinfo(ai);
+        if (fd < 0)
+                return al_error_errno(err, e, "cannot listen on %s", spec);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        getsockname(fd, (struct sockaddr *)&ss, &sl);
+        *port = ntohs(ss.ss_family == AF_INET6
+                              ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                              : ((struct sockaddr_in *)&ss)->sin_port);
+        return fd;
+}
+
+static char *read_file(const char *path, al_error *err) {
+        unsigned char *d = NULL;
+        size_t n = 0;
+        int r = cli_read_all(path, 1 << 20, &d, &n);
+        if (r < 0) {
+                al_error_set(err, -r, "cannot read %s: %s", path,
+                             strerror(-r));
+                return NULL;
+        }
+        return (char *)d;
+}
+
+int srv_http_run(const struct srv_config *cfg, al_error *err) {
+        int port = 0;
+        fr.cfg = cfg;
+        int lfd = listen_on(cfg->listen, &port, err);
+        if (lfd < 0)
+                return lfd;
+        int r = srv_api_init(cfg, err);
+        if (r < 0) {
+                close(lfd);
+                return r;
+        }
+        if (!(fr.q = calloc(cfg->queue, sizeof(*fr.q))) ||
+            !(fr.workers = calloc(cfg->workers, sizeof(*fr.workers)))) {
+                close(lfd);
+                return al_error_set(err, ENOMEM, "out of memory");
+        }
+        /* signals are taken by signalfd below; every thread inherits the
+         * mask */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        for (unsigned i = 0; i < cfg->workers; i++)
+                if (pthread_create(&fr.workers[i], NULL, worker_main, NULL) ==
+                    0)
+                        fr.nworkers++;
+        if (!fr.nworkers) {
+                close(lfd);
+                return al_error_set(err, EAGAIN, "cannot start workers");
+        }
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        char *cert = NULL, *key = NULL;
+        if (cfg->tls_cert[0]) {
+                if (!(cert = read_file(cfg->tls_cert, err)) ||
+                    !(key = read_file(cfg->tls_key, err))) {
+                        free(cert);
+                        close(lfd);
+                        return -EINVAL;
+                }
+                flags |= MHD_USE_TLS;
+        }
+        struct MHD_OptionItem tls[] = {
+                {cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
+                {cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
+                {MHD_OPTION_END, 0, NULL}};
+        fr.d = MHD_start_daemon(
+                flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
+                lfd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+        if (key)
+                sodium_memzero(key, strlen(key));
+        free(cert);
+        free(key);
+        if (!fr.d) {
+                close(lfd);
+                return al_error_set(err, EIO,
+                                    "libmicrohttpd could not start on %s",
+                                    cfg->listen);
+        }
+        char ts[32];
+        al_utc_now(ts);
+        fprintf(stderr,
+                "{\"event\":\"airlock.serve.listening\",\"ts\":\"%s\","
+                "\"listen\":\"%s\",\"port\":%d,\"workers\":%u,\"queue\":%u,"
+                "\"tls\":%s}\n",
+                ts, cfg->listen, port, fr.nworkers, cfg->queue,
+                cert ? "true" : "false");
+
+        /* the main thread: signals, and the keys every second */
+        double last_keys = mono();
+        for (;;) {
+                struct pollfd pf = {sfd, POLLIN, 0};
+                int pr = poll(&pf, 1, 1000);
+                if (mono() - last_keys >= 1.0) {
+                        srv_api_reload_keys();
+                        last_keys = mono();
+                }
+                if (pr <= 0)
+                        continue;
+                struct signalfd_siginfo si;
+                if (read(sfd, &si, sizeof(si)) != sizeof(si))
+                        continue;
+                if (si.ssi_signo == SIGHUP) {
+                        srv_api_reload_keys();
+                        fprintf(stderr, "{\"event\":\"airlock.serve."
+                                        "reloaded\",\"what\":\"keys\"}\n");
+                        continue;
+                }
+                break;
+        }
+        /* stop taking connections; let the runs in flight finish within
+         * the grace period, then cancel them (their audit records are
+         * finished as killed) */
+        al_utc_now(ts);
+        fprintf(stderr,
+                "{\"event\":\"airlock.serve.stopping\",\"ts\":\"%s\","
+                "\"grace_s\":%u}\n",
+                ts, cfg->grace_s);
+        MHD_socket qs = MHD_quiesce_daemon(fr.d);
+        if (qs != MHD_INVALID_SOCKET)
+                close(qs);
+        pthread_mutex_lock(&fr.lock);
+        fr.stop = true; /* queued ones are answered 503 shutting_down */
+        pthread_cond_broadcast(&fr.more);
+        pthread_mutex_unlock(&fr.lock);
+        double until = mono() + cfg->grace_s;
+        for (;;) {
+                pthread_mutex_lock(&fr.lock);
+                bool idle = !fr.active && !fr.n;
+                pthread_mutex_unlock(&fr.lock);
+                if (idle)
+                        break;
+                if (mono() >= until) {
+                        srv_api_cancel_all();
+                        until = 1e300;
+                }
+                usleep(20000);
+        }
+        for (unsigned i = 0; i < fr.nworkers; i++)
+                pthread_join(fr.workers[i], NULL);
+        /* the answers of the last runs go out before the daemon stops */
+        usleep(100000);
+        MHD_stop_daemon(fr.d);
+        srv_api_fini();
+        free(fr.q);
+        free(fr.workers);
+        close(sfd);
+        al_utc_now(ts);
+        fprintf(stderr, "{\"event\":\"airlock.serve.stopped\",\"ts\":\"%s\"}\n",
+                ts);
+        return 0;
+}
