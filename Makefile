@@ -1,6 +1,8 @@
 # airlock — plain GNU make + pkg-config.
 #   make            build build/airlock and build/libairlock.a
 #   make check      install missing Debian deps, build, run every test (TAP/prove)
+#   make serve      install deps, build, make a key, run airlock serve on
+#                   127.0.0.1:8080 and print how to call it
 #   make demo       install deps, build, run a sandboxed demonstration
 #   make bench      install the peers, build, run the cold-start benchmark
 #                   (BENCH_ARGS="--rounds 50" to shorten; see bench/README.md)
@@ -47,7 +49,7 @@ CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check unit e2e demo bench bench-audit bench-check bench-extract asan install clean format checksrc
+.PHONY: all deps check unit e2e demo serve bench bench-audit bench-check bench-extract asan install clean format checksrc
 
 all: $(BUILD)/airlock $(BUILD)/libairlock.a
 
@@ -133,6 +135,11 @@ check: deps
 demo: deps
 	$(MAKE) all
 	@sh scripts/demo.sh $(BUILD)/airlock
+
+# The main job: build, make a key, serve on 127.0.0.1:8080 with SQLite.
+serve: deps
+	$(MAKE) all
+	@sh scripts/serve.sh $(BUILD)/airlock
 
 bench: deps
 	@sh scripts/deps.sh --bench

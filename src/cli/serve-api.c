@@ -901,7 +901,93 @@ static void languages(struct srv_response *rs) {
 }
 
 bool srv_is_execution(const char *method, const char *path) {
-        return !strcmp(method, "POST") && !strcmp(path, "/v1/execute");
+        return !strcmp(method, "POST") &&
+               (!strcmp(path, "/v1/execute") || !strcmp(path, "/execute"));
+}
+
+/* POST /execute: the shape agent tutorials post. {code, language,
+ * timeout (seconds)} -> {success, output, error}: output is stdout; error
+ * is stderr, or the reason when the run did not succeed. Other fields
+ * are ignored here (tutorial clients send extras); the request is run and
+ * audited exactly as /v1/execute. */
+static void execute_compat(const struct srv_request *rq,
+                           struct srv_response *rs) {
+        json_t *in = NULL, *v1 = NULL;
+        struct srv_request r2 = *rq;
+        char *body = NULL;
+        if (!rq->body_too_large) {
+                json_error_t je;
+                in = json_loadb(rq->body, rq->body_len,
+                                JSON_REJECT_DUPLICATES, &je);
+        }
+        if (json_is_object(in)) {
+                v1 = json_object();
+                json_t *x;
+                if ((x = json_object_get(in, "code")))
+                        json_object_set(v1, "code", x);
+                x = json_object_get(in, "language");
+                json_object_set_new(v1, "language",
+                                    x ? json_incref(x)
+                                      : json_string("python"));
+                x = json_object_get(in, "timeout");
+                if (x && json_is_number(x) && json_number_value(x) > 0 &&
+                    json_number_value(x) <= 86400)
+                        json_object_set_new(
+                                v1, "limits",
+                                json_pack("{s:I}", "wall_ms",
+                                          (json_int_t)(json_number_value(x) *
+                                                       1000)));
+                else if (x) {
+                        srv_error(rs, 400, "invalid_value", "timeout",
+                                  "timeout is a number of seconds, more "
+                                  "than 0 and at most 86400");
+                        goto answer;
+                }
+                body = json_dumps(v1, JSON_COMPACT);
+                r2.body = body ? body : "";
+                r2.body_len = body ? strlen(body) : 0;
+        }
+        execute(&r2, rs);
+answer:;
+        json_t *out = rs->body ? json_loads(rs->body, 0, NULL) : NULL;
+        const char *st = json_string_value(json_object_get(out, "status"));
+        json_t *c;
+        if (st) {
+                bool ok = !strcmp(st, "ok");
+                const char *err =
+                        json_string_value(json_object_get(out, "stderr"));
+                const char *reason =
+                        json_string_value(json_object_get(out, "reason"));
+                char msg[600];
+                if (!strcmp(st, "timeout"))
+                        snprintf(msg, sizeof(msg), "Execution timed out");
+                else if (!ok && (!err || !*err))
+                        snprintf(msg, sizeof(msg), "%s",
+                                 reason && *reason ? reason : st);
+                c = json_pack("{s:b,s:s,s:s,s:s?}", "success", ok, "output",
+                              json_string_value(json_object_get(out, "stdout"))
+                                      ?: "",
+                              "error",
+                              (!ok && (!err || !*err)) ||
+                                              !strcmp(st, "timeout")
+                                      ? msg
+                                      : (err ? err : ""),
+                              "id",
+                              json_string_value(json_object_get(out, "id")));
+        } else {
+                const char *m = json_string_value(json_object_get(
+                        json_object_get(out, "error"), "message"));
+                c = json_pack("{s:b,s:s,s:s}", "success", 0, "output", "",
+                              "error", m ? m : "request failed");
+        }
+        unsigned status = rs->status;
+        free(rs->body);
+        rs->body = NULL;
+        set_json(rs, status, c);
+        json_decref(out);
+        json_decref(in);
+        json_decref(v1);
+        free(body);
 }
 
 void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
@@ -914,6 +1000,12 @@ void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
                                   "%s wants POST", p);
                 else
                         execute(rq, rs);
+        } else if (!strcmp(p, "/execute")) {
+                if (strcmp(rq->method, "POST"))
+                        srv_error(rs, 405, "method_not_allowed", NULL,
+                                  "%s wants POST", p);
+                else
+                        execute_compat(rq, rs);
         } else if (!strcmp(p, "/healthz")) {
                 if (get)
                         set_json(rs, 200, json_pack("{s:s}", "status", "ok"));
