@@ -37,7 +37,7 @@ static void usage(FILE *f) {
                         commands[i].summary);
         fprintf(f, "\n'airlock COMMAND --help' for a command's options; "
                    "man airlock-run, airlock-check,\n"
-                   "airlock-extract, airlock-audit, airlock-doctor.\n");
+                   "airlock-extract, airlock-serve, airlock-audit, airlock-doctor.\n");
 }
 
 int main(int argc, char **argv) {
