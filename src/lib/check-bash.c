@@ -1040,24 +1040,17 @@ static void leave(struct sh *s) {
         s->nf--;
 }
 
+static void on_enter(void *ctx, TSNode n) {
+        enter(ctx, n);
+}
+
+static void on_leave(void *ctx, TSNode n) {
+        (void)n;
+        leave(ctx);
+}
+
 static void walk(struct sh *s, TSNode root) {
-        TSTreeCursor cur = ts_tree_cursor_new(root);
-        for (;;) {
-                enter(s, ts_tree_cursor_current_node(&cur));
-                if (s->top->err < 0)
-                        break;
-                if (ts_tree_cursor_goto_first_child(&cur))
-                        continue;
-                for (;;) {
-                        leave(s);
-                        if (ts_tree_cursor_goto_next_sibling(&cur))
-                                break;
-                        if (!ts_tree_cursor_goto_parent(&cur))
-                                goto done;
-                }
-        }
-done:
-        ts_tree_cursor_delete(&cur);
+        check_walk(root, &s->top->err, on_enter, on_leave, s);
         for (size_t i = 0; i < s->nt; i++)
                 free(s->tainted[i]);
         free(s->tainted);

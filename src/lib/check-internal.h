@@ -110,6 +110,13 @@ bool check_kid(struct check_kids *k, TSNode *out);
 void check_kids_done(struct check_kids *k);
 #define _cleanup_kids_ __attribute__((cleanup(check_kids_done)))
 
+/* Every node under root (root included) in source order: enter(ctx, n)
+ * before its children, leave(ctx, n) after them (leave may be NULL).
+ * Iterative: hostile code may nest 100k deep. Stops once *err < 0. */
+void check_walk(TSNode root, const int *err,
+                void (*enter)(void *ctx, TSNode n),
+                void (*leave)(void *ctx, TSNode n), void *ctx);
+
 /* Room for one more element in the array *v of n used out of *cap, each
  * size bytes (doubling from 64): false, with c->err = -ENOMEM, when there
  * is none. */

@@ -1130,6 +1130,14 @@ static void leave(struct js *j, TSNode n) {
                 on_augmented(j, n);
 }
 
+static void on_enter(void *ctx, TSNode n) {
+        enter(ctx, n);
+}
+
+static void on_leave(void *ctx, TSNode n) {
+        leave(ctx, n);
+}
+
 void check_node(struct check_ctx *c, TSNode root) {
         struct js *j = calloc(1, sizeof(*j));
         if (!j) {
@@ -1140,21 +1148,7 @@ void check_node(struct check_ctx *c, TSNode root) {
         scope_open(j, true); /* the module's */
         /* Pre-order in source order; a declaration binds when its node is
          * left, after its value was visited. */
-        TSTreeCursor cur = ts_tree_cursor_new(root);
-        for (;;) {
-                enter(j, ts_tree_cursor_current_node(&cur));
-                if (ts_tree_cursor_goto_first_child(&cur))
-                        continue;
-                for (;;) {
-                        leave(j, ts_tree_cursor_current_node(&cur));
-                        if (ts_tree_cursor_goto_next_sibling(&cur))
-                                break;
-                        if (!ts_tree_cursor_goto_parent(&cur))
-                                goto done;
-                }
-        }
-done:
-        ts_tree_cursor_delete(&cur);
+        check_walk(root, &c->err, on_enter, on_leave, j);
         for (uint32_t i = 0; i < j->n; i++) {
                 free(j->b[i].local);
                 free(j->b[i].target);

@@ -519,31 +519,23 @@ static void visit(struct py *p, TSNode n) {
         }
 }
 
+static void on_enter(void *ctx, TSNode n) {
+        if (!node_type_is(n, "assignment"))
+                visit(ctx, n);
+}
+
+static void on_leave(void *ctx, TSNode n) {
+        if (node_type_is(n, "assignment"))
+                on_assign(ctx, n);
+}
+
 void check_python(struct check_ctx *c, TSNode root) {
         struct py p = {.c = c};
         /* Pre-order, in source order; assignments bind before the
          * statements after them are visited. The right-hand side of an
          * assignment is visited before the binding takes effect: the
          * assignment node is handled after its children. */
-        TSTreeCursor cur = ts_tree_cursor_new(root);
-        for (;;) {
-                TSNode x = ts_tree_cursor_current_node(&cur);
-                if (!node_type_is(x, "assignment"))
-                        visit(&p, x);
-                if (ts_tree_cursor_goto_first_child(&cur))
-                        continue;
-                for (;;) {
-                        if (ts_tree_cursor_goto_next_sibling(&cur))
-                                break;
-                        if (!ts_tree_cursor_goto_parent(&cur))
-                                goto done;
-                        TSNode up = ts_tree_cursor_current_node(&cur);
-                        if (node_type_is(up, "assignment"))
-                                on_assign(&p, up);
-                }
-        }
-done:
-        ts_tree_cursor_delete(&cur);
+        check_walk(root, &c->err, on_enter, on_leave, &p);
         for (size_t i = 0; i < p.n; i++) {
                 free(p.b[i].local);
                 free(p.b[i].target);

@@ -515,6 +515,29 @@ void check_kids_done(struct check_kids *k) {
         k->has = false;
 }
 
+void check_walk(TSNode root, const int *err,
+                void (*enter)(void *ctx, TSNode n),
+                void (*leave)(void *ctx, TSNode n), void *ctx) {
+        TSTreeCursor cur = ts_tree_cursor_new(root);
+        for (;;) {
+                enter(ctx, ts_tree_cursor_current_node(&cur));
+                if (*err < 0)
+                        break;
+                if (ts_tree_cursor_goto_first_child(&cur))
+                        continue;
+                for (;;) {
+                        if (leave)
+                                leave(ctx, ts_tree_cursor_current_node(&cur));
+                        if (ts_tree_cursor_goto_next_sibling(&cur))
+                                break;
+                        if (!ts_tree_cursor_goto_parent(&cur))
+                                goto done;
+                }
+        }
+done:
+        ts_tree_cursor_delete(&cur);
+}
+
 bool check_grow(struct check_ctx *c, void *v, size_t n, size_t *cap,
                 size_t size) {
         void **pv = v;
