@@ -97,5 +97,29 @@ int al_spec_check(const al_spec *s, const al_policy *p, al_findings *out,
  * the list (also those the static pass could not see, like a name built
  * from strings). 1 when installed, 0 when not needed, -errno. */
 int al_spec_add_import_guard(al_spec *s, const al_policy *p, al_error *err);
+/* Static validation before a run, as every front-end applies it (run,
+ * serve, mcp). mode: "off" (nothing), "record" (check, run regardless),
+ * "warn" (check, run, install the import guard) or "enforce" (refuse on
+ * findings at or above the policy's threshold, or code that does not
+ * parse or cannot be checked). */
+typedef struct al_verdict {
+        al_findings findings;  /* when checked */
+        char *findings_json;   /* the same as JSON (al_findings_json); NULL
+                                * when the code was not checked */
+        /* NULL: go on and run. Else why not, a stable code:
+         * policy_violation, policy_unsupported, policy_check_failed (all
+         * three a refusal of the code) or policy_guard_failed (ours) */
+        const char *refusal;
+        /* the refusal's message; without a refusal, a note when the code
+         * could not be checked in a mode that runs it anyway */
+        char message[1024];
+} al_verdict;
+/* Whether mode is off, record, warn or enforce. */
+bool al_policy_mode_ok(const char *mode);
+/* -EINVAL for an unknown mode; 0 otherwise, with the verdict in *v. */
+int al_spec_validate(al_spec *s, const al_policy *p, const char *mode,
+                     al_verdict *v, al_error *err);
+void al_verdict_free(al_verdict *v);
+
 /* Findings at or above a severity. */
 size_t al_findings_count_at(const al_findings *f, al_severity min);

@@ -44,6 +44,11 @@ const char *cli_block_skip_reason(const struct al_block *b, const char *only,
                                   const char *default_lang, char *buf,
                                   size_t size, const char **ret_lang);
 
+/* SIGINT, SIGTERM and SIGHUP blocked in this thread (and the threads it
+ * starts after) and delivered to the returned signalfd instead; SIGPIPE
+ * ignored. */
+int cli_stop_signals(void);
+
 /* "airlock: error: ..." on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

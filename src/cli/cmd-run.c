@@ -535,87 +535,44 @@ static void print_human(const al_result *r, bool quiet, const char *out_dir) {
 /* Static validation before anything runs (airlock-check(1)): the
  * findings go to the result, the audit records and, in enforce mode, a
  * refusal. 0 to go on, else the exit status of the refusal. */
-static int validate(al_spec *s, const char *lang, const char *file,
-                    const char *mode) {
+static int validate(al_spec *s, const char *file, const char *mode) {
         if (!mode)
                 mode = file ? "enforce" : "record";
-        bool enforce = !strcmp(mode, "enforce"), warn = !strcmp(mode, "warn");
-        if (!enforce && !warn && strcmp(mode, "record") && strcmp(mode, "off"))
+        if (!al_policy_mode_ok(mode))
                 return refuse(EXIT_USAGE, "usage",
                               "--policy-mode: off, record, warn or enforce, "
                               "not '%s'",
                               mode);
-        if (!strcmp(mode, "off"))
-                return 0;
         al_error e = {0};
-        al_findings f;
-        if (al_spec_check(s, NULL, &f, &e) == -ENOTSUP) {
-                if (enforce)
-                        return refuse(EXIT_REJECTED, "policy_unsupported",
-                                      "static validation does not know %s: "
-                                      "a policy cannot be enforced on it "
-                                      "(--policy-mode warn runs it "
-                                      "unchecked)",
-                                      lang);
-                return 0;
-        }
-        al_policy *p = al_policy_load(file, &e);
-        if (!p)
+        al_policy *p = NULL;
+        /* (a language without a checker needs no policy: it is refused
+         * in enforce mode, run unchecked otherwise) */
+        al_findings probe;
+        if (strcmp(mode, "off") &&
+            al_spec_check(s, NULL, &probe, &e) != -ENOTSUP &&
+            !(p = al_policy_load(file, &e)))
                 return refuse(EXIT_USAGE, "invalid_policy", "%s", e.msg);
-        if (al_spec_check(s, p, &f, &e) < 0) {
-                al_policy_free(p);
-                if (enforce)
-                        return refuse(EXIT_REJECTED, "policy_check_failed",
-                                      "the code could not be checked: %s",
-                                      e.msg);
-                cli_error("the code was not checked: %s", e.msg);
-                return 0;
-        }
-        json_t *fj = al_findings_json(&f);
-        audit.findings = fj ? json_dumps(fj, JSON_COMPACT) : NULL;
-        json_decref(fj);
-        al_severity t = al_policy_threshold(p);
-        size_t blocking = al_findings_count_at(&f, t) +
-                          (f.syntax_error && t <= AL_SEV_HIGH);
+        al_verdict v;
         int rc = 0;
-        if (warn && !json_mode)
-                for (size_t i = 0; i < f.n; i++)
-                        fprintf(stderr,
-                                "airlock: warning: %u:%u: %s %s: %s\n",
-                                f.v[i].line, f.v[i].column,
-                                al_severity_name(f.v[i].severity),
-                                f.v[i].rule, f.v[i].message);
-        if (enforce && blocking) {
-                const al_finding *x = f.n ? &f.v[0] : NULL;
-                for (size_t i = 0; i < f.n; i++)
-                        if (f.v[i].severity >= t) {
-                                x = &f.v[i];
-                                break;
-                        }
-                if (f.syntax_error && (!x || x->severity < t))
-                        rc = refuse(EXIT_REJECTED, "policy_violation",
-                                    "policy %s: the code does not parse "
-                                    "(%u:%u near '%s'), so it cannot be "
-                                    "checked",
-                                    al_policy_name(p), f.error_line,
-                                    f.error_column, f.error_snippet);
-                else
-                        rc = refuse(EXIT_REJECTED, "policy_violation",
-                                    "policy %s: %zu finding%s at or above "
-                                    "%s, first %s at %u:%u: %s",
-                                    al_policy_name(p), blocking,
-                                    blocking == 1 ? "" : "s",
-                                    al_severity_name(t), x->rule, x->line,
-                                    x->column, x->message);
-        }
-        /* the allow-list also at run time (python) */
-        if (!rc && (enforce || warn) &&
-            al_spec_add_import_guard(s, p, &e) < 0)
-                rc = refuse(EXIT_INTERNAL, "policy_guard_failed",
-                            "the runtime import guard cannot be installed: "
-                            "%s",
-                            e.msg);
-        al_findings_free(&f);
+        al_spec_validate(s, p, mode, &v, &e); /* the mode is known */
+        audit.findings = v.findings_json;
+        v.findings_json = NULL;
+        if (v.refusal)
+                rc = refuse(strcmp(v.refusal, "policy_guard_failed")
+                                    ? EXIT_REJECTED
+                                    : EXIT_INTERNAL,
+                            v.refusal, "%s", v.message);
+        else if (v.message[0])
+                cli_error("%s", v.message);
+        if (!rc && !strcmp(mode, "warn") && !json_mode)
+                for (size_t i = 0; i < v.findings.n; i++) {
+                        const al_finding *x = &v.findings.v[i];
+                        fprintf(stderr, "airlock: warning: %u:%u: %s %s: %s\n",
+                                x->line, x->column,
+                                al_severity_name(x->severity), x->rule,
+                                x->message);
+                }
+        al_verdict_free(&v);
         al_policy_free(p);
         return rc;
 }
@@ -888,7 +845,7 @@ static int run_spec(al_spec *s, const struct run_opts *o, int sfd) {
                                       e.msg);
         }
         al_spec_set_timing(s, o->timing);
-        if ((r = validate(s, lang, o->policy_file, o->policy_mode)) != 0)
+        if ((r = validate(s, o->policy_file, o->policy_mode)) != 0)
                 return r;
         al_spec_set_cancel_fd(s, sfd);
 
@@ -1190,14 +1147,7 @@ int cmd_run(int argc, char **argv) {
 
         /* SIGINT/SIGTERM/SIGHUP cancel the run; the library still kills
          * and removes everything before we exit. */
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-        signal(SIGPIPE, SIG_IGN);
+        _cleanup_close_ int sfd = cli_stop_signals();
 
         if (o.markdown)
                 return run_markdown(argc, argv, &o, sfd);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "airlock-check.h"
 #include "cli.h"
 #include "serve.h"
 #include "util.h"
@@ -136,8 +137,7 @@ static int set_opt(struct srv_config *c, int id, const char *name,
         case OPT_POLICY:
                 return str(name, v, c->policy, sizeof(c->policy));
         case OPT_POLICY_MODE:
-                if (strcmp(v, "off") && strcmp(v, "record") &&
-                    strcmp(v, "warn") && strcmp(v, "enforce")) {
+                if (!al_policy_mode_ok(v)) {
                         cli_error("%s: off, record, warn or enforce, not "
                                   "'%s'",
                                   name, v);

@@ -674,8 +674,7 @@ static int build_spec(json_t *req, al_spec *s, const al_key_info *key,
                 l->cpu_ms = l->wall_ms;
         if (get_str(req, "policy_mode", "policy_mode", mode, NULL, rs) < 0)
                 return -1;
-        if (*mode && strcmp(*mode, "off") && strcmp(*mode, "record") &&
-            strcmp(*mode, "warn") && strcmp(*mode, "enforce")) {
+        if (*mode && !al_policy_mode_ok(*mode)) {
                 srv_error(rs, 400, "invalid_value", "policy_mode",
                           "policy_mode is off, record, warn or enforce");
                 return -1;
@@ -687,53 +686,21 @@ static int build_spec(json_t *req, al_spec *s, const al_key_info *key,
  * with the refusal in rs. */
 static int validate(al_spec *s, const char *mode, char **findings,
                     struct srv_response *rs) {
-        *findings = NULL;
-        if (!mode)
-                mode = api.cfg->policy_mode;
-        bool enforce = !strcmp(mode, "enforce"), warn = !strcmp(mode, "warn");
-        if (!strcmp(mode, "off"))
-                return 0;
+        al_verdict v;
         al_error e = {0};
-        al_findings f;
-        if (al_spec_check(s, NULL, &f, &e) == -ENOTSUP) {
-                if (enforce) {
-                        srv_error(rs, 422, "policy_unsupported", "language",
-                                  "static validation does not know this "
-                                  "language: a policy cannot be enforced "
-                                  "on it");
-                        return -1;
-                }
-                return 0;
-        }
-        if (al_spec_check(s, api.policy, &f, &e) < 0) {
-                if (enforce) {
-                        srv_error(rs, 422, "policy_check_failed", "code",
-                                  "the code could not be checked: %s", e.msg);
-                        return -1;
-                }
-                return 0;
-        }
-        json_t *fj = al_findings_json(&f);
-        *findings = fj ? json_dumps(fj, JSON_COMPACT) : NULL;
-        json_decref(fj);
-        al_severity t = al_policy_threshold(api.policy);
-        size_t blocking = al_findings_count_at(&f, t) +
-                          (f.syntax_error && t <= AL_SEV_HIGH);
+        *findings = NULL;
+        al_spec_validate(s, api.policy, mode ? mode : api.cfg->policy_mode,
+                         &v, &e);
+        *findings = v.findings_json;
+        v.findings_json = NULL;
         int r = 0;
-        if (enforce && blocking) {
-                srv_error(rs, 422, "policy_violation", "code",
-                          "policy %s: %zu finding%s at or above %s",
-                          al_policy_name(api.policy), blocking,
-                          blocking == 1 ? "" : "s", al_severity_name(t));
-                r = -1;
-        } else if ((enforce || warn) &&
-                   al_spec_add_import_guard(s, api.policy, &e) < 0) {
-                srv_error(rs, 500, "policy_guard_failed", NULL,
-                          "the runtime import guard cannot be installed: %s",
-                          e.msg);
+        if (v.refusal) {
+                bool ours = !strcmp(v.refusal, "policy_guard_failed");
+                srv_error(rs, ours ? 500 : 422, v.refusal, ours ? NULL : "code",
+                          "%s", v.message);
                 r = -1;
         }
-        al_findings_free(&f);
+        al_verdict_free(&v);
         return r;
 }
 

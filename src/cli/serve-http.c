@@ -343,16 +343,8 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 close(lfd);
                 return al_error_set(err, ENOMEM, "out of memory");
         }
-        /* signals are taken by signalfd below; every thread inherits the
-         * mask */
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGHUP);
-        pthread_sigmask(SIG_BLOCK, &mask, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        /* before any thread: every thread inherits the mask */
+        int sfd = cli_stop_signals();
         for (unsigned i = 0; i < cfg->workers; i++)
                 if (pthread_create(&fr.workers[i], NULL, worker_main, NULL) ==
                     0)

@@ -2,8 +2,11 @@
 /* Small pieces the subcommands share. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "airlock-extract.h"
@@ -84,4 +87,15 @@ const char *cli_block_skip_reason(const al_block *b, const char *only,
         }
         *ret_lang = lang;
         return NULL;
+}
+
+int cli_stop_signals(void) {
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        return signalfd(-1, &mask, SFD_CLOEXEC);
 }

@@ -1005,6 +1005,87 @@ static const char GUARD_HEAD[] =
         "_airlock_guard((";
 static const char GUARD_TAIL[] = "))\ndel _airlock_guard\n";
 
+bool al_policy_mode_ok(const char *m) {
+        return m && (!strcmp(m, "off") || !strcmp(m, "record") ||
+                     !strcmp(m, "warn") || !strcmp(m, "enforce"));
+}
+
+void al_verdict_free(al_verdict *v) {
+        al_findings_free(&v->findings);
+        free(v->findings_json);
+        v->findings_json = NULL;
+}
+
+int al_spec_validate(al_spec *s, const al_policy *p, const char *mode,
+                     al_verdict *v, al_error *err) {
+        memset(v, 0, sizeof(*v));
+        bool enforce = !strcmp(mode, "enforce"), warn = !strcmp(mode, "warn");
+        if (!al_policy_mode_ok(mode))
+                return al_error_set(err, EINVAL,
+                                    "policy mode: off, record, warn or "
+                                    "enforce, not '%s'",
+                                    mode);
+        if (!strcmp(mode, "off"))
+                return 0;
+        al_error e = {0};
+        const char *lang = s->lang ? s->lang->name : "(none)";
+        if (!s->lang || !al_check_supports(lang)) {
+                if (enforce) {
+                        v->refusal = "policy_unsupported";
+                        snprintf(v->message, sizeof(v->message),
+                                 "static validation does not know %s: a "
+                                 "policy cannot be enforced on it (policy "
+                                 "mode warn runs it unchecked)",
+                                 lang);
+                }
+                return 0;
+        }
+        if (al_spec_check(s, p, &v->findings, &e) < 0) {
+                if (enforce)
+                        v->refusal = "policy_check_failed";
+                snprintf(v->message, sizeof(v->message),
+                         "the code could not be checked: %s", e.msg);
+                return 0;
+        }
+        json_t *fj = al_findings_json(&v->findings);
+        v->findings_json = fj ? json_dumps(fj, JSON_COMPACT) : NULL;
+        json_decref(fj);
+        const al_findings *f = &v->findings;
+        al_severity t = al_policy_threshold(p);
+        size_t blocking = al_findings_count_at(f, t) +
+                          (f->syntax_error && t <= AL_SEV_HIGH);
+        if (enforce && blocking) {
+                const al_finding *x = NULL;
+                for (size_t i = 0; i < f->n && !x; i++)
+                        if (f->v[i].severity >= t)
+                                x = &f->v[i];
+                v->refusal = "policy_violation";
+                if (!x)
+                        snprintf(v->message, sizeof(v->message),
+                                 "policy %s: the code does not parse "
+                                 "(%u:%u near '%s'), so it cannot be checked",
+                                 al_policy_name(p), f->error_line,
+                                 f->error_column, f->error_snippet);
+                else
+                        snprintf(v->message, sizeof(v->message),
+                                 "policy %s: %zu finding%s at or above %s, "
+                                 "first %s at %u:%u: %s",
+                                 al_policy_name(p), blocking,
+                                 blocking == 1 ? "" : "s",
+                                 al_severity_name(t), x->rule, x->line,
+                                 x->column, x->message);
+                return 0;
+        }
+        /* the allow-list also at run time (python) */
+        if ((enforce || warn) && al_spec_add_import_guard(s, p, &e) < 0) {
+                v->refusal = "policy_guard_failed";
+                snprintf(v->message, sizeof(v->message),
+                         "the runtime import guard cannot be installed: %s",
+                         e.msg);
+        }
+        return 0;
+}
+
 int al_spec_add_import_guard(al_spec *s, const al_policy *p, al_error *err) {
         if (!p->py_allow || !s->lang || strcmp(s->lang->name, "python"))
                 return 0;

@@ -198,6 +198,9 @@ ok(rc == 0 and [x["rule"] for x in r.get("findings", [])] == ["py.import.forbidd
    "without --policy the default policy's findings are recorded (record mode) and the code runs", r)
 rc, r = run("python", "import sys\nprint(1)\n", "--policy-mode", "off")
 ok(rc == 0 and "findings" not in r, "--policy-mode off: no check, no findings", r)
+rc, r = run("py", "import os\nprint(1)\n")
+ok(rc == 0 and [x["rule"] for x in r.get("findings", [])] == ["py.import.forbidden"],
+   "--lang py (a tag of python) is checked like python", r.get("findings"))
 rc, r = run("c", "int main(void){return 0;}", "--policy", strict)
 ok(rc == 3 and r.get("error", {}).get("code") == "policy_unsupported",
    "enforce on a language static validation does not know (c): refused, not run unchecked", r)
