@@ -48,9 +48,6 @@ static struct {
         al_policy *policy;
         int cancel_fd; /* eventfd: readable = cancel every run */
         atomic_bool shutting_down;
-        /* metrics */
-        atomic_long requests, executions_by_status[8], audit_failures;
-        atomic_long queued, active;
 } api = {
         .audit_lock = PTHREAD_MUTEX_INITIALIZER,
         .keys_lock = PTHREAD_RWLOCK_INITIALIZER,
@@ -242,7 +239,6 @@ static void audit_refused(const al_audit_who *who, const al_spec *s,
                                  msg ? msg : "", findings, id, &e);
         pthread_mutex_unlock(&api.audit_lock);
         if (r < 0) {
-                api.audit_failures++;
                 fprintf(stderr,
                         "{\"event\":\"airlock.serve.audit_failed\","
                         "\"code\":\"%s\"}\n",
@@ -800,7 +796,6 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
         int r = al_audit_started(api.audit, &who, s, findings, id, &e);
         pthread_mutex_unlock(&api.audit_lock);
         if (r < 0) {
-                api.audit_failures++;
                 concurrency_give(&key);
                 srv_error(rs, 503, "audit_unavailable", NULL,
                           "not running: the audit log cannot be written: %s",
@@ -809,9 +804,7 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
                 goto out;
         }
         al_result *res = NULL;
-        api.active++;
         r = al_run(s, &res, &e);
-        api.active--;
         concurrency_give(&key);
         if (r < 0) {
                 al_result failed = {.status = AL_STATUS_INTERNAL_ERROR,
@@ -830,9 +823,10 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
         r = al_audit_finished(api.audit, id, res, &e);
         pthread_mutex_unlock(&api.audit_lock);
         if (r < 0)
-                api.audit_failures++;
-        if ((unsigned)res->status < 8)
-                api.executions_by_status[res->status]++;
+                fprintf(stderr,
+                        "{\"event\":\"airlock.serve.audit_failed\","
+                        "\"id\":\"%s\",\"error\":\"finished record\"}\n",
+                        id);
         char *j = al_result_to_json(res, false);
         json_t *o = j ? json_loads(j, 0, NULL) : NULL;
         free(j);
@@ -846,8 +840,7 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
         snprintf(rs->log_code, sizeof(rs->log_code), "%s",
                  al_status_name(res->status));
         set_json(rs, res->status == AL_STATUS_REJECTED ? 422 : 200, o);
-        al_result_teardown(res);
-        al_result_free(res);
+        rs->leftover = res;
 out:
         free(findings);
         al_spec_free(s);
@@ -958,7 +951,6 @@ answer:;
 }
 
 void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
-        api.requests++;
         const char *p = rq->path;
         bool get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
         if (!strcmp(p, "/v1/execute")) {
@@ -994,11 +986,6 @@ void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
                                   "%s wants GET", p);
         } else
                 srv_error(rs, 404, "not_found", NULL, "no route %.200s", p);
-}
-
-void srv_metrics_queue(long queued, long active) {
-        api.queued = queued;
-        (void)active;
 }
 
 void srv_api_cancel_all(void) {

@@ -114,7 +114,6 @@ static void *worker_main(void *arg) {
                 fr.head = (fr.head + 1) % fr.cfg->queue;
                 fr.n--;
                 fr.active++;
-                srv_metrics_queue((long)fr.n, fr.active);
                 bool stopping = fr.stop;
                 pthread_mutex_unlock(&fr.lock);
 
@@ -129,11 +128,17 @@ static void *worker_main(void *arg) {
                 } else
                         srv_api_handle(&k->rq, &k->rs);
 
+                /* k belongs to libmicrohttpd again after the resume */
+                al_result *left = k->rs.leftover;
+                k->rs.leftover = NULL;
                 pthread_mutex_lock(&fr.lock);
-                fr.active--;
                 k->done = true;
                 pthread_mutex_unlock(&fr.lock);
                 MHD_resume_connection(k->c);
+                al_result_free(left);
+                pthread_mutex_lock(&fr.lock);
+                fr.active--;
+                pthread_mutex_unlock(&fr.lock);
         }
 }
 
@@ -239,7 +244,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         k->t_queued = mono();
         fr.q[(fr.head + fr.n) % fr.cfg->queue] = k;
         fr.n++;
-        srv_metrics_queue((long)fr.n, fr.active);
         pthread_cond_signal(&fr.more);
         pthread_mutex_unlock(&fr.lock);
         return MHD_YES;
@@ -447,8 +451,14 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
         }
         for (unsigned i = 0; i < fr.nworkers; i++)
                 pthread_join(fr.workers[i], NULL);
-        /* the answers of the last runs go out before the daemon stops */
-        usleep(100000);
+        /* the answers of the last runs go out before the daemon stops
+         * (clients that keep their connection open get 2 s) */
+        for (double t_end = mono() + 2; mono() < t_end; usleep(10000)) {
+                const union MHD_DaemonInfo *di = MHD_get_daemon_info(
+                        fr.d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+                if (!di || !di->num_connections)
+                        break;
+        }
         MHD_stop_daemon(fr.d);
         srv_api_fini();
         free(fr.q);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "airlock-audit.h"
+#include "airlock.h"
 #include "airlock-check.h"
 #include "airlock-keys.h"
 
@@ -51,6 +52,9 @@ struct srv_response {
         char log_key[AL_KEY_ID_SIZE + 8];
         char log_code[64];
         char audit_id[AL_AUDIT_ID_SIZE];
+        /* the finished run, for the worker to free after the response is
+         * on its way (removing the cgroup and namespaces takes a while) */
+        al_result *leftover;
 };
 
 /* Whether a request is an execution (runs on a worker) or answered at
@@ -70,8 +74,6 @@ void srv_error(struct srv_response *rs, unsigned status, const char *code,
         __attribute__((format(printf, 5, 6)));
 /* Cancel every run in flight (shutdown after the grace period). */
 void srv_api_cancel_all(void);
-/* Counters for /metrics, kept by the front. */
-void srv_metrics_queue(long queued, long active);
 
 /* The front: listen, serve until SIGTERM/SIGINT, drain. */
 int srv_http_run(const struct srv_config *cfg, al_error *err);
