@@ -45,7 +45,7 @@ LIB_OBJ := $(LIB_SRC:src/lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/languages-data.o
 # what the build-time filter compiler needs from the library
 GEN_DEPS := $(BUILD)/lib/seccomp-filter.o $(BUILD)/lib/error.o $(BUILD)/lib/util.o
 CLI_SRC := $(wildcard src/cli/*.c)
-CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o)
+CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o) $(BUILD)/cli/openapi-data.o
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -101,6 +101,9 @@ $(BUILD)/gen/seccomp-bpf.o: $(BUILD)/gen/seccomp-bpf.c src/lib/seccomp-filter.h
 $(BUILD)/cli/%.o: src/cli/%.c $(wildcard src/cli/*.h src/lib/*.h include/*.h) | $(BUILD)/cli
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Isrc/cli -c -o $@ $<
+
+$(BUILD)/cli/openapi-data.o: src/cli/openapi-data.S docs/openapi.json | $(BUILD)/cli
+	$(CC) -c -o $@ $<
 
 $(BUILD)/libairlock.a: $(LIB_OBJ)
 	$(Q)rm -f $@

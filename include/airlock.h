@@ -83,6 +83,8 @@ al_spec *al_spec_free(al_spec *s); /* NULL-safe, returns NULL */
 
 /* Language by profile name or alias (see al_languages_*). */
 int al_spec_set_language(al_spec *s, const char *name, al_error *err);
+/* The profile name of the language set ("python" for "py"), or NULL. */
+const char *al_spec_language(const al_spec *s);
 /* The source code (copied). */
 int al_spec_set_code(al_spec *s, const void *code, size_t len, al_error *err);
 /* Data for the program's standard input (copied); default: empty. */

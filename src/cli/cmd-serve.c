@@ -38,10 +38,12 @@ static void help(FILE *f) {
 "                         (default record)\n"
 "  --tls-cert FILE, --tls-key FILE   serve HTTPS (PEM)\n"
 "  --languages FILE       extra language profiles\n"
+"  --metrics-auth         GET /metrics wants a key with audit:read or admin\n"
+"                         (default: open, like /healthz; counts only)\n"
 "  -h, --help             this help\n"
 "\n"
 "SIGTERM/SIGINT: stop accepting, finish or kill the runs in flight, exit 0.\n"
-"SIGHUP: re-read the keys (also re-read every second).\n",
+"SIGHUP: re-read the keys (also re-read every second) and the --policy file.\n",
               f);
 }
 /* clang-format on */
@@ -60,6 +62,7 @@ enum {
         OPT_TLS_CERT,
         OPT_TLS_KEY,
         OPT_LANGUAGES,
+        OPT_METRICS_AUTH,
 };
 
 static const struct option opts[] = {
@@ -76,6 +79,7 @@ static const struct option opts[] = {
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"languages", required_argument, NULL, OPT_LANGUAGES},
+        {"metrics-auth", no_argument, NULL, OPT_METRICS_AUTH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
 
@@ -150,6 +154,16 @@ static int set_opt(struct srv_config *c, int id, const char *name,
                 return str(name, v, c->tls_key, sizeof(c->tls_key));
         case OPT_LANGUAGES:
                 return str(name, v, c->languages, sizeof(c->languages));
+        case OPT_METRICS_AUTH:
+                if (!v || !strcmp(v, "true"))
+                        c->metrics_auth = true;
+                else if (!strcmp(v, "false"))
+                        c->metrics_auth = false;
+                else {
+                        cli_error("%s: true or false, not '%s'", name, v);
+                        return -1;
+                }
+                return 0;
         }
         return -1;
 }
@@ -185,9 +199,16 @@ static int load_config(struct srv_config *c, const char *path) {
                         snprintf(buf, sizeof(buf), "%lld",
                                  (long long)json_integer_value(v));
                         s = buf;
-                }
+                } else if (json_is_boolean(v) &&
+                           op->has_arg == no_argument)
+                        s = json_is_true(v) ? "true" : "false";
+                else if (s && op->has_arg == no_argument)
+                        s = NULL; /* a switch wants true or false */
                 if (!s) {
-                        cli_error("%s: a string or a number", name);
+                        cli_error("%s: %s", name,
+                                  op->has_arg == no_argument
+                                          ? "true or false"
+                                          : "a string or a number");
                         json_decref(o);
                         return -1;
                 }

@@ -238,7 +238,9 @@ static void audit_refused(const al_audit_who *who, const al_spec *s,
                                  rs->log_code[0] ? rs->log_code : "refused",
                                  msg ? msg : "", findings, id, &e);
         pthread_mutex_unlock(&api.audit_lock);
+        srv_metrics_refused();
         if (r < 0) {
+                srv_metrics_audit_failure();
                 fprintf(stderr,
                         "{\"event\":\"airlock.serve.audit_failed\","
                         "\"code\":\"%s\"}\n",
@@ -778,10 +780,15 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
                 json_decref(req);
                 return;
         }
-        if (build_spec(req, s, &key, &mode, rs, &who) < 0 ||
-            validate(s, mode, &findings, rs) < 0) {
+        if (build_spec(req, s, &key, &mode, rs, &who) < 0) {
+                audit_refused(&who, s, rs, NULL);
+                goto out;
+        }
+        if (validate(s, mode, &findings, rs) < 0) {
                 if (findings)
                         attach_findings(rs, findings);
+                srv_metrics_execution(al_spec_language(s), AL_STATUS_REJECTED,
+                                      0);
                 audit_refused(&who, s, rs, findings);
                 goto out;
         }
@@ -797,6 +804,7 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
         pthread_mutex_unlock(&api.audit_lock);
         if (r < 0) {
                 concurrency_give(&key);
+                srv_metrics_audit_failure();
                 srv_error(rs, 503, "audit_unavailable", NULL,
                           "not running: the audit log cannot be written: %s",
                           e.msg);
@@ -804,8 +812,12 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
                 goto out;
         }
         al_result *res = NULL;
+        double t0 = now_s();
         r = al_run(s, &res, &e);
         concurrency_give(&key);
+        srv_metrics_execution(al_spec_language(s),
+                              r < 0 ? AL_STATUS_INTERNAL_ERROR : res->status,
+                              now_s() - t0);
         if (r < 0) {
                 al_result failed = {.status = AL_STATUS_INTERNAL_ERROR,
                                     .exit_code = -1};
@@ -822,11 +834,13 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
         pthread_mutex_lock(&api.audit_lock);
         r = al_audit_finished(api.audit, id, res, &e);
         pthread_mutex_unlock(&api.audit_lock);
-        if (r < 0)
+        if (r < 0) {
+                srv_metrics_audit_failure();
                 fprintf(stderr,
                         "{\"event\":\"airlock.serve.audit_failed\","
                         "\"id\":\"%s\",\"error\":\"finished record\"}\n",
                         id);
+        }
         char *j = al_result_to_json(res, false);
         json_t *o = j ? json_loads(j, 0, NULL) : NULL;
         free(j);
@@ -861,8 +875,9 @@ static void languages(struct srv_response *rs) {
 }
 
 bool srv_is_execution(const char *method, const char *path) {
+        enum srv_route r = srv_route_of(path);
         return !strcmp(method, "POST") &&
-               (!strcmp(path, "/v1/execute") || !strcmp(path, "/execute"));
+               (r == SRV_ROUTE_EXECUTE || r == SRV_ROUTE_EXECUTE_COMPAT);
 }
 
 /* POST /execute: the shape agent tutorials post. {code, language,
@@ -950,42 +965,331 @@ answer:;
         free(body);
 }
 
+/* --- reading the audit log ------------------------------------------------ */
+
+/* The value of query parameter name, or NULL. */
+static const char *arg(const struct srv_request *rq, const char *name) {
+        for (const char *const *a = rq->args; a && a[0]; a += 2)
+                if (!strcmp(a[0], name))
+                        return a[1];
+        return NULL;
+}
+
+/* Every query parameter is one of allowed, at most once: 0, or 400. */
+static int only_args(const struct srv_request *rq,
+                     const char *const *allowed, struct srv_response *rs) {
+        if (rq->too_many_args) {
+                srv_error(rs, 400, "too_many", NULL,
+                          "more than %d query parameters", SRV_MAX_ARGS);
+                return -1;
+        }
+        for (const char *const *a = rq->args; a && a[0]; a += 2) {
+                const char *const *k = allowed;
+                while (*k && strcmp(*k, a[0]))
+                        k++;
+                if (!*k) {
+                        srv_error(rs, 400, "unknown_parameter", a[0],
+                                  "unknown query parameter '%.64s'", a[0]);
+                        return -1;
+                }
+                for (const char *const *b = rq->args; b < a; b += 2)
+                        if (!strcmp(b[0], a[0])) {
+                                srv_error(rs, 400, "duplicate_parameter",
+                                          a[0],
+                                          "query parameter '%.64s' is given "
+                                          "twice",
+                                          a[0]);
+                                return -1;
+                        }
+        }
+        return 0;
+}
+
+/* A key for reading: 0 and whether it may read every tenant's records
+ * (audit:read, admin) or only its own (execute), or an error and -1. */
+static int reader(const struct srv_request *rq, al_key_info *key, bool *all,
+                  struct srv_response *rs) {
+        if (authenticate(rq, key, rs) < 0)
+                return -1;
+        *all = key->scopes & (AL_SCOPE_AUDIT_READ | AL_SCOPE_ADMIN);
+        if (!*all && !(key->scopes & AL_SCOPE_EXECUTE)) {
+                srv_error(rs, 403, "forbidden", NULL,
+                          "key %s lacks the audit:read scope", key->id);
+                return -1;
+        }
+        return 0;
+}
+
+static bool is_hex_id(const char *id) {
+        size_t n = strspn(id, "0123456789abcdef");
+        return n == strlen(id) && n >= 6 && n < AL_AUDIT_ID_SIZE;
+}
+
+/* GET /v1/executions/{id}: the audit record (airlock audit show --json).
+ * A key with only the execute scope sees its own executions; others are
+ * "not found" to it, so ids of other tenants cannot be probed. */
+static void execution(const struct srv_request *rq, const char *id,
+                      struct srv_response *rs) {
+        al_key_info key;
+        bool all;
+        if (reader(rq, &key, &all, rs) < 0 || only_args(rq, NULL, rs) < 0)
+                return;
+        if (!is_hex_id(id)) {
+                srv_error(rs, 400, "invalid_value", "id",
+                          "an execution id is 6 to 32 lowercase hex digits");
+                return;
+        }
+        json_t *x = NULL;
+        al_error e = {0};
+        pthread_mutex_lock(&api.audit_lock);
+        int r = al_audit_get(api.audit, id, &x, &e);
+        pthread_mutex_unlock(&api.audit_lock);
+        char own[32];
+        snprintf(own, sizeof(own), "key:%s", key.id);
+        if (r == 0 && !all &&
+            strcmp(json_string_value(json_object_get(x, "actor")) ?: "",
+                   own)) {
+                json_decref(x);
+                r = -ENOENT;
+        }
+        if (r == -ENOENT)
+                srv_error(rs, 404, "not_found", "id", "no execution %s", id);
+        else if (r == -EEXIST)
+                srv_error(rs, 400, "ambiguous_id", "id", "%s", e.msg);
+        else if (r < 0)
+                srv_error(rs, 500, "audit_unavailable", NULL, "%s", e.msg);
+        else {
+                snprintf(rs->log_code, sizeof(rs->log_code), "ok");
+                set_json(rs, 200, x);
+        }
+}
+
+static int collect_exec(json_t *exec, void *ctx) {
+        return json_array_append(ctx, exec) < 0 ? -ENOMEM : 0;
+}
+
+#define AUDIT_PAGE_DEFAULT 50
+#define AUDIT_PAGE_MAX 1000
+
+/* GET /v1/audit?since&until&actor&status&source&language&suspicious&
+ * interrupted&limit: executions newest first, as airlock audit list
+ * --json. Page with until = the last one's started_at. */
+static void audit_list(const struct srv_request *rq, struct srv_response *rs) {
+        static const char *const ARGS[] = {
+                "since",  "until",      "actor",       "status", "source",
+                "language", "suspicious", "interrupted", "limit",  NULL};
+        al_key_info key;
+        bool all;
+        if (reader(rq, &key, &all, rs) < 0 || only_args(rq, ARGS, rs) < 0)
+                return;
+        al_audit_filter f = {.limit = AUDIT_PAGE_DEFAULT};
+        char since[32], until[32], own[32];
+        al_error e = {0};
+        const char *v;
+        if ((v = arg(rq, "since")) && al_audit_parse_time(v, since, &e) < 0) {
+                srv_error(rs, 400, "invalid_value", "since", "%s", e.msg);
+                return;
+        }
+        f.since = v ? since : NULL;
+        if ((v = arg(rq, "until")) && al_audit_parse_time(v, until, &e) < 0) {
+                srv_error(rs, 400, "invalid_value", "until", "%s", e.msg);
+                return;
+        }
+        f.until = v ? until : NULL;
+        f.actor = arg(rq, "actor");
+        f.status = arg(rq, "status");
+        f.source = arg(rq, "source");
+        f.language = arg(rq, "language");
+        static const char *const BOOLS[] = {"suspicious", "interrupted"};
+        for (int i = 0; i < 2; i++) {
+                bool b = false;
+                if ((v = arg(rq, BOOLS[i])) && !(b = !strcmp(v, "true")) &&
+                    strcmp(v, "false")) {
+                        srv_error(rs, 400, "invalid_value", BOOLS[i],
+                                  "%s is true or false", BOOLS[i]);
+                        return;
+                }
+                *(i ? &f.interrupted : &f.suspicious) = b;
+        }
+        if ((v = arg(rq, "limit")) &&
+            (al_parse_u64(v, &f.limit) < 0 || f.limit < 1 ||
+             f.limit > AUDIT_PAGE_MAX)) {
+                srv_error(rs, 400, "invalid_value", "limit",
+                          "limit is a number from 1 to %d", AUDIT_PAGE_MAX);
+                return;
+        }
+        snprintf(own, sizeof(own), "key:%s", key.id);
+        if (!all) {
+                if (f.actor && strcmp(f.actor, own)) {
+                        srv_error(rs, 403, "forbidden", "actor",
+                                  "key %s may read only its own executions "
+                                  "(actor %s) without the audit:read scope",
+                                  key.id, own);
+                        return;
+                }
+                f.actor = own;
+        }
+        /* one more than asked: whether there are more */
+        uint64_t want = f.limit;
+        f.limit++;
+        json_t *a = json_array();
+        pthread_mutex_lock(&api.audit_lock);
+        int r = a ? al_audit_query(api.audit, &f, collect_exec, a, &e)
+                  : -ENOMEM;
+        pthread_mutex_unlock(&api.audit_lock);
+        if (r < 0) {
+                json_decref(a);
+                srv_error(rs, 500, "audit_unavailable", NULL, "%s", e.msg);
+                return;
+        }
+        bool more = json_array_size(a) > want;
+        if (more)
+                json_array_remove(a, want);
+        snprintf(rs->log_code, sizeof(rs->log_code), "ok");
+        set_json(rs, 200,
+                 json_pack("{s:o,s:I,s:b}", "executions", a, "count",
+                           (json_int_t)json_array_size(a), "more", more));
+}
+
+/* GET /metrics: the Prometheus text format. Open unless --metrics-auth. */
+static void metrics(const struct srv_request *rq, struct srv_response *rs) {
+        if (api.cfg->metrics_auth) {
+                al_key_info key;
+                if (authenticate(rq, &key, rs) < 0)
+                        return;
+                if (!(key.scopes & (AL_SCOPE_AUDIT_READ | AL_SCOPE_ADMIN))) {
+                        srv_error(rs, 403, "forbidden", NULL,
+                                  "key %s lacks the audit:read scope",
+                                  key.id);
+                        return;
+                }
+        }
+        uint64_t dropped = 0, failed = 0;
+        pthread_mutex_lock(&api.audit_lock);
+        al_audit_alert_counts(api.audit, &dropped, &failed);
+        pthread_mutex_unlock(&api.audit_lock);
+        pthread_rwlock_rdlock(&api.keys_lock);
+        size_t nkeys = api.nkeys;
+        pthread_rwlock_unlock(&api.keys_lock);
+        size_t len = 0;
+        char *text = srv_metrics_render(&len, dropped, failed, nkeys);
+        if (!text) {
+                srv_error(rs, 500, "internal_error", NULL, "out of memory");
+                return;
+        }
+        rs->status = 200;
+        rs->body = text;
+        rs->len = len;
+        rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        snprintf(rs->log_code, sizeof(rs->log_code), "ok");
+}
+
+/* The OpenAPI document (docs/openapi.json), embedded at build time. */
+extern const char srv_openapi_json[];
+
+static void openapi(struct srv_response *rs) {
+        rs->status = 200;
+        rs->body = strdup(srv_openapi_json);
+        rs->len = rs->body ? strlen(rs->body) : 0;
+        rs->content_type = "application/json";
+        if (!rs->body)
+                srv_error(rs, 500, "internal_error", NULL, "out of memory");
+}
+
+/* --- routing ------------------------------------------------------------------ */
+
+#define EXECUTIONS_PREFIX "/v1/executions/"
+
+enum srv_route srv_route_of(const char *p) {
+        static const struct {
+                const char *path;
+                enum srv_route r;
+        } R[] = {
+                {"/v1/execute", SRV_ROUTE_EXECUTE},
+                {"/execute", SRV_ROUTE_EXECUTE_COMPAT},
+                {"/v1/audit", SRV_ROUTE_AUDIT},
+                {"/v1/languages", SRV_ROUTE_LANGUAGES},
+                {"/healthz", SRV_ROUTE_HEALTHZ},
+                {"/readyz", SRV_ROUTE_READYZ},
+                {"/metrics", SRV_ROUTE_METRICS},
+                {"/openapi.json", SRV_ROUTE_OPENAPI},
+        };
+        for (size_t i = 0; i < sizeof(R) / sizeof(R[0]); i++)
+                if (!strcmp(p, R[i].path))
+                        return R[i].r;
+        if (!strncmp(p, EXECUTIONS_PREFIX, strlen(EXECUTIONS_PREFIX)) &&
+            p[strlen(EXECUTIONS_PREFIX)] && !strchr(p + strlen(EXECUTIONS_PREFIX), '/'))
+                return SRV_ROUTE_EXECUTION;
+        return SRV_ROUTE_OTHER;
+}
+
 void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
         const char *p = rq->path;
+        enum srv_route route = srv_route_of(p);
+        bool post = route == SRV_ROUTE_EXECUTE ||
+                    route == SRV_ROUTE_EXECUTE_COMPAT;
         bool get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
-        if (!strcmp(p, "/v1/execute")) {
-                if (strcmp(rq->method, "POST"))
-                        srv_error(rs, 405, "method_not_allowed", NULL,
-                                  "%s wants POST", p);
-                else
-                        execute(rq, rs);
-        } else if (!strcmp(p, "/execute")) {
-                if (strcmp(rq->method, "POST"))
-                        srv_error(rs, 405, "method_not_allowed", NULL,
-                                  "%s wants POST", p);
-                else
-                        execute_compat(rq, rs);
-        } else if (!strcmp(p, "/healthz")) {
-                if (get)
-                        set_json(rs, 200, json_pack("{s:s}", "status", "ok"));
-                else
-                        srv_error(rs, 405, "method_not_allowed", NULL,
-                                  "%s wants GET", p);
-        } else if (!strcmp(p, "/readyz")) {
+        if (route == SRV_ROUTE_OTHER) {
+                srv_error(rs, 404, "not_found", NULL, "no route %.200s", p);
+                return;
+        }
+        if (post ? strcmp(rq->method, "POST") : !get) {
+                srv_error(rs, 405, "method_not_allowed", NULL, "%s wants %s",
+                          p, post ? "POST" : "GET");
+                return;
+        }
+        switch (route) {
+        case SRV_ROUTE_EXECUTE:
+                execute(rq, rs);
+                break;
+        case SRV_ROUTE_EXECUTE_COMPAT:
+                execute_compat(rq, rs);
+                break;
+        case SRV_ROUTE_EXECUTION:
+                execution(rq, p + strlen(EXECUTIONS_PREFIX), rs);
+                break;
+        case SRV_ROUTE_AUDIT:
+                audit_list(rq, rs);
+                break;
+        case SRV_ROUTE_LANGUAGES:
+                languages(rs);
+                break;
+        case SRV_ROUTE_HEALTHZ:
+                set_json(rs, 200, json_pack("{s:s}", "status", "ok"));
+                break;
+        case SRV_ROUTE_READYZ:
                 if (api.shutting_down)
                         srv_error(rs, 503, "shutting_down", NULL,
                                   "the server is shutting down");
                 else
                         set_json(rs, 200,
                                  json_pack("{s:s}", "status", "ready"));
-        } else if (!strcmp(p, "/v1/languages")) {
-                if (get)
-                        languages(rs);
-                else
-                        srv_error(rs, 405, "method_not_allowed", NULL,
-                                  "%s wants GET", p);
-        } else
+                break;
+        case SRV_ROUTE_METRICS:
+                metrics(rq, rs);
+                break;
+        case SRV_ROUTE_OPENAPI:
+                openapi(rs);
+                break;
+        default:
                 srv_error(rs, 404, "not_found", NULL, "no route %.200s", p);
+        }
+}
+
+/* A request the front refused before it reached the API (queue full,
+ * queue timeout, shutting down): audited like every other refusal, with
+ * the key as actor when it is valid. */
+void srv_api_refused(const struct srv_request *rq, struct srv_response *rs) {
+        al_key_info key;
+        struct srv_response scratch = {0};
+        char actor[32] = "anonymous";
+        if (authenticate(rq, &key, &scratch) == 0) {
+                snprintf(actor, sizeof(actor), "key:%s", key.id);
+                snprintf(rs->log_key, sizeof(rs->log_key), "%s", actor);
+        }
+        free(scratch.body);
+        al_audit_who who = {.source = "http", .actor = actor};
+        audit_refused(&who, NULL, rs, NULL);
 }
 
 void srv_api_cancel_all(void) {

@@ -43,6 +43,9 @@ struct conn {
         struct srv_response rs;
         char method[16], path[512], peer[64];
         char *auth, *api_key;
+        char *args[2 * SRV_MAX_ARGS + 1]; /* query: name, value, ..., NULL */
+        size_t nargs;
+        bool too_many_args;
 };
 
 static struct {
@@ -96,6 +99,8 @@ static enum MHD_Result respond(struct conn *k) {
         }
         enum MHD_Result ret = MHD_queue_response(k->c, k->rs.status, r);
         MHD_destroy_response(r);
+        srv_metrics_request(srv_route_of(k->path), k->rs.status,
+                            mono() - k->t0);
         log_request(k);
         return ret;
 }
@@ -114,17 +119,20 @@ static void *worker_main(void *arg) {
                 fr.head = (fr.head + 1) % fr.cfg->queue;
                 fr.n--;
                 fr.active++;
+                srv_metrics_queue((unsigned)fr.n, (unsigned)fr.active);
                 bool stopping = fr.stop;
                 pthread_mutex_unlock(&fr.lock);
 
-                if (stopping)
+                if (stopping) {
                         srv_error(&k->rs, 503, "shutting_down", NULL,
                                   "the server is shutting down");
-                else if (mono() - k->t_queued > fr.cfg->queue_timeout_s) {
+                        srv_api_refused(&k->rq, &k->rs);
+                } else if (mono() - k->t_queued > fr.cfg->queue_timeout_s) {
                         k->rs.retry_after = 1;
                         srv_error(&k->rs, 503, "queue_timeout", NULL,
                                   "waited more than %u s for a worker",
                                   fr.cfg->queue_timeout_s);
+                        srv_api_refused(&k->rq, &k->rs);
                 } else
                         srv_api_handle(&k->rq, &k->rs);
 
@@ -138,6 +146,7 @@ static void *worker_main(void *arg) {
                 al_result_free(left);
                 pthread_mutex_lock(&fr.lock);
                 fr.active--;
+                srv_metrics_queue((unsigned)fr.n, (unsigned)fr.active);
                 pthread_mutex_unlock(&fr.lock);
         }
 }
@@ -145,6 +154,27 @@ static void *worker_main(void *arg) {
 static char *dup_header(struct MHD_Connection *c, const char *name) {
         const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
         return v ? strdup(v) : NULL;
+}
+
+static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind,
+                              const char *key, const char *value) {
+        (void)kind;
+        struct conn *k = cls;
+        if (k->nargs == SRV_MAX_ARGS) {
+                k->too_many_args = true;
+                return MHD_NO;
+        }
+        char *n = strdup(key), *v = strdup(value ? value : "");
+        if (!n || !v) {
+                free(n);
+                free(v);
+                k->too_many_args = true;
+                return MHD_NO;
+        }
+        k->args[2 * k->nargs] = n;
+        k->args[2 * k->nargs + 1] = v;
+        k->nargs++;
+        return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
@@ -177,6 +207,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                                    ->sin6_addr,
                                           k->peer, sizeof(k->peer));
                 }
+                MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_arg,
+                                          k);
                 k->auth = dup_header(c, "Authorization");
                 k->api_key = dup_header(c, "X-API-Key");
                 /* a declared length over the cap: no need to read it */
@@ -217,7 +249,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                      .peer = k->peer,
                                      .body = k->body ? k->body : "",
                                      .body_len = k->len,
-                                     .body_too_large = k->too_large};
+                                     .body_too_large = k->too_large,
+                                     .args = (const char *const *)k->args,
+                                     .too_many_args = k->too_many_args};
         if (!srv_is_execution(method, k->path)) {
                 srv_api_handle(&k->rq, &k->rs);
                 return respond(k);
@@ -237,6 +271,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   "all %u workers are busy and %u requests "
                                   "wait; retry later",
                                   fr.nworkers, fr.cfg->queue);
+                srv_api_refused(&k->rq, &k->rs);
                 return respond(k);
         }
         MHD_suspend_connection(c);
@@ -244,6 +279,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         k->t_queued = mono();
         fr.q[(fr.head + fr.n) % fr.cfg->queue] = k;
         fr.n++;
+        srv_metrics_queue((unsigned)fr.n, (unsigned)fr.active);
         pthread_cond_signal(&fr.more);
         pthread_mutex_unlock(&fr.lock);
         return MHD_YES;
@@ -261,6 +297,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         free(k->rs.body);
         free(k->auth);
         free(k->api_key);
+        for (size_t i = 0; i < 2 * k->nargs; i++)
+                free(k->args[i]);
         free(k);
         *con_cls = NULL;
 }
@@ -357,6 +395,7 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 close(lfd);
                 return al_error_set(err, EAGAIN, "cannot start workers");
         }
+        srv_metrics_start(fr.nworkers, cfg->queue);
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         char *cert = NULL, *key = NULL;

@@ -30,7 +30,10 @@ struct srv_config {
         char policy_mode[16];     /* default for requests */
         char tls_cert[4096], tls_key[4096];
         char languages[4096];
+        bool metrics_auth; /* GET /metrics wants a key (audit:read/admin) */
 };
+
+#define SRV_MAX_ARGS 32 /* query parameters a request may carry */
 
 /* A request as the front hands it over. */
 struct srv_request {
@@ -41,6 +44,9 @@ struct srv_request {
         const char *body;
         size_t body_len;
         bool body_too_large;
+        /* query parameters: name, value, name, value ..., NULL */
+        const char *const *args;
+        bool too_many_args;
 };
 
 struct srv_response {
@@ -72,8 +78,40 @@ void srv_api_handle(const struct srv_request *rq, struct srv_response *rs);
 void srv_error(struct srv_response *rs, unsigned status, const char *code,
                const char *field, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
+/* Audit a request the front refused (rs holds the error). */
+void srv_api_refused(const struct srv_request *rq, struct srv_response *rs);
 /* Cancel every run in flight (shutdown after the grace period). */
 void srv_api_cancel_all(void);
+
+/* Routes, as the closed set of labels of the metrics. */
+enum srv_route {
+        SRV_ROUTE_EXECUTE,
+        SRV_ROUTE_EXECUTE_COMPAT,
+        SRV_ROUTE_EXECUTION,
+        SRV_ROUTE_AUDIT,
+        SRV_ROUTE_LANGUAGES,
+        SRV_ROUTE_HEALTHZ,
+        SRV_ROUTE_READYZ,
+        SRV_ROUTE_METRICS,
+        SRV_ROUTE_OPENAPI,
+        SRV_ROUTE_OTHER,
+        SRV_ROUTES
+};
+enum srv_route srv_route_of(const char *path);
+
+/* Metrics (serve-metrics.c); every function may be called from any
+ * thread. */
+void srv_metrics_start(unsigned workers, unsigned queue_cap);
+void srv_metrics_request(enum srv_route route, unsigned status,
+                         double seconds);
+void srv_metrics_execution(const char *lang, al_status status,
+                           double seconds);
+void srv_metrics_refused(void);
+void srv_metrics_audit_failure(void);
+void srv_metrics_queue(unsigned queued, unsigned active);
+/* The exposition text (malloc'ed), or NULL when out of memory. */
+char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
+                         uint64_t alerts_failed, size_t keys_active);
 
 /* The front: listen, serve until SIGTERM/SIGINT, drain. */
 int srv_http_run(const struct srv_config *cfg, al_error *err);

@@ -149,6 +149,10 @@ int al_spec_set_language(al_spec *s, const char *name, al_error *err) {
         return 0;
 }
 
+const char *al_spec_language(const al_spec *s) {
+        return s && s->lang ? s->lang->name : NULL;
+}
+
 static int dup_bytes(const void *src, size_t len, unsigned char **ret) {
         unsigned char *p = malloc(len ? len : 1);
         if (!p)

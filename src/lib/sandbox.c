@@ -1495,10 +1495,13 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                         sb.msg_r = safe_close(sb.msg_r);
                 if (pr > 0 && i_out >= 0 && pf[i_out].revents &&
                     !stream_read(&out, c->limits.output_bytes))
-                        out.fd = safe_close(out.fd);
+                        /* out.fd aliases sb.out_r: closed once, both
+                         * forgotten (a second close would hit another
+                         * thread's fd in a threaded caller) */
+                        out.fd = sb.out_r = safe_close(sb.out_r);
                 if (pr > 0 && i_err >= 0 && pf[i_err].revents &&
                     !stream_read(&errs, c->limits.output_bytes))
-                        errs.fd = safe_close(errs.fd);
+                        errs.fd = sb.err_r = safe_close(sb.err_r);
                 if (out.truncated || errs.truncated) {
                         out_kill = kill_now = true;
                 }

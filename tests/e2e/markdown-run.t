@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 # airlock run --markdown: each fenced block of a model's reply in its own
 # fresh sandbox, in order; skipped blocks reported; one JSON array.
 import json

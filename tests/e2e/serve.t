@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 # airlock serve against a real HTTP client (curl): the data-driven cases in
 # tests/http/*.txt (request and expected response side by side), then the
 # cases that need more than one request (body cap, rate limit, queue
