@@ -46,11 +46,13 @@ static struct {
         struct bucket *buckets;
         size_t nbuckets;
         al_policy *policy;
+        pthread_rwlock_t policy_lock;
         int cancel_fd; /* eventfd: readable = cancel every run */
         atomic_bool shutting_down;
 } api = {
         .audit_lock = PTHREAD_MUTEX_INITIALIZER,
         .keys_lock = PTHREAD_RWLOCK_INITIALIZER,
+        .policy_lock = PTHREAD_RWLOCK_INITIALIZER,
         .bucket_lock = PTHREAD_MUTEX_INITIALIZER,
         .cancel_fd = -1,
 };
@@ -110,6 +112,29 @@ void srv_api_reload_keys(void) {
         api.keys = v;
         api.nkeys = n;
         pthread_rwlock_unlock(&api.keys_lock);
+}
+
+void srv_api_reload_policy(void) {
+        al_error e = {0};
+        const char *path = api.cfg->policy[0] ? api.cfg->policy : NULL;
+        al_policy *p = al_policy_load(path, &e);
+        if (!p) {
+                json_t *o = json_pack("{s:s,s:s,s:o}", "event",
+                                      "airlock.serve.reload_failed", "what",
+                                      "policy", "error", al_jstr(e.msg));
+                char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+                fprintf(stderr, "%s\n", line ? line : "{}");
+                free(line);
+                json_decref(o);
+                return;
+        }
+        pthread_rwlock_wrlock(&api.policy_lock);
+        al_policy *old = api.policy;
+        api.policy = p;
+        pthread_rwlock_unlock(&api.policy_lock);
+        al_policy_free(old);
+        fprintf(stderr, "{\"event\":\"airlock.serve.reloaded\","
+                        "\"what\":[\"keys\",\"policy\"]}\n");
 }
 
 /* The key the request presents, copied into *k: 0, or an error response
@@ -687,8 +712,10 @@ static int validate(al_spec *s, const char *mode, char **findings,
         al_verdict v;
         al_error e = {0};
         *findings = NULL;
+        pthread_rwlock_rdlock(&api.policy_lock);
         al_spec_validate(s, api.policy, mode ? mode : api.cfg->policy_mode,
                          &v, &e);
+        pthread_rwlock_unlock(&api.policy_lock);
         *findings = v.findings_json;
         v.findings_json = NULL;
         int r = 0;

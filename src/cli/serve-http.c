@@ -454,8 +454,7 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                         continue;
                 if (si.ssi_signo == SIGHUP) {
                         srv_api_reload_keys();
-                        fprintf(stderr, "{\"event\":\"airlock.serve."
-                                        "reloaded\",\"what\":\"keys\"}\n");
+                        srv_api_reload_policy();
                         continue;
                 }
                 break;

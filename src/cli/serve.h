@@ -72,6 +72,9 @@ int srv_api_init(const struct srv_config *cfg, al_error *err);
 void srv_api_fini(void);
 /* Re-read keys.db (also done every second). */
 void srv_api_reload_keys(void);
+/* Re-read the --policy file (SIGHUP); a file that no longer loads leaves
+ * the old policy in force and says so in the log. */
+void srv_api_reload_policy(void);
 /* Answer one request (any thread). */
 void srv_api_handle(const struct srv_request *rq, struct srv_response *rs);
 /* An error response: {"error": {"code", "message", "field"?}}. */

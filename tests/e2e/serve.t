@@ -447,6 +447,28 @@ st = curl(port, "POST", "/v1/execute", ["Authorization: Bearer " + KEYS["KEY"]],
 ok(st == 422, "--config policy-mode enforce: a forbidden import is refused (422)", st)
 srv.send_signal(signal.SIGTERM)
 srv.wait(30)
+# SIGHUP re-reads the --policy file; one that no longer loads leaves the old one
+pol = os.path.join(state, "policy.json")
+with open(pol, "w") as f:
+    json.dump({"version": 1, "extends": "none", "rules": []}, f)
+srv, port, log = start("--policy", pol, "--policy-mode", "enforce")
+req = b'{"language":"python","code":"import subprocess"}'
+st1 = curl(port, "POST", "/v1/execute", ["Authorization: Bearer " + KEYS["KEY"]], req)[0]
+with open(pol, "w") as f:
+    json.dump({"version": 1, "extends": "default"}, f)
+srv.send_signal(signal.SIGHUP)
+time.sleep(0.5)
+st2 = curl(port, "POST", "/v1/execute", ["Authorization: Bearer " + KEYS["KEY"]], req)[0]
+with open(pol, "w") as f:
+    f.write("{not json")
+srv.send_signal(signal.SIGHUP)
+time.sleep(0.5)
+st3 = curl(port, "POST", "/v1/execute", ["Authorization: Bearer " + KEYS["KEY"]], req)[0]
+ok((st1, st2, st3) == (200, 422, 422) and any("reload_failed" in x for x in log),
+   "SIGHUP reloads --policy: an empty policy lets subprocess run (200), the default after SIGHUP refuses it "
+   "(422), a broken file keeps the last good one (422, reload_failed logged)", (st1, st2, st3))
+srv.send_signal(signal.SIGTERM)
+srv.wait(30)
 for bad, why in [({"listen": "127.0.0.1:0", "colour": "red"}, "colour"),
                  ({"metrics-auth": "yes"}, "true or false"), ({"workers": 0}, "workers")]:
     with open(cfg, "w") as f:
