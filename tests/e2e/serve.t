@@ -16,7 +16,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tap import ok, done, diag  # noqa: E402
+from tap import ok, done, diag, skip  # noqa: E402
 from airlock import BIN, REPO, sandbox_uid_procs  # noqa: E402
 from httpload import load  # noqa: E402
 import jsonschema  # noqa: E402  (Debian: python3-jsonschema)
@@ -476,6 +476,29 @@ for bad, why in [({"listen": "127.0.0.1:0", "colour": "red"}, "colour"),
     p = subprocess.run([BIN, "serve", "--config", cfg, "--state", state], capture_output=True, timeout=30)
     ok(p.returncode == 2 and why.encode() in p.stderr, "a bad config %s: exit 2 naming the problem" % json.dumps(bad),
        (p.returncode, p.stderr[-300:]))
+
+# the sample config and the systemd unit under contrib/
+srv, port, log = start("--config", os.path.join(REPO, "contrib", "serve.json"))
+st_anon = curl(port, "GET", "/metrics")[0]
+st = curl(port, "POST", "/v1/execute", ["Authorization: Bearer " + KEYS["KEY"]],
+          b'{"language":"python","code":"import subprocess"}')[0]
+ok(port and st_anon == 401 and st == 422, "contrib/serve.json loads: metrics want a key, policy enforced",
+   (st_anon, st))
+srv.send_signal(signal.SIGTERM)
+srv.wait(30)
+if subprocess.run(["sh", "-c", "command -v systemd-analyze"], capture_output=True).returncode == 0:
+    unit_dir = tempfile.mkdtemp(prefix="al-e2e-unit-")
+    unit = open(os.path.join(REPO, "contrib", "airlock-serve.service")).read().replace(
+        "/usr/local/bin/airlock", BIN)
+    with open(os.path.join(unit_dir, "airlock-serve.service"), "w") as f:
+        f.write(unit)
+    p = subprocess.run(["systemd-analyze", "verify", "--man=no", os.path.join(unit_dir, "airlock-serve.service")],
+                       capture_output=True, timeout=60)
+    ok(p.returncode == 0 and not p.stderr.strip(), "contrib/airlock-serve.service: systemd-analyze verify is clean",
+       p.stderr[-500:])
+    subprocess.run(["rm", "-rf", unit_dir])
+else:
+    skip("contrib/airlock-serve.service: systemd-analyze verify", "systemd-analyze is not installed here")
 
 # --- 12. load: 32 clients, nothing unexpected, nothing leaked -------------------------------
 PER = int(os.environ.get("AIRLOCK_LOAD_PER_CLIENT", "50"))
