@@ -2,6 +2,7 @@
 #include "profile.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,6 @@ extern const char al_languages_default_json[];
 
 static al_profile *profiles[AL_PROFILE_MAX_LANGS];
 static size_t n_profiles;
-static bool loaded;
 static char **builtin_base; /* base_ro_paths of the built-in set */
 
 static void strv_free(char **v) {
@@ -207,10 +207,7 @@ fail:
         return r;
 }
 
-static void ensure_loaded(void);
-
-int al_profiles_load_json(const char *text, al_error *err) {
-        ensure_loaded(); /* the built-in set first: extra files extend it */
+static int load_json(const char *text, al_error *err) {
         json_error_t jerr;
         json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
         if (!root)
@@ -264,10 +261,12 @@ int al_profiles_load_json(const char *text, al_error *err) {
                                                  AL_PROFILE_MAX_LANGS);
                                 goto out;
                         }
+                        profiles[i] = p; /* set before it is counted */
                         n_profiles++;
-                } else
+                } else {
                         profile_free(profiles[i]);
-                profiles[i] = p;
+                        profiles[i] = p;
+                }
         }
 out:
         strv_free(base);
@@ -275,13 +274,24 @@ out:
         return r;
 }
 
-static void ensure_loaded(void) {
-        if (loaded)
-                return;
-        loaded = true;
+static pthread_once_t loaded_once = PTHREAD_ONCE_INIT;
+
+static void load_default(void) {
         /* The embedded set is tested at build time (unit tests); a failure
          * here leaves the registry empty and every lookup fails clearly. */
-        (void)al_profiles_load_json(al_languages_default_json, NULL);
+        (void)load_json(al_languages_default_json, NULL);
+}
+
+/* Once, whichever thread asks first (airlock serve's workers and its HTTP
+ * thread may all ask at once); later changes (--languages) are made
+ * before any thread starts. */
+static void ensure_loaded(void) {
+        pthread_once(&loaded_once, load_default);
+}
+
+int al_profiles_load_json(const char *text, al_error *err) {
+        ensure_loaded(); /* the built-in set first: extra files extend it */
+        return load_json(text, err);
 }
 
 const al_profile *al_profile_find(const char *name) {

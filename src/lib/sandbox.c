@@ -146,7 +146,12 @@ int al_set_runtime_dir(const char *dir, al_error *err) {
         return 0;
 }
 
-static const char *get_state_dir(void) {
+/* Resolved once, also when the first runs start on several threads at
+ * once (two half-written paths would mean two slot-lock directories, so
+ * the same slot, uid and cgroup for two runs). */
+static pthread_once_t state_dir_once = PTHREAD_ONCE_INIT;
+
+static void state_dir_default(void) {
         if (!state_dir[0]) {
                 const char *xdg = secure_getenv("XDG_RUNTIME_DIR");
                 if (geteuid() == 0 || !xdg || xdg[0] != '/')
@@ -157,6 +162,10 @@ static const char *get_state_dir(void) {
                         snprintf(state_dir, sizeof(state_dir), "%s/airlock",
                                  xdg);
         }
+}
+
+static const char *get_state_dir(void) {
+        pthread_once(&state_dir_once, state_dir_default);
         return state_dir;
 }
 
@@ -745,6 +754,21 @@ static int payload_main(void *arg) {
         else if (chdir(AL_WORKSPACE) < 0)
                 al_error_errno(&e, errno, "chdir workspace");
         else {
+                /* The code starts with the signal state of a fresh
+                 * process, not the supervisor's: a threaded caller (serve
+                 * blocks SIGTERM/SIGHUP/SIGINT and ignores SIGPIPE in its
+                 * threads) would otherwise hand its mask and ignored
+                 * signals through execve. Handlers reset themselves. */
+                for (int sig = 1; sig < NSIG; sig++) {
+                        struct sigaction sa;
+                        if (sig != SIGKILL && sig != SIGSTOP &&
+                            sigaction(sig, NULL, &sa) == 0 &&
+                            sa.sa_handler == SIG_IGN)
+                                signal(sig, SIG_DFL);
+                }
+                sigset_t none;
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
                 sb->clock->exec = al_now_ms();
                 execve(sb->c->argv[0], sb->c->argv, sb->c->envp);
                 al_error_errno(&e, errno, "cannot execute %s",

@@ -257,5 +257,12 @@ else:
     skip("unprivileged user run", "needs root and setpriv to switch to an ordinary user")
     skip("unprivileged user audit dir", "needs root and setpriv to switch to an ordinary user")
 
+# the code starts with a fresh process's signal state: airlock ignores
+# SIGPIPE itself, and that must not reach the code through execve
+rc, r = run("bash", "grep -E '^Sig(Blk|Ign)' /proc/self/status; yes | head -c 1 >/dev/null; "
+            "echo \"yes: ${PIPESTATUS[0]}\"")
+ok(r.get("stdout") == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nyes: 141\n",
+   "the code has no blocked or ignored signal; yes | head ends yes by SIGPIPE (141)", r.get("stdout"))
+
 subprocess.run(["rm", "-rf", tmp])
 done()

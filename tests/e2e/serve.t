@@ -500,6 +500,25 @@ if subprocess.run(["sh", "-c", "command -v systemd-analyze"], capture_output=Tru
 else:
     skip("contrib/airlock-serve.service: systemd-analyze verify", "systemd-analyze is not installed here")
 
+# --- 11b. the first requests of a fresh server, all at once ---------------------------
+# (the language registry and the runtime directory are set up on first use,
+# by whichever thread comes first)
+firsts = []
+for attempt in range(3):
+    srv, port, log = start()
+    res = []
+    th = [threading.Thread(target=lambda: res.append(curl(port, "POST", "/v1/execute",
+          ["Authorization: Bearer " + KEYS["KEY"]], b'{"language":"sh","code":"echo first"}')[0]))
+          for _ in range(16)]
+    for x in th:
+        x.start()
+    for x in th:
+        x.join(60)
+    firsts.append(sorted(res))
+    srv.send_signal(signal.SIGTERM)
+    srv.wait(30)
+ok(all(f == [200] * 16 for f in firsts), "3 fresh servers, 16 simultaneous first requests each: all 200", firsts)
+
 # --- 12. load: 32 clients, nothing unexpected, nothing leaked -------------------------------
 PER = int(os.environ.get("AIRLOCK_LOAD_PER_CLIENT", "50"))
 
