@@ -5,6 +5,7 @@
  * tree-sitter, findings. The language walkers are in check-*.c.
  */
 #include <errno.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -849,10 +850,22 @@ static int check_forked(const al_policy *p, int li, const char *lang,
         }
         if (pid == 0) {
                 close(fd[0]);
+                /* a copy of a possibly threaded caller: keep only the
+                 * reply pipe (as fd 3), not other runs' slot locks,
+                 * sockets or pipe ends, which would stay open as long as
+                 * this parse takes */
+                if (dup2(fd[1], 3) < 0)
+                        _exit(1);
+                fd[1] = 3;
+                if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
+                        for (int i = 4; i < 4096; i++)
+                                close(i);
                 /* no core file and no glibc heap report from a crash: the
-                 * caller reports it */
-                struct rlimit no_core = {0, 0};
+                 * caller reports it; a parse that runs away is killed
+                 * (SIGXCPU) and reported as a failed parse */
+                struct rlimit no_core = {0, 0}, cpu = {30, 31};
                 setrlimit(RLIMIT_CORE, &no_core);
+                setrlimit(RLIMIT_CPU, &cpu);
                 int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
                 if (null >= 0)
                         dup2(null, STDERR_FILENO);
