@@ -4,8 +4,9 @@
 #   make serve      install deps, build, make a key, run airlock serve on
 #                   127.0.0.1:8080 and print how to call it
 #   make demo       install deps, build, run a sandboxed demonstration
-#   make bench      install the peers, build, run the cold-start benchmark
-#                   (BENCH_ARGS="--rounds 50" to shorten; see bench/README.md)
+#   make bench      install the peers, build, run every benchmark (cold start,
+#                   check, extract, audit, serve; see bench/README.md)
+#   make bench-serve  the airlock serve benchmark alone
 #   make asan       build + unit tests with -fsanitize=address,undefined
 #   make install    install binary and man pages under $(PREFIX)
 
@@ -49,7 +50,7 @@ CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o) $(BUILD)/cli/openapi-data.o
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check unit e2e demo serve bench bench-audit bench-check bench-extract asan install clean format checksrc
+.PHONY: all deps check unit e2e demo serve bench bench-serve bench-audit bench-check bench-extract asan install clean format checksrc
 
 all: $(BUILD)/airlock $(BUILD)/libairlock.a
 
@@ -152,6 +153,13 @@ bench: deps
 	/usr/bin/python3 bench/extract.py --airlock $(BUILD)/airlock --timer $(BUILD)/bench/extract-bench
 	/usr/bin/python3 bench/audit.py --airlock $(BUILD)/airlock --append $(BUILD)/bench/audit-append \
 	        --out $(BUILD)/bench $(AUDIT_BENCH_ARGS)
+	/usr/bin/python3 bench/serve.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(SERVE_BENCH_ARGS)
+
+# airlock serve alone (bench/serve.py): HTTP latency next to the CLI and the
+# bare runtime, 32-client throughput next to the CLI's, idle memory.
+bench-serve: deps
+	$(MAKE) all
+	/usr/bin/python3 bench/serve.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(SERVE_BENCH_ARGS)
 
 # The audit benchmark alone (bench/audit.py): overhead per run, append and
 # verify rates.
