@@ -758,17 +758,23 @@ static int payload_main(void *arg) {
                  * process, not the supervisor's: a threaded caller (serve
                  * blocks SIGTERM/SIGHUP/SIGINT and ignores SIGPIPE in its
                  * threads) would otherwise hand its mask and ignored
-                 * signals through execve. Handlers reset themselves. */
-                for (int sig = 1; sig < NSIG; sig++) {
-                        struct sigaction sa;
-                        if (sig != SIGKILL && sig != SIGSTOP &&
-                            sigaction(sig, NULL, &sa) == 0 &&
-                            sa.sa_handler == SIG_IGN)
-                                signal(sig, SIG_DFL);
-                }
-                sigset_t none;
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
+                 * signals through execve. Handlers reset themselves.
+                 * Raw system calls: glibc's wrappers refuse the signals
+                 * it keeps for itself (32, 33), which a caller may still
+                 * have ignored (as it was under make(1) here). */
+                struct {
+                        void *handler;
+                        unsigned long flags;
+                        void *restorer;
+                        uint64_t mask;
+                } dfl = {0}; /* SIG_DFL, no flags, empty mask */
+                for (int sig = 1; sig <= 64; sig++)
+                        if (sig != SIGKILL && sig != SIGSTOP)
+                                syscall(SYS_rt_sigaction, sig, &dfl, NULL,
+                                        sizeof(uint64_t));
+                uint64_t none = 0;
+                syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL,
+                        sizeof(none));
                 sb->clock->exec = al_now_ms();
                 execve(sb->c->argv[0], sb->c->argv, sb->c->envp);
                 al_error_errno(&e, errno, "cannot execute %s",
