@@ -15,6 +15,7 @@ static const struct command {
         {"audit", cmd_audit, "the tamper-evident record of every run"},
         {"serve", cmd_serve, "the execution service (HTTP/JSON API)"},
         {"keys", cmd_keys, "API keys of airlock serve"},
+        {"mcp", cmd_mcp, "a Model Context Protocol server on stdio"},
         {"doctor", cmd_doctor, "report which protections this host gives"},
 };
 

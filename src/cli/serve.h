@@ -47,6 +47,11 @@ struct srv_request {
         /* query parameters: name, value, name, value ..., NULL */
         const char *const *args;
         bool too_many_args;
+        /* who asks, for the audit log: source "http" when NULL; a local
+         * front-end (airlock mcp over stdio) names its actor ("user:NAME")
+         * and needs no key */
+        const char *source;
+        const char *local_actor;
 };
 
 struct srv_response {
@@ -83,6 +88,17 @@ void srv_error(struct srv_response *rs, unsigned status, const char *code,
         __attribute__((format(printf, 5, 6)));
 /* Audit a request the front refused (rs holds the error). */
 void srv_api_refused(const struct srv_request *rq, struct srv_response *rs);
+/* 0 when the request's key (or a local front-end) may do what scopes
+ * name (0: any valid key); else an error response and -1. */
+int srv_api_authorize(const struct srv_request *rq, unsigned scopes,
+                      struct srv_response *rs);
+/* Static findings for code under the server's policy: {language, policy,
+ * threshold, findings, at_or_above_threshold, syntax_error}, or NULL and
+ * err (unknown language, no checker, out of memory). */
+json_t *srv_api_check(const char *lang, const char *code, size_t len,
+                      al_error *err);
+/* [{name, available, description}] of every language profile. */
+json_t *srv_api_languages(void);
 /* Cancel every run in flight (shutdown after the grace period). */
 void srv_api_cancel_all(void);
 

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/* airlock mcp: the MCP server over stdio (one JSON-RPC message per line). */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "airlock-check.h"
+#include "cli.h"
+#include "mcp.h"
+#include "serve.h"
+
+/* clang-format off */
+static void help(FILE *f) {
+        fputs(
+"Usage: airlock mcp [--state DIR] [--policy FILE] [--policy-mode MODE]\n"
+"\n"
+"A Model Context Protocol server on stdin/stdout (newline-delimited\n"
+"JSON-RPC 2.0) with the tools run_code, check_code and list_languages.\n"
+"Every run_code call is validated, sandboxed and audited (source mcp, actor\n"
+"user:NAME) as airlock run would. Logs go to stderr. See airlock-mcp(1).\n"
+"\n"
+"  --state DIR            state directory (audit log), as airlock run\n"
+"  --policy FILE          static-validation policy (default: built-in)\n"
+"  --policy-mode MODE     off, record, warn or enforce (default record)\n"
+"  --languages FILE       extra language profiles\n"
+"  -h, --help             this help\n"
+"\n"
+"An MCP host starts it as a command, e.g. {\"command\": \"airlock\",\n"
+"\"args\": [\"mcp\"]}. It exits 0 when stdin closes.\n",
+              f);
+}
+/* clang-format on */
+
+enum { OPT_STATE = 256, OPT_POLICY, OPT_POLICY_MODE, OPT_LANGUAGES };
+
+static const struct option opts[] = {
+        {"state", required_argument, NULL, OPT_STATE},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"policy-mode", required_argument, NULL, OPT_POLICY_MODE},
+        {"languages", required_argument, NULL, OPT_LANGUAGES},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+
+static volatile sig_atomic_t stopping;
+
+static void on_stop(int sig) {
+        (void)sig;
+        stopping = 1;
+        srv_api_cancel_all(); /* a write(2) to an eventfd */
+}
+
+/* Write one reply line; false when stdout is gone. */
+static bool send_line(const char *body) {
+        return fputs(body, stdout) >= 0 && fputc('\n', stdout) != EOF &&
+               fflush(stdout) == 0;
+}
+
+int cmd_mcp(int argc, char **argv) {
+        struct srv_config cfg = {.policy_mode = "record", .workers = 1,
+                                 .queue = 1};
+        int c;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                case OPT_STATE:
+                        snprintf(cfg.state, sizeof(cfg.state), "%s", optarg);
+                        break;
+                case OPT_POLICY:
+                        snprintf(cfg.policy, sizeof(cfg.policy), "%s", optarg);
+                        break;
+                case OPT_POLICY_MODE:
+                        if (!al_policy_mode_ok(optarg)) {
+                                cli_error("--policy-mode: off, record, warn "
+                                          "or enforce, not '%s'",
+                                          optarg);
+                                return EXIT_USAGE;
+                        }
+                        snprintf(cfg.policy_mode, sizeof(cfg.policy_mode),
+                                 "%s", optarg);
+                        break;
+                case OPT_LANGUAGES:
+                        snprintf(cfg.languages, sizeof(cfg.languages), "%s",
+                                 optarg);
+                        break;
+                default:
+                        help(stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind < argc) {
+                cli_error("mcp: unexpected argument '%s'", argv[optind]);
+                return EXIT_USAGE;
+        }
+        al_error e = {0};
+        if (cfg.languages[0] &&
+            al_languages_load_file(cfg.languages, &e) < 0) {
+                cli_error("--languages: %s", e.msg);
+                return EXIT_USAGE;
+        }
+        if (srv_api_init(&cfg, &e) < 0) {
+                cli_error("%s", e.msg);
+                return e.code == EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
+        }
+        char actor[300];
+        struct passwd *pw = getpwuid(getuid());
+        if (pw)
+                snprintf(actor, sizeof(actor), "user:%s", pw->pw_name);
+        else
+                snprintf(actor, sizeof(actor), "uid:%u", getuid());
+        struct mcp_session s = {.base = {.source = "mcp",
+                                         .local_actor = actor,
+                                         .peer = "stdio"}};
+        struct sigaction sa = {.sa_handler = on_stop};
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        /* lines up to MCP_MAX_MESSAGE; a longer one is read to its end,
+         * dropped and answered with an error */
+        size_t cap = 1 << 16, len = 0;
+        char *line = malloc(cap);
+        bool overlong = false, out_ok = true;
+        int ch;
+        while (line && out_ok && !stopping && (ch = getchar()) != EOF) {
+                if (ch != '\n') {
+                        if (overlong)
+                                continue;
+                        if (len + 1 >= cap) {
+                                if (cap > MCP_MAX_MESSAGE) {
+                                        overlong = true;
+                                        continue;
+                                }
+                                char *b = realloc(line, cap * 2);
+                                if (!b)
+                                        break;
+                                line = b;
+                                cap *= 2;
+                        }
+                        line[len++] = (char)ch;
+                        continue;
+                }
+                struct mcp_reply rep;
+                size_t n = len;
+                while (n && line[n - 1] == '\r')
+                        n--;
+                if (overlong)
+                        mcp_handle(&s, line, MCP_MAX_MESSAGE + 1, &rep);
+                else if (n)
+                        mcp_handle(&s, line, n, &rep);
+                else
+                        rep = (struct mcp_reply){0}; /* blank line */
+                if (rep.body)
+                        out_ok = send_line(rep.body);
+                free(rep.body);
+                al_result_free(rep.leftover);
+                len = 0;
+                overlong = false;
+        }
+        free(line);
+        srv_api_fini();
+        return EXIT_OK;
+}

@@ -1,0 +1,569 @@
+/* SPDX-License-Identifier: MIT */
+/* The Model Context Protocol server: JSON-RPC in, tools on the service's
+ * API out (mcp.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airlock.h"
+#include "cli.h"
+#include "json.h"
+#include "mcp.h"
+
+const char *const mcp_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
+                                    "2024-11-05", NULL};
+
+/* JSON-RPC error codes. */
+enum {
+        RPC_PARSE = -32700,
+        RPC_INVALID_REQUEST = -32600,
+        RPC_NO_METHOD = -32601,
+        RPC_INVALID_PARAMS = -32602,
+        RPC_INTERNAL = -32603,
+        RPC_NOT_INITIALIZED = -32000,
+};
+
+/* Files a run returns: images as image content, the rest listed. */
+static const char *const COLLECT[] = {"*.png", "*.jpg", "*.jpeg", "*.gif",
+                                      "*.svg", "*.webp", "out/*", NULL};
+static const char *const IMAGE_MIMES[] = {"image/png", "image/jpeg",
+                                          "image/gif", "image/svg+xml",
+                                          "image/webp", NULL};
+/* Most bytes of stdout or stderr quoted in a text block (the whole of both
+ * is in structuredContent). */
+#define TEXT_QUOTE (64u << 10)
+
+static json_t *rpc_error(json_t *id, int code, const char *msg) {
+        return json_pack("{s:s,s:O,s:{s:i,s:s}}", "jsonrpc", "2.0", "id",
+                         id ? id : json_null(), "error", "code", code,
+                         "message", msg);
+}
+
+static json_t *rpc_result(json_t *id, json_t *result) {
+        return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id,
+                         "result", result ? result : json_object());
+}
+
+/* --- tools --------------------------------------------------------------- */
+
+static json_t *limits_schema(void) {
+        static const char *const L[][2] = {
+                {"wall_ms", "wall-clock limit, ms"},
+                {"cpu_ms", "CPU time limit, ms"},
+                {"memory_mb", "memory limit, MiB"},
+                {"pids", "processes and threads"},
+                {"disk_mb", "workspace size, MiB"},
+                {"output_bytes", "cap of stdout and of stderr, bytes"},
+                {"open_files", "open file descriptors"},
+        };
+        json_t *p = json_object();
+        for (size_t i = 0; i < sizeof(L) / sizeof(L[0]); i++)
+                json_object_set_new(p, L[i][0],
+                                    json_pack("{s:s,s:i,s:s}", "type",
+                                              "integer", "minimum", 1,
+                                              "description", L[i][1]));
+        return json_pack("{s:s,s:o,s:b,s:s}", "type", "object", "properties",
+                         p, "additionalProperties", 0, "description",
+                         "limits for this run; absent ones take the "
+                         "server's defaults");
+}
+
+static json_t *language_schema(void) {
+        json_t *names = json_array();
+        for (size_t i = 0; i < al_languages_count(); i++)
+                json_array_append_new(names,
+                                      json_string(al_language_name(i)));
+        return json_pack("{s:s,s:o,s:s}", "type", "string", "enum", names,
+                         "description",
+                         "the language profile (list_languages tells which "
+                         "are installed)");
+}
+
+static json_t *tools_list(void) {
+        json_t *run = json_pack(
+                "{s:s,s:s,s:s,s:{s:s,s:{s:o,s:{s:s,s:s},s:{s:s,s:s},s:{s:s,"
+                "s:{s:s,s:{s:{s:s},s:{s:s},s:{s:s}},s:[s],s:b},s:i},s:o},s:[ss],"
+                "s:b},s:{s:b,s:b,s:b}}",
+                "name", "run_code", "title", "Run code in a sandbox",
+                "description",
+                "Run a program in a fresh, isolated sandbox (no network, "
+                "read-only system, its own /workspace, every limit enforced) "
+                "and return its status, stdout, stderr and resource use. "
+                "Images the program saves in /workspace (png, jpeg, gif, "
+                "svg, webp) come back as image content; other files saved "
+                "under out/ are listed. Nothing persists between calls.",
+                "inputSchema", "type", "object", "properties", "language",
+                language_schema(), "code", "type", "string", "description",
+                "the program's source", "stdin", "type", "string",
+                "description", "standard input", "files", "type", "array",
+                "items", "type", "object", "properties", "path", "type",
+                "string", "content", "type", "string", "content_base64",
+                "type", "string", "required", "path",
+                "additionalProperties", 0, "maxItems", 256, "limits",
+                limits_schema(), "required", "language", "code",
+                "additionalProperties", 0, "annotations", "readOnlyHint", 0,
+                "destructiveHint", 0, "openWorldHint", 0);
+        json_t *check = json_pack(
+                "{s:s,s:s,s:s,s:{s:s,s:{s:o,s:{s:s,s:s}},s:[ss],s:b},s:{s:b,"
+                "s:b}}",
+                "name", "check_code", "title", "Check code statically",
+                "description",
+                "Parse a snippet (python, node or bash) and report what the "
+                "server's static-validation policy finds in it (rule, "
+                "severity, line, column, message), without running it.",
+                "inputSchema", "type", "object", "properties", "language",
+                language_schema(), "code", "type", "string", "description",
+                "the snippet", "required", "language", "code",
+                "additionalProperties", 0, "annotations", "readOnlyHint", 1,
+                "openWorldHint", 0);
+        json_t *langs = json_pack(
+                "{s:s,s:s,s:s,s:{s:s,s:{},s:b},s:{s:b,s:b}}", "name",
+                "list_languages", "title", "List languages", "description",
+                "The languages run_code accepts and whether each is "
+                "installed on this host.",
+                "inputSchema", "type", "object", "properties",
+                "additionalProperties", 0, "annotations", "readOnlyHint", 1,
+                "openWorldHint", 0);
+        return json_pack("{s:[ooo]}", "tools", run, check, langs);
+}
+
+static json_t *tool_error(const char *fmt, ...)
+        __attribute__((format(printf, 1, 2)));
+
+static json_t *tool_error(const char *fmt, ...) {
+        char msg[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        return json_pack("{s:[{s:s,s:o}],s:b}", "content", "type", "text",
+                         "text", al_jstr(msg), "isError", 1);
+}
+
+/* Every key of args is one of allowed: NULL, or the first that is not. */
+static const char *unknown_key(json_t *args, const char *const *allowed) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(args, k, v) {
+                const char *const *a = allowed;
+                while (*a && strcmp(*a, k))
+                        a++;
+                if (!*a)
+                        return k;
+        }
+        return NULL;
+}
+
+static bool is_image(const char *mime) {
+        for (const char *const *m = IMAGE_MIMES; *m; m++)
+                if (mime && !strcmp(mime, *m))
+                        return true;
+        return false;
+}
+
+/* Append s (bounded to TEXT_QUOTE bytes, on a UTF-8 boundary) to b. */
+static void quote(char **b, size_t *n, const char *label, const char *s) {
+        size_t len = s ? strlen(s) : 0, cut = len;
+        if (cut > TEXT_QUOTE) {
+                cut = TEXT_QUOTE;
+                while (cut && ((unsigned char)s[cut] & 0xC0) == 0x80)
+                        cut--;
+        }
+        FILE *f = open_memstream(b, n);
+        if (!f)
+                return;
+        fprintf(f, "--- %s%s\n", label, len ? "" : " (empty)");
+        if (cut)
+                fprintf(f, "%.*s%s", (int)cut, s,
+                        s[cut - 1] == '\n' ? "" : "\n");
+        if (cut < len)
+                fprintf(f, "[... %zu more bytes; the whole of it is in "
+                           "structuredContent]\n",
+                        len - cut);
+        fclose(f);
+}
+
+/* The MCP result of a finished run (the /v1/execute result object). */
+static json_t *run_result(json_t *r) {
+        const char *st = json_string_value(json_object_get(r, "status"));
+        const char *reason = json_string_value(json_object_get(r, "reason"));
+        json_t *content = json_array(), *files = json_object_get(r, "files");
+        char head[512], exit_s[48];
+        json_t *ec = json_object_get(r, "exit_code");
+        long long sig = json_integer_value(json_object_get(r, "signal"));
+        if (json_is_integer(ec))
+                snprintf(exit_s, sizeof(exit_s), "exit %lld",
+                         (long long)json_integer_value(ec));
+        else if (sig)
+                snprintf(exit_s, sizeof(exit_s), "killed by signal %lld",
+                         sig);
+        else
+                snprintf(exit_s, sizeof(exit_s), "no exit status");
+        snprintf(head, sizeof(head),
+                 "status: %s%s%s | %s | wall %lld ms | cpu %lld ms | "
+                 "memory %.1f MiB | audit id %s\n",
+                 st ? st : "?", reason && *reason ? " - " : "",
+                 reason ? reason : "", exit_s,
+                 (long long)json_integer_value(json_object_get(r, "wall_ms")),
+                 (long long)json_integer_value(json_object_get(r, "cpu_ms")),
+                 (double)json_integer_value(
+                         json_object_get(r, "memory_peak_bytes")) /
+                         (1024.0 * 1024.0),
+                 json_string_value(json_object_get(r, "id")) ?: "-");
+        char *text = NULL, *part = NULL;
+        size_t tn = 0, pn = 0;
+        FILE *f = open_memstream(&text, &tn);
+        if (f) {
+                fputs(head, f);
+                quote(&part, &pn, "stdout",
+                      json_string_value(json_object_get(r, "stdout")));
+                fputs(part ? part : "", f);
+                free(part);
+                part = NULL;
+                quote(&part, &pn, "stderr",
+                      json_string_value(json_object_get(r, "stderr")));
+                fputs(part ? part : "", f);
+                free(part);
+                size_t i;
+                json_t *x;
+                json_array_foreach(files, i, x) fprintf(
+                        f, "--- file %s (%s, %lld bytes)\n",
+                        json_string_value(json_object_get(x, "name")),
+                        json_string_value(json_object_get(x, "mime")),
+                        (long long)json_integer_value(
+                                json_object_get(x, "size")));
+                fclose(f);
+        }
+        json_array_append_new(content, json_pack("{s:s,s:o}", "type", "text",
+                                                 "text",
+                                                 al_jstr(text ? text : head)));
+        free(text);
+        /* images as image content; structuredContent lists every file
+         * without its bytes */
+        json_t *listed = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(files, i, x) {
+                const char *mime =
+                        json_string_value(json_object_get(x, "mime"));
+                if (is_image(mime))
+                        json_array_append_new(
+                                content,
+                                json_pack("{s:s,s:O,s:s}", "type", "image",
+                                          "data",
+                                          json_object_get(x, "content_base64"),
+                                          "mimeType", mime));
+                json_array_append_new(
+                        listed, json_pack("{s:O,s:O,s:O}", "name",
+                                          json_object_get(x, "name"), "mime",
+                                          json_object_get(x, "mime"), "size",
+                                          json_object_get(x, "size")));
+        }
+        json_t *sc = json_deep_copy(r);
+        json_object_set_new(sc, "files", listed);
+        json_object_del(sc, "protections");
+        bool ok = st && !strcmp(st, "ok");
+        return json_pack("{s:o,s:o,s:b}", "content", content,
+                         "structuredContent", sc, "isError", !ok);
+}
+
+/* The MCP result of a refused run (the /v1/execute error object). */
+static json_t *refusal_result(json_t *e, unsigned status) {
+        json_t *err = json_object_get(e, "error");
+        const char *code = json_string_value(json_object_get(err, "code"));
+        const char *msg = json_string_value(json_object_get(err, "message"));
+        const char *field = json_string_value(json_object_get(err, "field"));
+        char *text = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&text, &n);
+        if (f) {
+                fprintf(f, "refused (%s, HTTP %u)%s%s: %s\n",
+                        code ? code : "error", status, field ? " at " : "",
+                        field ? field : "", msg ? msg : "");
+                size_t i;
+                json_t *x;
+                json_array_foreach(json_object_get(e, "findings"), i, x)
+                        fprintf(f, "- %s [%s] line %lld:%lld: %s\n",
+                                json_string_value(json_object_get(x, "rule")),
+                                json_string_value(
+                                        json_object_get(x, "severity")),
+                                (long long)json_integer_value(
+                                        json_object_get(x, "line")),
+                                (long long)json_integer_value(
+                                        json_object_get(x, "column")),
+                                json_string_value(
+                                        json_object_get(x, "message")));
+                if (json_object_get(e, "id"))
+                        fprintf(f, "audit id %s\n",
+                                json_string_value(json_object_get(e, "id")));
+                fclose(f);
+        }
+        json_t *o = json_pack("{s:[{s:s,s:o}],s:O,s:b}", "content", "type",
+                              "text", "text", al_jstr(text ? text : ""),
+                              "structuredContent", e, "isError", 1);
+        free(text);
+        return o;
+}
+
+static json_t *run_code(struct mcp_session *s, json_t *args,
+                        struct mcp_reply *out) {
+        static const char *const ALLOWED[] = {"language", "code", "stdin",
+                                              "files", "limits", NULL};
+        const char *bad = unknown_key(args, ALLOWED);
+        struct srv_request rq = s->base;
+        struct srv_response rs = {0};
+        rq.method = "POST";
+        rq.path = "/v1/execute";
+        rq.source = "mcp";
+        if (bad) {
+                /* refused before the API saw it: audited all the same */
+                srv_error(&rs, 400, "unknown_field", bad,
+                          "run_code takes language, code, stdin, files and "
+                          "limits, not '%.64s'",
+                          bad);
+                srv_api_refused(&rq, &rs);
+        } else {
+                json_t *body = json_deep_copy(args), *col = json_array();
+                for (const char *const *c = COLLECT; *c; c++)
+                        json_array_append_new(col, json_string(*c));
+                json_object_set_new(body, "collect", col);
+                char *text = json_dumps(body, JSON_COMPACT);
+                json_decref(body);
+                if (!text)
+                        return tool_error("out of memory");
+                rq.body = text;
+                rq.body_len = strlen(text);
+                srv_api_handle(&rq, &rs);
+                free(text);
+        }
+        out->leftover = rs.leftover;
+        json_t *r = rs.body ? json_loads(rs.body, 0, NULL) : NULL;
+        free(rs.body);
+        json_t *res = !r                  ? tool_error("no answer from the "
+                                                       "executor")
+                      : rs.status == 200 ? run_result(r)
+                                         : refusal_result(r, rs.status);
+        json_decref(r);
+        return res;
+}
+
+static json_t *check_code(json_t *args) {
+        static const char *const ALLOWED[] = {"language", "code", NULL};
+        const char *bad = unknown_key(args, ALLOWED);
+        if (bad)
+                return tool_error("check_code takes language and code, not "
+                                  "'%.64s'",
+                                  bad);
+        json_t *l = json_object_get(args, "language"),
+               *c = json_object_get(args, "code");
+        if (!json_is_string(l) || !json_is_string(c))
+                return tool_error("check_code wants language and code as "
+                                  "strings");
+        al_error e = {0};
+        json_t *r = srv_api_check(json_string_value(l), json_string_value(c),
+                                  json_string_length(c), &e);
+        if (!r)
+                return tool_error("%s", e.msg);
+        char *text = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&text, &n);
+        if (f) {
+                json_t *fs = json_object_get(r, "findings"), *x;
+                size_t i;
+                fprintf(f, "%zu finding%s (%lld at or above %s), policy %s\n",
+                        json_array_size(fs),
+                        json_array_size(fs) == 1 ? "" : "s",
+                        (long long)json_integer_value(json_object_get(
+                                r, "at_or_above_threshold")),
+                        json_string_value(json_object_get(r, "threshold")),
+                        json_string_value(json_object_get(r, "policy")));
+                json_array_foreach(fs, i, x) fprintf(
+                        f, "- %s [%s] line %lld:%lld %s: %s\n",
+                        json_string_value(json_object_get(x, "rule")),
+                        json_string_value(json_object_get(x, "severity")),
+                        (long long)json_integer_value(json_object_get(x, "line")),
+                        (long long)json_integer_value(
+                                json_object_get(x, "column")),
+                        json_string_value(json_object_get(x, "snippet")),
+                        json_string_value(json_object_get(x, "message")));
+                fclose(f);
+        }
+        json_t *o = json_pack("{s:[{s:s,s:o}],s:o,s:b}", "content", "type",
+                              "text", "text", al_jstr(text ? text : ""),
+                              "structuredContent", r, "isError", 0);
+        free(text);
+        return o;
+}
+
+static json_t *list_languages(json_t *args) {
+        if (json_object_size(args))
+                return tool_error("list_languages takes no arguments");
+        json_t *a = srv_api_languages(), *x;
+        char *text = NULL;
+        size_t n = 0, i;
+        FILE *f = open_memstream(&text, &n);
+        if (f) {
+                json_array_foreach(a, i, x) fprintf(
+                        f, "%s%s: %s\n",
+                        json_string_value(json_object_get(x, "name")),
+                        json_is_true(json_object_get(x, "available"))
+                                ? ""
+                                : " (not installed)",
+                        json_string_value(json_object_get(x, "description")));
+                fclose(f);
+        }
+        json_t *o = json_pack("{s:[{s:s,s:o}],s:{s:o},s:b}", "content", "type",
+                              "text", "text", al_jstr(text ? text : ""),
+                              "structuredContent", "languages", a, "isError",
+                              0);
+        free(text);
+        return o;
+}
+
+/* tools/call: a JSON-RPC error for a call that names no known tool or is
+ * not shaped as one; a tool result (isError) for bad arguments. */
+static json_t *tools_call(struct mcp_session *s, json_t *id, json_t *params,
+                          struct mcp_reply *out) {
+        json_t *name = json_object_get(params, "name"),
+               *args = json_object_get(params, "arguments");
+        if (!json_is_object(params) || !json_is_string(name))
+                return rpc_error(id, RPC_INVALID_PARAMS,
+                                 "tools/call wants {name, arguments}");
+        const char *n = json_string_value(name);
+        if (strcmp(n, "run_code") && strcmp(n, "check_code") &&
+            strcmp(n, "list_languages")) {
+                char msg[160];
+                snprintf(msg, sizeof(msg),
+                         "unknown tool '%.64s' (run_code, check_code, "
+                         "list_languages)",
+                         n);
+                return rpc_error(id, RPC_INVALID_PARAMS, msg);
+        }
+        json_t *empty = NULL;
+        if (!args)
+                args = empty = json_object();
+        json_t *res;
+        if (!json_is_object(args))
+                res = tool_error("arguments must be an object");
+        else if (!strcmp(n, "run_code"))
+                res = run_code(s, args, out);
+        else if (!strcmp(n, "check_code"))
+                res = check_code(args);
+        else
+                res = list_languages(args);
+        json_decref(empty);
+        return res ? rpc_result(id, res)
+                   : rpc_error(id, RPC_INTERNAL, "out of memory");
+}
+
+static json_t *initialize(struct mcp_session *s, json_t *id, json_t *params) {
+        const char *want = json_string_value(
+                json_object_get(params, "protocolVersion"));
+        if (!json_is_object(params) || !want)
+                return rpc_error(id, RPC_INVALID_PARAMS,
+                                 "initialize wants params.protocolVersion");
+        const char *v = mcp_versions[0]; /* ours, newest, when theirs is not */
+        for (const char *const *x = mcp_versions; *x; x++)
+                if (!strcmp(*x, want))
+                        v = *x;
+        snprintf(s->version, sizeof(s->version), "%s", v);
+        s->initialized = true;
+        return rpc_result(
+                id,
+                json_pack("{s:s,s:{s:{s:b}},s:{s:s,s:s,s:s},s:s}",
+                          "protocolVersion", v, "capabilities", "tools",
+                          "listChanged", 0, "serverInfo", "name", "airlock",
+                          "title", "airlock sandbox", "version",
+                          AIRLOCK_VERSION, "instructions",
+                          "run_code runs a program in a fresh sandbox with no "
+                          "network and returns stdout, stderr, status and "
+                          "saved images; check_code reports static findings; "
+                          "list_languages lists the languages. Every run is "
+                          "audited."));
+}
+
+/* One parsed message: a response, or NULL (notification, response). */
+static json_t *dispatch(struct mcp_session *s, json_t *m,
+                        struct mcp_reply *out) {
+        json_t *id = json_object_get(m, "id");
+        json_t *method = json_object_get(m, "method");
+        bool has_id = id != NULL;
+        if (has_id && !json_is_string(id) && !json_is_integer(id))
+                return rpc_error(NULL, RPC_INVALID_REQUEST,
+                                 "id must be a string or an integer");
+        if (!json_is_string(json_object_get(m, "jsonrpc")) ||
+            strcmp(json_string_value(json_object_get(m, "jsonrpc")), "2.0"))
+                return has_id ? rpc_error(id, RPC_INVALID_REQUEST,
+                                          "jsonrpc must be \"2.0\"")
+                              : NULL;
+        if (!method) {
+                /* a response to us (we send no requests) or junk */
+                if (json_object_get(m, "result") ||
+                    json_object_get(m, "error"))
+                        return NULL;
+                return rpc_error(id, RPC_INVALID_REQUEST, "no method");
+        }
+        if (!json_is_string(method))
+                return has_id ? rpc_error(id, RPC_INVALID_REQUEST,
+                                          "method must be a string")
+                              : NULL;
+        const char *name = json_string_value(method);
+        json_t *params = json_object_get(m, "params");
+        if (!has_id)
+                return NULL; /* notifications: initialized, cancelled, ... */
+        if (!strcmp(name, "initialize"))
+                return initialize(s, id, params);
+        if (!strcmp(name, "ping"))
+                return rpc_result(id, NULL);
+        if (!s->initialized && !s->stateless)
+                return rpc_error(id, RPC_NOT_INITIALIZED,
+                                 "not initialized: send initialize first");
+        if (!strcmp(name, "tools/list"))
+                return rpc_result(id, tools_list());
+        if (!strcmp(name, "tools/call"))
+                return tools_call(s, id, params, out);
+        char msg[160];
+        snprintf(msg, sizeof(msg), "method not found: %.100s", name);
+        return rpc_error(id, RPC_NO_METHOD, msg);
+}
+
+void mcp_handle(struct mcp_session *s, const char *buf, size_t len,
+                struct mcp_reply *out) {
+        *out = (struct mcp_reply){.http_status = 202};
+        json_error_t je;
+        json_t *resp = NULL;
+        json_t *m = len > MCP_MAX_MESSAGE
+                            ? NULL
+                            : json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+        if (len > MCP_MAX_MESSAGE) {
+                resp = rpc_error(NULL, RPC_INVALID_REQUEST,
+                                 "message larger than 16 MiB");
+                out->http_status = 413;
+        } else if (!m) {
+                char msg[300];
+                snprintf(msg, sizeof(msg), "parse error: %s at byte %d",
+                         je.text, je.position);
+                resp = rpc_error(NULL, RPC_PARSE, msg);
+                out->http_status = 400;
+        } else if (json_is_array(m)) {
+                resp = rpc_error(NULL, RPC_INVALID_REQUEST,
+                                 "batches are not supported (MCP "
+                                 "2025-06-18 and later): one message at a "
+                                 "time");
+                out->http_status = 400;
+        } else if (!json_is_object(m)) {
+                resp = rpc_error(NULL, RPC_INVALID_REQUEST,
+                                 "a message is a JSON object");
+                out->http_status = 400;
+        } else {
+                resp = dispatch(s, m, out);
+                out->http_status = resp ? 200 : 202;
+        }
+        json_decref(m);
+        if (resp) {
+                out->body = json_dumps(resp, JSON_COMPACT);
+                json_decref(resp);
+        }
+}
