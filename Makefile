@@ -134,6 +134,7 @@ e2e: all
 check: deps
 	$(MAKE) all $(UNIT_BIN)
 	@sh scripts/checksrc.sh
+	@sh scripts/test-npm.sh
 	prove -f $(UNIT_BIN) tests/e2e/
 
 demo: deps

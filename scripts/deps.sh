@@ -24,6 +24,11 @@ for p in $pkgs; do
         *) missing="$missing $p" ;;
         esac
 done
+# npm: Debian's package, unless a node that brings its own is installed
+# (NodeSource's nodejs has npm inside and conflicts with Debian's npm)
+if ! command -v npm >/dev/null 2>&1; then
+        missing="$missing npm"
+fi
 [ -z "$missing" ] && exit 0
 
 echo "deps: installing:$missing" >&2

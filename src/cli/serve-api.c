@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "error.h"
 #include "json.h"
+#include "mcp.h"
 #include "serve.h"
 #include "util.h"
 
@@ -903,7 +904,8 @@ static void languages(struct srv_response *rs) {
 bool srv_is_execution(const char *method, const char *path) {
         enum srv_route r = srv_route_of(path);
         return !strcmp(method, "POST") &&
-               (r == SRV_ROUTE_EXECUTE || r == SRV_ROUTE_EXECUTE_COMPAT);
+               (r == SRV_ROUTE_EXECUTE || r == SRV_ROUTE_EXECUTE_COMPAT ||
+                r == SRV_ROUTE_MCP);
 }
 
 /* POST /execute: the shape agent tutorials post. {code, language,
@@ -1222,6 +1224,68 @@ static void openapi(struct srv_response *rs) {
                 srv_error(rs, 500, "internal_error", NULL, "out of memory");
 }
 
+/* POST /mcp: MCP's Streamable HTTP transport, without streams: every
+ * POST is one JSON-RPC message answered by one JSON response (or 202 for a
+ * notification); no session id is issued, so every POST stands alone and
+ * tools work without a prior initialize. The same keys as the rest of the
+ * API: any valid key lists and checks, run_code wants the execute scope
+ * (and its rate, concurrency and ceilings) and is audited with source
+ * mcp. */
+static bool origin_local(const char *o) {
+        static const char *const OK[] = {"http://localhost", "https://localhost",
+                                         "http://127.0.0.1", "https://127.0.0.1",
+                                         "http://[::1]", "https://[::1]", NULL};
+        for (const char *const *x = OK; *x; x++) {
+                size_t n = strlen(*x);
+                if (!strncmp(o, *x, n) && (o[n] == '\0' || o[n] == ':' ||
+                                           o[n] == '/'))
+                        return true;
+        }
+        return false;
+}
+
+static void mcp_http(const struct srv_request *rq, struct srv_response *rs) {
+        if (rq->origin && !origin_local(rq->origin)) {
+                srv_error(rs, 403, "forbidden_origin", NULL,
+                          "Origin %.200s may not call /mcp (only local "
+                          "origins; non-browser clients send none)",
+                          rq->origin);
+                return;
+        }
+        if (srv_api_authorize(rq, 0, rs) < 0)
+                return;
+        if (rq->mcp_version) {
+                const char *const *v = mcp_versions;
+                while (*v && strcmp(*v, rq->mcp_version))
+                        v++;
+                if (!*v) {
+                        srv_error(rs, 400, "unsupported_protocol_version",
+                                  NULL,
+                                  "MCP-Protocol-Version %.32s is not one of "
+                                  "2025-11-25, 2025-06-18, 2025-03-26, "
+                                  "2024-11-05",
+                                  rq->mcp_version);
+                        return;
+                }
+        }
+        if (rq->body_too_large) {
+                srv_error(rs, 413, "body_too_large", NULL,
+                          "the body is larger than %zu bytes",
+                          api.cfg->max_body);
+                return;
+        }
+        struct mcp_session s = {.stateless = true, .base = *rq};
+        s.base.source = "mcp";
+        struct mcp_reply rep;
+        mcp_handle(&s, rq->body, rq->body_len, &rep);
+        rs->status = rep.http_status;
+        rs->body = rep.body;
+        rs->len = rep.body ? strlen(rep.body) : 0;
+        rs->content_type = "application/json";
+        rs->leftover = rep.leftover;
+        snprintf(rs->log_code, sizeof(rs->log_code), "mcp");
+}
+
 /* --- routing ------------------------------------------------------------------ */
 
 #define EXECUTIONS_PREFIX "/v1/executions/"
@@ -1239,6 +1303,7 @@ enum srv_route srv_route_of(const char *p) {
                 {"/readyz", SRV_ROUTE_READYZ},
                 {"/metrics", SRV_ROUTE_METRICS},
                 {"/openapi.json", SRV_ROUTE_OPENAPI},
+                {"/mcp", SRV_ROUTE_MCP},
         };
         for (size_t i = 0; i < sizeof(R) / sizeof(R[0]); i++)
                 if (!strcmp(p, R[i].path))
@@ -1253,7 +1318,8 @@ void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
         const char *p = rq->path;
         enum srv_route route = srv_route_of(p);
         bool post = route == SRV_ROUTE_EXECUTE ||
-                    route == SRV_ROUTE_EXECUTE_COMPAT;
+                    route == SRV_ROUTE_EXECUTE_COMPAT ||
+                    route == SRV_ROUTE_MCP;
         bool get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
         if (route == SRV_ROUTE_OTHER) {
                 srv_error(rs, 404, "not_found", NULL, "no route %.200s", p);
@@ -1262,6 +1328,7 @@ void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
         if (post ? strcmp(rq->method, "POST") : !get) {
                 srv_error(rs, 405, "method_not_allowed", NULL, "%s wants %s",
                           p, post ? "POST" : "GET");
+                rs->allow = post ? "POST" : "GET, HEAD";
                 return;
         }
         switch (route) {
@@ -1296,6 +1363,9 @@ void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
                 break;
         case SRV_ROUTE_OPENAPI:
                 openapi(rs);
+                break;
+        case SRV_ROUTE_MCP:
+                mcp_http(rq, rs);
                 break;
         default:
                 srv_error(rs, 404, "not_found", NULL, "no route %.200s", p);

@@ -42,7 +42,7 @@ struct conn {
         struct srv_request rq;
         struct srv_response rs;
         char method[16], path[512], peer[64];
-        char *auth, *api_key;
+        char *auth, *api_key, *origin, *mcp_version;
         char *args[2 * SRV_MAX_ARGS + 1]; /* query: name, value, ..., NULL */
         size_t nargs;
         bool too_many_args;
@@ -92,6 +92,8 @@ static enum MHD_Result respond(struct conn *k) {
                                                    : "application/json");
         MHD_add_response_header(r, "Cache-Control", "no-store");
         MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        if (k->rs.allow)
+                MHD_add_response_header(r, "Allow", k->rs.allow);
         if (k->rs.retry_after) {
                 char ra[16];
                 snprintf(ra, sizeof(ra), "%u", k->rs.retry_after);
@@ -211,6 +213,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                           k);
                 k->auth = dup_header(c, "Authorization");
                 k->api_key = dup_header(c, "X-API-Key");
+                k->origin = dup_header(c, "Origin");
+                k->mcp_version = dup_header(c, "MCP-Protocol-Version");
                 /* a declared length over the cap: no need to read it */
                 const char *cl = MHD_lookup_connection_value(
                         c, MHD_HEADER_KIND, "Content-Length");
@@ -250,6 +254,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                      .body = k->body ? k->body : "",
                                      .body_len = k->len,
                                      .body_too_large = k->too_large,
+                                     .origin = k->origin,
+                                     .mcp_version = k->mcp_version,
                                      .args = (const char *const *)k->args,
                                      .too_many_args = k->too_many_args};
         if (!srv_is_execution(method, k->path)) {
@@ -297,6 +303,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         free(k->rs.body);
         free(k->auth);
         free(k->api_key);
+        free(k->origin);
+        free(k->mcp_version);
         for (size_t i = 0; i < 2 * k->nargs; i++)
                 free(k->args[i]);
         free(k);

@@ -30,8 +30,8 @@ struct histo {
 
 /* HTTP statuses we answer with, as a closed set; anything else counts
  * under "other". */
-static const unsigned STATUSES[] = {200, 400, 401, 403, 404, 405,
-                                    413, 422, 429, 500, 503};
+static const unsigned STATUSES[] = {200, 202, 400, 401, 403, 404,
+                                    405, 413, 422, 429, 500, 503};
 #define NS (sizeof(STATUSES) / sizeof(STATUSES[0]))
 #define NSTATUS_RUN (AL_STATUS_INTERNAL_ERROR + 1)
 #define MAX_LANGS 64
@@ -57,6 +57,7 @@ static const char *const ROUTE_NAMES[SRV_ROUTES] = {
         [SRV_ROUTE_READYZ] = "/readyz",
         [SRV_ROUTE_METRICS] = "/metrics",
         [SRV_ROUTE_OPENAPI] = "/openapi.json",
+        [SRV_ROUTE_MCP] = "/mcp",
         [SRV_ROUTE_OTHER] = "other",
 };
 

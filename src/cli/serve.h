@@ -52,6 +52,8 @@ struct srv_request {
          * and needs no key */
         const char *source;
         const char *local_actor;
+        const char *origin;      /* Origin header, or NULL */
+        const char *mcp_version; /* MCP-Protocol-Version header, or NULL */
 };
 
 struct srv_response {
@@ -60,6 +62,7 @@ struct srv_response {
         size_t len;
         const char *content_type;
         unsigned retry_after; /* seconds; 0 = no header */
+        const char *allow;    /* Allow header of a 405, or NULL */
         char log_key[AL_KEY_ID_SIZE + 8];
         char log_code[64];
         char audit_id[AL_AUDIT_ID_SIZE];
@@ -113,6 +116,7 @@ enum srv_route {
         SRV_ROUTE_READYZ,
         SRV_ROUTE_METRICS,
         SRV_ROUTE_OPENAPI,
+        SRV_ROUTE_MCP,
         SRV_ROUTE_OTHER,
         SRV_ROUTES
 };

@@ -1,0 +1,57 @@
+// The official MCP TypeScript SDK client against airlock, over stdio or
+// Streamable HTTP. Prints one JSON object per step on stdout, for
+// tests/e2e/mcp.t to assert on.
+//   node client.mjs stdio AIRLOCK_BIN STATE_DIR
+//   node client.mjs http URL KEY
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+const [mode, target, extra] = process.argv.slice(2);
+const out = (step, value) => console.log(JSON.stringify({ step, ...value }));
+
+const transport = mode === 'stdio'
+  ? new StdioClientTransport({ command: target, args: ['mcp', '--state', extra], stderr: 'ignore' })
+  : new StreamableHTTPClientTransport(new URL(target),
+      { requestInit: { headers: { Authorization: `Bearer ${extra}` } } });
+const client = new Client({ name: 'airlock-e2e', version: '1.0.0' });
+
+const call = async (step, name, args) => {
+  try {
+    const r = await client.callTool({ name, arguments: args });
+    out(step, {
+      isError: r.isError ?? false,
+      text: r.content.filter((c) => c.type === 'text').map((c) => c.text).join('\n'),
+      images: r.content.filter((c) => c.type === 'image').map((c) => ({ mimeType: c.mimeType, bytes: Buffer.from(c.data, 'base64').length, magic: Buffer.from(c.data, 'base64').subarray(0, 8).toString('hex') })),
+      structured: r.structuredContent ?? null,
+    });
+  } catch (e) {
+    out(step, { thrown: true, code: e.code ?? null, message: String(e.message) });
+  }
+};
+
+try {
+  await client.connect(transport);
+  out('connect', { server: client.getServerVersion(), protocol: transport.protocolVersion ?? null });
+  const { tools } = await client.listTools();
+  out('tools', { names: tools.map((t) => t.name), schemas: Object.fromEntries(tools.map((t) => [t.name, t.inputSchema])) });
+  await call('print', 'run_code', { language: 'python', code: 'print(6 * 7)' });
+  await call('plot', 'run_code', {
+    language: 'python',
+    code: "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.savefig('plot.png')\nprint('saved')\n",
+    limits: { memory_mb: 512 },
+  });
+  await call('timeout', 'run_code', { language: 'python', code: 'while True: pass', limits: { wall_ms: 500 } });
+  await call('bad_args', 'run_code', { language: 'python', code: 42 });
+  await call('unknown_arg', 'run_code', { language: 'python', code: 'print(1)', network: true });
+  await call('missing_code', 'run_code', { language: 'python' });
+  await call('unknown_language', 'run_code', { language: 'cobol', code: 'DISPLAY 1' });
+  await call('check', 'check_code', { language: 'python', code: 'import subprocess\nsubprocess.run(["id"])' });
+  await call('languages', 'list_languages', {});
+  await call('unknown_tool', 'no_such_tool', {});
+  await client.close();
+  out('closed', {});
+} catch (e) {
+  out('fatal', { message: String(e && e.stack || e) });
+  process.exitCode = 1;
+}
