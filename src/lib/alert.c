@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Alert delivery. libcurl is loaded with dlopen() the first time a webhook
- * is delivered: linking it would add its ~35 shared libraries, ~4.5 ms, to
- * the start of every airlock process, audited or not (measured on the
- * development VM). Debian's libcurl4 provides libcurl.so.4.
+ * Alert delivery. Webhooks go through httpc.c, which loads libcurl with
+ * dlopen() the first time: linking it would add its ~35 shared libraries,
+ * ~4.5 ms, to the start of every airlock process, audited or not (measured
+ * on the development VM). Debian's libcurl4 provides libcurl.so.4.
  */
-#include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,6 +19,7 @@
 
 #include "alert.h"
 #include "error.h"
+#include "httpc.h"
 #include "macro.h"
 #include "util.h"
 
@@ -189,72 +188,18 @@ static int run_command(al_alerter *a, const char *event) {
         return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
 }
 
-/* --- the webhook sink (libcurl, loaded on first use) ------------------ */
-
-static struct {
-        pthread_once_t once;
-        bool ok;
-        CURLcode (*global_init)(long);
-        CURL *(*easy_init)(void);
-        CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-        CURLcode (*easy_perform)(CURL *);
-        CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-        void (*easy_cleanup)(CURL *);
-        struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-        void (*slist_free_all)(struct curl_slist *);
-} curl = {.once = PTHREAD_ONCE_INIT};
-
-static void curl_load(void) {
-        void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-        if (!h)
-                return;
-#define SYM(field, name)                                                       \
-        if (!(*(void **)&curl.field = dlsym(h, name)))                         \
-                return;
-        SYM(global_init, "curl_global_init");
-        SYM(easy_init, "curl_easy_init");
-        SYM(easy_setopt, "curl_easy_setopt");
-        SYM(easy_perform, "curl_easy_perform");
-        SYM(easy_getinfo, "curl_easy_getinfo");
-        SYM(easy_cleanup, "curl_easy_cleanup");
-        SYM(slist_append, "curl_slist_append");
-        SYM(slist_free_all, "curl_slist_free_all");
-#undef SYM
-        curl.ok = curl.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-}
-
-static size_t discard(char *p, size_t sz, size_t n, void *ctx) {
-        (void)p;
-        (void)ctx;
-        return sz * n;
-}
+/* --- the webhook sink (httpc.c: libcurl, loaded on first use) ------- */
 
 static int post_webhook(al_alerter *a, const char *event) {
-        pthread_once(&curl.once, curl_load);
-        if (!curl.ok)
-                return -ENOSYS;
-        CURL *h = curl.easy_init();
-        if (!h)
-                return -ENOMEM;
-        struct curl_slist *hd =
-                curl.slist_append(NULL, "Content-Type: application/json");
-        curl.easy_setopt(h, CURLOPT_URL, a->c.webhook);
-        curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl.easy_setopt(h, CURLOPT_POSTFIELDS, event);
-        curl.easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-        curl.easy_setopt(h, CURLOPT_USERAGENT, "airlock-alert/1");
-        curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)a->c.timeout_ms);
-        curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-        CURLcode rc = curl.easy_perform(h);
-        long code = 0;
-        if (rc == CURLE_OK)
-                curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-        curl.easy_cleanup(h);
-        curl.slist_free_all(hd);
-        if (rc != CURLE_OK)
-                return -EIO;
-        return code >= 200 && code < 300 ? 0 : -EPROTO;
+        static const char *const headers[] = {
+                "Content-Type: application/json", NULL};
+        al_http_response r;
+        al_error e = {0};
+        int rc = al_http_post(a->c.webhook, headers, event, strlen(event),
+                              (long)a->c.timeout_ms, 0, &r, &e);
+        if (rc < 0)
+                return rc == -ENOSYS ? rc : -EIO;
+        return r.status >= 200 && r.status < 300 ? 0 : -EPROTO;
 }
 
 /* One alert to every sink, with retries; false if a sink gave up. The
@@ -330,7 +275,7 @@ int al_alerter_start(al_alerter *a, al_error *err) {
         if (!a || a->thread_on || (!a->c.command && !a->c.webhook))
                 return 0;
         if (a->c.webhook) /* before any other thread: curl_global_init */
-                pthread_once(&curl.once, curl_load);
+                al_http_init();
         /* the thread must not take the signals the service waits for */
         sigset_t all, old;
         sigfillset(&all);
