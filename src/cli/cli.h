@@ -30,6 +30,7 @@ int cmd_extract(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
 
 /* The whole of a file, or of stdin for "-", up to max bytes: -EFBIG
  * beyond (never a silent truncation), -errno on other errors. */

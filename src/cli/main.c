@@ -16,6 +16,7 @@ static const struct command {
         {"serve", cmd_serve, "the execution service (HTTP/JSON API)"},
         {"keys", cmd_keys, "API keys of airlock serve"},
         {"mcp", cmd_mcp, "a Model Context Protocol server on stdio"},
+        {"agent", cmd_agent, "a model writes code, airlock runs it, until an answer"},
         {"doctor", cmd_doctor, "report which protections this host gives"},
 };
 

@@ -81,7 +81,7 @@ static json_t *language_schema(void) {
                          "are installed)");
 }
 
-static json_t *tools_list(void) {
+json_t *mcp_tools(void) {
         json_t *run = json_pack(
                 "{s:s,s:s,s:s,s:{s:s,s:{s:o,s:{s:s,s:s},s:{s:s,s:s},s:{s:s,"
                 "s:{s:s,s:{s:{s:s},s:{s:s},s:{s:s}},s:[s],s:b},s:i},s:o},s:[ss],"
@@ -316,7 +316,8 @@ static json_t *run_code(struct mcp_session *s, json_t *args,
         struct srv_response rs = {0};
         rq.method = "POST";
         rq.path = "/v1/execute";
-        rq.source = "mcp";
+        if (!rq.source)
+                rq.source = "mcp";
         if (bad) {
                 /* refused before the API saw it: audited all the same */
                 srv_error(&rs, 400, "unknown_field", bad,
@@ -441,21 +442,30 @@ static json_t *tools_call(struct mcp_session *s, json_t *id, json_t *params,
                          n);
                 return rpc_error(id, RPC_INVALID_PARAMS, msg);
         }
-        json_t *empty = NULL;
-        if (!args)
-                args = empty = json_object();
-        json_t *res;
-        if (!json_is_object(args))
-                res = tool_error("arguments must be an object");
-        else if (!strcmp(n, "run_code"))
-                res = run_code(s, args, out);
-        else if (!strcmp(n, "check_code"))
-                res = check_code(args);
-        else
-                res = list_languages(args);
-        json_decref(empty);
+        json_t *res = mcp_call_tool(s, n, args, &out->leftover);
         return res ? rpc_result(id, res)
                    : rpc_error(id, RPC_INTERNAL, "out of memory");
+}
+
+json_t *mcp_call_tool(struct mcp_session *s, const char *name, json_t *args,
+                      al_result **leftover) {
+        struct mcp_reply r = {0};
+        json_t *empty = NULL, *res;
+        if (!args)
+                args = empty = json_object();
+        if (!json_is_object(args))
+                res = tool_error("arguments must be an object");
+        else if (!strcmp(name, "run_code"))
+                res = run_code(s, args, &r);
+        else if (!strcmp(name, "check_code"))
+                res = check_code(args);
+        else if (!strcmp(name, "list_languages"))
+                res = list_languages(args);
+        else
+                res = tool_error("unknown tool '%.64s'", name);
+        json_decref(empty);
+        *leftover = r.leftover;
+        return res;
 }
 
 static json_t *initialize(struct mcp_session *s, json_t *id, json_t *params) {
@@ -521,7 +531,7 @@ static json_t *dispatch(struct mcp_session *s, json_t *m,
                 return rpc_error(id, RPC_NOT_INITIALIZED,
                                  "not initialized: send initialize first");
         if (!strcmp(name, "tools/list"))
-                return rpc_result(id, tools_list());
+                return rpc_result(id, mcp_tools());
         if (!strcmp(name, "tools/call"))
                 return tools_call(s, id, params, out);
         char msg[160];

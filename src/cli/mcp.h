@@ -42,6 +42,14 @@ struct mcp_reply {
         al_result *leftover;
 };
 
+/* {tools: [...]}: the tools with their JSON Schemas (tools/list). */
+json_t *mcp_tools(void);
+/* Call a tool by name: the MCP tool result ({content, structuredContent?,
+ * isError}), a new reference, or NULL when out of memory. s->base says
+ * who asks (source: "mcp" when NULL). *leftover: a finished run to free. */
+json_t *mcp_call_tool(struct mcp_session *s, const char *name, json_t *args,
+                      al_result **leftover);
+
 /* Handle one message (a line of stdio or an HTTP body). */
 void mcp_handle(struct mcp_session *s, const char *buf, size_t len,
                 struct mcp_reply *out);

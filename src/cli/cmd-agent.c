@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * airlock agent "PROBLEM": the code-execution agent loop. It asks an
+ * OpenAI-compatible chat-completions endpoint, runs the code the model
+ * writes in fresh sandboxes (the run_code tool of mcp.c, so every run is
+ * validated, limited and audited with source "agent"), sends the results
+ * back, and stops on a final answer or after --max-turns. Nothing the
+ * model says runs anywhere but in a sandbox.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "airlock-check.h"
+#include "airlock-extract.h"
+#include "cli.h"
+#include "error.h"
+#include "httpc.h"
+#include "json.h"
+#include "mcp.h"
+#include "serve.h"
+#include "util.h"
+
+/* The model endpoint failed (after the retries): a distinct exit status. */
+#define EXIT_MODEL 9
+/* Most bytes of one model response kept. */
+#define MAX_RESPONSE (8u << 20)
+
+/* clang-format off */
+static void help(FILE *f) {
+        fputs(
+"Usage: airlock agent [OPTIONS] PROBLEM|-\n"
+"\n"
+"Ask a model (any OpenAI-compatible chat-completions endpoint) to solve\n"
+"PROBLEM by writing code; run that code in fresh sandboxes and send the\n"
+"results back until the model gives a final answer. See airlock-agent(1).\n"
+"\n"
+"  --base-url URL         the API base (default $AIRLOCK_AGENT_BASE_URL,\n"
+"                         $OPENAI_BASE_URL, else https://api.openai.com/v1);\n"
+"                         requests go to URL/chat/completions\n"
+"  --model NAME           default $AIRLOCK_AGENT_MODEL, $OPENAI_MODEL,\n"
+"                         else gpt-4o-mini\n"
+"  --api-key-env NAME     the variable holding the key (default\n"
+"                         OPENAI_API_KEY; none: no Authorization header)\n"
+"  --mode MODE            tools (function calling), markdown (fenced code\n"
+"                         blocks in the reply), auto (default: tools, and\n"
+"                         code blocks in a reply without tool calls; an\n"
+"                         endpoint that refuses tools gets markdown)\n"
+"  --max-turns N          model requests at most (default 8)\n"
+"  --request-timeout SEC  one model request (default 60)\n"
+"  --retries N            retries of a failed model request (network,\n"
+"                         timeout, 429, 5xx, malformed reply; default 2)\n"
+"  --default-lang LANG    for untagged code blocks (default python)\n"
+"  --system TEXT          replace the system prompt\n"
+"  --state DIR, --policy FILE, --policy-mode MODE   as airlock run\n"
+"  --limit NAME=VALUE     a limit for every run (repeatable), as run\n"
+"  --json                 print the whole transcript as JSON\n"
+"  -h, --help             this help\n"
+"\n"
+"Exit status: 0 a final answer; 1 stopped by --max-turns; 2 usage;\n"
+"9 the model endpoint failed (after the retries); 8 airlock failed.\n",
+              f);
+}
+/* clang-format on */
+
+static const char DEFAULT_SYSTEM[] =
+        "You solve problems by writing and running code. You have a tool, "
+        "run_code, that runs a program in a fresh sandbox (no network, "
+        "nothing kept between runs, python with numpy, pandas and "
+        "matplotlib, node, bash, C) and returns its output. Use it to "
+        "compute anything you are not sure of. If you cannot call tools, "
+        "put the code in one fenced Markdown code block with its language "
+        "(```python) and you will get its output in the next message. When "
+        "you have the result, answer in plain text without code blocks.";
+
+enum {
+        OPT_BASE = 256,
+        OPT_MODEL,
+        OPT_KEY_ENV,
+        OPT_MODE,
+        OPT_TURNS,
+        OPT_RTIMEOUT,
+        OPT_RETRIES,
+        OPT_DEFLANG,
+        OPT_SYSTEM,
+        OPT_STATE,
+        OPT_POLICY,
+        OPT_POLICY_MODE,
+        OPT_LIMIT,
+        OPT_JSON,
+};
+
+static const struct option opts[] = {
+        {"base-url", required_argument, NULL, OPT_BASE},
+        {"model", required_argument, NULL, OPT_MODEL},
+        {"api-key-env", required_argument, NULL, OPT_KEY_ENV},
+        {"mode", required_argument, NULL, OPT_MODE},
+        {"max-turns", required_argument, NULL, OPT_TURNS},
+        {"request-timeout", required_argument, NULL, OPT_RTIMEOUT},
+        {"retries", required_argument, NULL, OPT_RETRIES},
+        {"default-lang", required_argument, NULL, OPT_DEFLANG},
+        {"system", required_argument, NULL, OPT_SYSTEM},
+        {"state", required_argument, NULL, OPT_STATE},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"policy-mode", required_argument, NULL, OPT_POLICY_MODE},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+
+struct agent {
+        const char *base, *model, *key, *system, *default_lang;
+        char url[2048];
+        bool tools; /* offer run_code as a tool */
+        bool auto_mode;
+        unsigned max_turns, retries;
+        long timeout_ms;
+        json_t *limits;   /* for every run, or NULL */
+        json_t *messages; /* the conversation */
+        json_t *runs;     /* what ran: turn, via, language, code, result */
+        struct mcp_session session;
+};
+
+static volatile sig_atomic_t stopping;
+
+static void on_stop(int sig) {
+        (void)sig;
+        stopping = 1;
+        srv_api_cancel_all();
+}
+
+/* One model request with retries: the reply's message, or NULL with err. */
+static json_t *ask(struct agent *a, al_error *err) {
+        json_t *req = json_pack("{s:s,s:O}", "model", a->model, "messages",
+                                a->messages);
+        if (a->tools) {
+                json_t *t = mcp_tools(), *x, *fns = json_array();
+                size_t i;
+                json_array_foreach(json_object_get(t, "tools"), i, x) {
+                        if (strcmp(json_string_value(json_object_get(
+                                           x, "name")),
+                                   "run_code"))
+                                continue;
+                        json_array_append_new(
+                                fns,
+                                json_pack("{s:s,s:{s:O,s:O,s:O}}", "type",
+                                          "function", "function", "name",
+                                          json_object_get(x, "name"),
+                                          "description",
+                                          json_object_get(x, "description"),
+                                          "parameters",
+                                          json_object_get(x, "inputSchema")));
+                }
+                json_decref(t);
+                json_object_set_new(req, "tools", fns);
+                json_object_set_new(req, "tool_choice", json_string("auto"));
+        }
+        char *body = json_dumps(req, JSON_COMPACT);
+        json_decref(req);
+        if (!body) {
+                al_error_set(err, ENOMEM, "out of memory");
+                return NULL;
+        }
+        char auth[4200];
+        const char *headers[3] = {"Content-Type: application/json", NULL,
+                                  NULL};
+        if (a->key) {
+                snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+                         a->key);
+                headers[1] = auth;
+        }
+        json_t *msg = NULL;
+        for (unsigned attempt = 0; !msg && !stopping; attempt++) {
+                al_http_response r;
+                al_error e = {0};
+                bool retry = true;
+                int rc = al_http_post(a->url, headers, body, strlen(body),
+                                      a->timeout_ms, MAX_RESPONSE, &r, &e);
+                if (rc == -ENOSYS) {
+                        *err = e;
+                        break;
+                }
+                if (rc < 0) {
+                        snprintf(err->msg, sizeof(err->msg), "%s", e.msg);
+                        err->code = -rc;
+                } else if (r.status < 200 || r.status >= 300) {
+                        json_t *j = r.body ? json_loads(r.body, 0, NULL) : NULL;
+                        const char *m = json_string_value(json_object_get(
+                                json_object_get(j, "error"), "message"));
+                        al_error_set(err, EPROTO,
+                                     "the model endpoint answered HTTP %ld%s%.300s",
+                                     r.status, m ? ": " : "", m ? m : "");
+                        bool no_tools = r.status == 400 && m &&
+                                        strstr(m, "tool");
+                        json_decref(j);
+                        /* 429 and 5xx may pass; other 4xx will not */
+                        retry = r.status == 429 || r.status >= 500;
+                        if (no_tools && a->tools && a->auto_mode) {
+                                /* an endpoint without function calling */
+                                a->tools = false;
+                                al_http_response_free(&r);
+                                free(body);
+                                fprintf(stderr,
+                                        "airlock agent: the endpoint "
+                                        "refuses tools; using code blocks\n");
+                                return ask(a, err);
+                        }
+                } else {
+                        json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
+                        json_t *m = json_object_get(
+                                json_array_get(json_object_get(j, "choices"), 0),
+                                "message");
+                        if (json_is_object(m) &&
+                            (json_is_string(json_object_get(m, "content")) ||
+                             json_is_array(json_object_get(m, "tool_calls"))))
+                                msg = json_incref(m);
+                        else
+                                al_error_set(err, EBADMSG,
+                                             "malformed reply from the model "
+                                             "endpoint (no choices[0].message "
+                                             "with content or tool_calls)%s",
+                                             r.truncated ? ", cut at 8 MiB" : "");
+                        json_decref(j);
+                }
+                al_http_response_free(&r);
+                if (msg || !retry || attempt >= a->retries)
+                        break;
+                fprintf(stderr, "airlock agent: %s; retry %u of %u\n",
+                        err->msg, attempt + 1, a->retries);
+                struct timespec ts = {0, 250000000L << (attempt < 2 ? attempt
+                                                                    : 2)};
+                nanosleep(&ts, NULL);
+        }
+        free(body);
+        if (!msg && stopping)
+                al_error_set(err, ECANCELED, "stopped");
+        return msg;
+}
+
+/* Run one program through the run_code tool; the text for the model. */
+static char *run(struct agent *a, unsigned turn, const char *via,
+                 json_t *args) {
+        if (a->limits && !json_object_get(args, "limits"))
+                json_object_set(args, "limits", a->limits);
+        al_result *left = NULL;
+        json_t *r = mcp_call_tool(&a->session, "run_code", args, &left);
+        al_result_free(left);
+        json_t *content = json_object_get(r, "content"), *x;
+        size_t i;
+        char *text = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&text, &n);
+        if (f) {
+                json_array_foreach(content, i, x) {
+                        const char *type =
+                                json_string_value(json_object_get(x, "type"));
+                        if (type && !strcmp(type, "text"))
+                                fputs(json_string_value(
+                                              json_object_get(x, "text")),
+                                      f);
+                        else if (type && !strcmp(type, "image"))
+                                fprintf(f, "[an image, %s, was returned to "
+                                           "the user]\n",
+                                        json_string_value(json_object_get(
+                                                x, "mimeType")));
+                }
+                fclose(f);
+        }
+        json_t *sc = json_object_get(r, "structuredContent");
+        json_array_append_new(
+                a->runs,
+                json_pack("{s:I,s:s,s:O*,s:O*,s:O*,s:O*,s:s}", "turn",
+                          (json_int_t)turn, "via", via, "language",
+                          json_object_get(args, "language"), "code",
+                          json_object_get(args, "code"), "status",
+                          json_object_get(sc, "status"), "audit_id",
+                          json_object_get(sc, "id"), "result",
+                          text ? text : ""));
+        json_decref(r);
+        return text;
+}
+
+/* The model called tools: run each, answer each call. */
+static void tool_calls(struct agent *a, unsigned turn, json_t *calls) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(calls, i, c) {
+                json_t *fn = json_object_get(c, "function");
+                const char *id = json_string_value(json_object_get(c, "id"));
+                const char *name =
+                        json_string_value(json_object_get(fn, "name"));
+                const char *argstr =
+                        json_string_value(json_object_get(fn, "arguments"));
+                char *text = NULL;
+                json_error_t je;
+                json_t *args = argstr ? json_loads(argstr, 0, &je) : NULL;
+                if (!name || strcmp(name, "run_code")) {
+                        if (asprintf(&text, "error: there is no tool '%s'; "
+                                            "the only tool is run_code",
+                                     name ? name : "") < 0)
+                                text = NULL;
+                } else if (!json_is_object(args)) {
+                        if (asprintf(&text,
+                                     "error: the arguments are not a JSON "
+                                     "object (%s); call run_code with "
+                                     "{\"language\": ..., \"code\": ...}",
+                                     argstr ? je.text : "none") < 0)
+                                text = NULL;
+                } else
+                        text = run(a, turn, "tool", args);
+                json_decref(args);
+                json_array_append_new(
+                        a->messages,
+                        json_pack("{s:s,s:s,s:o}", "role", "tool",
+                                  "tool_call_id", id ? id : "",
+                                  "content", al_jstr(text ? text : "error")));
+                free(text);
+        }
+}
+
+/* Fenced code blocks in a reply without tool calls: run each runnable
+ * one; the results as the next user message. false when there were none
+ * (the reply is the answer). */
+static bool code_blocks(struct agent *a, unsigned turn, const char *reply) {
+        al_block *b = NULL;
+        size_t n = 0;
+        al_error e = {0};
+        if (al_extract_blocks(reply, strlen(reply), 0, &b, &n, &e) < 0)
+                return false;
+        char *all = NULL;
+        size_t an = 0;
+        FILE *f = open_memstream(&all, &an);
+        unsigned ran = 0;
+        for (size_t i = 0; f && i < n; i++) {
+                const char *lang = b[i].lang ? b[i].lang : a->default_lang;
+                if (!al_lang_normalise(lang))
+                        continue;
+                json_t *args = json_pack("{s:s,s:s%}", "language",
+                                         al_lang_normalise(lang), "code",
+                                         b[i].code, b[i].len);
+                char *text = run(a, turn, "markdown", args);
+                json_decref(args);
+                fprintf(f, "Result of code block %zu (%s, line %u):\n%s\n",
+                        i + 1, al_lang_normalise(lang), b[i].line,
+                        text ? text : "(no result)");
+                free(text);
+                ran++;
+        }
+        if (f)
+                fclose(f);
+        al_blocks_free(b, n);
+        if (ran)
+                json_array_append_new(a->messages,
+                                      json_pack("{s:s,s:o}", "role", "user",
+                                                "content", al_jstr(all)));
+        free(all);
+        return ran > 0;
+}
+
+static char *read_problem(const char *arg) {
+        if (strcmp(arg, "-"))
+                return strdup(arg);
+        unsigned char *d = NULL;
+        size_t n = 0;
+        if (cli_read_all("-", 1 << 20, &d, &n) < 0)
+                return NULL;
+        char *s = realloc(d, n + 1);
+        if (s)
+                s[n] = '\0';
+        return s;
+}
+
+int cmd_agent(int argc, char **argv) {
+        struct agent a = {.max_turns = 8, .retries = 2, .timeout_ms = 60000,
+                          .tools = true, .auto_mode = true,
+                          .default_lang = "python", .system = DEFAULT_SYSTEM};
+        struct srv_config cfg = {.policy_mode = "record", .workers = 1,
+                                 .queue = 1};
+        const char *key_env = "OPENAI_API_KEY";
+        bool json = false;
+        a.base = secure_getenv("AIRLOCK_AGENT_BASE_URL");
+        if (!a.base)
+                a.base = secure_getenv("OPENAI_BASE_URL");
+        a.model = secure_getenv("AIRLOCK_AGENT_MODEL");
+        if (!a.model)
+                a.model = secure_getenv("OPENAI_MODEL");
+        int c;
+        uint64_t v;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'h':
+                        help(stdout);
+                        json_decref(a.limits);
+                        return EXIT_OK;
+                case OPT_BASE:
+                        a.base = optarg;
+                        break;
+                case OPT_MODEL:
+                        a.model = optarg;
+                        break;
+                case OPT_KEY_ENV:
+                        key_env = optarg;
+                        break;
+                case OPT_MODE:
+                        if (!strcmp(optarg, "tools"))
+                                a.auto_mode = false;
+                        else if (!strcmp(optarg, "markdown"))
+                                a.tools = a.auto_mode = false;
+                        else if (strcmp(optarg, "auto")) {
+                                cli_error("--mode: tools, markdown or auto");
+                                return EXIT_USAGE;
+                        }
+                        break;
+                case OPT_TURNS:
+                case OPT_RTIMEOUT:
+                case OPT_RETRIES:
+                        if (al_parse_u64(optarg, &v) < 0 ||
+                            (c != OPT_RETRIES && !v) || v > 1000) {
+                                cli_error("%s wants a number from %d to 1000",
+                                          c == OPT_TURNS ? "--max-turns"
+                                          : c == OPT_RETRIES
+                                                  ? "--retries"
+                                                  : "--request-timeout",
+                                          c == OPT_RETRIES ? 0 : 1);
+                                return EXIT_USAGE;
+                        }
+                        if (c == OPT_TURNS)
+                                a.max_turns = (unsigned)v;
+                        else if (c == OPT_RETRIES)
+                                a.retries = (unsigned)v;
+                        else
+                                a.timeout_ms = (long)v * 1000;
+                        break;
+                case OPT_DEFLANG:
+                        if (!al_lang_normalise(optarg)) {
+                                cli_error("--default-lang: unknown language "
+                                          "'%s'",
+                                          optarg);
+                                return EXIT_USAGE;
+                        }
+                        a.default_lang = optarg;
+                        break;
+                case OPT_SYSTEM:
+                        a.system = optarg;
+                        break;
+                case OPT_STATE:
+                        snprintf(cfg.state, sizeof(cfg.state), "%s", optarg);
+                        break;
+                case OPT_POLICY:
+                        snprintf(cfg.policy, sizeof(cfg.policy), "%s", optarg);
+                        break;
+                case OPT_POLICY_MODE:
+                        if (!al_policy_mode_ok(optarg)) {
+                                cli_error("--policy-mode: off, record, warn "
+                                          "or enforce");
+                                return EXIT_USAGE;
+                        }
+                        snprintf(cfg.policy_mode, sizeof(cfg.policy_mode),
+                                 "%s", optarg);
+                        break;
+                case OPT_LIMIT: {
+                        char *eq = strchr(optarg, '=');
+                        uint64_t lv;
+                        if (!eq || al_parse_u64(eq + 1, &lv) < 0) {
+                                cli_error("--limit wants NAME=NUMBER, got "
+                                          "'%s'",
+                                          optarg);
+                                return EXIT_USAGE;
+                        }
+                        if (!a.limits)
+                                a.limits = json_object();
+                        *eq = '\0';
+                        json_object_set_new(a.limits, optarg,
+                                            json_integer((json_int_t)lv));
+                        break;
+                }
+                case OPT_JSON:
+                        json = true;
+                        break;
+                default:
+                        help(stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind + 1 != argc) {
+                cli_error("agent wants one PROBLEM (or - to read it from "
+                          "stdin)");
+                return EXIT_USAGE;
+        }
+        if (!a.base)
+                a.base = "https://api.openai.com/v1";
+        if (!a.model)
+                a.model = "gpt-4o-mini";
+        size_t bl = strlen(a.base);
+        while (bl && a.base[bl - 1] == '/')
+                bl--;
+        snprintf(a.url, sizeof(a.url), "%.*s/chat/completions", (int)bl,
+                 a.base);
+        if (strncmp(a.url, "http://", 7) && strncmp(a.url, "https://", 8)) {
+                cli_error("--base-url must be http:// or https://");
+                return EXIT_USAGE;
+        }
+        a.key = strcmp(key_env, "none") ? secure_getenv(key_env) : NULL;
+        char *problem = read_problem(argv[optind]);
+        if (!problem || !*problem) {
+                cli_error("the problem is empty");
+                free(problem);
+                return EXIT_USAGE;
+        }
+        al_error e = {0};
+        if (!al_http_init()) {
+                cli_error("libcurl.so.4 cannot be loaded (Debian: apt-get "
+                          "install libcurl4)");
+                free(problem);
+                return EXIT_INTERNAL;
+        }
+        if (srv_api_init(&cfg, &e) < 0) {
+                cli_error("%s", e.msg);
+                free(problem);
+                return e.code == EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
+        }
+        char actor[300];
+        struct passwd *pw = getpwuid(getuid());
+        snprintf(actor, sizeof(actor), pw ? "user:%s" : "uid:%s",
+                 pw ? pw->pw_name : "?");
+        a.session = (struct mcp_session){
+                .stateless = true,
+                .base = {.source = "agent", .local_actor = actor,
+                         .peer = "agent"}};
+        struct sigaction sa = {.sa_handler = on_stop};
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+
+        a.messages = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system",
+                               "content", a.system, "role", "user",
+                               "content", problem);
+        a.runs = json_array();
+        const char *answer = NULL, *stopped = "max_turns";
+        char failure[600] = "";
+        unsigned turn = 0;
+        json_t *last = NULL;
+        while (turn < a.max_turns && !stopping) {
+                turn++;
+                json_t *msg = ask(&a, &e);
+                if (!msg) {
+                        stopped = stopping ? "cancelled" : "model_error";
+                        snprintf(failure, sizeof(failure), "%s", e.msg);
+                        break;
+                }
+                json_t *calls = json_object_get(msg, "tool_calls");
+                const char *content =
+                        json_string_value(json_object_get(msg, "content"));
+                json_t *keep = json_pack("{s:s,s:O}", "role", "assistant",
+                                         "content",
+                                         content ? json_object_get(msg,
+                                                                   "content")
+                                                 : json_null());
+                if (json_array_size(calls))
+                        json_object_set(keep, "tool_calls", calls);
+                json_array_append_new(a.messages, keep);
+                json_decref(last);
+                last = msg;
+                if (json_array_size(calls)) {
+                        tool_calls(&a, turn, calls);
+                        continue;
+                }
+                if (content && code_blocks(&a, turn, content))
+                        continue;
+                answer = content ? content : "";
+                stopped = "answer";
+                break;
+        }
+        int rc = !strcmp(stopped, "answer")        ? EXIT_OK
+                 : !strcmp(stopped, "max_turns")   ? EXIT_RUN_ERROR
+                 : !strcmp(stopped, "cancelled")   ? EXIT_CANCELLED
+                                                   : EXIT_MODEL;
+        if (json) {
+                json_t *t = json_pack(
+                        "{s:s,s:s?,s:I,s:s,s:s,s:O,s:O}", "stopped", stopped,
+                        "answer", answer, "turns", (json_int_t)turn, "model",
+                        a.model, "mode", a.tools ? "tools" : "markdown",
+                        "runs", a.runs, "messages", a.messages);
+                if (failure[0])
+                        json_object_set_new(t, "error", al_jstr(failure));
+                char *s = json_dumps(t, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+                if (s)
+                        puts(s);
+                free(s);
+                json_decref(t);
+        } else if (answer)
+                printf("%s\n", answer);
+        if (!strcmp(stopped, "max_turns"))
+                cli_error("stopped after %u model requests (--max-turns) "
+                          "without a final answer",
+                          turn);
+        else if (failure[0])
+                cli_error("%s", failure);
+        json_decref(last);
+        json_decref(a.messages);
+        json_decref(a.runs);
+        json_decref(a.limits);
+        free(problem);
+        srv_api_fini();
+        return rc;
+}
