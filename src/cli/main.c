@@ -39,8 +39,8 @@ static void usage(FILE *f) {
                         commands[i].summary);
         fprintf(f, "\n'airlock COMMAND --help' for a command's options; "
                    "man airlock-run, airlock-check,\n"
-                   "airlock-extract, airlock-serve, airlock-mcp, airlock-audit,\n"
-                   "airlock-doctor.\n");
+                   "airlock-extract, airlock-serve, airlock-mcp, airlock-agent,\n"
+                   "airlock-audit, airlock-doctor.\n");
 }
 
 int main(int argc, char **argv) {
