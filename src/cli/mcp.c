@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "json.h"
 #include "mcp.h"
+#include "util.h"
 
 const char *const mcp_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
                                     "2024-11-05", NULL};
@@ -465,6 +466,22 @@ json_t *mcp_call_tool(struct mcp_session *s, const char *name, json_t *args,
                 res = tool_error("unknown tool '%.64s'", name);
         json_decref(empty);
         *leftover = r.leftover;
+        /* one log line per call (run_code calls are also in the audit
+         * log; the others run nothing) */
+        char ts[32];
+        al_utc_now(ts);
+        json_t *sc = json_object_get(res, "structuredContent");
+        json_t *line = json_pack(
+                "{s:s,s:s,s:s,s:o,s:b,s:O*}", "event", "airlock.mcp.call",
+                "ts", ts, "source", s->base.source ? s->base.source : "mcp",
+                "tool", al_jstr(name),
+                "is_error", json_is_true(json_object_get(res, "isError")),
+                "id", json_object_get(sc, "id"));
+        char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+        if (text)
+                fprintf(stderr, "%s\n", text);
+        free(text);
+        json_decref(line);
         return res;
 }
 

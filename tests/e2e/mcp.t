@@ -166,6 +166,9 @@ for o in out:
 ok(got == want, "edge cases answered in order: before initialize -32000, malformed -32700, batch -32600, "
    "unknown method -32601, no jsonrpc -32600, no tool name -32602, arguments not an object a tool error, "
    "bad id -32600; notifications and blank lines get nothing", "\n".join(map(str, got)))
+calls = [json.loads(x) for x in err.splitlines() if b'"airlock.mcp.call"' in x]
+ok([(c["tool"], c["is_error"], c["source"]) for c in calls] == [("run_code", True, "mcp")],
+   "each tool call is one JSON log line on stderr (tool, is_error, source)", calls)
 ok(out[2]["result"].get("protocolVersion") == "2025-06-18",
    "initialize with 2025-06-18 is answered with 2025-06-18", out[2]["result"])
 
