@@ -50,6 +50,9 @@ const char *cli_block_skip_reason(const struct al_block *b, const char *only,
  * starts after) and delivered to the returned signalfd instead; SIGPIPE
  * ignored. */
 int cli_stop_signals(void);
+/* Who runs this command, as the audit log's actor: "user:NAME" (or
+ * "uid:N" without a passwd entry). */
+void cli_local_actor(char *out, size_t size);
 
 /* "airlock: error: ..." on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

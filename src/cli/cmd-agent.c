@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -526,9 +525,7 @@ int cmd_agent(int argc, char **argv) {
                 return e.code == EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
         }
         char actor[300];
-        struct passwd *pw = getpwuid(getuid());
-        snprintf(actor, sizeof(actor), pw ? "user:%s" : "uid:%s",
-                 pw ? pw->pw_name : "?");
+        cli_local_actor(actor, sizeof(actor));
         a.session = (struct mcp_session){
                 .stateless = true,
                 .base = {.source = "agent", .local_actor = actor,

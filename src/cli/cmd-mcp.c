@@ -2,7 +2,6 @@
 /* airlock mcp: the MCP server over stdio (one JSON-RPC message per line). */
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,11 +108,7 @@ int cmd_mcp(int argc, char **argv) {
                 return e.code == EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
         }
         char actor[300];
-        struct passwd *pw = getpwuid(getuid());
-        if (pw)
-                snprintf(actor, sizeof(actor), "user:%s", pw->pw_name);
-        else
-                snprintf(actor, sizeof(actor), "uid:%u", getuid());
+        cli_local_actor(actor, sizeof(actor));
         struct mcp_session s = {.base = {.source = "mcp",
                                          .local_actor = actor,
                                          .peer = "stdio"}};

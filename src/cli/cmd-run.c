@@ -6,7 +6,6 @@
 #include <limits.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -1115,13 +1114,7 @@ int cmd_run(int argc, char **argv) {
         audit.on = true;
         audit.spec = s;
         audit.who.source = "cli";
-        struct passwd *pw = getpwuid(getuid());
-        if (pw)
-                snprintf(audit.actor, sizeof(audit.actor), "user:%s",
-                         pw->pw_name);
-        else
-                snprintf(audit.actor, sizeof(audit.actor), "uid:%u",
-                         getuid());
+        cli_local_actor(audit.actor, sizeof(audit.actor));
         audit.who.actor = audit.actor;
         prescan(argc, argv);
         if (audit.who.user_id && !id_ok(audit.who.user_id)) {

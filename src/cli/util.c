@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Small pieces the subcommands share. */
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -87,6 +88,14 @@ const char *cli_block_skip_reason(const al_block *b, const char *only,
         }
         *ret_lang = lang;
         return NULL;
+}
+
+void cli_local_actor(char *out, size_t size) {
+        struct passwd *pw = getpwuid(getuid());
+        if (pw)
+                snprintf(out, size, "user:%s", pw->pw_name);
+        else
+                snprintf(out, size, "uid:%u", getuid());
 }
 
 int cli_stop_signals(void) {
