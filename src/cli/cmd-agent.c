@@ -30,6 +30,9 @@
 #define EXIT_MODEL 9
 /* Most bytes of one model response kept. */
 #define MAX_RESPONSE (8u << 20)
+/* Most runs one reply may ask for (tool calls or code blocks); the rest
+ * are answered "not run" so that a reply cannot start thousands. */
+#define MAX_RUNS_PER_TURN 8
 
 /* clang-format off */
 static void help(FILE *f) {
@@ -59,6 +62,8 @@ static void help(FILE *f) {
 "  --system TEXT          replace the system prompt\n"
 "  --state DIR, --policy FILE, --policy-mode MODE   as airlock run\n"
 "  --limit NAME=VALUE     a limit for every run (repeatable), as run\n"
+"At most 8 runs per reply; further tool calls or code blocks are answered\n"
+"\"not run\".\n"
 "  --json                 print the whole transcript as JSON\n"
 "  -h, --help             this help\n"
 "\n"
@@ -299,7 +304,12 @@ static void tool_calls(struct agent *a, unsigned turn, json_t *calls) {
                 char *text = NULL;
                 json_error_t je;
                 json_t *args = argstr ? json_loads(argstr, 0, &je) : NULL;
-                if (!name || strcmp(name, "run_code")) {
+                if (i >= MAX_RUNS_PER_TURN) {
+                        if (asprintf(&text,
+                                     "not run: at most %d runs per reply",
+                                     MAX_RUNS_PER_TURN) < 0)
+                                text = NULL;
+                } else if (!name || strcmp(name, "run_code")) {
                         if (asprintf(&text, "error: there is no tool '%s'; "
                                             "the only tool is run_code",
                                      name ? name : "") < 0)
@@ -340,6 +350,12 @@ static bool code_blocks(struct agent *a, unsigned turn, const char *reply) {
                 const char *lang = b[i].lang ? b[i].lang : a->default_lang;
                 if (!al_lang_normalise(lang))
                         continue;
+                if (ran == MAX_RUNS_PER_TURN) {
+                        fprintf(f, "Code block %zu and later: not run (at "
+                                   "most %d runs per reply)\n",
+                                i + 1, MAX_RUNS_PER_TURN);
+                        break;
+                }
                 json_t *args = json_pack("{s:s,s:s%}", "language",
                                          al_lang_normalise(lang), "code",
                                          b[i].code, b[i].len);

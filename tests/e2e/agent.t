@@ -68,6 +68,18 @@ def scenario(name, n, body):
     if name == "policy":
         return (200, tool_call("import subprocess\nsubprocess.run(['id'])"), 0) if n == 0 else \
             (200, say("refused: " + ("policy_violation" if "policy_violation" in last(body, "tool") else "??")), 0)
+    if name == "many":
+        if n == 0:
+            r = tool_call("print(0)")
+            calls = r["choices"][0]["message"]["tool_calls"]
+            for i in range(1, 20):
+                c = json.loads(json.dumps(calls[0]))
+                c["id"] = "call_%d" % i
+                c["function"]["arguments"] = json.dumps({"language": "bash", "code": "echo %d" % i})
+                calls.append(c)
+            return 200, r, 0
+        tools = [m for m in body["messages"] if m["role"] == "tool"]
+        return 200, say("%d answers, %d not run" % (len(tools), sum("not run" in m["content"] for m in tools))), 0
     if name == "badargs":
         if n == 0:
             r = tool_call("x")
@@ -191,11 +203,15 @@ rc, t, out = agent("badargs")
 ok(rc == 0 and t.get("answer") == "gave up: not a JSON object" and not t.get("runs"),
    "tool arguments that are not JSON: the model is told, nothing runs", out[-400:])
 
+rc, t, out = agent("many")
+ok(rc == 0 and t.get("answer") == "20 answers, 12 not run" and len(t.get("runs", [])) == 8,
+   "a reply with 20 tool calls: 8 run, the other 12 answered 'not run' (each call gets its answer)", out[-400:])
+
 # --- every run is audited with source agent -------------------------------------------------------------
 recs = [json.loads(x) for x in subprocess.run([BIN, "audit", "list", "--json", "--limit", "0", "--state", state],
                                               capture_output=True).stdout.splitlines() if x.strip()]
 src = {r["source"] for r in recs}
-ok(src == {"agent"} and sorted(r["id"] for r in recs) == sorted(RUN_IDS) and len(RUN_IDS) == 7
+ok(src == {"agent"} and sorted(r["id"] for r in recs) == sorted(RUN_IDS) and len(RUN_IDS) == 15
    and any(r["status"] == "rejected" for r in recs) and all(r["actor"].startswith("user:") for r in recs),
    "every run the transcripts list (%d, the policy refusal included) and no other is in the audit log, "
    "source agent, actor user:NAME" % len(RUN_IDS), (src, len(recs), len(RUN_IDS)))
