@@ -139,6 +139,20 @@ static void on_stop(int sig) {
         srv_api_cancel_all();
 }
 
+/* Blank out every copy of the key in msg: an endpoint may echo it in
+ * its error message ("Incorrect API key provided: ..."). */
+static void redact(char *msg, const char *key) {
+        size_t n = key ? strlen(key) : 0;
+        if (n < 4)
+                return;
+        for (char *p = strstr(msg, key); p; p = strstr(p, key)) {
+                static const char R[] = "[key]";
+                memmove(p + sizeof(R) - 1, p + n, strlen(p + n) + 1);
+                memcpy(p, R, sizeof(R) - 1);
+                p += sizeof(R) - 1;
+        }
+}
+
 /* One model request with retries: the reply's message, or NULL with err. */
 static json_t *ask(struct agent *a, al_error *err) {
         json_t *req = json_pack("{s:s,s:O}", "model", a->model, "messages",
@@ -185,7 +199,9 @@ static json_t *ask(struct agent *a, al_error *err) {
                 al_error e = {0};
                 bool retry = true;
                 int rc = al_http_post(a->url, headers, body, strlen(body),
-                                      a->timeout_ms, MAX_RESPONSE, &r, &e);
+                                      a->timeout_ms, MAX_RESPONSE,
+                                      (const volatile int *)&stopping, &r,
+                                      &e);
                 if (rc == -ENOSYS) {
                         *err = e;
                         break;
@@ -233,7 +249,8 @@ static json_t *ask(struct agent *a, al_error *err) {
                         json_decref(j);
                 }
                 al_http_response_free(&r);
-                if (msg || !retry || attempt >= a->retries)
+                redact(err->msg, a->key);
+                if (msg || !retry || attempt >= a->retries || stopping)
                         break;
                 fprintf(stderr, "airlock agent: %s; retry %u of %u\n",
                         err->msg, attempt + 1, a->retries);
@@ -250,7 +267,34 @@ static json_t *ask(struct agent *a, al_error *err) {
 /* Run one program through the run_code tool; the text for the model. */
 static char *run(struct agent *a, unsigned turn, const char *via,
                  json_t *args) {
-        if (a->limits && !json_object_get(args, "limits"))
+        /* the operator's --limit values are defaults and ceilings: the
+         * model may ask for less, never for more */
+        json_t *lim = json_object_get(args, "limits"), *v;
+        const char *k;
+        if (a->limits && json_is_object(lim)) {
+                json_object_foreach(a->limits, k, v) {
+                        json_t *want = json_object_get(lim, k);
+                        if (json_is_integer(want) &&
+                            json_integer_value(want) > json_integer_value(v)) {
+                                char *text = NULL;
+                                if (asprintf(&text,
+                                             "not run: limits.%s %lld is "
+                                             "above the operator's "
+                                             "--limit %s=%lld; ask for at "
+                                             "most that\n",
+                                             k,
+                                             (long long)json_integer_value(
+                                                     want),
+                                             k,
+                                             (long long)json_integer_value(
+                                                     v)) < 0)
+                                        text = NULL;
+                                return text;
+                        }
+                        if (!want)
+                                json_object_set(lim, k, v);
+                }
+        } else if (a->limits && !lim)
                 json_object_set(args, "limits", a->limits);
         al_result *left = NULL;
         json_t *r = mcp_call_tool(&a->session, "run_code", args, &left);

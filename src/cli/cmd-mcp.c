@@ -127,16 +127,19 @@ int cmd_mcp(int argc, char **argv) {
                 if (ch != '\n') {
                         if (overlong)
                                 continue;
+                        if (len == MCP_MAX_MESSAGE) {
+                                overlong = true;
+                                continue;
+                        }
                         if (len + 1 >= cap) {
-                                if (cap > MCP_MAX_MESSAGE) {
-                                        overlong = true;
-                                        continue;
-                                }
-                                char *b = realloc(line, cap * 2);
+                                size_t ncap = cap * 2 > MCP_MAX_MESSAGE + 1
+                                                      ? MCP_MAX_MESSAGE + 1
+                                                      : cap * 2;
+                                char *b = realloc(line, ncap);
                                 if (!b)
                                         break;
                                 line = b;
-                                cap *= 2;
+                                cap = ncap;
                         }
                         line[len++] = (char)ch;
                         continue;
@@ -159,6 +162,8 @@ int cmd_mcp(int argc, char **argv) {
                 overlong = false;
         }
         free(line);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
         srv_api_fini();
         return EXIT_OK;
 }

@@ -37,9 +37,11 @@ static const char *const IMAGE_MIMES[] = {"image/png", "image/jpeg",
 #define TEXT_QUOTE (64u << 10)
 
 static json_t *rpc_error(json_t *id, int code, const char *msg) {
-        return json_pack("{s:s,s:O,s:{s:i,s:s}}", "jsonrpc", "2.0", "id",
+        /* msg may quote client text cut mid-character: al_jstr makes it
+         * valid UTF-8, so the error is always sent */
+        return json_pack("{s:s,s:O,s:{s:i,s:o}}", "jsonrpc", "2.0", "id",
                          id ? id : json_null(), "error", "code", code,
-                         "message", msg);
+                         "message", al_jstr(msg));
 }
 
 static json_t *rpc_result(json_t *id, json_t *result) {
@@ -586,6 +588,14 @@ void mcp_handle(struct mcp_session *s, const char *buf, size_t len,
                 out->http_status = 400;
         } else {
                 resp = dispatch(s, m, out);
+                json_t *id = json_object_get(m, "id");
+                if (!resp && json_object_get(m, "method") &&
+                    (json_is_string(id) || json_is_integer(id)))
+                        /* a request gets an answer, whatever failed */
+                        resp = json_pack("{s:s,s:O,s:{s:i,s:s}}", "jsonrpc",
+                                         "2.0", "id", id, "error", "code",
+                                         RPC_INTERNAL, "message",
+                                         "internal error");
                 out->http_status = resp ? 200 : 202;
         }
         json_decref(m);

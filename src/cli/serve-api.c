@@ -48,7 +48,7 @@ static struct {
         size_t nbuckets;
         al_policy *policy;
         pthread_rwlock_t policy_lock;
-        int cancel_fd; /* eventfd: readable = cancel every run */
+        volatile int cancel_fd; /* eventfd: readable = cancel every run */
         atomic_bool shutting_down;
 } api = {
         .audit_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -765,7 +765,7 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
                 audit_refused(&who, NULL, rs, NULL);
                 return;
         }
-        if (rate_take(&key, rs) < 0) {
+        if (!rq->rate_taken && rate_take(&key, rs) < 0) {
                 audit_refused(&who, NULL, rs, NULL);
                 return;
         }
@@ -1244,16 +1244,25 @@ static bool origin_local(const char *o) {
         return false;
 }
 
-static void mcp_http(const struct srv_request *rq, struct srv_response *rs) {
+static void mcp_http(const struct srv_request *rq0, struct srv_response *rs) {
+        struct srv_request mrq = *rq0;
+        const struct srv_request *rq = &mrq;
+        mrq.source = "mcp";
         if (rq->origin && !origin_local(rq->origin)) {
                 srv_error(rs, 403, "forbidden_origin", NULL,
                           "Origin %.200s may not call /mcp (only local "
                           "origins; non-browser clients send none)",
                           rq->origin);
+                srv_api_refused(rq, rs);
                 return;
         }
-        if (srv_api_authorize(rq, 0, rs) < 0)
+        /* one token of the key's rate per POST, whatever it asks (a
+         * run_code inside is not charged again) */
+        if (srv_api_authorize(rq, 0, true, rs) < 0) {
+                srv_api_refused(rq, rs);
                 return;
+        }
+        mrq.rate_taken = true;
         if (rq->mcp_version) {
                 const char *const *v = mcp_versions;
                 while (*v && strcmp(*v, rq->mcp_version))
@@ -1265,6 +1274,7 @@ static void mcp_http(const struct srv_request *rq, struct srv_response *rs) {
                                   "2025-11-25, 2025-06-18, 2025-03-26, "
                                   "2024-11-05",
                                   rq->mcp_version);
+                        srv_api_refused(rq, rs);
                         return;
                 }
         }
@@ -1272,6 +1282,7 @@ static void mcp_http(const struct srv_request *rq, struct srv_response *rs) {
                 srv_error(rs, 413, "body_too_large", NULL,
                           "the body is larger than %zu bytes",
                           api.cfg->max_body);
+                srv_api_refused(rq, rs);
                 return;
         }
         struct mcp_session s = {.stateless = true, .base = *rq};
@@ -1392,7 +1403,7 @@ void srv_api_refused(const struct srv_request *rq, struct srv_response *rs) {
 }
 
 int srv_api_authorize(const struct srv_request *rq, unsigned scopes,
-                      struct srv_response *rs) {
+                      bool take_rate, struct srv_response *rs) {
         al_key_info key;
         if (rq->local_actor)
                 return 0;
@@ -1403,7 +1414,7 @@ int srv_api_authorize(const struct srv_request *rq, unsigned scopes,
                           "key %s lacks the scope for this", key.id);
                 return -1;
         }
-        return 0;
+        return take_rate ? rate_take(&key, rs) : 0;
 }
 
 json_t *srv_api_check(const char *lang, const char *code, size_t len,
@@ -1464,11 +1475,16 @@ json_t *srv_api_languages(void) {
         return a;
 }
 
+/* Async-signal-safe: airlock mcp and agent call it from a handler. */
 void srv_api_cancel_all(void) {
         api.shutting_down = true;
         uint64_t one = 1;
-        if (api.cancel_fd >= 0 && write(api.cancel_fd, &one, sizeof(one)) < 0)
-                fprintf(stderr, "airlock serve: cannot cancel runs\n");
+        int fd = api.cancel_fd;
+        if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
+                static const char m[] = "airlock: cannot cancel runs\n";
+                if (write(STDERR_FILENO, m, sizeof(m) - 1) < 0)
+                        return;
+        }
 }
 
 int srv_api_init(const struct srv_config *cfg, al_error *err) {
@@ -1501,6 +1517,8 @@ void srv_api_fini(void) {
         api.policy = al_policy_free(api.policy);
         free(api.keys);
         free(api.buckets);
-        if (api.cancel_fd >= 0)
-                close(api.cancel_fd);
+        int fd = api.cancel_fd;
+        api.cancel_fd = -1;
+        if (fd >= 0)
+                close(fd);
 }

@@ -258,6 +258,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                      .mcp_version = k->mcp_version,
                                      .args = (const char *const *)k->args,
                                      .too_many_args = k->too_many_args};
+        if (srv_route_of(k->path) == SRV_ROUTE_MCP)
+                k->rq.source = "mcp";
         if (!srv_is_execution(method, k->path)) {
                 srv_api_handle(&k->rq, &k->rs);
                 return respond(k);

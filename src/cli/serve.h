@@ -52,6 +52,7 @@ struct srv_request {
          * and needs no key */
         const char *source;
         const char *local_actor;
+        bool rate_taken;         /* the key's rate was charged already */
         const char *origin;      /* Origin header, or NULL */
         const char *mcp_version; /* MCP-Protocol-Version header, or NULL */
 };
@@ -94,7 +95,7 @@ void srv_api_refused(const struct srv_request *rq, struct srv_response *rs);
 /* 0 when the request's key (or a local front-end) may do what scopes
  * name (0: any valid key); else an error response and -1. */
 int srv_api_authorize(const struct srv_request *rq, unsigned scopes,
-                      struct srv_response *rs);
+                      bool take_rate, struct srv_response *rs);
 /* Static findings for code under the server's policy: {language, policy,
  * threshold, findings, at_or_above_threshold, syntax_error}, or NULL and
  * err (unknown language, no checker, out of memory). */

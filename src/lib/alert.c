@@ -196,7 +196,7 @@ static int post_webhook(al_alerter *a, const char *event) {
         al_http_response r;
         al_error e = {0};
         int rc = al_http_post(a->c.webhook, headers, event, strlen(event),
-                              (long)a->c.timeout_ms, 0, &r, &e);
+                              (long)a->c.timeout_ms, 0, NULL, &r, &e);
         if (rc < 0)
                 return rc == -ENOSYS ? rc : -EIO;
         return r.status >= 200 && r.status < 300 ? 0 : -EPROTO;

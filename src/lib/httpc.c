@@ -47,6 +47,26 @@ struct sink {
         size_t max, cap;
 };
 
+static int progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+                    curl_off_t un) {
+        (void)dt, (void)dn, (void)ut, (void)un;
+        const volatile int *cancel = ctx;
+        return cancel && *cancel; /* non-zero aborts the transfer */
+}
+
+/* The URL for messages: no credentials, no query. */
+static void url_for_humans(const char *url, char *out, size_t size) {
+        const char *scheme = strstr(url, "://");
+        const char *host = scheme ? scheme + 3 : url;
+        const char *end = host + strcspn(host, "/?#");
+        const char *at = memchr(host, '@', (size_t)(end - host));
+        size_t keep = scheme ? (size_t)(host - url) : 0;
+        if (at)
+                host = at + 1;
+        snprintf(out, size, "%.*s%.*s", (int)keep, url,
+                 (int)strcspn(host, "?#"), host);
+}
+
 static size_t collect(char *p, size_t sz, size_t n, void *ctx) {
         struct sink *s = ctx;
         size_t k = sz * n, take = k;
@@ -74,7 +94,8 @@ static size_t collect(char *p, size_t sz, size_t n, void *ctx) {
 
 int al_http_post(const char *url, const char *const *headers,
                  const char *body, size_t len, long timeout_ms,
-                 size_t max_response, al_http_response *out, al_error *err) {
+                 size_t max_response, const volatile int *cancel,
+                 al_http_response *out, al_error *err) {
         *out = (al_http_response){0};
         pthread_once(&curl.once, curl_load);
         if (!curl.ok)
@@ -100,6 +121,11 @@ int al_http_post(const char *url, const char *const *headers,
         curl.easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
         curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
         curl.easy_setopt(h, CURLOPT_WRITEDATA, &s);
+        if (cancel) {
+                curl.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
+                curl.easy_setopt(h, CURLOPT_XFERINFODATA, (void *)cancel);
+                curl.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        }
         CURLcode rc = curl.easy_perform(h);
         if (rc == CURLE_OK)
                 curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
@@ -108,11 +134,15 @@ int al_http_post(const char *url, const char *const *headers,
         if (rc == CURLE_OK)
                 return 0;
         al_http_response_free(out);
+        char shown[512];
+        url_for_humans(url, shown, sizeof(shown));
+        if (rc == CURLE_ABORTED_BY_CALLBACK)
+                return al_error_set(err, ECANCELED, "cancelled");
         if (rc == CURLE_OPERATION_TIMEDOUT)
                 return al_error_set(err, ETIMEDOUT,
-                                    "no answer from %s within %ld ms", url,
+                                    "no answer from %s within %ld ms", shown,
                                     timeout_ms);
-        return al_error_set(err, EIO, "%s: %s", url,
+        return al_error_set(err, EIO, "%s: %s", shown,
                             ebuf[0] ? ebuf : "transfer failed");
 }
 

@@ -24,7 +24,11 @@ typedef struct al_http_response {
  * -EIO (connection, TLS, protocol) with err naming the cause. */
 int al_http_post(const char *url, const char *const *headers,
                  const char *body, size_t len, long timeout_ms,
-                 size_t max_response, al_http_response *out, al_error *err);
+                 size_t max_response, const volatile int *cancel,
+                 al_http_response *out, al_error *err);
+/* cancel: when non-NULL and it becomes non-zero (e.g. from a signal
+ * handler), the transfer stops within ~100 ms with -ECANCELED. Error
+ * messages name the URL without user:password@ and without its query. */
 void al_http_response_free(al_http_response *r);
 /* Load libcurl now (curl_global_init is not thread-safe: call this before
  * starting threads that post). false when it cannot be loaded. */

@@ -42,7 +42,7 @@ def last(body, role):
     return ""
 
 
-def scenario(name, n, body):
+def scenario(name, n, body, headers=None):
     """-> (status, json or bytes, delay seconds) for request n (0-based)."""
     if name == "tool":
         return (200, tool_call("print(6 * 7)"), 0) if n == 0 else \
@@ -68,6 +68,20 @@ def scenario(name, n, body):
     if name == "policy":
         return (200, tool_call("import subprocess\nsubprocess.run(['id'])"), 0) if n == 0 else \
             (200, say("refused: " + ("policy_violation" if "policy_violation" in last(body, "tool") else "??")), 0)
+    if name == "greedy":
+        if n == 0:
+            r = tool_call("print('big')")
+            r["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = json.dumps(
+                {"language": "python", "code": "print('big')", "limits": {"memory_mb": 4096, "wall_ms": 3600000}})
+            return 200, r, 0
+        if n == 1:
+            r = tool_call("print('small')")
+            r["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = json.dumps(
+                {"language": "python", "code": "print('small')", "limits": {"memory_mb": 64}})
+            return 200, r, 0
+        return 200, say("done"), 0
+    if name == "echo401":
+        return 401, {"error": {"message": "Incorrect API key provided: " + headers.get("Authorization", "")}}, 0
     if name == "many":
         if n == 0:
             r = tool_call("print(0)")
@@ -102,7 +116,7 @@ class Stub(http.server.BaseHTTPRequestHandler):
         if parts[1:] != ["v1", "chat", "completions"]:
             status, out, delay = 404, {"error": {"message": "bad path " + self.path}}, 0
         else:
-            status, out, delay = scenario(name, len(seen) - 1, body)
+            status, out, delay = scenario(name, len(seen) - 1, body, dict(self.headers))
         time.sleep(delay)
         data = out if isinstance(out, bytes) else json.dumps(out).encode()
         try:
@@ -203,6 +217,35 @@ rc, t, out = agent("badargs")
 ok(rc == 0 and t.get("answer") == "gave up: not a JSON object" and not t.get("runs"),
    "tool arguments that are not JSON: the model is told, nothing runs", out[-400:])
 
+rc, t, out = agent("greedy", "--limit", "memory_mb=128", "--limit", "wall_ms=5000")
+runs = t.get("runs", [])
+tools = [m["content"] for m in SEEN["greedy"][-1][1]["messages"] if m["role"] == "tool"]
+ok(rc == 0 and len(runs) == 1 and "not run: limits.memory_mb 4096" in tools[0] and "small" in tools[1],
+   "--limit values are ceilings: a model asking for 4096 MiB is told no and nothing runs; 64 MiB runs", tools)
+if runs:
+    rec = json.loads(subprocess.run([BIN, "audit", "show", runs[0]["audit_id"], "--json", "--state", state],
+                                    capture_output=True).stdout or b"{}")
+    lim = rec.get("request", {}).get("limits", {})
+    ok(lim.get("memory_mb") == 64 and lim.get("wall_ms") == 5000,
+       "... and the run that did happen had memory 64 (asked) and wall 5000 (the operator's)", lim)
+rc, t, out = agent("echo401")
+ok(rc == 9 and "Incorrect API key provided" in out and SECRET not in out and "[key]" in out,
+   "an endpoint that echoes the key in its error: the message is shown with the key blanked", out[-300:])
+p = subprocess.Popen([BIN, "agent", "--base-url", "http://127.0.0.1:%d/slow/v1" % PORT, "--state", state,
+                      "--request-timeout", "60", "x"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     env={"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": SECRET})
+time.sleep(0.7)
+t0 = time.time()
+p.send_signal(2)
+try:
+    _, perr = p.communicate(timeout=20)
+except subprocess.TimeoutExpired:
+    p.kill()
+    _, perr = p.communicate()
+ok(p.returncode == 130 and time.time() - t0 < 2 and b"retry" not in perr,
+   "Ctrl-C during a slow model request: exit 130 at once (%.1f s), no retry" % (time.time() - t0),
+   (p.returncode, perr[-300:]))
+
 rc, t, out = agent("many")
 ok(rc == 0 and t.get("answer") == "20 answers, 12 not run" and len(t.get("runs", [])) == 8,
    "a reply with 20 tool calls: 8 run, the other 12 answered 'not run' (each call gets its answer)", out[-400:])
@@ -211,7 +254,7 @@ ok(rc == 0 and t.get("answer") == "20 answers, 12 not run" and len(t.get("runs",
 recs = [json.loads(x) for x in subprocess.run([BIN, "audit", "list", "--json", "--limit", "0", "--state", state],
                                               capture_output=True).stdout.splitlines() if x.strip()]
 src = {r["source"] for r in recs}
-ok(src == {"agent"} and sorted(r["id"] for r in recs) == sorted(RUN_IDS) and len(RUN_IDS) == 15
+ok(src == {"agent"} and sorted(r["id"] for r in recs) == sorted(RUN_IDS) and len(RUN_IDS) == 16
    and any(r["status"] == "rejected" for r in recs) and all(r["actor"].startswith("user:") for r in recs),
    "every run the transcripts list (%d, the policy refusal included) and no other is in the audit log, "
    "source agent, actor user:NAME" % len(RUN_IDS), (src, len(recs), len(RUN_IDS)))

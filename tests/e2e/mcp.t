@@ -169,6 +169,11 @@ ok(got == want, "edge cases answered in order: before initialize -32000, malform
 calls = [json.loads(x) for x in err.splitlines() if b'"airlock.mcp.call"' in x]
 ok([(c["tool"], c["is_error"], c["source"]) for c in calls] == [("run_code", True, "mcp")],
    "each tool call is one JSON log line on stderr (tool, is_error, source)", calls)
+rc, out2, secs, err2 = session([INIT, json.dumps({"jsonrpc": "2.0", "id": 2, "method": "x" * 99 + "\u00e9"}).encode(),
+                                json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                            "params": {"name": "a" * 63 + "\u00e9"}}).encode()])
+ok([o.get("error", {}).get("code") for o in out2[1:]] == [-32601, -32602],
+   "a method or tool name cut mid-character in the error message: still answered (-32601, -32602)", out2)
 ok(out[2]["result"].get("protocolVersion") == "2025-06-18",
    "initialize with 2025-06-18 is answered with 2025-06-18", out[2]["result"])
 
@@ -249,6 +254,16 @@ for name, (st, hdrs, body), want, extra in cases:
             why.append("not a JSON-RPC error")
     ok(not why, "POST /mcp, " + name, "; ".join(why) + " " + body[:200].decode(errors="replace"))
 
+n0 = len(subprocess.run([BIN, "audit", "list", "--json", "--limit", "0", "--source", "mcp", "--state", state],
+                        capture_output=True).stdout.splitlines())
+st_bad = curl(PING, ["Authorization: Bearer alk_000000000000_" + "0" * 64])[0]
+n1 = len(subprocess.run([BIN, "audit", "list", "--json", "--limit", "0", "--source", "mcp", "--state", state],
+                        capture_output=True).stdout.splitlines())
+ok(st_bad == 401 and n1 == n0 + 1, "a bad key on /mcp: 401, audited as refused with source mcp", (st_bad, n0, n1))
+RATED = key("--name", "rated-mcp", "--rate", "2/min")
+time.sleep(1.5)  # serve re-reads keys.db every second
+codes = [curl(PING, ["Authorization: Bearer " + RATED["key"]])[0] for _ in range(3)]
+ok(codes == [200, 200, 429], "every /mcp POST takes one token of the key's rate (2/min: 200, 200, 429)", codes)
 st, hdrs, body = curl(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
     "name": "run_code", "arguments": {"language": "bash", "code": "echo hi"}}}).encode(),
     ["Authorization: Bearer " + READER["key"]])
