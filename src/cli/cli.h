@@ -53,6 +53,9 @@ int cli_stop_signals(void);
 /* Who runs this command, as the audit log's actor: "user:NAME" (or
  * "uid:N" without a passwd entry). */
 void cli_local_actor(char *out, size_t size);
+/* --languages FILE (extra language profiles; "" or NULL: none): EXIT_OK,
+ * or EXIT_USAGE after a message. */
+int cli_languages_load(const char *file);
 
 /* "airlock: error: ..." on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -509,19 +509,14 @@ int cmd_agent(int argc, char **argv) {
                         a.system = optarg;
                         break;
                 case OPT_STATE:
-                        snprintf(cfg.state, sizeof(cfg.state), "%s", optarg);
-                        break;
                 case OPT_POLICY:
-                        snprintf(cfg.policy, sizeof(cfg.policy), "%s", optarg);
-                        break;
                 case OPT_POLICY_MODE:
-                        if (!al_policy_mode_ok(optarg)) {
-                                cli_error("--policy-mode: off, record, warn "
-                                          "or enforce");
+                        if (mcp_local_option(&cfg,
+                                             c == OPT_STATE    ? "state"
+                                             : c == OPT_POLICY ? "policy"
+                                                               : "policy-mode",
+                                             optarg) < 0)
                                 return EXIT_USAGE;
-                        }
-                        snprintf(cfg.policy_mode, sizeof(cfg.policy_mode),
-                                 "%s", optarg);
                         break;
                 case OPT_LIMIT: {
                         char *eq = strchr(optarg, '=');
@@ -579,10 +574,10 @@ int cmd_agent(int argc, char **argv) {
                 free(problem);
                 return EXIT_INTERNAL;
         }
-        if (srv_api_init(&cfg, &e) < 0) {
-                cli_error("%s", e.msg);
+        int started = mcp_local_start(&cfg);
+        if (started != EXIT_OK) {
                 free(problem);
-                return e.code == EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
+                return started;
         }
         char actor[300];
         cli_local_actor(actor, sizeof(actor));

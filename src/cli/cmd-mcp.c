@@ -59,6 +59,44 @@ static bool send_line(const char *body) {
                fflush(stdout) == 0;
 }
 
+int mcp_local_option(struct srv_config *c, const char *name, const char *v) {
+        char *dst = NULL;
+        size_t size = 0;
+        if (!strcmp(name, "state"))
+                dst = c->state, size = sizeof(c->state);
+        else if (!strcmp(name, "policy"))
+                dst = c->policy, size = sizeof(c->policy);
+        else if (!strcmp(name, "languages"))
+                dst = c->languages, size = sizeof(c->languages);
+        else if (!strcmp(name, "policy-mode")) {
+                if (!al_policy_mode_ok(v)) {
+                        cli_error("--policy-mode: off, record, warn or "
+                                  "enforce, not '%s'",
+                                  v);
+                        return -1;
+                }
+                dst = c->policy_mode, size = sizeof(c->policy_mode);
+        }
+        if (!dst || strlen(v) >= size) {
+                cli_error("--%s: %s", name, dst ? "too long" : "unknown");
+                return -1;
+        }
+        snprintf(dst, size, "%s", v);
+        return 0;
+}
+
+int mcp_local_start(struct srv_config *c) {
+        int rc = cli_languages_load(c->languages);
+        if (rc != EXIT_OK)
+                return rc;
+        al_error e = {0};
+        if (srv_api_init(c, &e) < 0) {
+                cli_error("%s", e.msg);
+                return e.code == EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
+        }
+        return EXIT_OK;
+}
+
 int cmd_mcp(int argc, char **argv) {
         struct srv_config cfg = {.policy_mode = "record", .workers = 1,
                                  .queue = 1};
@@ -69,24 +107,13 @@ int cmd_mcp(int argc, char **argv) {
                         help(stdout);
                         return EXIT_OK;
                 case OPT_STATE:
-                        snprintf(cfg.state, sizeof(cfg.state), "%s", optarg);
-                        break;
                 case OPT_POLICY:
-                        snprintf(cfg.policy, sizeof(cfg.policy), "%s", optarg);
-                        break;
                 case OPT_POLICY_MODE:
-                        if (!al_policy_mode_ok(optarg)) {
-                                cli_error("--policy-mode: off, record, warn "
-                                          "or enforce, not '%s'",
-                                          optarg);
-                                return EXIT_USAGE;
-                        }
-                        snprintf(cfg.policy_mode, sizeof(cfg.policy_mode),
-                                 "%s", optarg);
-                        break;
                 case OPT_LANGUAGES:
-                        snprintf(cfg.languages, sizeof(cfg.languages), "%s",
-                                 optarg);
+                        /* opts[] lists these four first, in this order */
+                        if (mcp_local_option(&cfg, opts[c - OPT_STATE].name,
+                                             optarg) < 0)
+                                return EXIT_USAGE;
                         break;
                 default:
                         help(stderr);
@@ -97,16 +124,9 @@ int cmd_mcp(int argc, char **argv) {
                 cli_error("mcp: unexpected argument '%s'", argv[optind]);
                 return EXIT_USAGE;
         }
-        al_error e = {0};
-        if (cfg.languages[0] &&
-            al_languages_load_file(cfg.languages, &e) < 0) {
-                cli_error("--languages: %s", e.msg);
-                return EXIT_USAGE;
-        }
-        if (srv_api_init(&cfg, &e) < 0) {
-                cli_error("%s", e.msg);
-                return e.code == EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
-        }
+        int rc = mcp_local_start(&cfg);
+        if (rc != EXIT_OK)
+                return rc;
         char actor[300];
         cli_local_actor(actor, sizeof(actor));
         struct mcp_session s = {.base = {.source = "mcp",

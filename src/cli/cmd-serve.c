@@ -272,12 +272,10 @@ int cmd_serve(int argc, char **argv) {
                 cli_error("--tls-cert and --tls-key go together");
                 return EXIT_USAGE;
         }
+        int rc = cli_languages_load(cfg.languages);
+        if (rc != EXIT_OK)
+                return rc;
         al_error e = {0};
-        if (cfg.languages[0] &&
-            al_languages_load_file(cfg.languages, &e) < 0) {
-                cli_error("--languages: %s", e.msg);
-                return EXIT_USAGE;
-        }
         if (srv_http_run(&cfg, &e) < 0) {
                 cli_error("%s", e.msg);
                 return e.code == EINVAL ? EXIT_USAGE : EXIT_INTERNAL;

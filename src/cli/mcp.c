@@ -264,7 +264,7 @@ static json_t *run_result(json_t *r) {
                                           json_object_get(x, "mime"), "size",
                                           json_object_get(x, "size")));
         }
-        json_t *sc = json_deep_copy(r);
+        json_t *sc = json_copy(r); /* shallow: "files" is replaced */
         json_object_set_new(sc, "files", listed);
         json_object_del(sc, "protections");
         bool ok = st && !strcmp(st, "ok");
@@ -329,7 +329,7 @@ static json_t *run_code(struct mcp_session *s, json_t *args,
                           bad);
                 srv_api_refused(&rq, &rs);
         } else {
-                json_t *body = json_deep_copy(args), *col = json_array();
+                json_t *body = json_copy(args), *col = json_array();
                 for (const char *const *c = COLLECT; *c; c++)
                         json_array_append_new(col, json_string(*c));
                 json_object_set_new(body, "collect", col);

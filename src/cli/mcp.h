@@ -50,6 +50,14 @@ json_t *mcp_tools(void);
 json_t *mcp_call_tool(struct mcp_session *s, const char *name, json_t *args,
                       al_result **leftover);
 
+/* The API in process, for airlock mcp and airlock agent: the options they
+ * share with serve, by long name (state, policy, policy-mode, languages):
+ * 0, or a usage message and -1. */
+int mcp_local_option(struct srv_config *c, const char *name, const char *v);
+/* Load --languages and start the API: EXIT_OK, or the exit status after
+ * a message. */
+int mcp_local_start(struct srv_config *c);
+
 /* Handle one message (a line of stdio or an HTTP body). */
 void mcp_handle(struct mcp_session *s, const char *buf, size_t len,
                 struct mcp_reply *out);

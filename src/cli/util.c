@@ -90,6 +90,15 @@ const char *cli_block_skip_reason(const al_block *b, const char *only,
         return NULL;
 }
 
+int cli_languages_load(const char *file) {
+        al_error e = {0};
+        if (file && file[0] && al_languages_load_file(file, &e) < 0) {
+                cli_error("--languages: %s", e.msg);
+                return EXIT_USAGE;
+        }
+        return EXIT_OK;
+}
+
 void cli_local_actor(char *out, size_t size) {
         struct passwd *pw = getpwuid(getuid());
         if (pw)
