@@ -166,17 +166,14 @@ static bool is_image(const char *mime) {
         return false;
 }
 
-/* Append s (bounded to TEXT_QUOTE bytes, on a UTF-8 boundary) to b. */
-static void quote(char **b, size_t *n, const char *label, const char *s) {
+/* Write s under a label, bounded to TEXT_QUOTE bytes on a UTF-8 boundary. */
+static void quote(FILE *f, const char *label, const char *s) {
         size_t len = s ? strlen(s) : 0, cut = len;
         if (cut > TEXT_QUOTE) {
                 cut = TEXT_QUOTE;
                 while (cut && ((unsigned char)s[cut] & 0xC0) == 0x80)
                         cut--;
         }
-        FILE *f = open_memstream(b, n);
-        if (!f)
-                return;
         fprintf(f, "--- %s%s\n", label, len ? "" : " (empty)");
         if (cut)
                 fprintf(f, "%.*s%s", (int)cut, s,
@@ -185,7 +182,6 @@ static void quote(char **b, size_t *n, const char *label, const char *s) {
                 fprintf(f, "[... %zu more bytes; the whole of it is in "
                            "structuredContent]\n",
                         len - cut);
-        fclose(f);
 }
 
 /* The MCP result of a finished run (the /v1/execute result object). */
@@ -215,20 +211,15 @@ static json_t *run_result(json_t *r) {
                          json_object_get(r, "memory_peak_bytes")) /
                          (1024.0 * 1024.0),
                  json_string_value(json_object_get(r, "id")) ?: "-");
-        char *text = NULL, *part = NULL;
-        size_t tn = 0, pn = 0;
+        char *text = NULL;
+        size_t tn = 0;
         FILE *f = open_memstream(&text, &tn);
         if (f) {
                 fputs(head, f);
-                quote(&part, &pn, "stdout",
+                quote(f, "stdout",
                       json_string_value(json_object_get(r, "stdout")));
-                fputs(part ? part : "", f);
-                free(part);
-                part = NULL;
-                quote(&part, &pn, "stderr",
+                quote(f, "stderr",
                       json_string_value(json_object_get(r, "stderr")));
-                fputs(part ? part : "", f);
-                free(part);
                 size_t i;
                 json_t *x;
                 json_array_foreach(files, i, x) fprintf(
@@ -272,6 +263,31 @@ static json_t *run_result(json_t *r) {
                          "structuredContent", sc, "isError", !ok);
 }
 
+/* One line per finding: "- rule [severity] line L:C snippet: message". */
+static void put_findings(FILE *f, json_t *findings) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(findings, i, x) fprintf(
+                f, "- %s [%s] line %lld:%lld %s: %s\n",
+                json_string_value(json_object_get(x, "rule")),
+                json_string_value(json_object_get(x, "severity")),
+                (long long)json_integer_value(json_object_get(x, "line")),
+                (long long)json_integer_value(json_object_get(x, "column")),
+                json_string_value(json_object_get(x, "snippet")),
+                json_string_value(json_object_get(x, "message")));
+}
+
+/* A tool result of one text block (text: malloc'ed, freed here) and
+ * structured content (a reference, stolen). */
+static json_t *text_result(char *text, json_t *structured, bool is_error) {
+        json_t *o = json_pack("{s:[{s:s,s:o}],s:o,s:b}", "content", "type",
+                              "text", "text", al_jstr(text ? text : ""),
+                              "structuredContent", structured, "isError",
+                              is_error);
+        free(text);
+        return o;
+}
+
 /* The MCP result of a refused run (the /v1/execute error object). */
 static json_t *refusal_result(json_t *e, unsigned status) {
         json_t *err = json_object_get(e, "error");
@@ -285,29 +301,13 @@ static json_t *refusal_result(json_t *e, unsigned status) {
                 fprintf(f, "refused (%s, HTTP %u)%s%s: %s\n",
                         code ? code : "error", status, field ? " at " : "",
                         field ? field : "", msg ? msg : "");
-                size_t i;
-                json_t *x;
-                json_array_foreach(json_object_get(e, "findings"), i, x)
-                        fprintf(f, "- %s [%s] line %lld:%lld: %s\n",
-                                json_string_value(json_object_get(x, "rule")),
-                                json_string_value(
-                                        json_object_get(x, "severity")),
-                                (long long)json_integer_value(
-                                        json_object_get(x, "line")),
-                                (long long)json_integer_value(
-                                        json_object_get(x, "column")),
-                                json_string_value(
-                                        json_object_get(x, "message")));
+                put_findings(f, json_object_get(e, "findings"));
                 if (json_object_get(e, "id"))
                         fprintf(f, "audit id %s\n",
                                 json_string_value(json_object_get(e, "id")));
                 fclose(f);
         }
-        json_t *o = json_pack("{s:[{s:s,s:o}],s:O,s:b}", "content", "type",
-                              "text", "text", al_jstr(text ? text : ""),
-                              "structuredContent", e, "isError", 1);
-        free(text);
-        return o;
+        return text_result(text, json_incref(e), true);
 }
 
 static json_t *run_code(struct mcp_session *s, json_t *args,
@@ -374,8 +374,7 @@ static json_t *check_code(json_t *args) {
         size_t n = 0;
         FILE *f = open_memstream(&text, &n);
         if (f) {
-                json_t *fs = json_object_get(r, "findings"), *x;
-                size_t i;
+                json_t *fs = json_object_get(r, "findings");
                 fprintf(f, "%zu finding%s (%lld at or above %s), policy %s\n",
                         json_array_size(fs),
                         json_array_size(fs) == 1 ? "" : "s",
@@ -383,22 +382,10 @@ static json_t *check_code(json_t *args) {
                                 r, "at_or_above_threshold")),
                         json_string_value(json_object_get(r, "threshold")),
                         json_string_value(json_object_get(r, "policy")));
-                json_array_foreach(fs, i, x) fprintf(
-                        f, "- %s [%s] line %lld:%lld %s: %s\n",
-                        json_string_value(json_object_get(x, "rule")),
-                        json_string_value(json_object_get(x, "severity")),
-                        (long long)json_integer_value(json_object_get(x, "line")),
-                        (long long)json_integer_value(
-                                json_object_get(x, "column")),
-                        json_string_value(json_object_get(x, "snippet")),
-                        json_string_value(json_object_get(x, "message")));
+                put_findings(f, fs);
                 fclose(f);
         }
-        json_t *o = json_pack("{s:[{s:s,s:o}],s:o,s:b}", "content", "type",
-                              "text", "text", al_jstr(text ? text : ""),
-                              "structuredContent", r, "isError", 0);
-        free(text);
-        return o;
+        return text_result(text, r, false);
 }
 
 static json_t *list_languages(json_t *args) {
@@ -418,12 +405,7 @@ static json_t *list_languages(json_t *args) {
                         json_string_value(json_object_get(x, "description")));
                 fclose(f);
         }
-        json_t *o = json_pack("{s:[{s:s,s:o}],s:{s:o},s:b}", "content", "type",
-                              "text", "text", al_jstr(text ? text : ""),
-                              "structuredContent", "languages", a, "isError",
-                              0);
-        free(text);
-        return o;
+        return text_result(text, json_pack("{s:o}", "languages", a), false);
 }
 
 /* tools/call: a JSON-RPC error for a call that names no known tool or is

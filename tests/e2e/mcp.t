@@ -182,6 +182,14 @@ rc, out, secs, err = session([json.dumps({"jsonrpc": "2.0", "id": 1, "method": "
 ok(rc == 0 and out and out[0]["result"]["protocolVersion"] == "2025-11-25",
    "a version the server does not speak: it answers with its newest, 2025-11-25", out)
 
+rc, out3, secs, err3 = session([INIT, json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+    "name": "run_code", "arguments": {"language": "python", "code": "print('\u00e9' * 40000)"}}}).encode()])
+r3 = out3[-1].get("result", {}) if out3 else {}
+t3 = r3.get("content", [{}])[0].get("text", "")
+ok(len(r3.get("structuredContent", {}).get("stdout", "")) == 40001 and "more bytes; the whole of it is in" in t3
+   and len(t3.encode()) < 70000, "80 KB of stdout: the text block quotes 64 KiB (cut on a character), "
+   "structuredContent has all of it", (len(t3.encode()), t3[-120:]))
+
 huge = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"' + b"x" * (17 << 20) + b'"}}'
 rc, out, secs, err = session([huge, b'{"jsonrpc":"2.0","id":2,"method":"ping"}'])
 ok(rc == 0 and len(out) == 2 and out[0]["error"]["code"] == -32600 and "16 MiB" in out[0]["error"]["message"]
