@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -409,6 +410,8 @@ static int do_foreign_write(long x32) {
                 return 99;
         memcpy(buf, abi_mark, sizeof(abi_mark) - 1);
         close(abi_pipe[0]);
+        /* no core file where the kernel answers with SIGSEGV */
+        setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
         long ret;
         if (x32) {
                 ret = syscall(0x40000000L | SYS_write, abi_pipe[1], buf,
