@@ -98,9 +98,10 @@ static const al_seccomp_rule rows[] = {
         DENY("lookup_dcookie", "kernel profiling interface"),
         DENY("fanotify_init", "watches filesystems beyond the sandbox"),
         R("inotify_init", AL_SC_ENOSYS, AL_SC_ALWAYS, NULL,
-          "a watch on the shared read-only binds (/usr) sees the host and "
-          "other runs open files; ENOSYS, like a kernel without inotify, "
-          "sends tail -f and file watchers to their polling fallback"),
+          "a watch on the shared read-only binds (/usr) sees the host's "
+          "and other runs' file opens; ENOSYS, like a kernel without "
+          "inotify, sends tail -f and file watchers to their polling "
+          "fallback"),
         R("inotify_init1", AL_SC_ENOSYS, AL_SC_ALWAYS, NULL,
           "see inotify_init"),
         DENY("open_by_handle_at", "opens files by handle, bypassing the "
