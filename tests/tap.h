@@ -73,3 +73,18 @@ static int tap_cur_failed;
                 TAP_PLAN_DONE();                                               \
                 return tap_failed ? 1 : 0;                                     \
         } while (0)
+
+/* RUN, with a name the test function chose at run time (e.g. from what a
+ * probe of the host found): fn sets *name before it returns. */
+#define RUN_NAMED(fn, name)                                                    \
+        do {                                                                   \
+                tap_cur_failed = 0;                                            \
+                fflush(stdout);                                                \
+                fn();                                                          \
+                tap_n++;                                                       \
+                if (tap_cur_failed)                                            \
+                        tap_failed++;                                          \
+                printf("%sok %d - %s\n", tap_cur_failed ? "not " : "", tap_n,  \
+                       (name));                                                \
+                fflush(stdout);                                                \
+        } while (0)

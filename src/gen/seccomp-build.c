@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
+#include <linux/netlink.h>
 
 #include "macro.h"
 #include "seccomp-filter.h"
@@ -26,6 +28,10 @@ static uint32_t action(enum al_sc_action a) {
                 return SCMP_ACT_ERRNO(ENOSYS);
         case AL_SC_KILL:
                 return SCMP_ACT_KILL_PROCESS;
+        case AL_SC_EAFNOSUPPORT:
+                return SCMP_ACT_ERRNO(EAFNOSUPPORT);
+        case AL_SC_EPROTONOSUPPORT:
+                return SCMP_ACT_ERRNO(EPROTONOSUPPORT);
         case AL_SC_EPERM:
                 break;
         }
@@ -72,6 +78,25 @@ static int add_row(scmp_filter_ctx ctx, const al_seccomp_rule *row, int nr) {
                                         SCMP_A0(SCMP_CMP_MASKED_EQ,
                                                 1ull << bit, 1ull << bit));
                 return r;
+        case AL_SC_SOCKET_FAMILY: {
+                /* Deny every value but the allowed families, compared on
+                 * all 64 bits: the kernel reads an int, so a family with
+                 * high bits set (1 << 32 | AF_VSOCK) must not pass as an
+                 * allowed one; libc never sets them. Everything above
+                 * AF_NETLINK (the highest allowed) goes in one test, so
+                 * families added to future kernels are refused too. */
+                r = seccomp_rule_add(ctx, act, nr, 1,
+                                     SCMP_A0(SCMP_CMP_GT, AF_NETLINK));
+                for (uint64_t f = 0; f < AF_NETLINK && r == 0; f++)
+                        if (f != AF_UNIX && f != AF_INET && f != AF_INET6)
+                                r = seccomp_rule_add(ctx, act, nr, 1,
+                                                     SCMP_A0(SCMP_CMP_EQ, f));
+                return r;
+        }
+        case AL_SC_NETLINK_PROTO:
+                return seccomp_rule_add(ctx, act, nr, 2,
+                                        SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+                                        SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE));
         }
         return -EINVAL;
 }

@@ -8,8 +8,13 @@
  *
  * Knowingly NOT blocked, and why:
  *  - clone/fork/vfork without namespace flags: every runtime forks;
- *  - socket(): the network namespace is empty (loopback only), so sockets
- *    reach nothing; blocking AF_UNIX would break multiprocessing;
+ *  - socket() of AF_UNIX, AF_INET, AF_INET6 (runtimes, multiprocessing and
+ *    loopback servers need them; the network namespace is empty, so they
+ *    reach only the run itself) and AF_NETLINK with NETLINK_ROUTE (glibc's
+ *    getifaddrs, if_nameindex and getaddrinfo(AI_ADDRCONFIG) ask it for
+ *    the interfaces: Python's socket.if_nameindex, Node's
+ *    os.networkInterfaces; it answers for the run's own namespace). Every
+ *    other family and netlink protocol is refused below;
  *  - chmod/chown/mknod: the user namespace maps one id and the root is
  *    read-only; mknod of devices fails without CAP_MKNOD in the init ns;
  *  - prctl, setrlimit: they only restrict the caller further (no_new_privs
@@ -92,9 +97,35 @@ static const al_seccomp_rule rows[] = {
         DENY("request_key", "see keyctl"),
         DENY("lookup_dcookie", "kernel profiling interface"),
         DENY("fanotify_init", "watches filesystems beyond the sandbox"),
+        R("inotify_init", AL_SC_ENOSYS, AL_SC_ALWAYS, NULL,
+          "a watch on the shared read-only binds (/usr) sees the host's "
+          "and other runs' file opens; ENOSYS, like a kernel without "
+          "inotify, sends tail -f and file watchers to their polling "
+          "fallback"),
+        R("inotify_init1", AL_SC_ENOSYS, AL_SC_ALWAYS, NULL,
+          "see inotify_init"),
         DENY("open_by_handle_at", "opens files by handle, bypassing the "
                                   "mount view (the 'shocker' escape)"),
         DENY("name_to_handle_at", "produces handles for open_by_handle_at"),
+        /* sockets: the network namespace is empty, but not every family
+         * lives in one */
+        R("socket", AL_SC_EAFNOSUPPORT, AL_SC_SOCKET_FAMILY,
+          "family not AF_UNIX, AF_INET, AF_INET6 or AF_NETLINK",
+          "vsock is not namespaced and reaches the hypervisor and the host's "
+          "ports; AF_ALG, AF_PACKET, Bluetooth, XDP, TIPC, RDS and the rest "
+          "are kernel surface no run needs; EAFNOSUPPORT is what a kernel "
+          "without the family says, so programs take their fallback"),
+        R("socket", AL_SC_EPROTONOSUPPORT, AL_SC_NETLINK_PROTO,
+          "AF_NETLINK with a protocol other than NETLINK_ROUTE",
+          "audit, uevent, connector and most generic netlink families are "
+          "not namespaced (host-wide events and controls); route netlink "
+          "sees only the run's own interfaces"),
+        R("socketpair", AL_SC_EAFNOSUPPORT, AL_SC_SOCKET_FAMILY,
+          "family not AF_UNIX, AF_INET, AF_INET6 or AF_NETLINK",
+          "see socket: socketpair creates its sockets the same way"),
+        R("socketpair", AL_SC_EPROTONOSUPPORT, AL_SC_NETLINK_PROTO,
+          "AF_NETLINK with a protocol other than NETLINK_ROUTE",
+          "see socket"),
         /* the host itself */
         DENY("kexec_load", "replaces the running kernel"),
         DENY("kexec_file_load", "replaces the running kernel"),

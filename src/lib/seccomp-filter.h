@@ -26,6 +26,8 @@ enum al_sc_action {
         AL_SC_EPERM,  /* fail with EPERM */
         AL_SC_ENOSYS, /* fail with ENOSYS, so libc falls back (clone3) */
         AL_SC_KILL,   /* kill the whole process with SIGSYS */
+        AL_SC_EAFNOSUPPORT,    /* fail like a kernel without the family */
+        AL_SC_EPROTONOSUPPORT, /* fail like a kernel without the protocol */
 };
 
 /* Which argument test a rule applies. */
@@ -34,6 +36,9 @@ enum al_sc_cond {
         AL_SC_CLONE_NS,    /* arg0 has a namespace flag */
         AL_SC_IOCTL_TTY,   /* arg1 (low 32 bits) is TIOCSTI or TIOCLINUX */
         AL_SC_PERSONALITY, /* arg0 not one of 0, 8, 0x20000, 0x20008 */
+        AL_SC_SOCKET_FAMILY, /* arg0 not AF_UNIX, AF_INET, AF_INET6 or
+                              * AF_NETLINK (all 64 bits compared) */
+        AL_SC_NETLINK_PROTO, /* arg0 AF_NETLINK, arg2 not NETLINK_ROUTE */
 };
 
 /* One row of the rule table, exported for docs, doctor, tests and the

@@ -22,6 +22,7 @@ from tap import ok, skip, done, diag  # noqa: E402
 from airlock import BIN, run  # noqa: E402
 from host import (become_subreaper, descendants, leftovers, parallel,  # noqa: E402
                   run_measured, short, wait_until)
+from hostprobe import foreign_write_program, host_c, probe_foreign_abi, foreign_abi_check  # noqa: E402
 
 ROOT = os.geteuid() == 0
 TOKEN = secrets.token_hex(6)
@@ -202,10 +203,10 @@ Promise.all(tries).then(() => console.log(JSON.stringify(res)));
                 "IPv4/IPv6 TCP+UDP to host listeners on loopback and on %s: all fail, the host "
                 "listeners saw nothing" % (",".join(addrs) or "no other address"),
                 {"hits": hits, "inside": out, "r": short(r)}))
-    res.append((out.get("raw") == "EPERM" and out.get("packet") == "EPERM"
+    res.append((out.get("raw") == "EPERM" and out.get("packet") == "EAFNOSUPPORT"
                 and not str(out.get("dns", "RESOLVED")).startswith("RESOLVED"),
-                "raw (AF_INET SOCK_RAW) and packet (AF_PACKET) sockets refused with EPERM; DNS lookup "
-                "fails (%s)" % out.get("dns"), out))
+                "raw (AF_INET SOCK_RAW) sockets refused with EPERM, packet (AF_PACKET) sockets with "
+                "EAFNOSUPPORT by the seccomp filter; DNS lookup fails (%s)" % out.get("dns"), out))
     res.append((out.get("unix_path") in ("ENOENT", "ECONNREFUSED", "EACCES") and not lis["unix_path"].hits,
                 "a unix socket in host /tmp is not reachable (%s)" % out.get("unix_path"), out))
     res.append((out.get("unix_abs") not in (None, "CONNECTED") and out.get("unix_absd") not in (None, "CONNECTED")
@@ -219,6 +220,236 @@ Promise.all(tries).then(() => console.log(JSON.stringify(res)));
                 and not hits,
                 "node: TCP to the host, UDP and DNS all fail; listeners silent", {"inside": out2, "r": short(r2)}))
     return res
+
+
+# ============================================================== socket families
+C_SOCKETS = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/netlink.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static void show(const char *name, long fd) {
+        printf("%s %s\n", name, fd < 0 ? strerrorname_np(errno) : "MADE");
+        if (fd >= 0) close((int)fd);
+}
+#define S(name, fam, type, proto) do { errno = 0; show(name, syscall(SYS_socket, (long)(fam), type, proto)); } while (0)
+static void pair(const char *name, int fam, int type, int proto) {
+        int sv[2] = {-1, -1};
+        errno = 0;
+        int r = socketpair(fam, type, proto, sv);
+        show(name, r < 0 ? -1 : sv[0]);
+        if (r == 0) close(sv[1]);
+}
+int main(void) {
+        /* refused families, each with a type its kernel code accepts */
+        S("vsock", 40, SOCK_STREAM, 0);           S("vsock_dgram", 40, SOCK_DGRAM, 0);
+        S("alg", 38, SOCK_SEQPACKET, 0);          S("packet", 17, SOCK_RAW, 0x0300);
+        S("packet_dgram", 17, SOCK_DGRAM, 0);     S("bluetooth", 31, SOCK_RAW, 1);
+        S("xdp", 44, SOCK_RAW, 0);                S("key", 15, SOCK_RAW, 2);
+        S("tipc", 30, SOCK_RDM, 0);               S("rds", 21, SOCK_SEQPACKET, 0);
+        S("can", 29, SOCK_RAW, 1);                S("llc", 26, SOCK_DGRAM, 0);
+        S("nfc", 39, SOCK_SEQPACKET, 0);          S("qipcrtr", 42, SOCK_DGRAM, 0);
+        S("smc", 43, SOCK_STREAM, 0);             S("kcm", 41, SOCK_DGRAM, 0);
+        S("mctp", 45, SOCK_DGRAM, 0);             S("appletalk", 5, SOCK_DGRAM, 0);
+        S("ax25", 3, SOCK_SEQPACKET, 0);          S("x25", 9, SOCK_SEQPACKET, 0);
+        S("ieee802154", 36, SOCK_RAW, 0);         S("phonet", 35, SOCK_DGRAM, 0);
+        S("rxrpc", 33, SOCK_DGRAM, 2);            S("pppox", 24, SOCK_STREAM, 0);
+        S("unspec", 0, SOCK_STREAM, 0);           S("future_46", 46, SOCK_STREAM, 0);
+        S("vsock_high_bits", (1L << 32) | 40, SOCK_STREAM, 0);
+        pair("pair_vsock", 40, SOCK_STREAM, 0);   pair("pair_tipc", 30, SOCK_SEQPACKET, 0);
+        /* netlink: only NETLINK_ROUTE */
+        S("nl_audit", AF_NETLINK, SOCK_RAW, NETLINK_AUDIT);
+        S("nl_uevent", AF_NETLINK, SOCK_RAW, NETLINK_KOBJECT_UEVENT);
+        S("nl_connector", AF_NETLINK, SOCK_RAW, NETLINK_CONNECTOR);
+        S("nl_generic", AF_NETLINK, SOCK_RAW, NETLINK_GENERIC);
+        S("nl_sock_diag", AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG);
+        S("nl_xfrm", AF_NETLINK, SOCK_RAW, NETLINK_XFRM);
+        S("nl_netfilter", AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER);
+        S("nl_selinux", AF_NETLINK, SOCK_RAW, NETLINK_SELINUX);
+        S("nl_crypto", AF_NETLINK, SOCK_RAW, NETLINK_CRYPTO);
+        pair("pair_nl_audit", AF_NETLINK, SOCK_RAW, NETLINK_AUDIT);
+        /* what a run needs */
+        S("ok_unix", AF_UNIX, SOCK_STREAM, 0);    S("ok_unix_dgram", AF_UNIX, SOCK_DGRAM, 0);
+        S("ok_inet", AF_INET, SOCK_STREAM, 0);    S("ok_inet_dgram", AF_INET, SOCK_DGRAM, 0);
+        S("ok_inet6", AF_INET6, SOCK_STREAM, 0);  S("ok_nl_route", AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+        pair("ok_pair_unix", AF_UNIX, SOCK_STREAM, 0);
+        puts("end END");
+        return 0;
+}
+"""
+
+PY_SOCKETS = r"""
+import json, multiprocessing, os, socket
+res = {}
+def attempt(name, f):
+    try:
+        res[name] = f()
+    except OSError as e:
+        res[name] = "ERROR " + str(e)
+def tcp(fam, host):
+    s = socket.socket(fam, socket.SOCK_STREAM); s.bind((host, 0)); s.listen(1)
+    c = socket.create_connection(s.getsockname()[:2], timeout=5); a, _ = s.accept()
+    c.sendall(b"ping"); return a.recv(4).decode()
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.sendto(b"ping", s.getsockname())
+    return s.recv(4).decode()
+def unix():
+    a, b = socket.socketpair(); a.sendall(b"ping"); return b.recv(4).decode()
+def square(x):
+    return x * x
+def pool():
+    with multiprocessing.Pool(2) as p:
+        return sum(p.map(square, range(10)))
+attempt("tcp4", lambda: tcp(socket.AF_INET, "127.0.0.1"))
+attempt("tcp6", lambda: tcp(socket.AF_INET6, "::1") if socket.has_ipv6 and os.path.exists("/proc/net/if_inet6") else "ping")
+attempt("udp4", udp)
+attempt("unix", unix)
+attempt("pool", pool)
+attempt("ifaces", lambda: ",".join(n for _, n in socket.if_nameindex()))
+attempt("localhost", lambda: sorted({a[4][0] for a in socket.getaddrinfo("localhost", 80, flags=socket.AI_ADDRCONFIG)})[0])
+print(json.dumps(res))
+"""
+
+JS_SOCKETS = r"""
+const net = require('net'), os = require('os'), fs = require('fs');
+const res = {};
+res.ifaces = Object.keys(os.networkInterfaces()).join(',');
+try { fs.watch('/usr'); res.watch = 'WATCHING'; } catch (e) { res.watch = e.code; }
+const srv = net.createServer(c => c.end('pong')).listen(0, '127.0.0.1', () => {
+  const c = net.connect(srv.address().port, '127.0.0.1');
+  let got = '';
+  c.on('data', d => got += d);
+  c.on('end', () => { res.tcp = got; srv.close(); console.log(JSON.stringify(res)); });
+  c.on('error', e => { res.tcp = e.code; srv.close(); console.log(JSON.stringify(res)); });
+});
+"""
+
+
+def case_socket_families():
+    import re
+    names = re.findall(r'(?:S|pair)\("(\w+)"', C_SOCKETS)
+    want_fams = [n for n in names if not n.startswith(("ok_", "nl_", "pair_nl_"))]
+    want_nl = [n for n in names if n.startswith(("nl_", "pair_nl_"))]
+    want_ok = [n for n in names if n.startswith("ok_")]
+    out = []
+    (rc, r), (rc_py, r_py), (rc_js, r_js) = parallel(lambda a: run(*a), [
+        ("c", C_SOCKETS, "--timeout", "20"), ("python", PY_SOCKETS, "--timeout", "30"),
+        ("node", JS_SOCKETS, "--timeout", "30")], 3)
+    inside = dict(l.split() for l in r.get("stdout", "").splitlines() if len(l.split()) == 2)
+    # the same program on the host, outside any sandbox: which of these the kernel itself offers
+    hrc, hout = host_c(C_SOCKETS)
+    host = dict(l.split() for l in hout.splitlines() if len(l.split()) == 2) if hrc == 0 else {}
+    offered = sorted(k for k, v in host.items() if not k.startswith("ok_") and k != "end"
+                     and v not in ("EAFNOSUPPORT", "EPROTONOSUPPORT", "ESOCKTNOSUPPORT"))
+    diag("socket families inside: %s" % " ".join("%s=%s" % kv for kv in inside.items()))
+    diag("the host kernel itself (outside any sandbox) offers: %s" % (" ".join(
+        "%s=%s" % (k, host[k]) for k in offered) if host else hout))
+    ran = r.get("status") == "ok" and inside.get("end") == "END"
+    fams = {k: v for k, v in inside.items() if not k.startswith(("ok_", "nl_", "pair_nl_")) and k != "end"}
+    bad = {k: v for k, v in fams.items() if v != "EAFNOSUPPORT"}
+    out.append((ran and sorted(fams) == sorted(want_fams) and not bad,
+                "%d socket()/socketpair() calls of families other than unix/inet/inet6/netlink (vsock, AF_ALG, "
+                "AF_PACKET, Bluetooth, AF_XDP, AF_KEY, TIPC, RDS, CAN, ..., family 46, vsock with high bits "
+                "set) fail with EAFNOSUPPORT; this kernel has %d of them (outside the sandbox they do not fail "
+                "with EAFNOSUPPORT)"
+                % (len(want_fams), len([k for k in offered if k in want_fams])), bad or short(r)))
+    if "vsock" in host and host["vsock"] not in ("EAFNOSUPPORT",):
+        out.append((inside.get("vsock") == "EAFNOSUPPORT" and inside.get("vsock_dgram") == "EAFNOSUPPORT",
+                    "vsock, which reaches the hypervisor from this VM (outside: %s), is refused inside"
+                    % host["vsock"], {"inside": inside.get("vsock"), "host": host.get("vsock")}))
+    else:
+        out.append((None, "vsock refused where the host offers it",
+                     "no vsock in this kernel (outside the sandbox: %s)" % host.get("vsock", hout)))
+    nl = {k: v for k, v in inside.items() if k.startswith(("nl_", "pair_nl_"))}
+    out.append((ran and sorted(nl) == sorted(want_nl) and all(v == "EPROTONOSUPPORT" for v in nl.values()),
+                "netlink other than NETLINK_ROUTE (audit, uevent, connector, generic, sock_diag, xfrm, "
+                "netfilter, selinux, crypto) fails with EPROTONOSUPPORT", nl))
+    need = {k: v for k, v in inside.items() if k.startswith("ok_")}
+    six_missing = host.get("ok_inet6") == "EAFNOSUPPORT"
+    out.append((ran and sorted(need) == sorted(want_ok)
+                and all(v == "MADE" or (k == "ok_inet6" and six_missing) for k, v in need.items()),
+                "AF_UNIX (also socketpair), AF_INET, AF_INET6 and NETLINK_ROUTE sockets are still made", need))
+    try:
+        py = json.loads(r_py.get("stdout", ""))
+    except ValueError:
+        py = {}
+    out.append((r_py.get("status") == "ok" and py.get("tcp4") == py.get("tcp6") == py.get("udp4") == "ping"
+                and py.get("unix") == "ping" and py.get("pool") == 285 and py.get("ifaces") == "lo"
+                and py.get("localhost") in ("127.0.0.1", "::1"),
+                "python: TCP over 127.0.0.1 and ::1, UDP, socketpair, a multiprocessing pool, if_nameindex "
+                "(netlink route: only lo) and getaddrinfo(AI_ADDRCONFIG) still work", py or short(r_py)))
+    try:
+        js = json.loads(r_js.get("stdout", ""))
+    except ValueError:
+        js = {}
+    out.append((r_js.get("status") == "ok" and js.get("tcp") == "pong" and js.get("ifaces") == "lo"
+                and js.get("watch") == "ENOSYS",
+                "node: a loopback TCP server and client and os.networkInterfaces() work; fs.watch fails "
+                "with a clean ENOSYS (no inotify) and node goes on", js or short(r_js)))
+    return out
+
+
+# ============================================================== inotify
+C_INOTIFY = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+        errno = 0;
+        int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        printf("inotify_init1 %s\n", fd < 0 ? strerrorname_np(errno) : "MADE");
+#ifdef SYS_inotify_init
+        errno = 0;
+        long fd0 = syscall(SYS_inotify_init);
+        printf("inotify_init %s\n", fd0 < 0 ? strerrorname_np(errno) : "MADE");
+#else
+        puts("inotify_init ENOSYS"); /* not on this architecture */
+#endif
+        /* the side channel: a watch on the shared read-only /usr sees every open there */
+        int w = -1;
+        if (fd >= 0) {
+                errno = 0;
+                w = inotify_add_watch(fd, "/usr/bin", IN_OPEN | IN_ACCESS);
+                printf("watch_usr %s\n", w < 0 ? strerrorname_np(errno) : "MADE");
+        } else {
+                puts("watch_usr NO_INSTANCE");
+        }
+        if (w >= 0) {
+                close(open("/usr/bin/env", O_RDONLY));
+                char buf[4096];
+                printf("saw_open %s\n", read(fd, buf, sizeof buf) > 0 ? "YES" : "NO");
+        } else {
+                puts("saw_open NO");
+        }
+        puts("end END");
+        return 0;
+}
+"""
+
+
+def case_inotify():
+    rc, r = run("c", C_INOTIFY, "--timeout", "20")
+    inside = dict(l.split() for l in r.get("stdout", "").splitlines() if len(l.split()) == 2)
+    hrc, hout = host_c(C_INOTIFY)
+    host = dict(l.split() for l in hout.splitlines() if len(l.split()) == 2) if hrc == 0 else {}
+    diag("inotify inside: %s; the same program on the host: %s" % (inside, host or hout))
+    return [(r.get("status") == "ok" and inside.get("end") == "END"
+             and inside.get("inotify_init1") == "ENOSYS" and inside.get("inotify_init") == "ENOSYS"
+             and inside.get("watch_usr") == "NO_INSTANCE" and inside.get("saw_open") == "NO",
+             "inotify_init1 and inotify_init fail with ENOSYS: no watch on the shared /usr can be made "
+             "(on the host the same program %s)"
+             % ("watches /usr/bin and sees an open" if host.get("saw_open") == "YES" else "gets " + str(host or hout)),
+             {"inside": inside or short(r), "host": host or hout})]
 
 
 # ============================================================== secrets
@@ -863,10 +1094,13 @@ def case_syscalls():
                 "no privilege: setuid(0), setgroups, mknod, sethostname, iopl, ioperm fail; no_new_privs "
                 "stays; capget and the bounding set are all zero",
                 dict(priv, capget=res_.get("capget"), bounding=res_.get("bounding"), nnp=res_.get("nnp"))))
-    # foreign system call ABIs: the process dies with SIGSYS
-    abis = [("i386 int $0x80", '__asm__ volatile("int $0x80" :: "a"(20L)); puts("survived");'),
-            ("x32 syscall 0x40000000|39", 'syscall(0x40000000L | 39); puts("survived");'),
-            ("x32 syscall 0x40000000|165 (mount)", 'syscall(0x40000000L | 165, 0, "/tmp", "tmpfs", 0, 0); '
+    # foreign system call ABIs: a write through each must never reach stdout; where the host's
+    # kernel has the entry (probe outside the sandbox) the filter kills with SIGSYS
+    for abi in ("i386", "x32"):
+        rc2, r2 = run("c", foreign_write_program(abi))
+        out.append(foreign_abi_check(abi, probe_foreign_abi(abi), rc2, r2))
+    # x32 numbers reach seccomp on every x86-64 kernel (before the kernel's own dispatch)
+    abis = [("x32 syscall 0x40000000|165 (mount)", 'syscall(0x40000000L | 165, 0, "/tmp", "tmpfs", 0, 0); '
                                                    'puts("survived");')]
     for name, body, in abis:
         rc2, r2 = run("c", "#define _GNU_SOURCE\n#include <stdio.h>\n#include <unistd.h>\n"
@@ -1172,7 +1406,7 @@ def case_compile():
 
 
 # ============================================================== main
-cases = [case_network, case_canary_files, case_inherited_fd, case_argv, case_env_all_languages,
+cases = [case_network, case_socket_families, case_inotify, case_canary_files, case_inherited_fd, case_argv, case_env_all_languages,
          case_other_sandbox, case_host_files, case_persistence, case_ipc, case_privileges, case_host_processes, case_syscalls, case_collect,
          case_collect_note_hiding, case_mounts, case_tty, case_compile]
 
