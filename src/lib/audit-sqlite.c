@@ -498,13 +498,20 @@ int al_audit_sqlite_open(const char *path, unsigned busy_ms,
         }
         s->base.ops = &sqlite_ops;
         int r;
-        /* create the file 0600 ourselves; SQLite would use the umask */
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0) {
+        /* create the file 0600 ourselves (SQLite would use the umask), and
+         * only when it is missing: closing a descriptor of a database that
+         * this process has open already would drop every POSIX lock the
+         * process holds on it (another connection's too), and another
+         * process, thinking itself the last user, would then checkpoint
+         * and delete the WAL our connections still write to */
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                      0600);
+        if (fd >= 0)
+                close(fd);
+        else if (errno != EEXIST) {
                 r = al_error_errno(err, errno, "audit store %s", path);
                 goto fail;
         }
-        close(fd);
         if (sqlite3_open_v2(path, &s->db,
                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
                                     SQLITE_OPEN_FULLMUTEX,
