@@ -45,7 +45,8 @@ static void help(FILE *f) {
 "  -h, --help             this help\n"
 "\n"
 "SIGTERM/SIGINT: stop accepting, finish or kill the runs in flight, exit 0.\n"
-"SIGHUP: re-read the keys (also re-read every second) and the --policy file.\n",
+"SIGHUP: re-read the keys (also re-read every second; a key made since is\n"
+"looked up at once) and the --policy file.\n",
               f);
 }
 /* clang-format on */
