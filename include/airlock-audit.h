@@ -130,6 +130,9 @@ typedef struct al_audit_filter {
         bool suspicious;           /* only flagged */
         bool interrupted;          /* only those that never finished */
         uint64_t limit;            /* 0: all */
+        /* only executions whose first record lies before this chain
+         * position (the cursor of the next page); 0: no bound */
+        uint64_t before;
 } al_audit_filter;
 
 /* cb gets each execution as a JSON object (borrowed); a non-zero return
@@ -137,10 +140,33 @@ typedef struct al_audit_filter {
 int al_audit_query(al_audit *a, const al_audit_filter *f,
                    int (*cb)(struct json_t *exec, void *ctx), void *ctx,
                    al_error *err);
+/* One page of a query: the executions as a JSON array text, newest
+ * first, cut when the next one would take the text past max_bytes (a page
+ * holds at least one execution) or after max_scan executions were
+ * examined (filters applied in C skip some). more says whether executions
+ * are left; next is then the filter's "before" for the next page. */
+typedef struct al_audit_page {
+        size_t max_bytes;  /* in: 0 = no cap */
+        uint64_t max_scan; /* in: 0 = no cap */
+        char *json;        /* out: "[...]", malloc'ed */
+        size_t len;        /* out: strlen(json) */
+        uint64_t count;    /* out: executions in json */
+        bool more;         /* out */
+        uint64_t next;     /* out: the cursor when more, else 0 */
+} al_audit_page;
+/* f->limit caps the executions of the page (0: only the caps above). */
+int al_audit_query_page(al_audit *a, const al_audit_filter *f,
+                        al_audit_page *p, al_error *err);
+
 /* One execution by id (or a unique prefix of at least 6 digits), with its
  * chain records; *ret is a new reference. -ENOENT if none. */
 int al_audit_get(al_audit *a, const char *id, struct json_t **ret,
                  al_error *err);
+/* The same among the executions of one actor only (NULL: every actor):
+ * another actor's executions are neither found nor make a prefix
+ * ambiguous (-EEXIST). */
+int al_audit_get_as(al_audit *a, const char *id, const char *actor,
+                    struct json_t **ret, al_error *err);
 /* Counts by status, language, source; flagged; interrupted; size. */
 int al_audit_stats(al_audit *a, const al_audit_filter *f,
                    struct json_t **ret, al_error *err);

@@ -76,6 +76,15 @@ int al_keys_revoke(al_keys *k, const char *id_or_name, al_key_info *out,
 const al_key_info *al_keys_verify(const al_key_info *v, size_t n,
                                   const char *presented);
 
+/* Whether presented has the shape of a key (alk_ID_SECRET): only such a
+ * text is worth a look in keys.db. */
+bool al_keys_well_formed(const char *presented);
+/* Look presented up in keys.db itself (one indexed row, by its id): 0 and
+ * the key into *out when it is active and its secret matches; -ENOENT
+ * when not (unknown, revoked, wrong secret, malformed); else an error. */
+int al_keys_find(al_keys *k, const char *presented, al_key_info *out,
+                 al_error *err);
+
 /* "60/min", "10/s", "1000/h", "5000/day" -> count and period. */
 int al_rate_parse(const char *s, unsigned *count, unsigned *period_s,
                   al_error *err);

@@ -40,10 +40,13 @@ static void help(FILE *f) {
 "  --languages FILE       extra language profiles\n"
 "  --metrics-auth         GET /metrics wants a key with audit:read or admin\n"
 "                         (default: open, like /healthz; counts only)\n"
+"  --read-rate RATE       reads of the audit log per key (N/s, N/min, N/h,\n"
+"                         N/day; default 10/s; off): then 429 rate_limited\n"
 "  -h, --help             this help\n"
 "\n"
 "SIGTERM/SIGINT: stop accepting, finish or kill the runs in flight, exit 0.\n"
-"SIGHUP: re-read the keys (also re-read every second) and the --policy file.\n",
+"SIGHUP: re-read the keys (also re-read every second; a key made since is\n"
+"looked up at once) and the --policy file.\n",
               f);
 }
 /* clang-format on */
@@ -63,6 +66,7 @@ enum {
         OPT_TLS_KEY,
         OPT_LANGUAGES,
         OPT_METRICS_AUTH,
+        OPT_READ_RATE,
 };
 
 static const struct option opts[] = {
@@ -80,6 +84,7 @@ static const struct option opts[] = {
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"languages", required_argument, NULL, OPT_LANGUAGES},
         {"metrics-auth", no_argument, NULL, OPT_METRICS_AUTH},
+        {"read-rate", required_argument, NULL, OPT_READ_RATE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
 
@@ -164,6 +169,19 @@ static int set_opt(struct srv_config *c, int id, const char *name,
                         return -1;
                 }
                 return 0;
+        case OPT_READ_RATE: {
+                al_error e = {0};
+                if (!strcmp(v, "off")) {
+                        c->read_rate_count = c->read_rate_period_s = 0;
+                        return 0;
+                }
+                if (al_rate_parse(v, &c->read_rate_count,
+                                  &c->read_rate_period_s, &e) < 0) {
+                        cli_error("%s: %s (or off)", name, e.msg);
+                        return -1;
+                }
+                return 0;
+        }
         }
         return -1;
 }
@@ -229,6 +247,8 @@ int cmd_serve(int argc, char **argv) {
                 .max_body = 10u << 20,
                 .grace_s = 10,
                 .policy_mode = "record",
+                .read_rate_count = 10,
+                .read_rate_period_s = 1,
         };
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         cfg.workers = cpus > 0 && cpus <= 256 ? (unsigned)cpus : 2;

@@ -29,10 +29,24 @@
 #define MAX_ENV 256
 #define MAX_COLLECT 64
 
+/* Keys missing from the cache (a key made since the last reload) are
+ * looked up in keys.db at most this often, all clients together: a flood
+ * of unknown keys costs at most these lookups, and past them an unknown
+ * key is refused from the cache as before (the reload every second still
+ * brings new keys in). */
+#define KEY_LOOKUP_PER_S 20.0 /* lookups per second, sustained */
+#define KEY_LOOKUP_BURST 20.0 /* lookups at once after a quiet spell */
+
+/* A token bucket: capacity tokens, refilled at per_s. */
+struct rate {
+        double tokens, last;
+        bool used;
+};
+
 struct bucket {
         char id[AL_KEY_ID_SIZE];
-        double tokens, last;
-        unsigned active; /* executions of this key in flight */
+        struct rate exec, read; /* executions; reads of the audit log */
+        unsigned active;        /* executions of this key in flight */
 };
 
 static struct {
@@ -46,6 +60,7 @@ static struct {
         pthread_mutex_t bucket_lock;
         struct bucket *buckets;
         size_t nbuckets;
+        struct rate lookups; /* keys.db lookups of keys not in the cache */
         al_policy *policy;
         pthread_rwlock_t policy_lock;
         volatile int cancel_fd; /* eventfd: readable = cancel every run */
@@ -138,6 +153,62 @@ void srv_api_reload_policy(void) {
                         "\"what\":[\"keys\",\"policy\"]}\n");
 }
 
+/* One token from r (capacity count, refilled count per period_s): 0, or
+ * -1 and the seconds until one is there. Under bucket_lock. */
+static int take(struct rate *r, double count, double period_s,
+                unsigned *retry_after) {
+        double per_s = count / period_s, t = now_s();
+        if (!r->used)
+                r->tokens = count; /* full on first use */
+        else
+                r->tokens = fmin(count, r->tokens + (t - r->last) * per_s);
+        r->used = true;
+        r->last = t;
+        if (r->tokens >= 1) {
+                r->tokens -= 1;
+                return 0;
+        }
+        *retry_after = (unsigned)ceil((1 - r->tokens) / per_s);
+        return -1;
+}
+
+/* A key that is not in the cache: looked up in keys.db itself, within
+ * the lookup rate, so that a key made a moment ago works at once. Found,
+ * it joins the cache (the next reload replaces the cache whole). */
+static int key_lookup(const char *presented, al_key_info *k) {
+        if (!api.keys_db || !al_keys_well_formed(presented))
+                return -1;
+        unsigned wait;
+        pthread_mutex_lock(&api.bucket_lock);
+        int r = take(&api.lookups, KEY_LOOKUP_BURST,
+                     KEY_LOOKUP_BURST / KEY_LOOKUP_PER_S, &wait);
+        pthread_mutex_unlock(&api.bucket_lock);
+        if (r < 0) {
+                srv_metrics_key_lookup(SRV_KEY_LOOKUP_RATE_LIMITED);
+                return -1;
+        }
+        al_error e = {0};
+        r = al_keys_find(api.keys_db, presented, k, &e);
+        srv_metrics_key_lookup(r == 0         ? SRV_KEY_LOOKUP_FOUND
+                               : r == -ENOENT ? SRV_KEY_LOOKUP_UNKNOWN
+                                              : SRV_KEY_LOOKUP_ERROR);
+        if (r < 0)
+                return -1;
+        pthread_rwlock_wrlock(&api.keys_lock);
+        bool have = false;
+        for (size_t i = 0; i < api.nkeys && !have; i++)
+                have = !strcmp(api.keys[i].id, k->id);
+        al_key_info *v = have ? NULL
+                              : realloc(api.keys,
+                                        (api.nkeys + 1) * sizeof(*v));
+        if (v) {
+                api.keys = v;
+                api.keys[api.nkeys++] = *k;
+        }
+        pthread_rwlock_unlock(&api.keys_lock);
+        return 0;
+}
+
 /* The key the request presents, copied into *k: 0, or an error response
  * (401) and -1. */
 static int authenticate(const struct srv_request *rq, al_key_info *k,
@@ -164,7 +235,7 @@ static int authenticate(const struct srv_request *rq, al_key_info *k,
         if (f)
                 *k = *f;
         pthread_rwlock_unlock(&api.keys_lock);
-        if (!f) {
+        if (!f && key_lookup(presented, k) < 0) {
                 srv_error(rs, 401, "invalid_api_key", NULL,
                           "the API key is not valid (unknown or revoked)");
                 return -1;
@@ -185,7 +256,6 @@ static struct bucket *bucket_of(const char *id) {
         b = &api.buckets[api.nbuckets++];
         memset(b, 0, sizeof(*b));
         snprintf(b->id, sizeof(b->id), "%s", id);
-        b->tokens = -1; /* full on first use */
         return b;
 }
 
@@ -193,31 +263,39 @@ static struct bucket *bucket_of(const char *id) {
 static int rate_take(const al_key_info *k, struct srv_response *rs) {
         if (!k->rate_count)
                 return 0;
-        double per_s = (double)k->rate_count / (double)k->rate_period_s;
         int r = 0;
         pthread_mutex_lock(&api.bucket_lock);
         struct bucket *b = bucket_of(k->id);
-        if (b) {
-                double t = now_s();
-                if (b->tokens < 0)
-                        b->tokens = k->rate_count;
-                else
-                        b->tokens = fmin((double)k->rate_count,
-                                         b->tokens + (t - b->last) * per_s);
-                b->last = t;
-                if (b->tokens >= 1)
-                        b->tokens -= 1;
-                else {
-                        rs->retry_after =
-                                (unsigned)ceil((1 - b->tokens) / per_s);
-                        r = -1;
-                }
-        }
+        if (b)
+                r = take(&b->exec, k->rate_count, k->rate_period_s,
+                         &rs->retry_after);
         pthread_mutex_unlock(&api.bucket_lock);
         if (r < 0)
                 srv_error(rs, 429, "rate_limited", NULL,
                           "key %s is over its rate of %u per %u s", k->id,
                           k->rate_count, k->rate_period_s);
+        return r;
+}
+
+/* Take one read of the audit log from the key's read bucket (the
+ * server's --read-rate, for every key alike): 0, or 429 with
+ * Retry-After. */
+static int read_rate_take(const al_key_info *k, struct srv_response *rs) {
+        const struct srv_config *c = api.cfg;
+        if (!c->read_rate_count)
+                return 0;
+        int r = 0;
+        pthread_mutex_lock(&api.bucket_lock);
+        struct bucket *b = bucket_of(k->id);
+        if (b)
+                r = take(&b->read, c->read_rate_count, c->read_rate_period_s,
+                         &rs->retry_after);
+        pthread_mutex_unlock(&api.bucket_lock);
+        if (r < 0)
+                srv_error(rs, 429, "rate_limited", NULL,
+                          "key %s is over the rate of audit reads, %u per "
+                          "%u s",
+                          k->id, c->read_rate_count, c->read_rate_period_s);
         return r;
 }
 
@@ -908,6 +986,12 @@ bool srv_is_execution(const char *method, const char *path) {
                 r == SRV_ROUTE_MCP);
 }
 
+bool srv_is_audit_read(const char *method, const char *path) {
+        enum srv_route r = srv_route_of(path);
+        return (!strcmp(method, "GET") || !strcmp(method, "HEAD")) &&
+               (r == SRV_ROUTE_AUDIT || r == SRV_ROUTE_EXECUTION);
+}
+
 /* POST /execute: the shape agent tutorials post. {code, language,
  * timeout (seconds)} -> {success, output, error}: output is stdout; error
  * is stderr, or the reason when the run did not succeed. Other fields
@@ -1034,7 +1118,8 @@ static int only_args(const struct srv_request *rq,
 }
 
 /* A key for reading: 0 and whether it may read every tenant's records
- * (audit:read, admin) or only its own (execute), or an error and -1. */
+ * (audit:read, admin) or only its own (execute), or an error and -1. A
+ * read takes one token of the key's read bucket. */
 static int reader(const struct srv_request *rq, al_key_info *key, bool *all,
                   struct srv_response *rs) {
         if (authenticate(rq, key, rs) < 0)
@@ -1045,7 +1130,46 @@ static int reader(const struct srv_request *rq, al_key_info *key, bool *all,
                           "key %s lacks the audit:read scope", key->id);
                 return -1;
         }
-        return 0;
+        return read_rate_take(key, rs);
+}
+
+/* A reader thread's own connection to the audit log: its reads neither
+ * wait for the writers' mutex nor hold it (SQLite's WAL lets readers and
+ * the writer go on at once). */
+static __thread al_audit *tl_reads;
+
+void srv_api_reader_start(void) {
+        al_error e = {0};
+        /* under the writers' mutex: opening registers the state directory
+         * as a protected path, which the runs read */
+        pthread_mutex_lock(&api.audit_lock);
+        if (al_audit_open(api.cfg->state[0] ? api.cfg->state : NULL,
+                          &tl_reads, &e) < 0)
+                tl_reads = NULL;
+        pthread_mutex_unlock(&api.audit_lock);
+        if (!tl_reads)
+                fprintf(stderr,
+                        "{\"event\":\"airlock.serve.reader\",\"error\":"
+                        "\"cannot open the audit log for reading; reads "
+                        "share the writers' connection\"}\n");
+}
+
+void srv_api_reader_stop(void) {
+        tl_reads = al_audit_close(tl_reads);
+}
+
+/* The connection for a read: the thread's own, else the shared one under
+ * its mutex until reads_end. */
+static al_audit *reads_begin(void) {
+        if (tl_reads)
+                return tl_reads;
+        pthread_mutex_lock(&api.audit_lock);
+        return api.audit;
+}
+
+static void reads_end(al_audit *a) {
+        if (a != tl_reads)
+                pthread_mutex_unlock(&api.audit_lock);
 }
 
 static bool is_hex_id(const char *id) {
@@ -1054,8 +1178,10 @@ static bool is_hex_id(const char *id) {
 }
 
 /* GET /v1/executions/{id}: the audit record (airlock audit show --json).
- * A key with only the execute scope sees its own executions; others are
- * "not found" to it, so ids of other tenants cannot be probed. */
+ * A key with only the execute scope sees its own executions; the lookup
+ * looks at nothing else, so another tenant's id (or a prefix only another
+ * tenant's ids share) is "not found" exactly like an id that does not
+ * exist, and a prefix is ambiguous only among the key's own. */
 static void execution(const struct srv_request *rq, const char *id,
                       struct srv_response *rs) {
         al_key_info key;
@@ -1069,11 +1195,11 @@ static void execution(const struct srv_request *rq, const char *id,
         }
         json_t *x = NULL;
         al_error e = {0};
-        pthread_mutex_lock(&api.audit_lock);
-        int r = al_audit_get(api.audit, id, &x, &e);
-        pthread_mutex_unlock(&api.audit_lock);
         char own[32];
         snprintf(own, sizeof(own), "key:%s", key.id);
+        al_audit *a = reads_begin();
+        int r = al_audit_get_as(a, id, all ? NULL : own, &x, &e);
+        reads_end(a);
         if (r == 0 && !all &&
             strcmp(json_string_value(json_object_get(x, "actor")) ?: "",
                    own)) {
@@ -1092,20 +1218,26 @@ static void execution(const struct srv_request *rq, const char *id,
         }
 }
 
-static int collect_exec(json_t *exec, void *ctx) {
-        return json_array_append(ctx, exec) < 0 ? -ENOMEM : 0;
-}
-
 #define AUDIT_PAGE_DEFAULT 50
 #define AUDIT_PAGE_MAX 1000
+/* A page of /v1/audit stops before the execution that would take it past
+ * this many bytes (one execution always goes in: a record is bounded by
+ * the audit store's own caps): what one read costs the server in time
+ * and memory is bounded whatever limit asks. */
+#define AUDIT_PAGE_MAX_BYTES (4u << 20)
+/* ...and after examining this many executions (filters computed in C,
+ * interrupted and running, may skip most of the log). */
+#define AUDIT_PAGE_MAX_SCAN 20000
 
 /* GET /v1/audit?since&until&actor&status&source&language&suspicious&
- * interrupted&limit: executions newest first, as airlock audit list
- * --json. Page with until = the last one's started_at. */
+ * interrupted&limit&cursor: executions newest first, as airlock audit
+ * list --json, in pages: {executions, count, more, next}; next is the
+ * cursor of the following page (the same query with cursor=next). */
 static void audit_list(const struct srv_request *rq, struct srv_response *rs) {
         static const char *const ARGS[] = {
-                "since",  "until",      "actor",       "status", "source",
-                "language", "suspicious", "interrupted", "limit",  NULL};
+                "since",    "until",      "actor",       "status", "source",
+                "language", "suspicious", "interrupted", "limit",  "cursor",
+                NULL};
         al_key_info key;
         bool all;
         if (reader(rq, &key, &all, rs) < 0 || only_args(rq, ARGS, rs) < 0)
@@ -1146,6 +1278,13 @@ static void audit_list(const struct srv_request *rq, struct srv_response *rs) {
                           "limit is a number from 1 to %d", AUDIT_PAGE_MAX);
                 return;
         }
+        /* the cursor is a chain position; opaque to clients */
+        if ((v = arg(rq, "cursor")) &&
+            (al_parse_u64(v, &f.before) < 0 || f.before < 1)) {
+                srv_error(rs, 400, "invalid_value", "cursor",
+                          "cursor is the next value of an earlier page");
+                return;
+        }
         snprintf(own, sizeof(own), "key:%s", key.id);
         if (!all) {
                 if (f.actor && strcmp(f.actor, own)) {
@@ -1157,26 +1296,43 @@ static void audit_list(const struct srv_request *rq, struct srv_response *rs) {
                 }
                 f.actor = own;
         }
-        /* one more than asked: whether there are more */
-        uint64_t want = f.limit;
-        f.limit++;
-        json_t *a = json_array();
-        pthread_mutex_lock(&api.audit_lock);
-        int r = a ? al_audit_query(api.audit, &f, collect_exec, a, &e)
-                  : -ENOMEM;
-        pthread_mutex_unlock(&api.audit_lock);
+        al_audit_page pg = {.max_bytes = AUDIT_PAGE_MAX_BYTES,
+                            .max_scan = AUDIT_PAGE_MAX_SCAN};
+        al_audit *a = reads_begin();
+        int r = al_audit_query_page(a, &f, &pg, &e);
+        reads_end(a);
         if (r < 0) {
-                json_decref(a);
                 srv_error(rs, 500, "audit_unavailable", NULL, "%s", e.msg);
                 return;
         }
-        bool more = json_array_size(a) > want;
-        if (more)
-                json_array_remove(a, want);
+        /* the page's text as it is, in the object around it */
+        char tail[128];
+        if (pg.more)
+                snprintf(tail, sizeof(tail),
+                         ",\"count\":%llu,\"more\":true,\"next\":\"%llu\"}",
+                         (unsigned long long)pg.count,
+                         (unsigned long long)pg.next);
+        else
+                snprintf(tail, sizeof(tail),
+                         ",\"count\":%llu,\"more\":false,\"next\":null}",
+                         (unsigned long long)pg.count);
+        static const char head[] = "{\"executions\":";
+        size_t n = strlen(head) + pg.len + strlen(tail);
+        char *body = malloc(n + 1);
+        if (!body) {
+                free(pg.json);
+                srv_error(rs, 500, "internal_error", NULL, "out of memory");
+                return;
+        }
+        memcpy(body, head, strlen(head));
+        memcpy(body + strlen(head), pg.json, pg.len);
+        memcpy(body + strlen(head) + pg.len, tail, strlen(tail) + 1);
+        free(pg.json);
+        rs->status = 200;
+        rs->body = body;
+        rs->len = n;
+        rs->content_type = "application/json";
         snprintf(rs->log_code, sizeof(rs->log_code), "ok");
-        set_json(rs, 200,
-                 json_pack("{s:o,s:I,s:b}", "executions", a, "count",
-                           (json_int_t)json_array_size(a), "more", more));
 }
 
 /* GET /metrics: the Prometheus text format. Open unless --metrics-auth. */

@@ -8,6 +8,9 @@
  * 503 with Retry-After at once, a request that waited longer than the
  * queue timeout a 503 without running. Bodies are read into a buffer up to
  * --max-body; past it the rest is drained and the request answered 413.
+ * Reads of the audit log go the same way to a small pool of reader
+ * threads of their own, so a large read never holds the polling thread
+ * and reads and executions never wait for each other's threads.
  * Threads, queue and memory are bounded by configuration, never by load.
  */
 #include <arpa/inet.h>
@@ -48,18 +51,39 @@ struct conn {
         bool too_many_args;
 };
 
+/* Reader threads for audit reads, and the reads that may wait for one:
+ * each read is bounded (a page of at most 4 MiB), so two keep up. */
+#define SRV_READERS 2
+#define SRV_READ_QUEUE 32
+
+/* Threads that take suspended requests from a bounded ring. */
+struct pool {
+        pthread_cond_t more;
+        struct conn **q; /* ring of cap */
+        size_t cap, head, n;
+        pthread_t *threads;
+        unsigned nthreads;
+        long active;
+        bool reads; /* the audit readers (else the execution workers) */
+};
+
 static struct {
         const struct srv_config *cfg;
         struct MHD_Daemon *d;
-        pthread_mutex_t lock;
-        pthread_cond_t more;
-        struct conn **q; /* ring of cfg->queue */
-        size_t head, n;
+        pthread_mutex_t lock; /* both pools */
         bool stop;
-        pthread_t *workers;
-        unsigned nworkers;
-        long active;
-} fr = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
+        struct pool exec, reads;
+} fr = {.lock = PTHREAD_MUTEX_INITIALIZER,
+        .exec = {.more = PTHREAD_COND_INITIALIZER},
+        .reads = {.more = PTHREAD_COND_INITIALIZER, .reads = true}};
+
+/* The pool's gauges; under fr.lock. */
+static void pool_metrics(const struct pool *p) {
+        if (p->reads)
+                srv_metrics_reads((unsigned)p->n, (unsigned)p->active);
+        else
+                srv_metrics_queue((unsigned)p->n, (unsigned)p->active);
+}
 
 static double mono(void) {
         struct timespec t;
@@ -108,33 +132,40 @@ static enum MHD_Result respond(struct conn *k) {
 }
 
 static void *worker_main(void *arg) {
-        (void)arg;
+        struct pool *p = arg;
+        if (p->reads)
+                srv_api_reader_start();
         for (;;) {
                 pthread_mutex_lock(&fr.lock);
-                while (!fr.n && !fr.stop)
-                        pthread_cond_wait(&fr.more, &fr.lock);
-                if (!fr.n && fr.stop) {
+                while (!p->n && !fr.stop)
+                        pthread_cond_wait(&p->more, &fr.lock);
+                if (!p->n && fr.stop) {
                         pthread_mutex_unlock(&fr.lock);
-                        return NULL;
+                        break;
                 }
-                struct conn *k = fr.q[fr.head];
-                fr.head = (fr.head + 1) % fr.cfg->queue;
-                fr.n--;
-                fr.active++;
-                srv_metrics_queue((unsigned)fr.n, (unsigned)fr.active);
+                struct conn *k = p->q[p->head];
+                p->head = (p->head + 1) % p->cap;
+                p->n--;
+                p->active++;
+                pool_metrics(p);
                 bool stopping = fr.stop;
                 pthread_mutex_unlock(&fr.lock);
 
+                /* refusals of executions are audited; reads of the audit
+                 * log are logged, not audited */
                 if (stopping) {
                         srv_error(&k->rs, 503, "shutting_down", NULL,
                                   "the server is shutting down");
-                        srv_api_refused(&k->rq, &k->rs);
+                        if (!p->reads)
+                                srv_api_refused(&k->rq, &k->rs);
                 } else if (mono() - k->t_queued > fr.cfg->queue_timeout_s) {
                         k->rs.retry_after = 1;
                         srv_error(&k->rs, 503, "queue_timeout", NULL,
-                                  "waited more than %u s for a worker",
-                                  fr.cfg->queue_timeout_s);
-                        srv_api_refused(&k->rq, &k->rs);
+                                  "waited more than %u s for a %s",
+                                  fr.cfg->queue_timeout_s,
+                                  p->reads ? "reader" : "worker");
+                        if (!p->reads)
+                                srv_api_refused(&k->rq, &k->rs);
                 } else
                         srv_api_handle(&k->rq, &k->rs);
 
@@ -147,10 +178,32 @@ static void *worker_main(void *arg) {
                 MHD_resume_connection(k->c);
                 al_result_free(left);
                 pthread_mutex_lock(&fr.lock);
-                fr.active--;
-                srv_metrics_queue((unsigned)fr.n, (unsigned)fr.active);
+                p->active--;
+                pool_metrics(p);
                 pthread_mutex_unlock(&fr.lock);
         }
+        if (p->reads)
+                srv_api_reader_stop();
+        return NULL;
+}
+
+/* Start up to n threads of p with a ring of cap: how many started. */
+static unsigned pool_start(struct pool *p, unsigned n, unsigned cap) {
+        p->cap = cap;
+        if (!(p->q = calloc(cap, sizeof(*p->q))) ||
+            !(p->threads = calloc(n, sizeof(*p->threads))))
+                return 0;
+        for (unsigned i = 0; i < n; i++)
+                if (pthread_create(&p->threads[i], NULL, worker_main, p) == 0)
+                        p->nthreads++;
+        return p->nthreads;
+}
+
+static void pool_join(struct pool *p) {
+        for (unsigned i = 0; i < p->nthreads; i++)
+                pthread_join(p->threads[i], NULL);
+        free(p->q);
+        free(p->threads);
 }
 
 static char *dup_header(struct MHD_Connection *c, const char *name) {
@@ -260,14 +313,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                      .too_many_args = k->too_many_args};
         if (srv_route_of(k->path) == SRV_ROUTE_MCP)
                 k->rq.source = "mcp";
-        if (!srv_is_execution(method, k->path)) {
+        struct pool *p = srv_is_execution(method, k->path)    ? &fr.exec
+                         : srv_is_audit_read(method, k->path) ? &fr.reads
+                                                              : NULL;
+        if (!p) {
                 srv_api_handle(&k->rq, &k->rs);
                 return respond(k);
         }
         /* to the workers: suspended first, so that the resume (from the
          * worker) always comes after it */
         pthread_mutex_lock(&fr.lock);
-        if (fr.stop || fr.n == fr.cfg->queue) {
+        if (fr.stop || p->n == p->cap) {
                 bool stop = fr.stop;
                 pthread_mutex_unlock(&fr.lock);
                 k->rs.retry_after = 1;
@@ -276,19 +332,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   "the server is shutting down");
                 else
                         srv_error(&k->rs, 503, "queue_full", NULL,
-                                  "all %u workers are busy and %u requests "
+                                  "all %u %s are busy and %zu requests "
                                   "wait; retry later",
-                                  fr.nworkers, fr.cfg->queue);
-                srv_api_refused(&k->rq, &k->rs);
+                                  p->nthreads,
+                                  p->reads ? "readers" : "workers", p->cap);
+                if (!p->reads)
+                        srv_api_refused(&k->rq, &k->rs);
                 return respond(k);
         }
         MHD_suspend_connection(c);
         k->queued = true;
         k->t_queued = mono();
-        fr.q[(fr.head + fr.n) % fr.cfg->queue] = k;
-        fr.n++;
-        srv_metrics_queue((unsigned)fr.n, (unsigned)fr.active);
-        pthread_cond_signal(&fr.more);
+        p->q[(p->head + p->n) % p->cap] = k;
+        p->n++;
+        pool_metrics(p);
+        pthread_cond_signal(&p->more);
         pthread_mutex_unlock(&fr.lock);
         return MHD_YES;
 }
@@ -390,22 +448,14 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 close(lfd);
                 return r;
         }
-        if (!(fr.q = calloc(cfg->queue, sizeof(*fr.q))) ||
-            !(fr.workers = calloc(cfg->workers, sizeof(*fr.workers)))) {
-                close(lfd);
-                return al_error_set(err, ENOMEM, "out of memory");
-        }
         /* before any thread: every thread inherits the mask */
         int sfd = cli_stop_signals();
-        for (unsigned i = 0; i < cfg->workers; i++)
-                if (pthread_create(&fr.workers[i], NULL, worker_main, NULL) ==
-                    0)
-                        fr.nworkers++;
-        if (!fr.nworkers) {
+        if (!pool_start(&fr.exec, cfg->workers, cfg->queue) ||
+            !pool_start(&fr.reads, SRV_READERS, SRV_READ_QUEUE)) {
                 close(lfd);
                 return al_error_set(err, EAGAIN, "cannot start workers");
         }
-        srv_metrics_start(fr.nworkers, cfg->queue);
+        srv_metrics_start(fr.exec.nthreads, cfg->queue);
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         char *cert = NULL, *key = NULL;
@@ -445,7 +495,7 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 "{\"event\":\"airlock.serve.listening\",\"ts\":\"%s\","
                 "\"listen\":\"%s\",\"port\":%d,\"workers\":%u,\"queue\":%u,"
                 "\"tls\":%s}\n",
-                ts, cfg->listen, port, fr.nworkers, cfg->queue,
+                ts, cfg->listen, port, fr.exec.nthreads, cfg->queue,
                 cert ? "true" : "false");
 
         /* the main thread: signals, and the keys every second */
@@ -482,12 +532,14 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 close(qs);
         pthread_mutex_lock(&fr.lock);
         fr.stop = true; /* queued ones are answered 503 shutting_down */
-        pthread_cond_broadcast(&fr.more);
+        pthread_cond_broadcast(&fr.exec.more);
+        pthread_cond_broadcast(&fr.reads.more);
         pthread_mutex_unlock(&fr.lock);
         double until = mono() + cfg->grace_s;
         for (;;) {
                 pthread_mutex_lock(&fr.lock);
-                bool idle = !fr.active && !fr.n;
+                bool idle = !fr.exec.active && !fr.exec.n &&
+                            !fr.reads.active && !fr.reads.n;
                 pthread_mutex_unlock(&fr.lock);
                 if (idle)
                         break;
@@ -497,8 +549,8 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 }
                 usleep(20000);
         }
-        for (unsigned i = 0; i < fr.nworkers; i++)
-                pthread_join(fr.workers[i], NULL);
+        pool_join(&fr.exec);
+        pool_join(&fr.reads);
         /* the answers of the last runs go out before the daemon stops
          * (clients that keep their connection open get 2 s) */
         for (double t_end = mono() + 2; mono() < t_end; usleep(10000)) {
@@ -509,8 +561,6 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
         }
         MHD_stop_daemon(fr.d);
         srv_api_fini();
-        free(fr.q);
-        free(fr.workers);
         close(sfd);
         al_utc_now(ts);
         fprintf(stderr, "{\"event\":\"airlock.serve.stopped\",\"ts\":\"%s\"}\n",

@@ -43,7 +43,9 @@ static struct {
         uint64_t runs[MAX_LANGS + 1][NSTATUS_RUN]; /* last row: other */
         struct histo run_seconds[MAX_LANGS + 1];
         uint64_t audit_failures, refused;
+        uint64_t key_lookups[SRV_KEY_LOOKUP_RESULTS];
         atomic_uint queued, active, queue_cap, workers;
+        atomic_uint reads_queued, reads_active;
         time_t started;
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -124,6 +126,26 @@ void srv_metrics_audit_failure(void) {
 void srv_metrics_queue(unsigned queued, unsigned active) {
         m.queued = queued;
         m.active = active;
+}
+
+void srv_metrics_reads(unsigned queued, unsigned active) {
+        m.reads_queued = queued;
+        m.reads_active = active;
+}
+
+static const char *const LOOKUP_NAMES[SRV_KEY_LOOKUP_RESULTS] = {
+        [SRV_KEY_LOOKUP_FOUND] = "found",
+        [SRV_KEY_LOOKUP_UNKNOWN] = "unknown",
+        [SRV_KEY_LOOKUP_ERROR] = "error",
+        [SRV_KEY_LOOKUP_RATE_LIMITED] = "rate_limited",
+};
+
+void srv_metrics_key_lookup(enum srv_key_lookup result) {
+        if ((unsigned)result >= SRV_KEY_LOOKUP_RESULTS)
+                return;
+        pthread_mutex_lock(&m.lock);
+        m.key_lookups[result]++;
+        pthread_mutex_unlock(&m.lock);
 }
 
 /* A growing text buffer; on allocation failure it stays failed. */
@@ -253,6 +275,14 @@ char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
             "# TYPE airlock_audit_failures_total counter\n"
             "airlock_audit_failures_total %llu\n",
             (unsigned long long)m.audit_failures);
+        put(&o, "# HELP airlock_key_lookups_total Keys not in the cache "
+                "looked up in keys.db (found, unknown, error), or not "
+                "looked up because the lookup rate was spent "
+                "(rate_limited).\n"
+                "# TYPE airlock_key_lookups_total counter\n");
+        for (size_t i = 0; i < SRV_KEY_LOOKUP_RESULTS; i++)
+                put(&o, "airlock_key_lookups_total{result=\"%s\"} %llu\n",
+                    LOOKUP_NAMES[i], (unsigned long long)m.key_lookups[i]);
         pthread_mutex_unlock(&m.lock);
 
         put(&o,
@@ -279,6 +309,14 @@ char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
             "worker now.\n"
             "# TYPE airlock_active_sandboxes gauge\n"
             "airlock_active_sandboxes %u\n"
+            "# HELP airlock_audit_reads_queued Audit reads waiting for a "
+            "reader thread.\n"
+            "# TYPE airlock_audit_reads_queued gauge\n"
+            "airlock_audit_reads_queued %u\n"
+            "# HELP airlock_audit_reads_active Audit reads being answered "
+            "by a reader thread now.\n"
+            "# TYPE airlock_audit_reads_active gauge\n"
+            "airlock_audit_reads_active %u\n"
             "# HELP airlock_workers Worker threads (--workers).\n"
             "# TYPE airlock_workers gauge\n"
             "airlock_workers %u\n"
@@ -290,6 +328,7 @@ char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
             "# TYPE airlock_start_time_seconds gauge\n"
             "airlock_start_time_seconds %lld\n",
             (unsigned)m.queued, (unsigned)m.queue_cap, (unsigned)m.active,
+            (unsigned)m.reads_queued, (unsigned)m.reads_active,
             (unsigned)m.workers, keys_active, (long long)m.started);
         if (o.failed) {
                 free(o.p);

@@ -31,6 +31,9 @@ struct srv_config {
         char tls_cert[4096], tls_key[4096];
         char languages[4096];
         bool metrics_auth; /* GET /metrics wants a key (audit:read/admin) */
+        /* reads of the audit log per key: read_rate_count per
+         * read_rate_period_s (a bucket of their own, not the key's rate) */
+        unsigned read_rate_count, read_rate_period_s;
 };
 
 #define SRV_MAX_ARGS 32 /* query parameters a request may carry */
@@ -75,6 +78,9 @@ struct srv_response {
 /* Whether a request is an execution (runs on a worker) or answered at
  * once by the front's thread. */
 bool srv_is_execution(const char *method, const char *path);
+/* Whether a request reads the audit log (runs on a reader thread, so a
+ * large read never holds the front's thread). */
+bool srv_is_audit_read(const char *method, const char *path);
 
 /* The API's state, shared by every thread. */
 int srv_api_init(const struct srv_config *cfg, al_error *err);
@@ -84,6 +90,10 @@ void srv_api_reload_keys(void);
 /* Re-read the --policy file (SIGHUP); a file that no longer loads leaves
  * the old policy in force and says so in the log. */
 void srv_api_reload_policy(void);
+/* A reader thread opens its own connection to the audit log at start
+ * and closes it at its end; reads on other threads share the writers'. */
+void srv_api_reader_start(void);
+void srv_api_reader_stop(void);
 /* Answer one request (any thread). */
 void srv_api_handle(const struct srv_request *rq, struct srv_response *rs);
 /* An error response: {"error": {"code", "message", "field"?}}. */
@@ -133,6 +143,16 @@ void srv_metrics_execution(const char *lang, al_status status,
 void srv_metrics_refused(void);
 void srv_metrics_audit_failure(void);
 void srv_metrics_queue(unsigned queued, unsigned active);
+void srv_metrics_reads(unsigned queued, unsigned active);
+/* What a look-up of a key missing from the cache gave. */
+enum srv_key_lookup {
+        SRV_KEY_LOOKUP_FOUND,
+        SRV_KEY_LOOKUP_UNKNOWN,
+        SRV_KEY_LOOKUP_ERROR,
+        SRV_KEY_LOOKUP_RATE_LIMITED, /* not looked up: the rate is spent */
+        SRV_KEY_LOOKUP_RESULTS
+};
+void srv_metrics_key_lookup(enum srv_key_lookup result);
 /* The exposition text (malloc'ed), or NULL when out of memory. */
 char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
                          uint64_t alerts_failed, size_t keys_active);

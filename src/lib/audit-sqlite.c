@@ -233,19 +233,26 @@ static int sq_each(al_audit_store *base, uint64_t from, al_audit_rec_cb cb,
         return each_row(s, st, cb, ctx, err);
 }
 
-static int sq_by_id(al_audit_store *base, const char *id, al_audit_rec_cb cb,
-                    void *ctx, al_error *err) {
+static int sq_by_id(al_audit_store *base, const char *id, const char *actor,
+                    al_audit_rec_cb cb, void *ctx, al_error *err) {
         sq_store *s = (sq_store *)base;
         sqlite3_stmt *st;
         /* ids are lowercase hex: a prefix range instead of LIKE, which
-         * would treat '_' and '%' in the argument as wildcards */
+         * would treat '_' and '%' in the argument as wildcards; the actor
+         * is decided before anything is counted, so another actor's ids
+         * neither match nor make a prefix ambiguous */
         int r = prepare(s,
                         "SELECT " COLS " FROM records WHERE id >= ?1 "
-                        "AND id < ?1 || 'g' ORDER BY seq",
+                        "AND id < ?1 || 'g' AND (?2 IS NULL OR id IN ("
+                        " SELECT id FROM records WHERE id >= ?1"
+                        " AND id < ?1 || 'g' AND actor = ?2"
+                        " AND kind IN ('started', 'refused'))) "
+                        "ORDER BY id, seq",
                         &st, err);
         if (r < 0)
                 return r;
         bind_text(st, 1, id);
+        bind_text(st, 2, actor);
         return each_row(s, st, cb, ctx, err);
 }
 
@@ -272,7 +279,8 @@ static int sq_pairs(al_audit_store *base, const al_audit_filter *f,
                 " AND (?6 IS NULL OR s.language = ?6)"
                 " AND (?7 = 0 OR s.flags IS NOT NULL)"
                 " AND (?8 = 0 OR (s.kind = 'started' AND f.seq IS NULL))"
-                " AND (?10 IS NULL OR s.id = ?10) "
+                " AND (?10 IS NULL OR s.id = ?10)"
+                " AND (?11 = 0 OR s.seq < ?11) "
                 "ORDER BY s.seq DESC LIMIT ?9",
                 &st, err);
         if (r < 0)
@@ -287,6 +295,7 @@ static int sq_pairs(al_audit_store *base, const al_audit_filter *f,
         sqlite3_bind_int(st, 8, unfinished_only);
         sqlite3_bind_int64(st, 9, limit ? (sqlite3_int64)limit : -1);
         bind_text(st, 10, f->id);
+        sqlite3_bind_int64(st, 11, (sqlite3_int64)f->before);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 al_audit_rec a, b;
@@ -489,13 +498,20 @@ int al_audit_sqlite_open(const char *path, unsigned busy_ms,
         }
         s->base.ops = &sqlite_ops;
         int r;
-        /* create the file 0600 ourselves; SQLite would use the umask */
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0) {
+        /* create the file 0600 ourselves (SQLite would use the umask), and
+         * only when it is missing: closing a descriptor of a database that
+         * this process has open already would drop every POSIX lock the
+         * process holds on it (another connection's too), and another
+         * process, thinking itself the last user, would then checkpoint
+         * and delete the WAL our connections still write to */
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                      0600);
+        if (fd >= 0)
+                close(fd);
+        else if (errno != EEXIST) {
                 r = al_error_errno(err, errno, "audit store %s", path);
                 goto fail;
         }
-        close(fd);
         if (sqlite3_open_v2(path, &s->db,
                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
                                     SQLITE_OPEN_FULLMUTEX,

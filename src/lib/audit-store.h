@@ -58,12 +58,14 @@ typedef struct al_audit_store_ops {
         /* Every record from from_seq on, in order. */
         int (*each)(al_audit_store *st, uint64_t from_seq, al_audit_rec_cb cb,
                     void *ctx, al_error *err);
-        /* Records of one execution id (or id prefix), in order. */
-        int (*by_id)(al_audit_store *st, const char *id, al_audit_rec_cb cb,
-                     void *ctx, al_error *err);
+        /* Records of the executions whose id starts with id, grouped by
+         * id, each in order; with actor, only executions whose started or
+         * refused record has that actor. */
+        int (*by_id)(al_audit_store *st, const char *id, const char *actor,
+                     al_audit_rec_cb cb, void *ctx, al_error *err);
         /* Executions matching the filter's SQL-able parts (time, actor,
          * status of the refused/finished record, source, language,
-         * flagged, unfinished), newest first; limit 0 = all. */
+         * flagged, unfinished, before), newest first; limit 0 = all. */
         int (*pairs)(al_audit_store *st, const al_audit_filter *f,
                      bool unfinished_only, uint64_t limit, al_audit_pair_cb cb,
                      void *ctx, al_error *err);

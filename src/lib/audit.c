@@ -1034,7 +1034,8 @@ int al_audit_finished(al_audit *a, const char *id, const al_result *res,
                 si = *a->last; /* taken over */
                 *a->last = (struct started_info){0};
         } else
-                r = a->st->ops->by_id(a->st, id, find_started, &si, err);
+                r = a->st->ops->by_id(a->st, id, NULL, find_started, &si,
+                                      err);
         if (r == 0 && !si.found)
                 r = al_error_set(err, ENOENT, "no started record for %s", id);
         char ts[32];
@@ -1518,19 +1519,128 @@ int al_audit_query(al_audit *a, const al_audit_filter *f,
         return r == 1 ? 0 : r;
 }
 
+/* One page: each execution's JSON appended to a text, within the caps. */
+struct page_ctx {
+        const al_audit_filter *f;
+        al_audit_page *p;
+        size_t cap;
+        uint64_t scanned;
+        uint64_t last; /* chain position of the last execution consumed */
+};
+
+static int page_add(struct page_ctx *c, const char *text, size_t n) {
+        al_audit_page *p = c->p;
+        if (p->len + n + 2 > c->cap) {
+                size_t cap = c->cap ? c->cap : 16384;
+                while (cap < p->len + n + 2)
+                        cap *= 2;
+                char *b = realloc(p->json, cap);
+                if (!b)
+                        return -ENOMEM;
+                p->json = b;
+                c->cap = cap;
+        }
+        memcpy(p->json + p->len, text, n);
+        p->len += n;
+        p->json[p->len] = '\0';
+        return 0;
+}
+
+static int page_pair(const al_audit_rec *s, const al_audit_rec *f,
+                     void *ctx) {
+        struct page_ctx *c = ctx;
+        al_audit_page *p = c->p;
+        /* stopped before s: the next page starts after the last one
+         * consumed */
+        if ((p->max_scan && c->scanned == p->max_scan) ||
+            (c->f->limit && p->count == c->f->limit)) {
+                p->more = true;
+                p->next = c->last;
+                return 1;
+        }
+        c->scanned++;
+        _cleanup_json_ json_t *o = exec_json(s, f);
+        if (!o)
+                return -ENOMEM;
+        const char *st = json_string_value(json_object_get(o, "status"));
+        if ((c->f->interrupted && strcmp(st, "interrupted")) ||
+            (c->f->status && strcmp(st, c->f->status))) {
+                c->last = s->seq;
+                return 0;
+        }
+        _cleanup_free_ char *text =
+                json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!text)
+                return -ENOMEM;
+        size_t n = strlen(text);
+        /* "[" + items + "," each + "]": at least one, whatever its size */
+        if (p->count && p->max_bytes && p->len + 1 + n + 1 > p->max_bytes) {
+                p->more = true;
+                p->next = c->last;
+                return 1;
+        }
+        int r = page_add(c, p->count ? "," : "[", 1);
+        if (r == 0)
+                r = page_add(c, text, n);
+        if (r < 0)
+                return r;
+        p->count++;
+        c->last = s->seq;
+        return 0;
+}
+
+int al_audit_query_page(al_audit *a, const al_audit_filter *f,
+                        al_audit_page *p, al_error *err) {
+        al_audit_filter sf = *f;
+        bool derived = f->status && (!strcmp(f->status, "interrupted") ||
+                                     !strcmp(f->status, "running"));
+        bool unfinished = f->interrupted || derived;
+        if (derived)
+                sf.status = NULL;
+        p->json = NULL;
+        p->len = 0;
+        p->count = 0;
+        p->more = false;
+        p->next = 0;
+        struct page_ctx c = {.f = f, .p = p};
+        int r = a->st->ops->begin(a->st, false, err);
+        if (r < 0)
+                return r;
+        /* one more than the limit in SQL: whether there are more */
+        r = a->st->ops->pairs(a->st, &sf, unfinished,
+                              unfinished || !f->limit ? 0 : f->limit + 1,
+                              page_pair, &c, err);
+        a->st->ops->rollback(a->st);
+        if (r == 0 || r == 1)
+                r = page_add(&c, p->count ? "]" : "[]", p->count ? 1 : 2);
+        if (r < 0) {
+                free(p->json);
+                p->json = NULL;
+                p->len = 0;
+                if (r == -ENOMEM)
+                        al_error_set(err, ENOMEM, "out of memory");
+                return r;
+        }
+        return 0;
+}
+
 struct get_ctx {
         json_t *records;
-        char *id;
-        int ids; /* distinct execution ids seen */
+        char *id;                 /* the first execution's */
+        char cur[AL_AUDIT_ID_SIZE]; /* the group being read */
+        int ids; /* distinct execution ids seen (records come grouped) */
 };
 
 static int get_rec(const al_audit_rec *rec, void *ctx) {
         struct get_ctx *g = ctx;
-        if (!g->id || strcmp(g->id, rec->id)) {
+        if (!g->ids || strcmp(g->cur, rec->id)) {
                 g->ids++;
-                free(g->id);
-                g->id = strdup(rec->id);
+                snprintf(g->cur, sizeof(g->cur), "%s", rec->id);
+                if (g->ids == 1 && !(g->id = strdup(rec->id)))
+                        return -ENOMEM;
         }
+        if (g->ids > 1)
+                return 0; /* ambiguous: only counted */
         json_array_append_new(
                 g->records,
                 json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "seq",
@@ -1546,6 +1656,11 @@ static int get_pair(const al_audit_rec *s, const al_audit_rec *f, void *ctx) {
 }
 
 int al_audit_get(al_audit *a, const char *id, json_t **ret, al_error *err) {
+        return al_audit_get_as(a, id, NULL, ret, err);
+}
+
+int al_audit_get_as(al_audit *a, const char *id, const char *actor,
+                    json_t **ret, al_error *err) {
         *ret = NULL;
         size_t n = strlen(id);
         if (n < 6 || n > 32 || strspn(id, "0123456789abcdef") != n)
@@ -1558,7 +1673,13 @@ int al_audit_get(al_audit *a, const char *id, json_t **ret, al_error *err) {
                 return r;
         struct get_ctx g = {.records = json_array()};
         json_t *o = NULL;
-        if ((r = a->st->ops->by_id(a->st, id, get_rec, &g, err)) < 0)
+        if (!g.records) {
+                r = al_error_set(err, ENOMEM, "out of memory");
+                goto out;
+        }
+        /* only the actor's executions are looked at, so the answer for
+         * another actor's id is the one for an id that does not exist */
+        if ((r = a->st->ops->by_id(a->st, id, actor, get_rec, &g, err)) < 0)
                 goto out;
         if (g.ids == 0)
                 r = al_error_set(err, ENOENT, "no execution %s", id);

@@ -324,9 +324,45 @@ int al_keys_revoke(al_keys *k, const char *id_or_name, al_key_info *out,
         return r;
 }
 
+bool al_keys_well_formed(const char *presented) {
+        /* alk_<12 hex>_<64 hex> */
+        return presented && strlen(presented) == 4 + 12 + 1 + 64 &&
+               !strncmp(presented, "alk_", 4) && presented[16] == '_' &&
+               strspn(presented + 4, "0123456789abcdef") == 12 &&
+               strspn(presented + 17, "0123456789abcdef") == 64;
+}
+
+int al_keys_find(al_keys *k, const char *presented, al_key_info *out,
+                 al_error *err) {
+        if (!al_keys_well_formed(presented))
+                return -ENOENT;
+        char id[AL_KEY_ID_SIZE];
+        memcpy(id, presented + 4, 12);
+        id[12] = '\0';
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(k->db,
+                               "SELECT " COLS " FROM keys WHERE id = ?1 "
+                               "AND revoked_at = ''",
+                               -1, &st, NULL) != SQLITE_OK)
+                return db_err(k, err, "find");
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        al_key_info row_key;
+        int rc = sqlite3_step(st), r = -ENOENT;
+        if (rc == SQLITE_ROW) {
+                row(st, &row_key);
+                if (al_keys_verify(&row_key, 1, presented)) {
+                        *out = row_key;
+                        r = 0;
+                }
+        } else if (rc != SQLITE_DONE)
+                r = db_err(k, err, "find");
+        sqlite3_finalize(st);
+        sodium_memzero(&row_key, sizeof(row_key));
+        return r;
+}
+
 const al_key_info *al_keys_verify(const al_key_info *v, size_t n,
                                   const char *presented) {
-        /* alk_<12 hex>_<64 hex> */
         if (!presented || strlen(presented) != 4 + 12 + 1 + 64 ||
             strncmp(presented, "alk_", 4) || presented[16] != '_')
                 return NULL;

@@ -285,6 +285,162 @@ static void prune_keeps_chain(void) {
         al_audit_close(a);
 }
 
+/* One finished run of actor; its id into id. */
+static int add_as(al_audit *a, const char *actor, char id[AL_AUDIT_ID_SIZE]) {
+        al_error e = {0};
+        al_spec *s = al_spec_new();
+        al_spec_set_language(s, "sh", &e);
+        al_spec_set_code(s, "true", 4, &e);
+        al_audit_who w = {.source = "http", .actor = actor};
+        al_result r = {.status = AL_STATUS_OK};
+        int rc = al_audit_started(a, &w, s, NULL, id, &e);
+        if (rc == 0)
+                rc = al_audit_finished(a, id, &r, &e);
+        if (rc < 0)
+                printf("# %s\n", e.msg);
+        al_spec_free(s);
+        return rc;
+}
+
+/* Give execution id the first six digits of like (both of its records). */
+static void share_prefix(const char *dir, char id[AL_AUDIT_ID_SIZE],
+                         const char *like) {
+        char q[256], nid[AL_AUDIT_ID_SIZE];
+        snprintf(nid, sizeof(nid), "%.6s%s", like, id + 6);
+        snprintf(q, sizeof(q), "UPDATE records SET id = '%s' WHERE id = '%s'",
+                 nid, id);
+        sql(dir, q);
+        memcpy(id, nid, sizeof(nid));
+}
+
+/* Cross-tenant id probing: a prefix is looked up among the caller's own
+ * executions only. Two tenants' ids sharing a prefix are made by giving
+ * one the other's first digits (ids are random: waiting for a natural
+ * 6-digit collision would take thousands of runs). */
+static void prefix_among_own(void) {
+        char dir[] = "/tmp/al-unit-audit5-XXXXXX";
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        al_error e = {0};
+        al_audit *a = NULL;
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+        char a1[AL_AUDIT_ID_SIZE], b1[AL_AUDIT_ID_SIZE], b2[AL_AUDIT_ID_SIZE],
+                b3[AL_AUDIT_ID_SIZE];
+        ASSERT_INT_EQ(add_as(a, "key:aaaaaaaaaaaa", a1), 0);
+        ASSERT_INT_EQ(add_as(a, "key:bbbbbbbbbbbb", b1), 0);
+        ASSERT_INT_EQ(add_as(a, "key:bbbbbbbbbbbb", b2), 0);
+        ASSERT_INT_EQ(add_as(a, "key:bbbbbbbbbbbb", b3), 0);
+        share_prefix(dir, b1, a1); /* P: one of A's, one of B's */
+        share_prefix(dir, b3, b2); /* Q: two of B's */
+        char p[7], q[7];
+        snprintf(p, sizeof(p), "%.6s", a1);
+        snprintf(q, sizeof(q), "%.6s", b2);
+        json_t *x = NULL;
+        /* A asking P gets its own; everyone's view: ambiguous */
+        ASSERT_INT_EQ(al_audit_get_as(a, p, "key:aaaaaaaaaaaa", &x, &e), 0);
+        ASSERT_STR_EQ(json_string_value(json_object_get(x, "id")), a1);
+        ASSERT_INT_EQ(json_array_size(json_object_get(x, "records")), 2);
+        json_decref(x);
+        ASSERT_INT_EQ(al_audit_get_as(a, p, NULL, &x, &e), -EEXIST);
+        ASSERT_TRUE(strstr(e.msg, "matches 2 executions") != NULL);
+        ASSERT_INT_EQ(al_audit_get_as(a, p, "key:bbbbbbbbbbbb", &x, &e), 0);
+        ASSERT_STR_EQ(json_string_value(json_object_get(x, "id")), b1);
+        json_decref(x);
+        /* A asking Q (only B's, two of them) is told what an unknown id
+         * gets, not that it is ambiguous */
+        ASSERT_INT_EQ(al_audit_get_as(a, q, "key:aaaaaaaaaaaa", &x, &e),
+                      -ENOENT);
+        ASSERT_INT_EQ(al_audit_get_as(a, b2, "key:aaaaaaaaaaaa", &x, &e),
+                      -ENOENT);
+        ASSERT_INT_EQ(al_audit_get_as(a, q, "key:bbbbbbbbbbbb", &x, &e),
+                      -EEXIST);
+        ASSERT_TRUE(strstr(e.msg, "matches 2 executions") != NULL);
+        al_audit_close(a);
+        char cmd[100];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        ASSERT_INT_EQ(system(cmd), 0);
+}
+
+/* Pages: cut by the byte cap or the limit, followed by the cursor, every
+ * execution exactly once, newest first; a filter computed in C stops at
+ * the scan cap with a cursor too. */
+static void pages_with_cursor(void) {
+        char dir[] = "/tmp/al-unit-audit5-XXXXXX";
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        al_error e = {0};
+        al_audit *a = NULL;
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+        enum { N = 30 };
+        char ids[N][AL_AUDIT_ID_SIZE];
+        ASSERT_INT_EQ(add_runs(a, N, ids), 0);
+        for (int round = 0; round < 2; round++) {
+                /* round 0: 3000 bytes a page (a few executions); round 1:
+                 * limit 7, no byte cap */
+                al_audit_filter f = {.limit = round ? 7 : 1000};
+                int seen = 0, pages = 0;
+                for (;;) {
+                        al_audit_page pg = {.max_bytes = round ? 0 : 3000};
+                        ASSERT_INT_EQ(al_audit_query_page(a, &f, &pg, &e), 0);
+                        json_t *arr = json_loadb(pg.json, pg.len, 0, NULL);
+                        free(pg.json);
+                        ASSERT_TRUE(json_is_array(arr));
+                        ASSERT_INT_EQ(json_array_size(arr), pg.count);
+                        ASSERT_TRUE(pg.count >= 1);
+                        if (!round)
+                                ASSERT_TRUE(pg.len <= 3000 || pg.count == 1);
+                        else
+                                ASSERT_TRUE(pg.count <= 7);
+                        for (size_t i = 0; i < pg.count; i++, seen++) {
+                                ASSERT_TRUE(seen < N);
+                                ASSERT_STR_EQ(json_string_value(json_object_get(
+                                                      json_array_get(arr, i),
+                                                      "id")),
+                                              ids[N - 1 - seen]);
+                        }
+                        json_decref(arr);
+                        pages++;
+                        if (!pg.more) {
+                                ASSERT_INT_EQ(pg.next, 0);
+                                break;
+                        }
+                        ASSERT_TRUE(pg.next > 0);
+                        f.before = pg.next;
+                }
+                ASSERT_INT_EQ(seen, N);
+                ASSERT_TRUE(pages >= (round ? 5 : 3));
+        }
+        /* 10 unfinished runs of a live process (us): running, none
+         * interrupted; asked for interrupted ones, pages of nothing, 4
+         * examined each, until the end */
+        for (int i = 0; i < 10; i++) {
+                al_spec *s = al_spec_new();
+                al_spec_set_language(s, "sh", &e);
+                al_spec_set_code(s, "sleep 9", 7, &e);
+                al_audit_who w = {.source = "cli", .actor = "user:test"};
+                char id[AL_AUDIT_ID_SIZE];
+                int rc = al_audit_started(a, &w, s, NULL, id, &e);
+                al_spec_free(s);
+                ASSERT_INT_EQ(rc, 0);
+        }
+        al_audit_filter f = {.interrupted = true, .limit = 50};
+        int pages = 0;
+        for (;;) {
+                al_audit_page pg = {.max_scan = 4};
+                ASSERT_INT_EQ(al_audit_query_page(a, &f, &pg, &e), 0);
+                ASSERT_STR_EQ(pg.json, "[]");
+                free(pg.json);
+                pages++;
+                ASSERT_TRUE(pages <= 10);
+                if (!pg.more)
+                        break;
+                f.before = pg.next;
+        }
+        ASSERT_INT_EQ(pages, 3);
+        al_audit_close(a);
+        char cmd[100];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        ASSERT_INT_EQ(system(cmd), 0);
+}
+
 static void bad_key_and_store(void) {
         char dir[] = "/tmp/al-unit-audit4-XXXXXX", p[512];
         ASSERT_TRUE(mkdtemp(dir) != NULL);
@@ -379,6 +535,8 @@ int main(void) {
         RUN(bad_key_and_store);
         RUN(parse_times);
         RUN(state_dir_paths);
+        RUN(prefix_among_own);
+        RUN(pages_with_cursor);
         TAP_PLAN_DONE();
         char cmd[600];
         snprintf(cmd, sizeof(cmd), "rm -rf %s /tmp/al-unit-audit[234]-*",
