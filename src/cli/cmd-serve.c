@@ -31,6 +31,12 @@ static void help(FILE *f) {
 "                         full queue answers 503 with Retry-After\n"
 "  --queue-timeout SEC    longest wait in the queue (default 30): then 503\n"
 "  --max-body BYTES       request body cap (default 10485760): then 413\n"
+"  --max-body-total BYTES bodies held at once, all connections together\n"
+"                         (default 268435456, at least --max-body): then 503\n"
+"  --max-per-ip N         connections from one address (default 64; 0 = no\n"
+"                         cap); more are refused at connect\n"
+"  --idle-timeout SEC     close a connection silent this long (default 15)\n"
+"  --body-timeout SEC     a request body must arrive within this (default 60)\n"
 "  --grace SEC            on SIGTERM, in-flight runs get this long before\n"
 "                         they are killed (default 10)\n"
 "  --policy FILE          static-validation policy (default: built-in)\n"
@@ -43,6 +49,9 @@ static void help(FILE *f) {
 "  --read-rate RATE       reads of the audit log per key (N/s, N/min, N/h,\n"
 "                         N/day; default 10/s; off): then 429 rate_limited\n"
 "  -h, --help             this help\n"
+"\n"
+"A request is decided on its headers (key, scope, size) before its body\n"
+"is read; a refused one never has its body kept.\n"
 "\n"
 "SIGTERM/SIGINT: stop accepting, finish or kill the runs in flight, exit 0.\n"
 "SIGHUP: re-read the keys (also re-read every second; a key made since is\n"
@@ -67,6 +76,10 @@ enum {
         OPT_LANGUAGES,
         OPT_METRICS_AUTH,
         OPT_READ_RATE,
+        OPT_MAXBODY_TOTAL,
+        OPT_MAX_PER_IP,
+        OPT_IDLE_TIMEOUT,
+        OPT_BODY_TIMEOUT,
 };
 
 static const struct option opts[] = {
@@ -85,6 +98,10 @@ static const struct option opts[] = {
         {"languages", required_argument, NULL, OPT_LANGUAGES},
         {"metrics-auth", no_argument, NULL, OPT_METRICS_AUTH},
         {"read-rate", required_argument, NULL, OPT_READ_RATE},
+        {"max-body-total", required_argument, NULL, OPT_MAXBODY_TOTAL},
+        {"max-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+        {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
 
@@ -137,6 +154,26 @@ static int set_opt(struct srv_config *c, int id, const char *name,
                 if (num(name, v, 1024, 1ull << 30, &n) < 0)
                         return -1;
                 c->max_body = (size_t)n;
+                return 0;
+        case OPT_MAXBODY_TOTAL:
+                if (num(name, v, 1024, 1ull << 40, &n) < 0)
+                        return -1;
+                c->max_body_total = (size_t)n;
+                return 0;
+        case OPT_MAX_PER_IP:
+                if (num(name, v, 0, 65536, &n) < 0)
+                        return -1;
+                c->max_per_ip = (unsigned)n;
+                return 0;
+        case OPT_IDLE_TIMEOUT:
+                if (num(name, v, 1, 3600, &n) < 0)
+                        return -1;
+                c->idle_timeout_s = (unsigned)n;
+                return 0;
+        case OPT_BODY_TIMEOUT:
+                if (num(name, v, 1, 3600, &n) < 0)
+                        return -1;
+                c->body_timeout_s = (unsigned)n;
                 return 0;
         case OPT_GRACE:
                 if (num(name, v, 0, 3600, &n) < 0)
@@ -245,6 +282,10 @@ int cmd_serve(int argc, char **argv) {
                 .queue = 64,
                 .queue_timeout_s = 30,
                 .max_body = 10u << 20,
+                .max_body_total = 256u << 20,
+                .max_per_ip = 64,
+                .idle_timeout_s = 15,
+                .body_timeout_s = 60,
                 .grace_s = 10,
                 .policy_mode = "record",
                 .read_rate_count = 10,
@@ -288,6 +329,9 @@ int cmd_serve(int argc, char **argv) {
                 cli_error("serve: unexpected argument '%s'", argv[optind]);
                 return EXIT_USAGE;
         }
+        /* one body of --max-body always fits */
+        if (cfg.max_body_total < cfg.max_body)
+                cfg.max_body_total = cfg.max_body;
         if (!cfg.tls_cert[0] != !cfg.tls_key[0]) {
                 cli_error("--tls-cert and --tls-key go together");
                 return EXIT_USAGE;

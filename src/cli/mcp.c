@@ -545,13 +545,21 @@ void mcp_handle(struct mcp_session *s, const char *buf, size_t len,
         *out = (struct mcp_reply){.http_status = 202};
         json_error_t je;
         json_t *resp = NULL;
-        json_t *m = len > MCP_MAX_MESSAGE
-                            ? NULL
-                            : json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+        /* the request bounds on the bytes before a tree is built: a
+         * message of a million empty objects costs a scan, not a tree */
+        bool within = len <= MCP_MAX_MESSAGE &&
+                      srv_json_within_bounds(buf, len);
+        json_t *m = within ? json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je)
+                           : NULL;
         if (len > MCP_MAX_MESSAGE) {
                 resp = rpc_error(NULL, RPC_INVALID_REQUEST,
                                  "message larger than 16 MiB");
                 out->http_status = 413;
+        } else if (!within) {
+                resp = rpc_error(NULL, RPC_INVALID_REQUEST,
+                                 "message too complex: nested deeper than 16 "
+                                 "or more than 20000 values");
+                out->http_status = 400;
         } else if (!m) {
                 char msg[300];
                 snprintf(msg, sizeof(msg), "parse error: %s at byte %d",

@@ -109,6 +109,18 @@ void srv_error(struct srv_response *rs, unsigned status, const char *code,
         snprintf(rs->log_code, sizeof(rs->log_code), "%s", code);
 }
 
+void srv_log(json_t *event) {
+        char *line = event ? json_dumps(event, JSON_COMPACT |
+                                                       JSON_PRESERVE_ORDER |
+                                                       JSON_REAL_PRECISION(6))
+                           : NULL;
+        /* one write per line, so that lines of threads do not interleave */
+        fprintf(stderr, "%s\n",
+                line ? line : "{\"event\":\"airlock.serve.log_failed\"}");
+        free(line);
+        json_decref(event);
+}
+
 /* --- keys, rate, concurrency ---------------------------------------------- */
 
 void srv_api_reload_keys(void) {
@@ -117,10 +129,11 @@ void srv_api_reload_keys(void) {
         al_error e = {0};
         if (!api.keys_db || al_keys_list(api.keys_db, true, &v, &n, &e) < 0) {
                 if (e.msg[0])
-                        fprintf(stderr,
-                                "{\"event\":\"airlock.serve.keys\",\"error\":"
-                                "\"%s\"}\n",
-                                "cannot read keys.db; the old keys stay");
+                        srv_log(json_pack("{s:s,s:s,s:o}", "event",
+                                          "airlock.serve.keys", "error",
+                                          "cannot read keys.db; the old keys "
+                                          "stay",
+                                          "detail", al_jstr(e.msg)));
                 return;
         }
         pthread_rwlock_wrlock(&api.keys_lock);
@@ -135,13 +148,9 @@ void srv_api_reload_policy(void) {
         const char *path = api.cfg->policy[0] ? api.cfg->policy : NULL;
         al_policy *p = al_policy_load(path, &e);
         if (!p) {
-                json_t *o = json_pack("{s:s,s:s,s:o}", "event",
-                                      "airlock.serve.reload_failed", "what",
-                                      "policy", "error", al_jstr(e.msg));
-                char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
-                fprintf(stderr, "%s\n", line ? line : "{}");
-                free(line);
-                json_decref(o);
+                srv_log(json_pack("{s:s,s:s,s:o}", "event",
+                                  "airlock.serve.reload_failed", "what",
+                                  "policy", "error", al_jstr(e.msg)));
                 return;
         }
         pthread_rwlock_wrlock(&api.policy_lock);
@@ -149,8 +158,8 @@ void srv_api_reload_policy(void) {
         api.policy = p;
         pthread_rwlock_unlock(&api.policy_lock);
         al_policy_free(old);
-        fprintf(stderr, "{\"event\":\"airlock.serve.reloaded\","
-                        "\"what\":[\"keys\",\"policy\"]}\n");
+        srv_log(json_pack("{s:s,s:[s,s]}", "event", "airlock.serve.reloaded",
+                          "what", "keys", "policy"));
 }
 
 /* One token from r (capacity count, refilled count per period_s): 0, or
@@ -329,8 +338,160 @@ static void concurrency_give(const al_key_info *k) {
 
 /* --- audit ------------------------------------------------------------------ */
 
-static void audit_refused(const al_audit_who *who, const al_spec *s,
+/* Refusals of requests without a valid key (actor anonymous) are
+ * coalesced per source address and source (http, mcp): the first
+ * COALESCE_FULL of a COALESCE_WINDOW_S window are recorded in full, the
+ * rest are counted and written as one summary record ("N more
+ * unauthenticated refusals from ADDR between T1 and T2") when the window
+ * ends (srv_api_tick, once a second) or at shutdown. An anonymous flood
+ * then writes at most COALESCE_FULL + 1 durable records (and alerts) per
+ * address per window instead of one per request; none is lost: every
+ * refusal is either a record or counted in one, and in the metrics. */
+#define COALESCE_WINDOW_S 10  /* seconds */
+#define COALESCE_FULL 10      /* refusals recorded in full per window */
+#define COALESCE_SOURCES 1024 /* addresses tracked at once; beyond, they \
+                                 share one entry (peer "*") */
+
+struct anon_window {
+        char peer[64];
+        const char *source;  /* static string: "http" or "mcp" */
+        double start;        /* monotonic; 0 = free */
+        unsigned full;       /* recorded in full this window */
+        uint64_t counted;    /* not recorded alone: for the summary */
+        char t1[32], t2[32]; /* UTC of the first and last counted */
+};
+
+static struct {
+        pthread_mutex_t lock;
+        struct anon_window w[COALESCE_SOURCES + 1]; /* last: the overflow */
+} anon = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The summary of a window (its counted refusals). */
+struct anon_summary {
+        char peer[64];
+        const char *source;
+        uint64_t n;
+        char t1[32], t2[32];
+};
+
+/* Close window w: its summary into out, the entry free again. */
+static void window_close(struct anon_window *w, struct anon_summary *out) {
+        *out = (struct anon_summary){.n = w->counted, .source = w->source};
+        snprintf(out->peer, sizeof(out->peer), "%s", w->peer);
+        snprintf(out->t1, sizeof(out->t1), "%s", w->t1);
+        snprintf(out->t2, sizeof(out->t2), "%s", w->t2);
+        w->start = 0;
+        w->full = 0;
+        w->counted = 0;
+}
+
+static void summary_write(const struct anon_summary *sm) {
+        if (!sm->n)
+                return;
+        char msg[300], id[AL_AUDIT_ID_SIZE] = "";
+        snprintf(msg, sizeof(msg),
+                 "%llu more unauthenticated refusals from %s between %s and "
+                 "%s",
+                 (unsigned long long)sm->n, sm->peer, sm->t1, sm->t2);
+        al_audit_who who = {.source = sm->source, .actor = "anonymous"};
+        al_error e = {0};
+        pthread_mutex_lock(&api.audit_lock);
+        int r = al_audit_refused(api.audit, &who, NULL, "refusals_coalesced",
+                                 msg, NULL, id, &e);
+        pthread_mutex_unlock(&api.audit_lock);
+        if (r < 0) {
+                srv_metrics_audit_failure();
+                srv_log(json_pack("{s:s,s:s,s:o,s:o}", "event",
+                                  "airlock.serve.audit_failed", "code",
+                                  "refusals_coalesced", "message",
+                                  al_jstr(msg), "detail", al_jstr(e.msg)));
+        }
+}
+
+/* Whether this anonymous refusal is recorded in full (true) or counted
+ * for its window's summary. A window of the entry that had ended is
+ * closed and handed back in *ended, for the caller to write. */
+static bool anon_admit(const char *peer, const char *source,
+                       struct anon_summary *ended) {
+        double t = now_s();
+        ended->n = 0;
+        if (!peer || !*peer)
+                peer = "unknown";
+        pthread_mutex_lock(&anon.lock);
+        struct anon_window *w = NULL, *free_w = NULL;
+        for (size_t i = 0; i < COALESCE_SOURCES && !w; i++) {
+                struct anon_window *x = &anon.w[i];
+                if (!x->start)
+                        free_w = free_w ? free_w : x;
+                else if (x->source == source && !strcmp(x->peer, peer))
+                        w = x;
+        }
+        if (!w && !free_w) {
+                /* every entry taken: the overflow entry, per source */
+                w = &anon.w[COALESCE_SOURCES];
+                if (w->start && w->source != source)
+                        window_close(w, ended);
+                peer = "*";
+        }
+        if (w && w->start && t - w->start >= COALESCE_WINDOW_S)
+                window_close(w, ended);
+        if (!w || !w->start) {
+                w = w ? w : free_w;
+                snprintf(w->peer, sizeof(w->peer), "%s", peer);
+                w->source = source;
+                w->start = t;
+        }
+        bool full = w->full < COALESCE_FULL;
+        if (full)
+                w->full++;
+        else {
+                if (!w->counted++)
+                        al_utc_now(w->t1);
+                al_utc_now(w->t2);
+        }
+        pthread_mutex_unlock(&anon.lock);
+        return full;
+}
+
+/* Close the windows that have ended (every one when flush) and write
+ * their summaries. */
+static void anon_sweep(bool flush) {
+        for (;;) {
+                struct anon_summary sm = {0};
+                double t = now_s();
+                pthread_mutex_lock(&anon.lock);
+                for (size_t i = 0; i <= COALESCE_SOURCES && !sm.n; i++) {
+                        struct anon_window *x = &anon.w[i];
+                        if (x->start &&
+                            (flush || t - x->start >= COALESCE_WINDOW_S))
+                                window_close(x, &sm);
+                }
+                pthread_mutex_unlock(&anon.lock);
+                if (!sm.n)
+                        return;
+                summary_write(&sm);
+        }
+}
+
+void srv_api_tick(void) {
+        anon_sweep(false);
+}
+
+static void refused(const struct srv_request *rq, struct srv_response *rs);
+
+static void audit_refused(const struct srv_request *rq,
+                          const al_audit_who *who, const al_spec *s,
                           struct srv_response *rs, const char *findings) {
+        srv_metrics_refused();
+        if (!rq->local_actor && !strcmp(who->actor, "anonymous")) {
+                const char *src = !strcmp(who->source, "mcp") ? "mcp" : "http";
+                struct anon_summary ended;
+                bool full = anon_admit(rq->peer, src, &ended);
+                summary_write(&ended);
+                srv_metrics_unauthenticated(!full);
+                if (!full)
+                        return; /* counted: no record of its own, no id */
+        }
         al_error e = {0};
         char id[AL_AUDIT_ID_SIZE] = "";
         const char *msg = "";
@@ -342,13 +503,11 @@ static void audit_refused(const al_audit_who *who, const al_spec *s,
                                  rs->log_code[0] ? rs->log_code : "refused",
                                  msg ? msg : "", findings, id, &e);
         pthread_mutex_unlock(&api.audit_lock);
-        srv_metrics_refused();
         if (r < 0) {
                 srv_metrics_audit_failure();
-                fprintf(stderr,
-                        "{\"event\":\"airlock.serve.audit_failed\","
-                        "\"code\":\"%s\"}\n",
-                        rs->log_code);
+                srv_log(json_pack("{s:s,s:s,s:o}", "event",
+                                  "airlock.serve.audit_failed", "code",
+                                  rs->log_code, "detail", al_jstr(e.msg)));
         } else if (o && json_is_object(o)) {
                 json_object_set_new(o, "id", json_string(id));
                 snprintf(rs->audit_id, sizeof(rs->audit_id), "%s", id);
@@ -363,6 +522,50 @@ static void audit_refused(const al_audit_who *who, const al_spec *s,
 }
 
 /* --- the request's JSON ------------------------------------------------------ */
+
+/* The bounds of json_bounded (depth MAX_DEPTH, MAX_VALUES values), on the
+ * bytes: one pass, no allocation. For well-formed JSON it counts exactly
+ * what json_bounded counts (a value is the root, a comma's next element,
+ * or the first element of a container); for malformed text the parser
+ * refuses it anyway. Object keys are not values, as in json_bounded. */
+bool srv_json_within_bounds(const char *text, size_t len) {
+        size_t values = 1, level = 0;
+        bool first = false; /* just after an opener: its first element? */
+        for (size_t i = 0; i < len; i++) {
+                char c = text[i];
+                if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+                        continue;
+                if (first && c != ']' && c != '}')
+                        values++;
+                first = false;
+                if (c != ',' && c != ':' && c != ']' && c != '}' &&
+                    level > MAX_DEPTH)
+                        return false; /* a value (or key) deeper than allowed */
+                switch (c) {
+                case '[':
+                case '{':
+                        level++;
+                        first = true;
+                        break;
+                case ']':
+                case '}':
+                        if (level)
+                                level--;
+                        break;
+                case ',':
+                        values++;
+                        break;
+                case '"':
+                        for (i++; i < len && text[i] != '"'; i++)
+                                if (text[i] == '\\')
+                                        i++;
+                        break;
+                }
+                if (values > MAX_VALUES)
+                        return false;
+        }
+        return true;
+}
 
 /* Depth and value count of the whole body, before any field is read. */
 static bool json_bounded(json_t *j, int depth, size_t *count) {
@@ -832,7 +1035,7 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
                 key = (al_key_info){.scopes = AL_SCOPE_EXECUTE};
                 snprintf(actor, sizeof(actor), "%s", rq->local_actor);
         } else if (authenticate(rq, &key, rs) < 0) {
-                audit_refused(&who, NULL, rs, NULL);
+                audit_refused(rq, &who, NULL, rs, NULL);
                 return;
         } else
                 snprintf(actor, sizeof(actor), "key:%s", key.id);
@@ -840,18 +1043,28 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
         if (!(key.scopes & (AL_SCOPE_EXECUTE | AL_SCOPE_ADMIN))) {
                 srv_error(rs, 403, "forbidden", NULL,
                           "key %s lacks the execute scope", key.id);
-                audit_refused(&who, NULL, rs, NULL);
+                audit_refused(rq, &who, NULL, rs, NULL);
                 return;
         }
         if (!rq->rate_taken && rate_take(&key, rs) < 0) {
-                audit_refused(&who, NULL, rs, NULL);
+                audit_refused(rq, &who, NULL, rs, NULL);
                 return;
         }
         if (rq->body_too_large) {
                 srv_error(rs, 413, "body_too_large", NULL,
                           "the body is larger than %zu bytes",
                           api.cfg->max_body);
-                audit_refused(&who, NULL, rs, NULL);
+                audit_refused(rq, &who, NULL, rs, NULL);
+                return;
+        }
+        /* the bounds on the bytes first: a tree is built only for a body
+         * that stays within them */
+        if (!srv_json_within_bounds(rq->body, rq->body_len)) {
+                srv_error(rs, 400, "too_complex", NULL,
+                          "the body nests deeper than %d or has more than %d "
+                          "values",
+                          MAX_DEPTH, MAX_VALUES);
+                audit_refused(rq, &who, NULL, rs, NULL);
                 return;
         }
         json_error_t je;
@@ -868,7 +1081,7 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
                                  "byte %d"
                                : "the body is not valid JSON: %s at byte %d",
                           je.text, je.position);
-                audit_refused(&who, NULL, rs, NULL);
+                audit_refused(rq, &who, NULL, rs, NULL);
                 return;
         }
         if (!json_is_object(req) || !json_bounded(req, 0, &count)) {
@@ -881,7 +1094,7 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
                                   "more than %d values",
                                   MAX_DEPTH, MAX_VALUES);
                 json_decref(req);
-                audit_refused(&who, NULL, rs, NULL);
+                audit_refused(rq, &who, NULL, rs, NULL);
                 return;
         }
         al_spec *s = al_spec_new();
@@ -893,7 +1106,7 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
                 return;
         }
         if (build_spec(req, s, &key, &mode, rs, &who) < 0) {
-                audit_refused(&who, s, rs, NULL);
+                audit_refused(rq, &who, s, rs, NULL);
                 goto out;
         }
         if (validate(s, mode, &findings, rs) < 0) {
@@ -901,11 +1114,11 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
                         attach_findings(rs, findings);
                 srv_metrics_execution(al_spec_language(s), AL_STATUS_REJECTED,
                                       0);
-                audit_refused(&who, s, rs, findings);
+                audit_refused(rq, &who, s, rs, findings);
                 goto out;
         }
         if (concurrency_take(&key, rs) < 0) {
-                audit_refused(&who, s, rs, findings);
+                audit_refused(rq, &who, s, rs, findings);
                 goto out;
         }
         al_spec_set_cancel_fd(s, api.cancel_fd);
@@ -948,10 +1161,10 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
         pthread_mutex_unlock(&api.audit_lock);
         if (r < 0) {
                 srv_metrics_audit_failure();
-                fprintf(stderr,
-                        "{\"event\":\"airlock.serve.audit_failed\","
-                        "\"id\":\"%s\",\"error\":\"finished record\"}\n",
-                        id);
+                srv_log(json_pack("{s:s,s:s,s:s,s:o}", "event",
+                                  "airlock.serve.audit_failed", "id", id,
+                                  "error", "finished record", "detail",
+                                  al_jstr(e.msg)));
         }
         char *j = al_result_to_json(res, false);
         json_t *o = j ? json_loads(j, 0, NULL) : NULL;
@@ -997,12 +1210,62 @@ bool srv_is_audit_read(const char *method, const char *path) {
  * is stderr, or the reason when the run did not succeed. Other fields
  * are ignored here (tutorial clients send extras); the request is run and
  * audited exactly as /v1/execute. */
+/* A response of the API in the compat shape: {success, output, error,
+ * id}. */
+static void compat_shape(struct srv_response *rs) {
+        json_t *out = rs->body ? json_loads(rs->body, 0, NULL) : NULL;
+        const char *st = json_string_value(json_object_get(out, "status"));
+        const char *id = json_string_value(json_object_get(out, "id"));
+        json_t *c;
+        if (st) {
+                bool ok = !strcmp(st, "ok");
+                const char *err =
+                        json_string_value(json_object_get(out, "stderr"));
+                const char *reason =
+                        json_string_value(json_object_get(out, "reason"));
+                char msg[600];
+                if (!strcmp(st, "timeout"))
+                        snprintf(msg, sizeof(msg), "Execution timed out");
+                else if (!ok && (!err || !*err))
+                        snprintf(msg, sizeof(msg), "%s",
+                                 reason && *reason ? reason : st);
+                c = json_pack("{s:b,s:s,s:s,s:s?}", "success", ok, "output",
+                              json_string_value(json_object_get(out, "stdout"))
+                                      ?: "",
+                              "error",
+                              (!ok && (!err || !*err)) ||
+                                              !strcmp(st, "timeout")
+                                      ? msg
+                                      : (err ? err : ""),
+                              "id", id);
+        } else {
+                const char *m = json_string_value(json_object_get(
+                        json_object_get(out, "error"), "message"));
+                c = json_pack("{s:b,s:s,s:s,s:s?}", "success", 0, "output",
+                              "", "error", m ? m : "request failed", "id",
+                              id);
+        }
+        unsigned status = rs->status;
+        free(rs->body);
+        rs->body = NULL;
+        set_json(rs, status, c);
+        json_decref(out);
+}
+
+/* POST /execute: the shape agent tutorials post. {code, language,
+ * timeout (seconds)} -> {success, output, error, id}: output is stdout;
+ * error is stderr, or the reason when the run did not succeed. Other
+ * fields are ignored here (tutorial clients send extras); the request is
+ * run and audited exactly as /v1/execute, and so is every refusal. */
 static void execute_compat(const struct srv_request *rq,
                            struct srv_response *rs) {
         json_t *in = NULL, *v1 = NULL;
         struct srv_request r2 = *rq;
         char *body = NULL;
-        if (!rq->body_too_large) {
+        /* a body over the bounds goes on as it is: execute() refuses it
+         * (and audits that) without parsing it */
+        if (!rq->body_too_large &&
+            srv_json_within_bounds(rq->body, rq->body_len)) {
                 json_error_t je;
                 in = json_loadb(rq->body, rq->body_len,
                                 JSON_REJECT_DUPLICATES, &je);
@@ -1028,6 +1291,7 @@ static void execute_compat(const struct srv_request *rq,
                         srv_error(rs, 400, "invalid_value", "timeout",
                                   "timeout is a number of seconds, more "
                                   "than 0 and at most 86400");
+                        refused(rq, rs);
                         goto answer;
                 }
                 body = json_dumps(v1, JSON_COMPACT);
@@ -1035,43 +1299,8 @@ static void execute_compat(const struct srv_request *rq,
                 r2.body_len = body ? strlen(body) : 0;
         }
         execute(&r2, rs);
-answer:;
-        json_t *out = rs->body ? json_loads(rs->body, 0, NULL) : NULL;
-        const char *st = json_string_value(json_object_get(out, "status"));
-        json_t *c;
-        if (st) {
-                bool ok = !strcmp(st, "ok");
-                const char *err =
-                        json_string_value(json_object_get(out, "stderr"));
-                const char *reason =
-                        json_string_value(json_object_get(out, "reason"));
-                char msg[600];
-                if (!strcmp(st, "timeout"))
-                        snprintf(msg, sizeof(msg), "Execution timed out");
-                else if (!ok && (!err || !*err))
-                        snprintf(msg, sizeof(msg), "%s",
-                                 reason && *reason ? reason : st);
-                c = json_pack("{s:b,s:s,s:s,s:s?}", "success", ok, "output",
-                              json_string_value(json_object_get(out, "stdout"))
-                                      ?: "",
-                              "error",
-                              (!ok && (!err || !*err)) ||
-                                              !strcmp(st, "timeout")
-                                      ? msg
-                                      : (err ? err : ""),
-                              "id",
-                              json_string_value(json_object_get(out, "id")));
-        } else {
-                const char *m = json_string_value(json_object_get(
-                        json_object_get(out, "error"), "message"));
-                c = json_pack("{s:b,s:s,s:s}", "success", 0, "output", "",
-                              "error", m ? m : "request failed");
-        }
-        unsigned status = rs->status;
-        free(rs->body);
-        rs->body = NULL;
-        set_json(rs, status, c);
-        json_decref(out);
+answer:
+        compat_shape(rs);
         json_decref(in);
         json_decref(v1);
         free(body);
@@ -1539,10 +1768,9 @@ void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
         }
 }
 
-/* A request the front refused before it reached the API (queue full,
- * queue timeout, shutting down): audited like every other refusal, with
- * the key as actor when it is valid. */
-void srv_api_refused(const struct srv_request *rq, struct srv_response *rs) {
+/* A request refused outside the handlers: audited like every other
+ * refusal, with the key as actor when it is valid. */
+static void refused(const struct srv_request *rq, struct srv_response *rs) {
         al_key_info key;
         struct srv_response scratch = {0};
         char actor[AL_KEY_ID_SIZE + 64] = "anonymous";
@@ -1555,7 +1783,76 @@ void srv_api_refused(const struct srv_request *rq, struct srv_response *rs) {
         free(scratch.body);
         al_audit_who who = {.source = rq->source ? rq->source : "http",
                             .actor = actor};
-        audit_refused(&who, NULL, rs, NULL);
+        audit_refused(rq, &who, NULL, rs, NULL);
+}
+
+/* A request the front refused before it reached the API (on its headers,
+ * queue full, queue timeout, shutting down): audited, and in the shape of
+ * its route. */
+void srv_api_refused(const struct srv_request *rq, struct srv_response *rs) {
+        refused(rq, rs);
+        if (srv_route_of(rq->path) == SRV_ROUTE_EXECUTE_COMPAT)
+                compat_shape(rs);
+}
+
+int srv_api_admit(const struct srv_request *rq, struct srv_response *rs) {
+        enum srv_route route = srv_route_of(rq->path);
+        bool exec = route == SRV_ROUTE_EXECUTE ||
+                    route == SRV_ROUTE_EXECUTE_COMPAT ||
+                    route == SRV_ROUTE_MCP;
+        bool method_ok = exec ? !strcmp(rq->method, "POST")
+                              : !strcmp(rq->method, "GET") ||
+                                        !strcmp(rq->method, "HEAD");
+        al_key_info key;
+        if (route == SRV_ROUTE_OTHER) {
+                srv_error(rs, 404, "not_found", NULL, "no route %.200s",
+                          rq->path);
+                return -1;
+        }
+        if (!exec) {
+                /* reads: logged, not audited; a key is checked before
+                 * anything else (a body is never kept on these routes) */
+                bool keyed = route == SRV_ROUTE_EXECUTION ||
+                             route == SRV_ROUTE_AUDIT ||
+                             (route == SRV_ROUTE_METRICS &&
+                              api.cfg->metrics_auth);
+                if (!method_ok) {
+                        srv_error(rs, 405, "method_not_allowed", NULL,
+                                  "%s wants GET", rq->path);
+                        rs->allow = "GET, HEAD";
+                        return -1;
+                }
+                if (keyed && !rq->local_actor &&
+                    authenticate(rq, &key, rs) < 0)
+                        return -1;
+                return 0;
+        }
+        /* executions: who asks first, then what; every refusal audited
+         * (srv_api_refused re-reads the key for the actor) */
+        if (!rq->local_actor && authenticate(rq, &key, rs) < 0)
+                goto refuse;
+        if (!method_ok) {
+                srv_error(rs, 405, "method_not_allowed", NULL,
+                          "%s wants POST", rq->path);
+                rs->allow = "POST";
+                goto refuse;
+        }
+        if (route != SRV_ROUTE_MCP && !rq->local_actor &&
+            !(key.scopes & (AL_SCOPE_EXECUTE | AL_SCOPE_ADMIN))) {
+                srv_error(rs, 403, "forbidden", NULL,
+                          "key %s lacks the execute scope", key.id);
+                goto refuse;
+        }
+        if (rq->body_too_large) {
+                srv_error(rs, 413, "body_too_large", NULL,
+                          "the body is larger than %zu bytes",
+                          api.cfg->max_body);
+                goto refuse;
+        }
+        return 0;
+refuse:
+        srv_api_refused(rq, rs);
+        return -1;
 }
 
 int srv_api_authorize(const struct srv_request *rq, unsigned scopes,
@@ -1667,6 +1964,7 @@ int srv_api_init(const struct srv_config *cfg, al_error *err) {
 }
 
 void srv_api_fini(void) {
+        anon_sweep(true); /* the summaries of open windows: none is lost */
         al_audit_alerts_drain(api.audit, 5000);
         api.audit = al_audit_close(api.audit);
         api.keys_db = al_keys_close(api.keys_db);

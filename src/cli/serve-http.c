@@ -6,15 +6,24 @@
  * itself. An execution is suspended (MHD_suspend_connection) and put on a
  * bounded queue that a fixed pool of workers takes from; a full queue is a
  * 503 with Retry-After at once, a request that waited longer than the
- * queue timeout a 503 without running. Bodies are read into a buffer up to
- * --max-body; past it the rest is drained and the request answered 413.
- * Reads of the audit log go the same way to a small pool of reader
- * threads of their own, so a large read never holds the polling thread
- * and reads and executions never wait for each other's threads.
- * Threads, queue and memory are bounded by configuration, never by load.
+ * queue timeout a 503 without running.
+ *
+ * Every request is decided on its headers first (srv_api_admit: route,
+ * method, key, scope, declared size) before a byte of its body is read:
+ * a refused request never has its body kept. Only the routes that take a
+ * body keep one, into a buffer up to --max-body (past it the rest is
+ * drained and the request answered 413), all bodies together within
+ * --max-body-total. A connection silent for --idle-timeout is closed, a
+ * body must arrive within --body-timeout, one address holds at most
+ * --max-per-ip connections. Threads, queue and memory are bounded by
+ * configuration, never by load. Reads of the audit log go the same way
+ * as executions to a small pool of reader threads of their own, so a
+ * large read never holds the polling thread and reads and executions
+ * never wait for each other's threads.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -32,6 +41,7 @@
 
 #include "cli.h"
 #include "error.h"
+#include "json.h"
 #include "serve.h"
 #include "util.h"
 
@@ -39,7 +49,11 @@ struct conn {
         struct MHD_Connection *c;
         char *body;
         size_t len, cap;
+        size_t reserved;  /* of fr.buffered, for this body */
+        bool keep_body;   /* the route takes a body */
         bool too_large;
+        bool over_budget; /* --max-body-total reached while reading */
+        bool answered;    /* the response is queued */
         bool queued, done;
         double t0, t_queued;
         struct srv_request rq;
@@ -67,12 +81,15 @@ struct pool {
         bool reads; /* the audit readers (else the execution workers) */
 };
 
+#define MAX_CONNECTIONS 1024 /* at once, all addresses together */
+
 static struct {
         const struct srv_config *cfg;
         struct MHD_Daemon *d;
         pthread_mutex_t lock; /* both pools */
         bool stop;
         struct pool exec, reads;
+        size_t buffered; /* bytes reserved for bodies (the MHD thread) */
 } fr = {.lock = PTHREAD_MUTEX_INITIALIZER,
         .exec = {.more = PTHREAD_COND_INITIALIZER},
         .reads = {.more = PTHREAD_COND_INITIALIZER, .reads = true}};
@@ -91,18 +108,21 @@ static double mono(void) {
         return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* One JSON line per request on stderr. */
+/* One JSON line per request on stderr; method and path are the client's
+ * bytes, so the line is built by jansson (escaped, invalid UTF-8
+ * replaced): no request can forge a line or a field. */
 static void log_request(const struct conn *k) {
         char ts[32];
         al_utc_now(ts);
-        fprintf(stderr,
-                "{\"event\":\"airlock.serve.request\",\"ts\":\"%s\","
-                "\"method\":\"%s\",\"path\":\"%s\",\"status\":%u,"
-                "\"code\":\"%s\",\"key\":\"%s\",\"id\":\"%s\","
-                "\"peer\":\"%s\",\"latency_ms\":%.1f}\n",
-                ts, k->method, k->path, k->rs.status, k->rs.log_code,
-                k->rs.log_key[0] ? k->rs.log_key : "-", k->rs.audit_id,
-                k->peer, (mono() - k->t0) * 1000.0);
+        srv_log(json_pack("{s:s,s:s,s:o,s:o,s:i,s:s,s:s,s:s,s:s,s:f}",
+                          "event", "airlock.serve.request", "ts", ts, "method",
+                          al_jstr(k->method), "path", al_jstr(k->path),
+                          "status", (int)k->rs.status, "code",
+                          k->rs.log_code, "key",
+                          k->rs.log_key[0] ? k->rs.log_key : "-", "id",
+                          k->rs.audit_id, "peer", k->peer, "latency_ms",
+                          (double)(long long)((mono() - k->t0) * 10000.0) /
+                                  10.0));
 }
 
 static enum MHD_Result respond(struct conn *k) {
@@ -125,6 +145,7 @@ static enum MHD_Result respond(struct conn *k) {
         }
         enum MHD_Result ret = MHD_queue_response(k->c, k->rs.status, r);
         MHD_destroy_response(r);
+        k->answered = true;
         srv_metrics_request(srv_route_of(k->path), k->rs.status,
                             mono() - k->t0);
         log_request(k);
@@ -232,6 +253,149 @@ static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind,
         return MHD_YES;
 }
 
+/* Requests refused on their headers: a body declared at most this long is
+ * read and dropped, so the connection stays usable (closing it with unread
+ * bytes would reset it, and the client could lose the answer); a longer
+ * one, one of unknown length (chunked) or one the client holds back until
+ * told to go on (Expect: 100-continue) is not read at all: the answer goes
+ * out at once and the connection is closed after it. */
+#define DRAIN_MAX (64 * 1024)
+
+/* Reserve room for a body of want bytes (with its NUL) in --max-body-total;
+ * false when the bodies held already leave no room. */
+static bool reserve(struct conn *k, size_t want) {
+        if (want <= k->reserved)
+                return true;
+        size_t more = want - k->reserved;
+        if (fr.buffered + more > fr.cfg->max_body_total)
+                return false;
+        fr.buffered += more;
+        k->reserved = want;
+        return true;
+}
+
+static void busy(struct conn *k) {
+        k->rs.retry_after = 1;
+        srv_error(&k->rs, 503, "server_busy", NULL,
+                  "the server holds %zu bytes of request bodies already "
+                  "(--max-body-total); retry later",
+                  fr.buffered);
+        srv_api_refused(&k->rq, &k->rs);
+}
+
+static void log_event(const struct conn *k, const char *event) {
+        char ts[32];
+        al_utc_now(ts);
+        srv_log(json_pack("{s:s,s:s,s:o,s:o,s:s,s:I}", "event", event, "ts",
+                          ts, "method", al_jstr(k->method), "path",
+                          al_jstr(k->path), "peer", k->peer, "body_bytes",
+                          (json_int_t)k->len));
+}
+
+/* The first call: the headers are in, no byte of the body is read. */
+static enum MHD_Result on_headers(struct conn *k, struct MHD_Connection *c,
+                                  const char *url, const char *method) {
+        k->c = c;
+        k->t0 = mono();
+        snprintf(k->method, sizeof(k->method), "%s", method);
+        snprintf(k->path, sizeof(k->path), "%s", url);
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+                const struct sockaddr *sa = ci->client_addr;
+                if (sa->sa_family == AF_INET)
+                        inet_ntop(AF_INET,
+                                  &((const struct sockaddr_in *)sa)->sin_addr,
+                                  k->peer, sizeof(k->peer));
+                else if (sa->sa_family == AF_INET6)
+                        inet_ntop(AF_INET6,
+                                  &((const struct sockaddr_in6 *)sa)
+                                           ->sin6_addr,
+                                  k->peer, sizeof(k->peer));
+        }
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_arg, k);
+        k->auth = dup_header(c, "Authorization");
+        k->api_key = dup_header(c, "X-API-Key");
+        k->origin = dup_header(c, "Origin");
+        k->mcp_version = dup_header(c, "MCP-Protocol-Version");
+        const char *cl =
+                MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        const char *ex =
+                MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     "Transfer-Encoding");
+        uint64_t declared = 0;
+        /* neither header: no body */
+        bool known = cl ? al_parse_u64(cl, &declared) == 0 : !te;
+        /* a declared length over the cap: refused before it is read */
+        if (known && declared > fr.cfg->max_body)
+                k->too_large = true;
+        k->rq = (struct srv_request){.method = k->method,
+                                     .path = k->path,
+                                     .auth = k->auth,
+                                     .api_key = k->api_key,
+                                     .peer = k->peer,
+                                     .body = "",
+                                     .body_too_large = k->too_large,
+                                     .origin = k->origin,
+                                     .mcp_version = k->mcp_version,
+                                     .args = (const char *const *)k->args,
+                                     .too_many_args = k->too_many_args};
+        if (srv_route_of(k->path) == SRV_ROUTE_MCP)
+                k->rq.source = "mcp";
+        k->keep_body = srv_is_execution(method, k->path);
+        bool refused = srv_api_admit(&k->rq, &k->rs) < 0;
+        if (!refused && k->keep_body && known && declared &&
+            !reserve(k, declared + 1)) {
+                busy(k);
+                refused = true;
+        }
+        if (!refused)
+                return MHD_YES;
+        k->keep_body = false;
+        bool held_back = ex && strcasestr(ex, "100-continue");
+        if (known && declared <= DRAIN_MAX && !held_back)
+                return MHD_YES; /* drained, answered at the end */
+        return respond(k);
+}
+
+/* A piece of the body: kept (up to the caps) or dropped. */
+static enum MHD_Result on_body(struct conn *k, const char *upload,
+                               size_t n) {
+        if (mono() - k->t0 > fr.cfg->body_timeout_s) {
+                /* a body that trickles in: closed, nothing answered */
+                log_event(k, "airlock.serve.body_timeout");
+                return MHD_NO;
+        }
+        if (!k->keep_body || k->too_large || k->over_budget)
+                return MHD_YES;
+        if (k->len + n > fr.cfg->max_body) {
+                k->too_large = true;
+                return MHD_YES;
+        }
+        if (k->len + n + 1 > k->cap) {
+                size_t cap = k->cap ? k->cap : 16384;
+                while (cap < k->len + n + 1)
+                        cap *= 2;
+                if (cap > fr.cfg->max_body + 1)
+                        cap = fr.cfg->max_body + 1;
+                if (k->reserved > cap)
+                        cap = k->reserved; /* the declared length */
+                if (!reserve(k, cap)) {
+                        k->over_budget = true;
+                        return MHD_YES;
+                }
+                char *b = realloc(k->body, cap);
+                if (!b)
+                        return MHD_NO;
+                k->body = b;
+                k->cap = cap;
+        }
+        memcpy(k->body + k->len, upload, n);
+        k->len += n;
+        return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -243,76 +407,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                 if (!(k = calloc(1, sizeof(*k))))
                         return MHD_NO;
                 *con_cls = k;
-                k->c = c;
-                k->t0 = mono();
-                snprintf(k->method, sizeof(k->method), "%s", method);
-                snprintf(k->path, sizeof(k->path), "%s", url);
-                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-                        c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-                if (ci && ci->client_addr) {
-                        const struct sockaddr *sa = ci->client_addr;
-                        if (sa->sa_family == AF_INET)
-                                inet_ntop(AF_INET,
-                                          &((const struct sockaddr_in *)sa)
-                                                   ->sin_addr,
-                                          k->peer, sizeof(k->peer));
-                        else if (sa->sa_family == AF_INET6)
-                                inet_ntop(AF_INET6,
-                                          &((const struct sockaddr_in6 *)sa)
-                                                   ->sin6_addr,
-                                          k->peer, sizeof(k->peer));
-                }
-                MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_arg,
-                                          k);
-                k->auth = dup_header(c, "Authorization");
-                k->api_key = dup_header(c, "X-API-Key");
-                k->origin = dup_header(c, "Origin");
-                k->mcp_version = dup_header(c, "MCP-Protocol-Version");
-                /* a declared length over the cap: no need to read it */
-                const char *cl = MHD_lookup_connection_value(
-                        c, MHD_HEADER_KIND, "Content-Length");
-                uint64_t n;
-                if (cl && al_parse_u64(cl, &n) == 0 && n > fr.cfg->max_body)
-                        k->too_large = true;
-                return MHD_YES;
+                return on_headers(k, c, url, method);
         }
         if (*upload_size) {
-                /* the body, up to the cap; past it, drained and dropped */
-                if (!k->too_large && k->len + *upload_size > fr.cfg->max_body)
-                        k->too_large = true;
-                if (!k->too_large) {
-                        if (k->len + *upload_size + 1 > k->cap) {
-                                size_t cap = k->cap ? k->cap : 16384;
-                                while (cap < k->len + *upload_size + 1)
-                                        cap *= 2;
-                                char *b = realloc(k->body, cap);
-                                if (!b)
-                                        return MHD_NO;
-                                k->body = b;
-                                k->cap = cap;
-                        }
-                        memcpy(k->body + k->len, upload, *upload_size);
-                        k->len += *upload_size;
-                }
+                size_t n = *upload_size;
                 *upload_size = 0;
-                return MHD_YES;
+                return k->answered ? MHD_YES : on_body(k, upload, n);
         }
+        if (k->answered)
+                return MHD_YES;
         if (k->done || k->rs.status)
                 return respond(k);
-        k->rq = (struct srv_request){.method = k->method,
-                                     .path = k->path,
-                                     .auth = k->auth,
-                                     .api_key = k->api_key,
-                                     .peer = k->peer,
-                                     .body = k->body ? k->body : "",
-                                     .body_len = k->len,
-                                     .body_too_large = k->too_large,
-                                     .origin = k->origin,
-                                     .mcp_version = k->mcp_version,
-                                     .args = (const char *const *)k->args,
-                                     .too_many_args = k->too_many_args};
-        if (srv_route_of(k->path) == SRV_ROUTE_MCP)
-                k->rq.source = "mcp";
+        k->rq.body = k->body ? k->body : "";
+        k->rq.body_len = k->len;
+        k->rq.body_too_large = k->too_large;
+        if (k->over_budget) {
+                busy(k);
+                return respond(k);
+        }
         struct pool *p = srv_is_execution(method, k->path)    ? &fr.exec
                          : srv_is_audit_read(method, k->path) ? &fr.reads
                                                               : NULL;
@@ -359,6 +471,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         struct conn *k = *con_cls;
         if (!k)
                 return;
+        fr.buffered -= k->reserved;
         free(k->body);
         free(k->rs.body);
         free(k->auth);
@@ -456,6 +569,10 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 return al_error_set(err, EAGAIN, "cannot start workers");
         }
         srv_metrics_start(fr.exec.nthreads, cfg->queue);
+        /* bodies and responses of MiBs are mmapped, so that their memory
+         * goes back to the system when they are freed (glibc's dynamic
+         * threshold would keep every size seen once in the heap) */
+        mallopt(M_MMAP_THRESHOLD, 256 * 1024);
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         char *cert = NULL, *key = NULL;
@@ -475,8 +592,13 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
         fr.d = MHD_start_daemon(
                 flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
                 lfd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+                /* one address cannot hold every connection (0: no cap) */
+                MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
+                /* a connection that sends nothing (partial headers, an
+                 * idle keep-alive) is closed; a suspended one (its run in
+                 * progress) is not timed */
+                MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                 MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
         if (key)
@@ -491,12 +613,13 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
         }
         char ts[32];
         al_utc_now(ts);
-        fprintf(stderr,
-                "{\"event\":\"airlock.serve.listening\",\"ts\":\"%s\","
-                "\"listen\":\"%s\",\"port\":%d,\"workers\":%u,\"queue\":%u,"
-                "\"tls\":%s}\n",
-                ts, cfg->listen, port, fr.exec.nthreads, cfg->queue,
-                cert ? "true" : "false");
+        srv_log(json_pack("{s:s,s:s,s:o,s:i,s:i,s:i,s:b,s:i,s:i,s:i}", "event",
+                          "airlock.serve.listening", "ts", ts, "listen",
+                          al_jstr(cfg->listen), "port", port, "workers",
+                          (int)fr.exec.nthreads, "queue", (int)cfg->queue, "tls",
+                          cfg->tls_cert[0] != '\0', "max_per_ip", (int)cfg->max_per_ip,
+                          "idle_timeout_s", (int)cfg->idle_timeout_s,
+                          "body_timeout_s", (int)cfg->body_timeout_s));
 
         /* the main thread: signals, and the keys every second */
         double last_keys = mono();
@@ -505,6 +628,7 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 int pr = poll(&pf, 1, 1000);
                 if (mono() - last_keys >= 1.0) {
                         srv_api_reload_keys();
+                        srv_api_tick();
                         last_keys = mono();
                 }
                 if (pr <= 0)
@@ -523,10 +647,8 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
          * the grace period, then cancel them (their audit records are
          * finished as killed) */
         al_utc_now(ts);
-        fprintf(stderr,
-                "{\"event\":\"airlock.serve.stopping\",\"ts\":\"%s\","
-                "\"grace_s\":%u}\n",
-                ts, cfg->grace_s);
+        srv_log(json_pack("{s:s,s:s,s:i}", "event", "airlock.serve.stopping",
+                          "ts", ts, "grace_s", (int)cfg->grace_s));
         MHD_socket qs = MHD_quiesce_daemon(fr.d);
         if (qs != MHD_INVALID_SOCKET)
                 close(qs);
@@ -563,7 +685,7 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
         srv_api_fini();
         close(sfd);
         al_utc_now(ts);
-        fprintf(stderr, "{\"event\":\"airlock.serve.stopped\",\"ts\":\"%s\"}\n",
-                ts);
+        srv_log(json_pack("{s:s,s:s}", "event", "airlock.serve.stopped", "ts",
+                          ts));
         return 0;
 }

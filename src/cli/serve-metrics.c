@@ -44,6 +44,7 @@ static struct {
         struct histo run_seconds[MAX_LANGS + 1];
         uint64_t audit_failures, refused;
         uint64_t key_lookups[SRV_KEY_LOOKUP_RESULTS];
+        uint64_t unauthenticated, coalesced;
         atomic_uint queued, active, queue_cap, workers;
         atomic_uint reads_queued, reads_active;
         time_t started;
@@ -114,6 +115,13 @@ void srv_metrics_execution(const char *lang, al_status status,
 void srv_metrics_refused(void) {
         pthread_mutex_lock(&m.lock);
         m.refused++;
+        pthread_mutex_unlock(&m.lock);
+}
+
+void srv_metrics_unauthenticated(bool coalesced) {
+        pthread_mutex_lock(&m.lock);
+        m.unauthenticated++;
+        m.coalesced += coalesced;
         pthread_mutex_unlock(&m.lock);
 }
 
@@ -269,6 +277,19 @@ char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
             "# TYPE airlock_requests_refused_total counter\n"
             "airlock_requests_refused_total %llu\n",
             (unsigned long long)m.refused);
+        put(&o,
+            "# HELP airlock_unauthenticated_refusals_total Execution "
+            "requests refused for want of a valid key (part of "
+            "airlock_requests_refused_total).\n"
+            "# TYPE airlock_unauthenticated_refusals_total counter\n"
+            "airlock_unauthenticated_refusals_total %llu\n"
+            "# HELP airlock_refusals_coalesced_total Of those, the ones "
+            "counted in a summary audit record instead of a record of "
+            "their own.\n"
+            "# TYPE airlock_refusals_coalesced_total counter\n"
+            "airlock_refusals_coalesced_total %llu\n",
+            (unsigned long long)m.unauthenticated,
+            (unsigned long long)m.coalesced);
         put(&o,
             "# HELP airlock_audit_failures_total Audit records that could "
             "not be written (a start that fails refuses the run).\n"

@@ -34,6 +34,11 @@ struct srv_config {
         /* reads of the audit log per key: read_rate_count per
          * read_rate_period_s (a bucket of their own, not the key's rate) */
         unsigned read_rate_count, read_rate_period_s;
+        unsigned max_per_ip;    /* connections from one address; 0 = no cap */
+        unsigned idle_timeout_s; /* a connection silent this long is closed */
+        unsigned body_timeout_s; /* a body must arrive within this */
+        size_t max_body_total;   /* bytes of bodies held at once, all
+                                    connections together */
 };
 
 #define SRV_MAX_ARGS 32 /* query parameters a request may carry */
@@ -81,6 +86,23 @@ bool srv_is_execution(const char *method, const char *path);
 /* Whether a request reads the audit log (runs on a reader thread, so a
  * large read never holds the front's thread). */
 bool srv_is_audit_read(const char *method, const char *path);
+
+/* The decision on a request's headers alone, before any byte of its body
+ * is read (rq has no body yet): 0 to read the body and hand the request to
+ * srv_api_handle; -1 with the answer in rs when it is refused (wrong route
+ * or method, no valid key, a key without the scope, a declared body over
+ * the cap), audited as every refusal of an execution route is. */
+int srv_api_admit(const struct srv_request *rq, struct srv_response *rs);
+/* Whether a JSON text stays within the request bounds (nesting depth and
+ * value count), checked on the bytes before a parser builds anything: a
+ * body of a million empty objects costs a scan, not a tree. */
+bool srv_json_within_bounds(const char *text, size_t len);
+/* One JSON line on stderr, built by jansson (every string escaped, so
+ * what a client sends cannot forge a line); takes the reference. */
+void srv_log(json_t *event);
+/* Once a second (the main thread): write the summary records of windows
+ * of coalesced refusals that have ended. */
+void srv_api_tick(void);
 
 /* The API's state, shared by every thread. */
 int srv_api_init(const struct srv_config *cfg, al_error *err);
@@ -141,6 +163,9 @@ void srv_metrics_request(enum srv_route route, unsigned status,
 void srv_metrics_execution(const char *lang, al_status status,
                            double seconds);
 void srv_metrics_refused(void);
+/* An unauthenticated refusal; coalesced: counted in a summary record
+ * instead of a record of its own. */
+void srv_metrics_unauthenticated(bool coalesced);
 void srv_metrics_audit_failure(void);
 void srv_metrics_queue(unsigned queued, unsigned active);
 void srv_metrics_reads(unsigned queued, unsigned active);
