@@ -311,21 +311,26 @@ static int do_show(al_audit *a, struct audit_args *o, const char *id) {
  * @ (or a tab or CR), a ' in front, so that a spreadsheet shows it as
  * text instead of evaluating a formula (OWASP, "CSV Injection"). */
 static void csv_field(const char *s, bool text, bool last) {
+        bool formula = false;
         if (text) {
+                formula = *s && strchr("=+-@\t\r", *s);
                 s = safe(s);
-                if (*s && strchr("=+-@\t\r", *s))
-                        putchar('\'');
         }
         if (strpbrk(s, ",\"\r\n")) {
                 putchar('"');
+                if (formula)
+                        putchar('\'');
                 for (; *s; s++) {
                         if (*s == '"')
                                 putchar('"');
                         putchar(*s);
                 }
                 putchar('"');
-        } else
+        } else {
+                if (formula)
+                        putchar('\'');
                 fputs(s, stdout);
+        }
         putchar(last ? '\n' : ',');
 }
 
