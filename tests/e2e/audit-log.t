@@ -45,6 +45,14 @@ def listing(*args, state=STATE):
     return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
 
 
+def started_count(state):
+    """started records so far; 0 while the store is still being created."""
+    try:
+        return db(state, "SELECT count(*) FROM records WHERE kind='started'")[0][0]
+    except sqlite3.Error:
+        return 0
+
+
 def fresh_state(name):
     d = os.path.join(tmp, name)
     os.makedirs(d, mode=0o700)
@@ -236,8 +244,7 @@ proc = subprocess.Popen([BIN, "run", "--json", "--state", kst, "--lang", "python
                          "import time\n# %s\ntime.sleep(30)\n" % marker],
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 started = wait_until(lambda: os.path.exists(os.path.join(kst, "audit.db"))
-                     and db(kst, "SELECT count(*) FROM records WHERE kind='started'")[0][0] == 1
-                     and sandbox_uid_procs(), 10)
+                     and started_count(kst) == 1 and sandbox_uid_procs(), 10)
 running = listing(state=kst)
 ok(len(running) == 1 and running[0]["status"] == "running",
    "while the code runs, its started record is listed as running", running)
@@ -532,9 +539,12 @@ p = subprocess.run([BIN, "audit", "show", rx.get("audit_id", "none")], capture_o
 ok(rx["status"] == "rejected" and p.returncode == 0 and b"\x1b" not in p.stdout
    and b"u\\x1b[31mred" in p.stdout,
    "audit show: an error text holding ESC (a refused --user-id) is shown escaped", p.stdout[-600:])
-p = subprocess.run([BIN, "audit", "list"], capture_output=True, timeout=60)
-ok(p.returncode == 0 and b"\x1b" not in p.stdout and b"\r" not in p.stdout,
-   "audit list: no raw control characters", p.stdout[-500:])
+d = tampered("tty-actor", "UPDATE records SET actor = char(27) || ']0;owned' || char(7) || char(27) "
+                         "|| '[2K' || char(13) WHERE seq = 1")
+p = subprocess.run([BIN, "audit", "list", "--state", d], capture_output=True, timeout=60)
+ok(p.returncode == 0 and b"\x1b" not in p.stdout and b"\r" not in p.stdout and b"\x07" not in p.stdout
+   and b"\\x1b]0;owned" in p.stdout,
+   "audit list: an actor written into the database with OSC, CSI and CR is shown escaped", p.stdout[-500:])
 rows = [ln for ln in audit("export", "--format", "csv").stdout.splitlines() if r.get("audit_id", "-") in ln]
 ok(len(rows) == 1 and ',"\'=HYPERLINK(""http://x"")",' in rows[0] and "\x1b" not in rows[0],
    "export csv: a cell starting with = gets a ' in front, inside its quotes (no formula)", rows)
@@ -550,8 +560,7 @@ zmark = "al-audit-zombie-%d" % os.getpid()
 zp = subprocess.Popen([BIN, "run", "--json", "--state", zst, "--lang", "python", "-c",
                        "import time\n# %s\ntime.sleep(30)\n" % zmark],
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-up = wait_until(lambda: os.path.exists(os.path.join(zst, "audit.db"))
-                and db(zst, "SELECT count(*) FROM records WHERE kind='started'")[0][0] == 1, 10)
+up = wait_until(lambda: os.path.exists(os.path.join(zst, "audit.db")) and started_count(zst) == 1, 10)
 os.kill(zp.pid, signal.SIGKILL)   # and no wait(): the test is its parent
 
 
