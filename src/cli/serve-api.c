@@ -1330,36 +1330,21 @@ enum srv_route srv_route_of(const char *p) {
 static void readyz(struct srv_response *rs) {
         uint64_t free_b = 0;
         al_error e = {0};
-        bool known = al_audit_free_bytes(api.cfg->state, &free_b, &e) == 0;
-        bool ok = known && free_b >= AL_AUDIT_MIN_FREE_BYTES;
-        json_t *store = json_pack("{s:I,s:I,s:b}", "free_bytes",
-                                  (json_int_t)free_b, "min_free_bytes",
-                                  (json_int_t)AL_AUDIT_MIN_FREE_BYTES, "ok",
-                                  ok);
-        if (!known)
-                json_object_set_new(store, "error", json_string(e.msg));
-        if (ok) {
-                set_json(rs, 200,
-                         json_pack("{s:s,s:o}", "status", "ready",
-                                   "audit_store", store));
-                return;
-        }
-        if (known)
+        if (al_audit_free_bytes(api.cfg->state, &free_b, &e) < 0)
+                srv_error(rs, 503, "audit_unavailable", NULL, "%s", e.msg);
+        else if (free_b < AL_AUDIT_MIN_FREE_BYTES)
                 srv_error(rs, 503, "audit_store_full", NULL,
                           "the audit store has %llu bytes free, under %llu: "
                           "runs would be refused",
                           (unsigned long long)free_b,
                           (unsigned long long)AL_AUDIT_MIN_FREE_BYTES);
         else
-                srv_error(rs, 503, "audit_unavailable", NULL, "%s", e.msg);
-        json_t *o = rs->body ? json_loads(rs->body, 0, NULL) : NULL;
-        if (o) {
-                json_object_set_new(o, "audit_store", store);
-                free(rs->body);
-                rs->body = NULL;
-                set_json(rs, 503, o);
-        } else
-                json_decref(store);
+                set_json(rs, 200,
+                         json_pack("{s:s,s:{s:I,s:I,s:b}}", "status", "ready",
+                                   "audit_store", "free_bytes",
+                                   (json_int_t)free_b, "min_free_bytes",
+                                   (json_int_t)AL_AUDIT_MIN_FREE_BYTES, "ok",
+                                   1));
 }
 
 void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
