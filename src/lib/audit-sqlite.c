@@ -60,7 +60,7 @@ typedef struct sq_store {
         char *path;
         sqlite3_stmt *insert, *head;
         /* the schema airlock's migrations create, sorted by type, name */
-        struct schema_obj want[SCHEMA_MAX_OBJECTS];
+        struct schema_obj want[SCHEMA_MAX_OBJECTS + 1];
         size_t n_want;
 } sq_store;
 
