@@ -49,6 +49,14 @@ int al_state_dir_resolve(const char *dir, char *out, size_t outlen,
  * user or one others can write. */
 int al_state_dir_prepare(const char *dir, al_error *err);
 
+/* Free space under the state directory below which the audit store is
+ * reported as at risk (GET /readyz answers 503, airlock doctor warns): a
+ * store that cannot grow refuses every run. */
+#define AL_AUDIT_MIN_FREE_BYTES (64ull << 20)
+/* Bytes an unprivileged writer may still use on the filesystem of the
+ * state directory (statvfs f_bavail * f_frsize). */
+int al_audit_free_bytes(const char *state_dir, uint64_t *ret, al_error *err);
+
 /* Open (creating on first use) the audit log in the state directory:
  * STATE/audit.db (SQLite, WAL, durable commits), STATE/audit.key (0600),
  * STATE/config.json (optional; the audit-* and alert-* keys). Refuses a
@@ -106,7 +114,8 @@ typedef struct al_audit_verify_report {
         uint64_t bad_seq;     /* the first bad record (0: none) */
         char bad_id[AL_AUDIT_ID_SIZE];
         char problem[24];     /* modified, deleted, inserted, reordered,
-                                 forged, truncated, checkpoint */
+                                 forged, truncated, checkpoint, schema
+                                 (bad_seq 0) */
         char message[512];
 } al_audit_verify_report;
 

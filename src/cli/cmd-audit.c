@@ -23,7 +23,9 @@ static void help(FILE *f) {
 "  list              executions, newest first (default: the last 50)\n"
 "  show ID           one execution with its chain records (ID or a prefix)\n"
 "  export            every matching execution: --format jsonl (default) or csv\n"
-"  verify            check the whole chain; exit 1 at the first bad record\n"
+"                    (formula cells get a leading ')\n"
+"  verify            check the schema and the whole chain; exit 1 at the\n"
+"                    first bad record\n"
 "  head              print the chain head as SEQ:HASH, to anchor elsewhere\n"
 "  prune --before T  remove older records, keeping a checkpoint\n"
 "  stats             counts by status, language, source, actor, flag\n"
@@ -101,9 +103,49 @@ static void print_json(json_t *o, bool pretty) {
         free(s);
 }
 
+/* Text from the log made safe for a terminal (al_term_sanitize): what is
+ * shown is what is stored, never a control sequence acting on the
+ * screen. A ring of buffers so that one printf can take several. */
+#define SAFE_RING 24 /* strings one printf may hold at once */
+static const char *safe_n(const char *s, unsigned flags) {
+        static char *ring[SAFE_RING];
+        static unsigned next;
+        if (!s)
+                return "";
+        char *t = al_term_sanitize(s, strlen(s), flags);
+        free(ring[next]);
+        ring[next] = t;
+        next = (next + 1) % SAFE_RING;
+        return t ? t : "?";
+}
+
+static const char *safe(const char *s) {
+        return safe_n(s, 0);
+}
+
 static const char *jget(json_t *o, const char *key) {
         const char *s = json_string_value(json_object_get(o, key));
         return s ? s : "-";
+}
+
+/* jget, safe for a terminal: for the human output. */
+static const char *sget(json_t *o, const char *key) {
+        return safe(jget(o, key));
+}
+
+/* A text field of detail, safe for a terminal: the string, or for one
+ * over its cap {bytes, sha256, preview} "PREVIEW... (N bytes, sha256 H)". */
+static const char *stext(json_t *v) {
+        if (json_is_string(v))
+                return safe(json_string_value(v));
+        if (!json_is_object(v))
+                return "-";
+        char buf[8192];
+        snprintf(buf, sizeof(buf), "%s... (%lld bytes, sha256 %s)",
+                 jget(v, "preview"),
+                 (long long)json_integer_value(json_object_get(v, "bytes")),
+                 jget(v, "sha256"));
+        return safe(buf);
 }
 
 static json_int_t jint(json_t *o, const char *path1, const char *path2) {
@@ -147,8 +189,8 @@ static int list_row(json_t *e, void *ctx) {
                                                 json_string_value(v));
         }
         printf("%-12.12s  %-19s  %-6s  %-16.16s  %-7.7s  %-14s  %7s  %s\n",
-               jget(e, "id"), ts, jget(e, "source"), jget(e, "actor"),
-               jget(e, "language"), jget(e, "status"), wall, flags);
+               sget(e, "id"), safe(ts), sget(e, "source"), sget(e, "actor"),
+               sget(e, "language"), sget(e, "status"), wall, safe(flags));
         return 0;
 }
 
@@ -173,12 +215,14 @@ static void show_blob(const char *name, json_t *b) {
         if (!json_is_object(b))
                 return;
         printf("%s: %lld bytes, sha256 %s%s\n", name,
-               (long long)jint(b, "bytes", NULL), jget(b, "sha256"),
+               (long long)jint(b, "bytes", NULL), sget(b, "sha256"),
                json_is_true(json_object_get(b, "truncated")) ? ", truncated"
                                                                : "");
         const char *p = json_string_value(json_object_get(b, "preview"));
-        if (p && *p)
+        if (p && *p) {
+                p = safe_n(p, AL_TERM_KEEP_NEWLINES);
                 printf("  | %s%s", p, p[strlen(p) - 1] == '\n' ? "" : "\n");
+        }
 }
 
 static int do_show(al_audit *a, struct audit_args *o, const char *id) {
@@ -201,22 +245,43 @@ static int do_show(al_audit *a, struct audit_args *o, const char *id) {
         printf("id:        %s\nstatus:    %s\nstarted:   %s\nfinished:  %s\n"
                "source:    %s\nactor:     %s\nuser_id:   %s\nagent_id:  %s\n"
                "language:  %s\n",
-               jget(x, "id"), jget(x, "status"), jget(x, "started_at"),
-               jget(x, "finished_at"), jget(x, "source"), jget(x, "actor"),
-               jget(x, "user_id"), jget(x, "agent_id"), jget(x, "language"));
+               sget(x, "id"), sget(x, "status"), sget(x, "started_at"),
+               sget(x, "finished_at"), sget(x, "source"), sget(x, "actor"),
+               sget(x, "user_id"), sget(x, "agent_id"), sget(x, "language"));
         json_t *fl = json_object_get(x, "flags");
         if (json_array_size(fl)) {
                 printf("flags:    ");
                 size_t i;
                 json_t *v;
-                json_array_foreach(fl, i, v) printf(" %s", json_string_value(v));
+                json_array_foreach(fl, i, v)
+                        printf(" %s", safe(json_string_value(v)));
                 printf("\n");
         }
         json_t *err = json_object_get(x, "error");
         if (json_is_object(err))
-                printf("error:     %s: %s\n", jget(err, "code"),
-                       jget(err, "message"));
+                printf("error:     %s: %s\n",
+                       stext(json_object_get(err, "code")),
+                       stext(json_object_get(err, "message")));
         show_blob("code", json_object_get(req, "code"));
+        json_t *args = json_object_get(req, "args");
+        if (json_array_size(args)) {
+                size_t i;
+                json_t *v;
+                printf("args:      %lld\n",
+                       json_is_integer(json_object_get(req, "args_count"))
+                               ? (long long)jint(req, "args_count", NULL)
+                               : (long long)json_array_size(args));
+                json_array_foreach(args, i, v) {
+                        if (json_is_object(v))
+                                printf("  [%zu] %lld bytes, sha256 %s, "
+                                       "truncated: %s\n",
+                                       i, (long long)jint(v, "bytes", NULL),
+                                       sget(v, "sha256"),
+                                       sget(v, "preview"));
+                        else
+                                printf("  [%zu] %s\n", i, stext(v));
+                }
+        }
         if (json_is_object(res)) {
                 printf("exit_code: %lld  signal: %lld  wall_ms: %lld  "
                        "cpu_ms: %lld  memory_peak: %lld bytes\n",
@@ -227,7 +292,7 @@ static int do_show(al_audit *a, struct audit_args *o, const char *id) {
                        (long long)jint(res, "memory_peak_bytes", NULL));
                 const char *reason = jget(res, "reason");
                 if (*reason && strcmp(reason, "-"))
-                        printf("reason:    %s\n", reason);
+                        printf("reason:    %s\n", safe(reason));
                 show_blob("stdout", json_object_get(res, "stdout"));
                 show_blob("stderr", json_object_get(res, "stderr"));
         }
@@ -235,26 +300,39 @@ static int do_show(al_audit *a, struct audit_args *o, const char *id) {
         json_t *rec;
         json_array_foreach(json_object_get(x, "records"), i, rec)
                 printf("record %lld %-8s %s hash %s\n",
-                       (long long)jint(rec, "seq", NULL), jget(rec, "kind"),
-                       jget(rec, "ts"), jget(rec, "hash"));
+                       (long long)jint(rec, "seq", NULL), sget(rec, "kind"),
+                       sget(rec, "ts"), sget(rec, "hash"));
         json_decref(x);
         return EXIT_OK;
 }
 
 /* --- export ----------------------------------------------------------- */
 
-/* A CSV field: quoted when it holds a comma, quote or line break. */
-static void csv_field(const char *s, bool last) {
+/* A CSV field: quoted when it holds a comma, quote or line break. A text
+ * cell has its control characters escaped and, when it starts with = + -
+ * @ (or a tab or CR), a ' in front, so that a spreadsheet shows it as
+ * text instead of evaluating a formula (OWASP, "CSV Injection"). */
+static void csv_field(const char *s, bool text, bool last) {
+        bool formula = false;
+        if (text) {
+                formula = *s && strchr("=+-@\t\r", *s);
+                s = safe(s);
+        }
         if (strpbrk(s, ",\"\r\n")) {
                 putchar('"');
+                if (formula)
+                        putchar('\'');
                 for (; *s; s++) {
                         if (*s == '"')
                                 putchar('"');
                         putchar(*s);
                 }
                 putchar('"');
-        } else
+        } else {
+                if (formula)
+                        putchar('\'');
                 fputs(s, stdout);
+        }
         putchar(last ? '\n' : ',');
 }
 
@@ -301,6 +379,7 @@ static int export_row(json_t *e, void *ctx) {
         };
         for (size_t k = 0; k < ARRAY_SIZE(cols); k++)
                 csv_field(strcmp(cols[k], "-") ? cols[k] : "",
+                          k < 9 || k >= 14, /* numbers are ours */
                           k + 1 == ARRAY_SIZE(cols));
         return 0;
 }
@@ -372,10 +451,12 @@ static int do_verify(al_audit *a, struct audit_args *o) {
                                (unsigned long long)rep.pruned);
                 printf("\nhead: %llu:%s\n", (unsigned long long)rep.last_seq,
                        rep.head[0] ? rep.head : "(empty)");
-        } else
+        } else if (!rep.bad_seq)
+                printf("FAILED: %s: %s\n", rep.problem, safe(rep.message));
+        else
                 printf("FAILED at record %llu: %s: %s\n",
                        (unsigned long long)rep.bad_seq, rep.problem,
-                       rep.message);
+                       safe(rep.message));
         return rep.ok ? EXIT_OK : EXIT_RUN_ERROR;
 }
 
@@ -393,7 +474,7 @@ static int do_head(al_audit *a, struct audit_args *o) {
                 print_json(j, false);
                 json_decref(j);
         } else
-                printf("%llu:%s\n", (unsigned long long)seq, hash);
+                printf("%llu:%s\n", (unsigned long long)seq, safe(hash));
         return EXIT_OK;
 }
 
@@ -434,9 +515,9 @@ static int do_stats(al_audit *a, struct audit_args *o) {
                "bytes, %s\n",
                (long long)jint(st, "executions", NULL),
                (long long)jint(st, "suspicious", NULL),
-               (long long)jint(st, "records", NULL), jget(st, "head"),
-               jget(st, "first"), jget(st, "last"), jget(st, "store"),
-               (long long)jint(st, "bytes", NULL), jget(st, "state_dir"));
+               (long long)jint(st, "records", NULL), sget(st, "head"),
+               sget(st, "first"), sget(st, "last"), sget(st, "store"),
+               (long long)jint(st, "bytes", NULL), sget(st, "state_dir"));
         const char *groups[] = {"by_status", "by_language", "by_source",
                                 "by_actor", "by_flag"};
         for (size_t g = 0; g < ARRAY_SIZE(groups); g++) {
@@ -447,7 +528,7 @@ static int do_stats(al_audit *a, struct audit_args *o) {
                 const char *k;
                 json_t *v;
                 json_object_foreach(m, k, v) printf(
-                        " %s=%lld", k, (long long)json_integer_value(v));
+                        " %s=%lld", safe(k), (long long)json_integer_value(v));
                 printf("\n");
         }
         json_decref(st);

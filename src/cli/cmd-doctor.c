@@ -46,6 +46,33 @@ static void audit_check(const char *state, al_check *checks, size_t *n) {
                          dir, (unsigned long long)seq,
                          (unsigned long long)seq, head);
         al_audit_close(a);
+        /* a store that cannot grow refuses every run: say so before */
+        if (*n >= AL_MAX_CHECKS)
+                return;
+        k = &checks[(*n)++];
+        *k = (al_check){.state = AL_CHECK_OK};
+        snprintf(k->name, sizeof(k->name), "audit.free_space");
+        uint64_t free_b = 0;
+        if (al_audit_free_bytes(state, &free_b, &e) < 0) {
+                k->state = AL_CHECK_MISSING;
+                snprintf(k->detail, sizeof(k->detail), "%s", e.msg);
+                snprintf(k->fix, sizeof(k->fix), "fix the state directory %s",
+                         dir);
+                return;
+        }
+        snprintf(k->detail, sizeof(k->detail),
+                 "%llu MiB free for the audit store under %s (warning below "
+                 "%llu MiB)",
+                 (unsigned long long)(free_b >> 20), dir,
+                 (unsigned long long)(AL_AUDIT_MIN_FREE_BYTES >> 20));
+        if (free_b < AL_AUDIT_MIN_FREE_BYTES) {
+                k->state = AL_CHECK_WARN;
+                snprintf(k->fix, sizeof(k->fix),
+                         "free space on the filesystem of %s, or prune the "
+                         "log (airlock audit prune --before 90d): when it is "
+                         "full every run is refused",
+                         dir);
+        }
 }
 
 int cmd_doctor(int argc, char **argv) {

@@ -1710,6 +1710,28 @@ enum srv_route srv_route_of(const char *p) {
         return SRV_ROUTE_OTHER;
 }
 
+/* Ready unless the audit store is about to fill up (then every run would
+ * be refused): its free space, and 503 below AL_AUDIT_MIN_FREE_BYTES. */
+static void readyz(struct srv_response *rs) {
+        uint64_t free_b = 0;
+        al_error e = {0};
+        if (al_audit_free_bytes(api.cfg->state, &free_b, &e) < 0)
+                srv_error(rs, 503, "audit_unavailable", NULL, "%s", e.msg);
+        else if (free_b < AL_AUDIT_MIN_FREE_BYTES)
+                srv_error(rs, 503, "audit_store_full", NULL,
+                          "the audit store has %llu bytes free, under %llu: "
+                          "runs would be refused",
+                          (unsigned long long)free_b,
+                          (unsigned long long)AL_AUDIT_MIN_FREE_BYTES);
+        else
+                set_json(rs, 200,
+                         json_pack("{s:s,s:{s:I,s:I,s:b}}", "status", "ready",
+                                   "audit_store", "free_bytes",
+                                   (json_int_t)free_b, "min_free_bytes",
+                                   (json_int_t)AL_AUDIT_MIN_FREE_BYTES, "ok",
+                                   1));
+}
+
 void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
         const char *p = rq->path;
         enum srv_route route = srv_route_of(p);
@@ -1751,8 +1773,7 @@ void srv_api_handle(const struct srv_request *rq, struct srv_response *rs) {
                         srv_error(rs, 503, "shutting_down", NULL,
                                   "the server is shutting down");
                 else
-                        set_json(rs, 200,
-                                 json_pack("{s:s}", "status", "ready"));
+                        readyz(rs);
                 break;
         case SRV_ROUTE_METRICS:
                 metrics(rq, rs);

@@ -17,6 +17,7 @@
 #include "audit-store.h"
 #include "error.h"
 #include "macro.h"
+#include "util.h"
 
 /* Migration i brings the schema from version i to i + 1. */
 static const char *const migrations[] = {
@@ -43,11 +44,24 @@ static const char *const migrations[] = {
         "status, flags, detail, prev, hash, mac"
 #define NCOLS 15
 
+/* One object of sqlite_schema: what is compared, rootpage aside. */
+struct schema_obj {
+        char *type, *name, *tbl_name, *sql;
+};
+
+/* At most this many schema objects are read for a comparison: airlock's
+ * own are 4; more than this is reported as unexpected without reading
+ * them all. */
+#define SCHEMA_MAX_OBJECTS 64
+
 typedef struct sq_store {
         al_audit_store base;
         sqlite3 *db;
         char *path;
         sqlite3_stmt *insert, *head;
+        /* the schema airlock's migrations create, sorted by type, name */
+        struct schema_obj want[SCHEMA_MAX_OBJECTS + 1];
+        size_t n_want;
 } sq_store;
 
 static int sq_err(sq_store *s, al_error *err, const char *what) {
@@ -82,6 +96,162 @@ static int prepare(sq_store *s, const char *sql, sqlite3_stmt **st,
         return 0;
 }
 
+static void schema_free(struct schema_obj *o, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(o[i].type);
+                free(o[i].name);
+                free(o[i].tbl_name);
+                free(o[i].sql);
+        }
+}
+
+static char *col_dup(sqlite3_stmt *st, int i) {
+        const unsigned char *t = sqlite3_column_text(st, i);
+        return strdup(t ? (const char *)t : "");
+}
+
+/* sqlite_schema of db (main), sorted; *n may reach SCHEMA_MAX_OBJECTS + 1
+ * (then the last is the first one past the limit, read only to name it). */
+static int schema_read(sqlite3 *db, struct schema_obj *out, size_t *n) {
+        sqlite3_stmt *st;
+        *n = 0;
+        if (sqlite3_prepare_v2(db,
+                               "SELECT type, name, tbl_name, sql FROM "
+                               "main.sqlite_master ORDER BY type, name",
+                               -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        int rc, r = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (*n > SCHEMA_MAX_OBJECTS)
+                        break;
+                struct schema_obj *o = &out[(*n)++];
+                /* sql is NULL for automatic indexes: "" is not a value a
+                 * CREATE statement can have, so they stay distinct */
+                *o = (struct schema_obj){col_dup(st, 0), col_dup(st, 1),
+                                         col_dup(st, 2), col_dup(st, 3)};
+                if (!o->type || !o->name || !o->tbl_name || !o->sql)
+                        r = -ENOMEM;
+        }
+        if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
+                r = -EIO;
+        sqlite3_finalize(st);
+        if (r < 0) {
+                schema_free(out, *n);
+                *n = 0;
+        }
+        return r;
+}
+
+static int obj_cmp(const struct schema_obj *a, const struct schema_obj *b) {
+        int c = strcmp(a->type, b->type);
+        return c ? c : strcmp(a->name, b->name);
+}
+
+/* One object named for a message: its type, its name with control
+ * characters escaped (an attacker chose it) and its table. */
+static void obj_describe(const struct schema_obj *o, char *out, size_t len) {
+        _cleanup_free_ char *name = al_term_sanitize(o->name, strlen(o->name),
+                                                      0);
+        _cleanup_free_ char *tbl = al_term_sanitize(
+                o->tbl_name, strlen(o->tbl_name), 0);
+        if (!strcmp(o->type, "table") || !strcmp(o->name, o->tbl_name))
+                snprintf(out, len, "%s '%.80s'", o->type, name ? name : "?");
+        else
+                snprintf(out, len, "%s '%.80s' on '%.80s'", o->type,
+                         name ? name : "?", tbl ? tbl : "?");
+}
+
+static int sq_schema_check(al_audit_store *base, char *msg, size_t msglen,
+                           al_error *err) {
+        sq_store *s = (sq_store *)base;
+        struct schema_obj have[SCHEMA_MAX_OBJECTS + 1];
+        size_t n_have;
+        int r = schema_read(s->db, have, &n_have);
+        if (r == -ENOMEM)
+                return al_error_set(err, ENOMEM, "out of memory");
+        if (r < 0)
+                return sq_err(s, err, "read the schema");
+        char what[256] = "";
+        size_t i = 0, k = 0, problems = 0;
+        while (i < n_have || k < s->n_want) {
+                int c = i == n_have      ? 1
+                        : k == s->n_want ? -1
+                                         : obj_cmp(&have[i], &s->want[k]);
+                char d[200];
+                if (c < 0) {
+                        obj_describe(&have[i], d, sizeof(d));
+                        if (!problems++)
+                                snprintf(what, sizeof(what), "unexpected %s",
+                                         d);
+                        i++;
+                } else if (c > 0) {
+                        obj_describe(&s->want[k], d, sizeof(d));
+                        if (!problems++)
+                                snprintf(what, sizeof(what), "missing %s", d);
+                        k++;
+                } else {
+                        if (strcmp(have[i].tbl_name, s->want[k].tbl_name) ||
+                            strcmp(have[i].sql, s->want[k].sql)) {
+                                obj_describe(&have[i], d, sizeof(d));
+                                if (!problems++)
+                                        snprintf(what, sizeof(what),
+                                                 "changed %s (its definition "
+                                                 "is not airlock's)",
+                                                 d);
+                        }
+                        i++;
+                        k++;
+                }
+        }
+        schema_free(have, n_have);
+        if (!problems)
+                return 0;
+        if (problems > 1)
+                snprintf(msg, msglen, "%s, and %zu more difference%s", what,
+                         problems - 1, problems > 2 ? "s" : "");
+        else
+                snprintf(msg, msglen, "%s", what);
+        return 1;
+}
+
+/* The schema airlock's migrations create, from a scratch in-memory
+ * database: what every store must hold, exactly. */
+static int schema_expected(sq_store *s, al_error *err) {
+        sqlite3 *mem = NULL;
+        int r = 0;
+        if (sqlite3_open_v2(":memory:", &mem,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                            NULL) != SQLITE_OK) {
+                sqlite3_close(mem);
+                return al_error_set(err, ENOMEM, "out of memory");
+        }
+        for (size_t v = 0; v < ARRAY_SIZE(migrations) && !r; v++)
+                if (sqlite3_exec(mem, migrations[v], NULL, NULL, NULL) !=
+                    SQLITE_OK)
+                        r = al_error_set(err, EIO,
+                                         "audit schema migration %zu: %s", v,
+                                         sqlite3_errmsg(mem));
+        if (!r && schema_read(mem, s->want, &s->n_want) < 0)
+                r = al_error_set(err, ENOMEM, "out of memory");
+        sqlite3_close(mem);
+        return r;
+}
+
+/* Refuse to write into a store whose schema is not airlock's: a trigger
+ * could drop or rewrite what is appended, a changed table definition
+ * could change what is stored. */
+static int schema_enforce(sq_store *s, al_error *err) {
+        char msg[400];
+        int r = sq_schema_check(&s->base, msg, sizeof(msg), err);
+        if (r <= 0)
+                return r;
+        return al_error_set(err, EBADMSG,
+                            "audit store %s: its schema is not airlock's: "
+                            "%s; refusing to write (airlock audit verify "
+                            "reports it)",
+                            s->path, msg);
+}
+
 static void sq_close(al_audit_store *base) {
         sq_store *s = (sq_store *)base;
         if (!s)
@@ -89,13 +259,20 @@ static void sq_close(al_audit_store *base) {
         sqlite3_finalize(s->insert);
         sqlite3_finalize(s->head);
         sqlite3_close(s->db);
+        schema_free(s->want, s->n_want);
         free(s->path);
         free(s);
 }
 
 static int sq_begin(al_audit_store *base, bool write, al_error *err) {
-        return exec_sql((sq_store *)base,
-                        write ? "BEGIN IMMEDIATE" : "BEGIN", err);
+        sq_store *s = (sq_store *)base;
+        int r = exec_sql(s, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
+        /* under the write lock: nobody changes the schema between this
+         * check and the commit (every write transaction, not a cached
+         * schema_version that whoever writes the file can set back) */
+        if (r == 0 && write && (r = schema_enforce(s, err)) < 0)
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
 }
 
 static int sq_commit(al_audit_store *base, al_error *err) {
@@ -116,30 +293,72 @@ static const char *col_text(sqlite3_stmt *st, int i) {
         return (const char *)sqlite3_column_text(st, i);
 }
 
+/* The records columns after seq, in COLS order, and which may be NULL. */
+static const struct {
+        const char *name;
+        bool nullable;
+} rec_cols[NCOLS - 1] = {
+        {"kind", false},     {"id", false},     {"ts", false},
+        {"source", true},    {"actor", true},   {"user_id", true},
+        {"agent_id", true},  {"language", true}, {"status", true},
+        {"flags", true},     {"detail", false}, {"prev", false},
+        {"hash", false},     {"mac", false},
+};
+
+/* Column i of a row as text, with its stored length; notes in r the first
+ * column whose storage class is not the schema's or whose text holds a
+ * NUL (the queries compare stored values and types: such a record would
+ * hide from them). */
+static const char *rec_col(sqlite3_stmt *st, int off, int i, al_audit_rec *r,
+                           size_t *len) {
+        int type = sqlite3_column_type(st, off + 1 + i);
+        const char *t = col_text(st, off + 1 + i);
+        size_t n = t ? (size_t)sqlite3_column_bytes(st, off + 1 + i) : 0;
+        const char *why = NULL;
+        if (type == SQLITE_NULL)
+                why = rec_cols[i].nullable ? NULL
+                                           : "is NULL, the schema says NOT "
+                                             "NULL";
+        else if (type == SQLITE_BLOB)
+                why = "is a BLOB, the schema says TEXT";
+        else if (type == SQLITE_INTEGER)
+                why = "is an INTEGER, the schema says TEXT";
+        else if (type == SQLITE_FLOAT)
+                why = "is a REAL, the schema says TEXT";
+        else if (t && memchr(t, 0, n))
+                why = "holds a NUL byte";
+        if (why && !r->bad_column) {
+                r->bad_column = rec_cols[i].name;
+                r->bad_why = why;
+        }
+        if (len)
+                *len = n;
+        return t;
+}
+
 /* Row columns [off, off + NCOLS) into a record; false if the row is NULL
  * there (a LEFT JOIN without a match). */
 static bool row_rec(sqlite3_stmt *st, int off, al_audit_rec *r) {
         if (sqlite3_column_type(st, off) == SQLITE_NULL)
                 return false;
-        *r = (al_audit_rec){
-                .seq = (uint64_t)sqlite3_column_int64(st, off),
-                .kind = col_text(st, off + 1),
-                .id = col_text(st, off + 2),
-                .ts = col_text(st, off + 3),
-                .source = col_text(st, off + 4),
-                .actor = col_text(st, off + 5),
-                .user_id = col_text(st, off + 6),
-                .agent_id = col_text(st, off + 7),
-                .language = col_text(st, off + 8),
-                .status = col_text(st, off + 9),
-                .flags = col_text(st, off + 10),
-                .detail = col_text(st, off + 11),
-                .prev = col_text(st, off + 12),
-                .hash = col_text(st, off + 13),
-                .mac = col_text(st, off + 14),
-        };
+        *r = (al_audit_rec){.seq = (uint64_t)sqlite3_column_int64(st, off),
+                            .has_len = true};
+        if (sqlite3_column_type(st, off) != SQLITE_INTEGER) {
+                r->bad_column = "seq";
+                r->bad_why = "is not an INTEGER";
+        }
+        /* the encoded fields, in encoding order, with their stored
+         * lengths: the hash covers exactly what is stored */
+        const char **f[AL_AUDIT_NFIELDS] = {
+                &r->kind,     &r->id,     &r->ts,     &r->source,
+                &r->actor,    &r->user_id, &r->agent_id, &r->language,
+                &r->status,   &r->flags,  &r->detail, &r->prev};
+        for (int i = 0; i < AL_AUDIT_NFIELDS; i++)
+                *f[i] = rec_col(st, off, i, r, &r->len[i]);
+        r->hash = rec_col(st, off, 12, r, NULL);
+        r->mac = rec_col(st, off, 13, r, NULL);
         /* NOT NULL columns edited to NULL read as empty: verify reports
-         * the record as modified rather than crashing */
+         * the record rather than crashing */
         if (!r->kind)
                 r->kind = "";
         if (!r->id)
@@ -200,6 +419,22 @@ static int sq_insert(al_audit_store *base, const al_audit_rec *r,
         sqlite3_clear_bindings(st);
         if (rc != SQLITE_DONE)
                 return sq_err(s, err, "append a record");
+        /* SQLITE_DONE alone is not proof: the record must be one new row
+         * and the new head (triggers are off, and the schema was checked,
+         * but a store that did not keep it must never answer "stored") */
+        uint64_t seq;
+        char hash[AL_AUDIT_HASH_SIZE];
+        int changed = sqlite3_changes(s->db);
+        int e = sq_head(base, &seq, hash, err);
+        if (e < 0)
+                return e;
+        if (changed != 1 || seq != r->seq || strcmp(hash, r->hash))
+                return al_error_set(err, EIO,
+                                    "audit store %s: record %llu was not "
+                                    "stored (%d rows changed, head %llu): "
+                                    "refusing to go on without it",
+                                    s->path, (unsigned long long)r->seq,
+                                    changed, (unsigned long long)seq);
         return 0;
 }
 
@@ -443,6 +678,7 @@ static const al_audit_store_ops sqlite_ops = {
         .rollback = sq_rollback,
         .head = sq_head,
         .insert = sq_insert,
+        .schema_check = sq_schema_check,
         .each = sq_each,
         .by_id = sq_by_id,
         .pairs = sq_pairs,
@@ -489,6 +725,22 @@ fail:
         return r;
 }
 
+/* The connection's switches against a file someone else wrote into. */
+static const struct {
+        int op, on;
+        const char *name;
+} hardening[] = {
+        /* a trigger planted in the file could drop (RAISE(IGNORE)) or
+         * rewrite every record appended */
+        {SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, "ENABLE_TRIGGER=0"},
+        /* we read no views: a planted one is never evaluated */
+        {SQLITE_DBCONFIG_ENABLE_VIEW, 0, "ENABLE_VIEW=0"},
+        /* no writable_schema or other ways to corrupt the file from here */
+        {SQLITE_DBCONFIG_DEFENSIVE, 1, "DEFENSIVE=1"},
+        /* functions with side effects never run from schema objects */
+        {SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, "TRUSTED_SCHEMA=0"},
+};
+
 int al_audit_sqlite_open(const char *path, unsigned busy_ms,
                          al_audit_store **ret, al_error *err) {
         sq_store *s = calloc(1, sizeof(*s));
@@ -522,6 +774,21 @@ int al_audit_sqlite_open(const char *path, unsigned busy_ms,
         }
         sqlite3_busy_timeout(s->db, (int)busy_ms);
         sqlite3_extended_result_codes(s->db, 1);
+        for (size_t i = 0; i < ARRAY_SIZE(hardening); i++) {
+                int got = -1;
+                if (sqlite3_db_config(s->db, hardening[i].op, hardening[i].on,
+                                      &got) != SQLITE_OK ||
+                    got != hardening[i].on) {
+                        r = al_error_set(err, ENOTSUP,
+                                         "audit store %s: this SQLite (%s) "
+                                         "cannot set %s on the connection",
+                                         path, sqlite3_libversion(),
+                                         hardening[i].name);
+                        goto fail;
+                }
+        }
+        if ((r = schema_expected(s, err)) < 0)
+                goto fail;
         /* WAL: readers never block the writer; synchronous=FULL: a commit
          * is on disk when COMMIT returns (the started record must be) */
         if ((r = exec_sql(s, "PRAGMA journal_mode = WAL", err)) < 0 ||

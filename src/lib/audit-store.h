@@ -12,6 +12,10 @@
 
 #include "airlock-audit.h"
 
+/* kind, id, ts, source, actor, user_id, agent_id, language, status,
+ * flags, detail, prev: the fields of the canonical encoding. */
+#define AL_AUDIT_NFIELDS 12
+
 /* One link of the chain, as stored. Strings may be NULL (SQL NULL) except
  * kind, id, ts, detail and the hashes. */
 typedef struct al_audit_rec {
@@ -24,6 +28,15 @@ typedef struct al_audit_rec {
         const char *flags;         /* comma-separated suspicious flags */
         const char *detail;        /* JSON object text */
         const char *prev, *hash, *mac; /* 64 hex digits each */
+        /* Read back from a store: the stored length of each encoded field
+         * (kind .. prev, in encoding order), so the hash covers exactly the
+         * stored bytes, a NUL inside included; has_len false: strlen. */
+        bool has_len;
+        size_t len[AL_AUDIT_NFIELDS];
+        /* Read back: the first column whose stored type is not the
+         * schema's or whose text holds a NUL (verify reports it), and
+         * why; NULL if none. Static strings. */
+        const char *bad_column, *bad_why;
 } al_audit_rec;
 
 /* What prune leaves: the last removed record's position and hash. */
@@ -46,15 +59,23 @@ typedef struct al_audit_store_ops {
         const char *name;
         void (*close)(al_audit_store *st);
         /* write: exclusive against every other writer, waiting at most
-         * the lock timeout. */
+         * the lock timeout; refused (-EBADMSG) when the schema is not
+         * exactly airlock's (checked whenever it changed). */
         int (*begin)(al_audit_store *st, bool write, al_error *err);
         int (*commit)(al_audit_store *st, al_error *err);
         void (*rollback)(al_audit_store *st);
         /* The last record (seq 0 and hash "" when there is none). */
         int (*head)(al_audit_store *st, uint64_t *seq,
                     char hash[AL_AUDIT_HASH_SIZE], al_error *err);
+        /* Store rec; fails unless exactly one row was added and it is
+         * the new head. */
         int (*insert)(al_audit_store *st, const al_audit_rec *rec,
                       al_error *err);
+        /* Compare the schema with the one airlock creates: 0 when equal,
+         * 1 with what differs in msg (which object: unexpected, missing or
+         * changed), <0 on error. */
+        int (*schema_check)(al_audit_store *st, char *msg, size_t msglen,
+                            al_error *err);
         /* Every record from from_seq on, in order. */
         int (*each)(al_audit_store *st, uint64_t from_seq, al_audit_rec_cb cb,
                     void *ctx, al_error *err);

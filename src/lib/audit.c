@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,7 +38,20 @@
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define AUDIT_MAX_PATTERNS 128
 #define AUDIT_MAX_PATTERN_LEN 64
-#define AUDIT_MAX_ARGS_KEPT 64
+/* What a record keeps of each field a caller gives. A longer value is
+ * kept as its size, its SHA-256 and a bounded preview ({bytes, sha256,
+ * preview, truncated} in detail; "PREVIEW...[N bytes, sha256 H]" in a
+ * column), so a record stays small whatever a request holds and nothing
+ * is lost silently. The code has its own cap (audit-code-cap); stdin,
+ * input files, stdout and stderr are kept as hashes and previews. */
+#define AUDIT_COLUMN_CAP 256     /* source, actor, user_id, agent_id, language */
+#define AUDIT_COLUMN_PREVIEW 128 /* kept of a column over its cap */
+#define AUDIT_FLAGS_CAP 4096     /* the flags column (patterns and rules) */
+#define AUDIT_ARG_CAP 1024       /* one argument */
+#define AUDIT_MAX_ARGS_KEPT 64   /* arguments kept; args_count counts all */
+#define AUDIT_NAME_CAP 1024      /* a file or env name, collect glob, mime */
+#define AUDIT_TEXT_CAP 4096      /* an error message or reason */
+#define AUDIT_FINDINGS_CAP 65536 /* the findings, as JSON text */
 
 static const char *const default_patterns[] = {
         "base64",     "decode",        "encode",      "exec",
@@ -138,8 +152,17 @@ int al_audit_encode(const al_audit_rec *r, unsigned char **ret,
                            r->prev};
         static const char tag[] = "airlock-audit-v1\n";
         size_t len = sizeof(tag) - 1 + 8;
-        for (size_t i = 0; i < ARRAY_SIZE(f); i++)
-                len += 1 + (f[i] ? 4 + strlen(f[i]) : 0);
+        _Static_assert(ARRAY_SIZE(f) == AL_AUDIT_NFIELDS, "fields");
+        /* a record read back hashes its stored bytes (a NUL inside
+         * included); one built here has no NUL, and strlen is its length:
+         * the two agree for every record airlock wrote */
+        size_t n[AL_AUDIT_NFIELDS];
+        for (size_t i = 0; i < ARRAY_SIZE(f); i++) {
+                n[i] = !f[i] ? 0 : r->has_len ? r->len[i] : strlen(f[i]);
+                if (n[i] > UINT32_MAX)
+                        return -E2BIG;
+                len += 1 + (f[i] ? 4 + n[i] : 0);
+        }
         unsigned char *b = malloc(len), *p = b;
         if (!b)
                 return -ENOMEM;
@@ -151,11 +174,10 @@ int al_audit_encode(const al_audit_rec *r, unsigned char **ret,
                 *p++ = f[i] ? 1 : 0; /* NULL and "" differ */
                 if (!f[i])
                         continue;
-                size_t n = strlen(f[i]);
                 for (int k = 3; k >= 0; k--)
-                        *p++ = (unsigned char)(n >> (8 * k));
-                memcpy(p, f[i], n);
-                p += n;
+                        *p++ = (unsigned char)(n[i] >> (8 * k));
+                memcpy(p, f[i], n[i]);
+                p += n[i];
         }
         *ret = b;
         *ret_len = len;
@@ -282,6 +304,19 @@ int al_state_dir_prepare(const char *dir, al_error *err) {
                                     "state directory %s is writable by "
                                     "others (mode %04o); chmod 700 it",
                                     p, st.st_mode & 07777);
+        return 0;
+}
+
+int al_audit_free_bytes(const char *state_dir, uint64_t *ret,
+                        al_error *err) {
+        char dir[PATH_MAX];
+        int r = al_state_dir_resolve(state_dir, dir, sizeof(dir), err);
+        if (r < 0)
+                return r;
+        struct statvfs v;
+        if (statvfs(dir, &v) < 0)
+                return al_error_errno(err, errno, "state directory %s", dir);
+        *ret = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
         return 0;
 }
 
@@ -733,7 +768,12 @@ static bool owner_alive(json_t *owner) {
                 return false;
         bool alive = false;
         if (fgets(stat, sizeof(stat), f)) {
+                /* "PID (COMM) STATE ...": comm may hold ") ", so from the
+                 * last ')'. A zombie (killed, not yet reaped by its
+                 * parent) or a dead task still has its entry: not alive */
                 char *s = strrchr(stat, ')');
+                if (s && s[1] == ' ' && strchr("ZXx", s[2] ? s[2] : 'X'))
+                        s = NULL;
                 for (int i = 0; s && i < 20; i++)
                         s = strchr(s + 1, ' ');
                 alive = s && (json_int_t)strtoull(s + 1, NULL, 10) ==
@@ -756,6 +796,114 @@ static json_t *blob_json(const unsigned char *buf, size_t len, size_t preview,
         if (truncated)
                 json_object_set_new(o, "truncated", json_true());
         return o;
+}
+
+/* How many of the first max bytes of s[0..len) to keep without cutting
+ * a UTF-8 character. */
+static size_t utf8_cut(const char *s, size_t len, size_t max) {
+        size_t n = len < max ? len : max;
+        while (n && n < len && ((unsigned char)s[n] & 0xc0) == 0x80)
+                n--;
+        return n;
+}
+
+/* A caller's string for detail: itself up to cap bytes, else {bytes,
+ * sha256, preview of cap bytes, truncated}. */
+static json_t *capped_str(const char *v, size_t cap) {
+        if (!v)
+                return json_null();
+        size_t n = strlen(v);
+        if (n <= cap)
+                return al_jstrn(v, n);
+        return blob_json((const unsigned char *)v, n, utf8_cut(v, n, cap),
+                         true);
+}
+
+/* A column value over cap: a new string "PREVIEW...[N bytes, sha256 H]";
+ * NULL when it fits (or out of memory: then *oom). */
+static char *capped_column(const char *v, size_t cap, bool *oom) {
+        size_t n = v ? strlen(v) : 0;
+        if (n <= cap)
+                return NULL;
+        char h[AL_AUDIT_HASH_SIZE];
+        sha256_hex(v, n, h);
+        size_t keep = utf8_cut(v, n, AUDIT_COLUMN_PREVIEW);
+        size_t size = keep + 128;
+        char *out = malloc(size);
+        if (!out)
+                *oom = true;
+        else
+                snprintf(out, size, "%.*s...[%zu bytes, sha256 %s]", (int)keep,
+                         v, n, h);
+        return out;
+}
+
+/* Who asked and the language, each within AUDIT_COLUMN_CAP. */
+struct who_cols {
+        const char *source, *actor, *user_id, *agent_id, *language;
+        char *owned[5];
+};
+
+static int who_cols_cap(struct who_cols *c, const al_audit_who *who,
+                        const char *language, al_error *err) {
+        const char **v[] = {&c->source, &c->actor, &c->user_id, &c->agent_id,
+                            &c->language};
+        *c = (struct who_cols){who->source, who->actor, who->user_id,
+                               who->agent_id, language, {0}};
+        bool oom = false;
+        for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+                if ((c->owned[i] = capped_column(*v[i], AUDIT_COLUMN_CAP,
+                                                 &oom)))
+                        *v[i] = c->owned[i];
+        return oom ? al_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+static void who_cols_free(struct who_cols *c) {
+        for (size_t i = 0; i < ARRAY_SIZE(c->owned); i++)
+                free(c->owned[i]);
+}
+
+/* The flags within AUDIT_FLAGS_CAP (in place). */
+static char *flags_cap(char *flags) {
+        bool oom = false;
+        char *c = capped_column(flags, AUDIT_FLAGS_CAP, &oom);
+        if (!c)
+                return oom ? (free(flags), NULL) : flags;
+        free(flags);
+        return c;
+}
+
+/* findings into d: all of them while their JSON fits AUDIT_FINDINGS_CAP,
+ * else the leading ones that fit, with findings_total, findings_bytes and
+ * findings_sha256 of all. */
+static void set_findings(json_t *d, json_t *findings) {
+        if (!findings) {
+                json_object_set_new(d, "findings", json_array());
+                return;
+        }
+        _cleanup_free_ char *all = dumps(findings);
+        size_t n = all ? strlen(all) : 0;
+        if (n <= AUDIT_FINDINGS_CAP) {
+                json_object_set(d, "findings", findings);
+                return;
+        }
+        json_t *kept = json_array();
+        size_t used = 2, i;
+        json_t *f;
+        json_array_foreach(findings, i, f) {
+                _cleanup_free_ char *one = dumps(f);
+                if (!one || used + strlen(one) + 1 > AUDIT_FINDINGS_CAP)
+                        break;
+                used += strlen(one) + 1;
+                json_array_append(kept, f);
+        }
+        char h[AL_AUDIT_HASH_SIZE];
+        sha256_hex(all, n, h);
+        json_object_set_new(d, "findings", kept);
+        json_object_set_new(d, "findings_total",
+                            json_integer((json_int_t)json_array_size(findings)));
+        json_object_set_new(d, "findings_bytes", json_integer((json_int_t)n));
+        json_object_set_new(d, "findings_sha256", json_string(h));
 }
 
 /* The code: hash, size, a preview, and the code itself up to the cap
@@ -793,7 +941,9 @@ static json_t *spec_json(const al_audit *a, const al_spec *s) {
                            s->files[i].len, h);
                 json_array_append_new(
                         in, json_pack("{s:o,s:I,s:s}", "name",
-                                      al_jstr(s->files[i].name), "bytes",
+                                      capped_str(s->files[i].name,
+                                                 AUDIT_NAME_CAP),
+                                      "bytes",
                                       (json_int_t)s->files[i].len, "sha256",
                                       h));
         }
@@ -804,17 +954,25 @@ static json_t *spec_json(const al_audit *a, const al_spec *s) {
                                               false));
         json_t *args = json_array();
         for (size_t i = 0; i < s->n_args && i < AUDIT_MAX_ARGS_KEPT; i++)
-                json_array_append_new(args, al_jstr(s->args[i]));
+                json_array_append_new(args,
+                                      capped_str(s->args[i], AUDIT_ARG_CAP));
         json_object_set_new(d, "args", args);
+        if (s->n_args > AUDIT_MAX_ARGS_KEPT)
+                json_object_set_new(d, "args_count",
+                                    json_integer((json_int_t)s->n_args));
         /* names only: values may be secrets */
         json_t *env = json_array();
-        for (size_t i = 0; i < s->n_env; i++)
-                json_array_append_new(
-                        env, al_jstrn(s->env[i], strcspn(s->env[i], "=")));
+        for (size_t i = 0; i < s->n_env; i++) {
+                _cleanup_free_ char *name =
+                        strndup(s->env[i], strcspn(s->env[i], "="));
+                json_array_append_new(env, capped_str(name ? name : "",
+                                                      AUDIT_NAME_CAP));
+        }
         json_object_set_new(d, "env", env);
         json_t *col = json_array();
         for (size_t i = 0; i < s->n_collect; i++)
-                json_array_append_new(col, al_jstr(s->collect[i]));
+                json_array_append_new(col, capped_str(s->collect[i],
+                                                      AUDIT_NAME_CAP));
         json_object_set_new(d, "collect", col);
         json_object_set_new(d, "limits", al_limits_json(&s->limits));
         return d;
@@ -936,27 +1094,34 @@ int al_audit_started(al_audit *a, const al_audit_who *who, const al_spec *s,
                 return r;
         _cleanup_json_ json_t *d = spec_json(a, s);
         json_object_set_new(d, "owner", owner_json());
-        json_object_set_new(d, "findings",
-                            findings ? json_incref(findings) : json_array());
+        set_findings(d, findings);
         _cleanup_free_ char *detail = dumps(d);
-        _cleanup_free_ char *flags = flags_of(a, s, findings);
+        _cleanup_free_ char *flags = flags_cap(flags_of(a, s, findings));
         if (!detail)
                 return al_error_set(err, ENOMEM, "out of memory");
+        struct who_cols c;
+        if ((r = who_cols_cap(&c, who, s && s->lang ? s->lang->name : NULL,
+                              err)) < 0) {
+                who_cols_free(&c);
+                return r;
+        }
         new_id(id);
         char ts[32];
         al_audit_rec rec = {
                 .kind = "started",
                 .id = id,
-                .source = who->source,
-                .actor = who->actor,
-                .user_id = who->user_id,
-                .agent_id = who->agent_id,
-                .language = s && s->lang ? s->lang->name : NULL,
+                .source = c.source,
+                .actor = c.actor,
+                .user_id = c.user_id,
+                .agent_id = c.agent_id,
+                .language = c.language,
                 .flags = flags,
                 .detail = detail,
         };
-        if ((r = append(a, &rec, ts, err)) < 0)
+        if ((r = append(a, &rec, ts, err)) < 0) {
+                who_cols_free(&c);
                 return r;
+        }
         /* the finished record repeats who and what: keep it at hand */
         if (!a->last)
                 a->last = calloc(1, sizeof(*a->last));
@@ -966,6 +1131,7 @@ int al_audit_started(al_audit *a, const al_audit_who *who, const al_spec *s,
         }
         if (flags && alert_wanted(a, "flagged"))
                 raise_alert(a, "flagged", &rec, NULL);
+        who_cols_free(&c);
         return 0;
 }
 
@@ -978,7 +1144,7 @@ static json_t *result_detail(const al_audit *a, const al_result *r) {
                               (json_int_t)r->memory_peak_bytes);
         if (!d)
                 return NULL;
-        json_object_set_new(d, "reason", al_jstr(r->reason));
+        json_object_set_new(d, "reason", capped_str(r->reason, AUDIT_TEXT_CAP));
         json_t *hit = json_array();
         for (const char *p = r->limits_hit; *p;) {
                 size_t n = strcspn(p, ",");
@@ -999,16 +1165,21 @@ static json_t *result_detail(const al_audit *a, const al_result *r) {
                                             : "",
                            r->files[i].size, h);
                 json_array_append_new(
-                        files, json_pack("{s:o,s:I,s:s,s:s}", "name",
-                                         al_jstr(r->files[i].name), "bytes",
-                                         (json_int_t)r->files[i].size,
-                                         "sha256", h, "mime",
-                                         r->files[i].mime ? r->files[i].mime
-                                                          : ""));
+                        files,
+                        json_pack("{s:o,s:I,s:s,s:o}", "name",
+                                  capped_str(r->files[i].name,
+                                             AUDIT_NAME_CAP),
+                                  "bytes", (json_int_t)r->files[i].size,
+                                  "sha256", h, "mime",
+                                  capped_str(r->files[i].mime
+                                                     ? r->files[i].mime
+                                                     : "",
+                                             AUDIT_NAME_CAP)));
         }
         json_object_set_new(d, "files", files);
         if (r->files_note[0])
-                json_object_set_new(d, "files_note", al_jstr(r->files_note));
+                json_object_set_new(d, "files_note",
+                                    capped_str(r->files_note, AUDIT_TEXT_CAP));
         json_object_set_new(d, "limits", al_limits_json(&r->limits));
         if (r->compile)
                 json_object_set_new(
@@ -1016,9 +1187,11 @@ static json_t *result_detail(const al_audit *a, const al_result *r) {
                         json_pack("{s:s,s:i,s:o}", "status",
                                   al_status_name(r->compile->status),
                                   "exit_code", r->compile->exit_code, "reason",
-                                  al_jstr(r->compile->reason)));
+                                  capped_str(r->compile->reason,
+                                             AUDIT_TEXT_CAP)));
         if (r->status == AL_STATUS_INTERNAL_ERROR)
-                json_object_set_new(d, "error", al_jstr(r->reason));
+                json_object_set_new(d, "error",
+                                    capped_str(r->reason, AUDIT_TEXT_CAP));
         return d;
 }
 
@@ -1072,32 +1245,47 @@ int al_audit_refused(al_audit *a, const al_audit_who *who, const al_spec *s,
                 return r;
         _cleanup_json_ json_t *d = spec_json(a, s);
         if (findings)
-                json_object_set_new(d, "findings", json_incref(findings));
-        json_object_set_new(d, "error",
-                            json_pack("{s:s,s:o}", "code", code ? code : "",
-                                      "message", al_jstr(message ? message
-                                                                 : "")));
+                set_findings(d, findings);
+        json_object_set_new(
+                d, "error",
+                json_pack("{s:o,s:o}", "code",
+                          capped_str(code ? code : "", AUDIT_NAME_CAP),
+                          "message",
+                          capped_str(message ? message : "", AUDIT_TEXT_CAP)));
         _cleanup_free_ char *detail = dumps(d);
-        _cleanup_free_ char *flags = flags_of(a, s, findings);
+        _cleanup_free_ char *flags = flags_cap(flags_of(a, s, findings));
         if (!detail)
                 return al_error_set(err, ENOMEM, "out of memory");
+        struct who_cols c;
+        if ((r = who_cols_cap(&c, who, s && s->lang ? s->lang->name : NULL,
+                              err)) < 0) {
+                who_cols_free(&c);
+                return r;
+        }
         new_id(id);
         char ts[32];
         al_audit_rec rec = {
                 .kind = "refused",
                 .id = id,
-                .source = who->source,
-                .actor = who->actor,
-                .user_id = who->user_id,
-                .agent_id = who->agent_id,
-                .language = s && s->lang ? s->lang->name : NULL,
+                .source = c.source,
+                .actor = c.actor,
+                .user_id = c.user_id,
+                .agent_id = c.agent_id,
+                .language = c.language,
                 .status = "rejected",
                 .flags = flags,
                 .detail = detail,
         };
         r = append(a, &rec, ts, err);
-        if (r == 0 && alert_wanted(a, "refused"))
-                raise_alert(a, "refused", &rec, message);
+        if (r == 0 && alert_wanted(a, "refused")) {
+                /* the alert's reason within the same cap as the record */
+                _cleanup_free_ char *m = message ? strndup(
+                        message, utf8_cut(message, strlen(message),
+                                          AUDIT_TEXT_CAP))
+                                                 : NULL;
+                raise_alert(a, "refused", &rec, m);
+        }
+        who_cols_free(&c);
         return r;
 }
 
@@ -1163,16 +1351,15 @@ static int verify_one(const al_audit_rec *rec, void *ctx) {
                            "(%llu): inserted",
                            (unsigned long long)rec->seq,
                            (unsigned long long)v->expect_seq);
+        if (rec->seq == v->expect_seq + 1)
+                return bad(v, rec, v->expect_seq, "deleted",
+                           "record %llu is missing: deleted",
+                           (unsigned long long)v->expect_seq);
         if (rec->seq > v->expect_seq)
                 return bad(v, rec, v->expect_seq, "deleted",
-                           "record%s %llu%s%llu %s missing: deleted",
-                           rec->seq - v->expect_seq > 1 ? "s" : "",
+                           "records %llu to %llu are missing: deleted",
                            (unsigned long long)v->expect_seq,
-                           rec->seq - v->expect_seq > 1 ? " to " : "",
-                           rec->seq - v->expect_seq > 1
-                                   ? (unsigned long long)rec->seq - 1
-                                   : 0ull,
-                           rec->seq - v->expect_seq > 1 ? "are" : "is");
+                           (unsigned long long)rec->seq - 1);
         char hash[AL_AUDIT_HASH_SIZE], mac[AL_AUDIT_HASH_SIZE];
         al_audit_rec copy = *rec;
         if (al_audit_seal(v->a->key, &copy, hash, mac) < 0)
@@ -1197,6 +1384,15 @@ static int verify_one(const al_audit_rec *rec, void *ctx) {
                            "record %llu (%s %s) was not written by airlock: "
                            "its MAC does not match (inserted or forged)",
                            s, rec->kind, rec->id);
+        /* the hash covers the stored bytes, not their type: a text
+         * column stored as a BLOB (or a NUL in one) hashes the same but
+         * hides the record from every query that compares values */
+        if (rec->bad_column)
+                return bad(v, rec, rec->seq, "modified",
+                           "record %llu (%s %s) was modified after it was "
+                           "written: its column %s %s",
+                           s, rec->kind, rec->id, rec->bad_column,
+                           rec->bad_why);
         if (!link_ok && !hash_ok)
                 return bad(v, rec, rec->seq, "reordered",
                            "record %llu (%s %s) is a genuine record in the "
@@ -1281,6 +1477,18 @@ int al_audit_verify(al_audit *a, const char *expect_head,
                                .expect_seq = 1,
                                .want_hash = want_hash[0] ? want_hash : NULL};
         snprintf(v.expect_prev, sizeof(v.expect_prev), ZERO_HASH);
+        /* first the schema: a trigger, view, index or table that airlock
+         * did not create, or one of its own changed */
+        char schema[400];
+        if ((r = a->st->ops->schema_check(a->st, schema, sizeof(schema),
+                                          err)) < 0)
+                goto out;
+        if (r == 1) {
+                r = 0;
+                bad(&v, NULL, 0, "schema",
+                    "the store's schema is not airlock's: %s", schema);
+                goto out;
+        }
         al_audit_checkpoint cp;
         if ((r = a->st->ops->checkpoint_get(a->st, &cp, err)) < 0)
                 goto out;

@@ -227,3 +227,54 @@ void al_utc_now(char out[32]) {
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                  tm.tm_min, tm.tm_sec, t.tv_nsec / 1000000);
 }
+
+char *al_term_sanitize(const char *s, size_t len, unsigned flags) {
+        static const char hexd[] = "0123456789abcdef";
+        const unsigned char *u = (const unsigned char *)s;
+        /* worst case: every byte becomes the 4 bytes of \xNN */
+        if (len > (SIZE_MAX - 1) / 4)
+                return NULL;
+        char *out = malloc(len * 4 + 1);
+        if (!out)
+                return NULL;
+        size_t o = 0;
+        for (size_t i = 0; i < len;) {
+                size_t n = utf8_seq(u + i, len - i);
+                uint32_t cp = 0;
+                if (n == 2)
+                        cp = (uint32_t)(u[i] & 0x1f) << 6 | (u[i + 1] & 0x3f);
+                else if (n == 3)
+                        cp = (uint32_t)(u[i] & 0x0f) << 12 |
+                             (uint32_t)(u[i + 1] & 0x3f) << 6 |
+                             (u[i + 2] & 0x3f);
+                bool keep_nl = (flags & AL_TERM_KEEP_NEWLINES) &&
+                               (u[i] == '\n' || u[i] == '\t');
+                if (n == 1 && (u[i] < 0x20 || u[i] == 0x7f) && !keep_nl) {
+                        memcpy(out + o, "\\x", 2);
+                        out[o + 2] = hexd[u[i] >> 4];
+                        out[o + 3] = hexd[u[i] & 15];
+                        o += 4;
+                        i++;
+                } else if (!n) {
+                        memcpy(out + o, "\\x", 2);
+                        out[o + 2] = hexd[u[i] >> 4];
+                        out[o + 3] = hexd[u[i] & 15];
+                        o += 4;
+                        i++;
+                } else if ((n == 2 && cp >= 0x80 && cp <= 0x9f) ||
+                           (n == 3 && ((cp >= 0x202a && cp <= 0x202e) ||
+                                       (cp >= 0x2066 && cp <= 0x2069)))) {
+                        memcpy(out + o, "\\u", 2);
+                        for (int k = 0; k < 4; k++)
+                                out[o + 2 + k] = hexd[(cp >> (12 - 4 * k)) & 15];
+                        o += 6;
+                        i += n;
+                } else {
+                        memcpy(out + o, u + i, n);
+                        o += n;
+                        i += n;
+                }
+        }
+        out[o] = '\0';
+        return out;
+}

@@ -41,3 +41,14 @@ double al_now_ms(void);
 
 /* Now, UTC, as 2026-11-23T10:33:01.153Z. */
 void al_utc_now(char out[32]);
+
+/* al_term_sanitize flags. */
+#define AL_TERM_KEEP_NEWLINES 1u /* keep \n and \t as they are */
+/* A copy of s[0..len) that is safe to print on a terminal, for output a
+ * person reads: C0 controls, DEL and NUL become \xNN (\n and \t too unless
+ * AL_TERM_KEEP_NEWLINES), C1 controls written as UTF-8 (U+0080..U+009F)
+ * and the bidirectional overrides and isolates (U+202A..U+202E,
+ * U+2066..U+2069, which reorder what is shown) become \uXXXX, a byte that
+ * is not part of valid UTF-8 becomes \xNN. Everything else is kept.
+ * NUL-terminated; NULL on allocation failure. */
+char *al_term_sanitize(const char *s, size_t len, unsigned flags);

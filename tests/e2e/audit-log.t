@@ -45,6 +45,14 @@ def listing(*args, state=STATE):
     return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
 
 
+def started_count(state):
+    """started records so far; 0 while the store is still being created."""
+    try:
+        return db(state, "SELECT count(*) FROM records WHERE kind='started'")[0][0]
+    except sqlite3.Error:
+        return 0
+
+
 def fresh_state(name):
     d = os.path.join(tmp, name)
     os.makedirs(d, mode=0o700)
@@ -174,6 +182,8 @@ ok(good, "only the status column changed: verify fails at that record (modified)
 d = tampered("delete", "DELETE FROM records WHERE seq = 5")
 good, v = verify_fails_at(d, 5, "deleted")
 ok(good, "a record deleted from the middle: verify fails at its position (deleted)", v)
+ok(v.get("message") == "record 5 is missing: deleted",
+   "one record deleted from the middle: the message names that one record", v.get("message"))
 
 cols = "kind, id, ts, source, actor, user_id, agent_id, language, status, flags, detail, prev, hash, mac"
 d = os.path.join(tmp, "tamper-swap")
@@ -234,8 +244,7 @@ proc = subprocess.Popen([BIN, "run", "--json", "--state", kst, "--lang", "python
                          "import time\n# %s\ntime.sleep(30)\n" % marker],
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 started = wait_until(lambda: os.path.exists(os.path.join(kst, "audit.db"))
-                     and db(kst, "SELECT count(*) FROM records WHERE kind='started'")[0][0] == 1
-                     and sandbox_uid_procs(), 10)
+                     and started_count(kst) == 1 and sandbox_uid_procs(), 10)
 running = listing(state=kst)
 ok(len(running) == 1 and running[0]["status"] == "running",
    "while the code runs, its started record is listed as running", running)
@@ -467,6 +476,182 @@ rcs, st = audit_json("stats")
 ok(rcs == 0 and st.get("executions") == n_exec and st.get("by_status", {}).get("rejected", 0) >= 2
    and st.get("suspicious", 0) >= 1 and len(st.get("head", "")) == 64,
    "stats counts executions by status and flags, with the chain head", st)
+
+# --- 10. one write to audit.db: planted schema objects, types and NULs -------
+# (issue 17 item 14) whoever can write the file but lacks the key must not
+# hide records from verify
+tst = fresh_state("trigger")
+for i in range(2):
+    run("sh", "echo before %d" % i, "--state", tst)
+anchor = audit("head", state=tst).stdout.strip()
+db(tst, "CREATE TRIGGER x BEFORE INSERT ON records WHEN NEW.detail LIKE '%EVIL%' "
+        "BEGIN SELECT RAISE(IGNORE); END;")
+p = run_raw(["run", "--json", "--state", tst, "--lang", "python", "-c", 'print("EVIL ran")'])
+try:
+    j = json.loads(p.stdout)
+except ValueError:
+    j = {}
+ok(p.returncode == 8 and j.get("error", {}).get("code") == "audit_unavailable"
+   and b"EVIL ran" not in p.stdout and "trigger 'x'" in j.get("reason", ""),
+   "a trigger planted in audit.db: the run is refused (exit 8, audit_unavailable) naming the trigger, "
+   "and the code never runs", (p.returncode, p.stdout[:600]))
+rcv, v = audit_json("verify", "--expect-head", anchor, state=tst)
+ok(rcv == 1 and v.get("problem") == "schema" and "unexpected trigger 'x'" in v.get("message", ""),
+   "verify --expect-head reports the planted trigger by name (schema)", v)
+p = audit("verify", state=tst)
+ok(p.returncode == 1 and p.stdout.startswith("FAILED: schema:") and "trigger 'x'" in p.stdout,
+   "verify in human form: FAILED: schema: ... trigger 'x'", p.stdout)
+
+for name, plant, named in (
+        ("view", "CREATE VIEW v AS SELECT * FROM records", "unexpected view 'v'"),
+        ("index", "CREATE INDEX i ON records(actor)", "unexpected index 'i' on 'records'"),
+        ("table", "CREATE TABLE t (x)", "unexpected table 't'"),
+        ("dropped-index", "DROP INDEX records_ts", "missing index 'records_ts'")):
+    d = tampered("schema-" + name, plant)
+    rcv, v = audit_json("verify", state=d)
+    ok(rcv == 1 and v.get("problem") == "schema" and named in v.get("message", ""),
+       "a %s changed in the schema: verify names it (%s)" % (name, named), v)
+
+st_seq = db(base, "SELECT seq FROM records WHERE kind='started' ORDER BY seq LIMIT 1 OFFSET 2")[0][0]
+st_id = db(base, "SELECT id FROM records WHERE seq = ?", (st_seq,))[0][0]
+d = tampered("blobkind", "UPDATE records SET kind = CAST(kind AS BLOB) WHERE seq = ?", (st_seq,))
+hidden = st_id not in {e["id"] for e in listing(state=d)}
+good, v = verify_fails_at(d, st_seq, "modified")
+ok(hidden and good and "column kind is a BLOB" in v.get("message", ""),
+   "kind cast to a BLOB hides the run from list; verify fails at that record naming the column", v)
+d = tampered("nulactor", "UPDATE records SET actor = actor || char(0) || 'x' WHERE seq = ?", (st_seq,))
+hidden = st_id not in {e["id"] for e in listing("--actor", "user:root", state=d)}
+good, v = verify_fails_at(d, st_seq, "modified")
+ok(hidden and good and "actor holds a NUL" in v.get("message", ""),
+   "a NUL and more appended to actor hides the run from --actor; verify fails at that record naming it", v)
+
+# --- 11. what the audit CLI prints cannot drive the terminal ------------------
+# (issue 17 item 15) ESC[2K ESC[1G in a comment, an OSC title, a CR
+tty_code = "print('harmless')  # \x1b[2K\x1b[1Gprint('what you think ran')\x1b]0;owned\x07\rX"
+rc, r = run("python", tty_code, "--agent-id", "=HYPERLINK(\"http://x\")")
+p = subprocess.run([BIN, "audit", "show", r.get("audit_id", "none")], capture_output=True, timeout=60)
+ok(p.returncode == 0 and b"\x1b" not in p.stdout and b"\r" not in p.stdout and b"\x07" not in p.stdout
+   and b"\\x1b[2K\\x1b[1G" in p.stdout and b"\\x1b]0;owned\\x07\\x0dX" in p.stdout,
+   "audit show: ESC[2K ESC[1G, an OSC title and CR in the code are shown escaped, never sent raw",
+   p.stdout[-800:])
+rc, rx = run("sh", "true", "--user-id", "u\x1b[31mred")
+p = subprocess.run([BIN, "audit", "show", rx.get("audit_id", "none")], capture_output=True, timeout=60)
+ok(rx["status"] == "rejected" and p.returncode == 0 and b"\x1b" not in p.stdout
+   and b"u\\x1b[31mred" in p.stdout,
+   "audit show: an error text holding ESC (a refused --user-id) is shown escaped", p.stdout[-600:])
+d = tampered("tty-actor", "UPDATE records SET actor = char(27) || ']0;owned' || char(7) || char(27) "
+                         "|| '[2K' || char(13) WHERE seq = 1")
+p = subprocess.run([BIN, "audit", "list", "--state", d], capture_output=True, timeout=60)
+ok(p.returncode == 0 and b"\x1b" not in p.stdout and b"\r" not in p.stdout and b"\x07" not in p.stdout
+   and b"\\x1b]0;owned" in p.stdout,
+   "audit list: an actor written into the database with OSC, CSI and CR is shown escaped", p.stdout[-500:])
+rows = [ln for ln in audit("export", "--format", "csv").stdout.splitlines() if r.get("audit_id", "-") in ln]
+ok(len(rows) == 1 and ',"\'=HYPERLINK(""http://x"")",' in rows[0] and "\x1b" not in rows[0],
+   "export csv: a cell starting with = gets a ' in front, inside its quotes (no formula)", rows)
+rc, r2 = run("sh", "true", "--agent-id", "@SUM(A1)", "--user-id", "-2+3")
+rows = [ln for ln in audit("export", "--format", "csv").stdout.splitlines() if r2.get("audit_id", "-") in ln]
+ok(len(rows) == 1 and ",'-2+3,'@SUM(A1)," in rows[0],
+   "export csv: cells starting with - and @ are neutralised too", rows)
+
+# --- 12. kill -9 whose parent has not reaped it yet: a zombie is not running -----
+# (issue 17 item 13)
+zst = fresh_state("zombie")
+zmark = "al-audit-zombie-%d" % os.getpid()
+zp = subprocess.Popen([BIN, "run", "--json", "--state", zst, "--lang", "python", "-c",
+                       "import time\n# %s\ntime.sleep(30)\n" % zmark],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+up = wait_until(lambda: os.path.exists(os.path.join(zst, "audit.db")) and started_count(zst) == 1, 10)
+os.kill(zp.pid, signal.SIGKILL)   # and no wait(): the test is its parent
+
+
+def zstate():
+    try:
+        with open("/proc/%d/stat" % zp.pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+is_zombie = wait_until(lambda: zstate() == "Z", 10)
+zl = listing(state=zst)
+ok(bool(up) and is_zombie and len(zl) == 1 and zl[0]["status"] == "interrupted",
+   "airlock run killed with SIGKILL and not yet reaped (a zombie): listed as interrupted, not running",
+   (zstate(), zl))
+zp.wait()
+wait_until(lambda: not procs_with(zmark), 5)
+
+# --- 13. every stored field is capped; free space is shown -------------------
+# (issue 17 item 6) through serve: a request body can carry 9 MB of args
+sst = fresh_state("serve")
+kp = subprocess.run([BIN, "keys", "create", "--name", "t", "--scopes", "execute", "--state", sst, "--json"],
+                    capture_output=True, timeout=30)
+skey = json.loads(kp.stdout.decode().splitlines()[-1])["key"]
+sp = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--state", sst],
+                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+line = sp.stderr.readline().decode()
+sport = json.loads(line).get("port") if line.startswith("{") else None
+threading.Thread(target=lambda: [None for _ in sp.stderr], daemon=True).start()
+
+
+def http(method, path, body=None, key=skey):
+    import urllib.request
+    import urllib.error
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (sport, path), method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    if key:
+        req.add_header("Authorization", "Bearer " + key)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw)
+        except ValueError:
+            return e.code, {"raw": raw[:300]}
+
+
+st, rz = http("GET", "/readyz", key=None)
+store = rz.get("audit_store", {})
+ok(sport and st == 200 and store.get("ok") is True and store.get("free_bytes", 0) > 0
+   and store.get("min_free_bytes") == 64 << 20,
+   "GET /readyz shows the audit store's free space, ok above the threshold", (st, rz))
+
+run_db = lambda: sum(os.path.getsize(os.path.join(sst, n)) for n in ("audit.db", "audit.db-wal")
+                     if os.path.exists(os.path.join(sst, n)))
+size0 = run_db()
+a5, a4 = "A" * (5 << 20), "B" * (4 << 20)
+st, rr = http("POST", "/v1/execute", {"language": "sh", "code": "true", "args": [a5, a4],
+                                      "env": {"1bad": "x"}})
+grown = run_db() - size0
+rcs, x = audit_json("show", rr.get("id", "none"), state=sst)
+args = x.get("request", {}).get("args", [{}, {}])
+ok(st == 400 and rcs == 0 and grown < 1 << 20
+   and args[0].get("bytes") == 5 << 20 and args[0].get("sha256") == hashlib.sha256(a5.encode()).hexdigest()
+   and len(args[0].get("preview", "")) == 1024 and args[1].get("bytes") == 4 << 20,
+   "a refused request with args of 5 MB and 4 MB grows audit.db by %d bytes; the record keeps each "
+   "arg's size, SHA-256 and a 1 KiB preview" % grown, (st, grown, json.dumps(args)[:300]))
+p = audit("show", rr.get("id", "none"), state=sst)
+ok("5242880 bytes, sha256 " + hashlib.sha256(a5.encode()).hexdigest() in p.stdout,
+   "audit show reports the capped argument's size and hash", p.stdout[-600:])
+
+# a trigger planted while serve runs: the next request fails closed
+db(sst, "CREATE TRIGGER x BEFORE INSERT ON records BEGIN SELECT RAISE(IGNORE); END;")
+n_before = db(sst, "SELECT count(*) FROM records")[0][0]
+st, rr = http("POST", "/v1/execute", {"language": "sh", "code": "echo EVIL"})
+n_after = db(sst, "SELECT count(*) FROM records")[0][0]
+ok(st == 503 and rr.get("error", {}).get("code") == "audit_unavailable" and "stdout" not in rr
+   and "trigger 'x'" in rr.get("error", {}).get("message", "") and n_after == n_before,
+   "a trigger planted while serve runs: the request fails closed (503 audit_unavailable naming it), "
+   "no phantom id", (st, rr, n_before, n_after))
+sp.send_signal(signal.SIGTERM)
+sp.wait(30)
+
+p = subprocess.run([BIN, "doctor", "--state", sst], capture_output=True, text=True, timeout=120)
+ok("audit.free_space" in p.stdout and "MiB free for the audit store" in p.stdout,
+   "airlock doctor shows the audit store's free space", p.stdout[-800:])
 
 shutil.rmtree(tmp, True)
 srv.shutdown()

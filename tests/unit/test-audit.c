@@ -247,6 +247,10 @@ static void tamper_and_truncate(void) {
         ASSERT_TRUE(!rep.ok);
         ASSERT_INT_EQ(rep.bad_seq, 3);
         ASSERT_STR_EQ(rep.problem, "deleted");
+        ASSERT_STR_EQ(rep.message, "record 3 is missing: deleted");
+        sql(dir, "DELETE FROM records WHERE seq = 4");
+        ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+        ASSERT_STR_EQ(rep.message, "records 3 to 4 are missing: deleted");
         /* a malformed anchor is a usage error */
         ASSERT_INT_EQ(al_audit_verify(a, "12:xyz", &rep, &e), -EINVAL);
         al_audit_close(a);
@@ -473,6 +477,226 @@ static void bad_key_and_store(void) {
         ASSERT_TRUE(strstr(e.msg, "audit-bogus") != NULL);
 }
 
+/* A schema object airlock did not create, planted by whoever can write
+ * the file: nothing more is appended, and verify names it. */
+static void schema_pinned(void) {
+        static const struct {
+                const char *plant, *named, *undo;
+        } objs[] = {
+                {"CREATE TRIGGER x BEFORE INSERT ON records WHEN NEW.detail "
+                 "LIKE '%EVIL%' BEGIN SELECT RAISE(IGNORE); END",
+                 "unexpected trigger 'x' on 'records'", "DROP TRIGGER x"},
+                {"CREATE VIEW v AS SELECT * FROM records",
+                 "unexpected view 'v'", "DROP VIEW v"},
+                {"CREATE INDEX i ON records(actor)",
+                 "unexpected index 'i' on 'records'", "DROP INDEX i"},
+                {"CREATE TABLE t (x)", "unexpected table 't'",
+                 "DROP TABLE t"},
+                {"DROP INDEX records_ts", "missing index 'records_ts'",
+                 "CREATE INDEX records_ts ON records(ts)"},
+        };
+        char dir[] = "/tmp/al-unit-audit5-XXXXXX";
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        al_error e = {0};
+        al_audit *a = NULL;
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+        ASSERT_INT_EQ(add_runs(a, 2, NULL), 0);
+        al_audit_verify_report rep;
+        for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+                sql(dir, objs[i].plant);
+                al_spec *s = al_spec_new();
+                al_spec_set_language(s, "sh", &e);
+                al_spec_set_code(s, "echo EVIL", 9, &e);
+                char id[AL_AUDIT_ID_SIZE];
+                al_audit_who w = {.source = "cli", .actor = "user:test"};
+                int r = al_audit_started(a, &w, s, NULL, id, &e);
+                al_spec_free(s);
+                ASSERT_INT_EQ(r, -EBADMSG);
+                if (!strstr(e.msg, objs[i].named))
+                        printf("#   %s\n", e.msg);
+                ASSERT_TRUE(strstr(e.msg, objs[i].named) != NULL);
+                ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+                ASSERT_TRUE(!rep.ok);
+                ASSERT_STR_EQ(rep.problem, "schema");
+                ASSERT_TRUE(strstr(rep.message, objs[i].named) != NULL);
+                sql(dir, objs[i].undo);
+        }
+        /* a table of airlock's redefined (through writable_schema, as
+         * someone with the file can): named as changed */
+        sql(dir, "PRAGMA writable_schema = ON; UPDATE sqlite_master SET "
+                 "sql = replace(sql, 'mac TEXT NOT NULL', 'mac TEXT') WHERE "
+                 "name = 'checkpoint'");
+        al_audit_close(a);
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+        ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+        ASSERT_STR_EQ(rep.problem, "schema");
+        if (!strstr(rep.message, "changed table 'checkpoint'"))
+                printf("#   %s\n", rep.message);
+        ASSERT_TRUE(strstr(rep.message, "changed table 'checkpoint'") !=
+                    NULL);
+        ASSERT_TRUE(add_runs(a, 1, NULL) < 0);
+        sql(dir, "PRAGMA writable_schema = ON; UPDATE sqlite_master SET "
+                 "sql = replace(sql, 'mac TEXT)', 'mac TEXT NOT NULL)') "
+                 "WHERE name = 'checkpoint'");
+        al_audit_close(a);
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+        /* back to airlock's schema: it appends and verifies again */
+        ASSERT_INT_EQ(add_runs(a, 1, NULL), 0);
+        ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+        if (!rep.ok)
+                printf("#   %s\n", rep.message);
+        ASSERT_TRUE(rep.ok);
+        ASSERT_INT_EQ(rep.records, 6);
+        al_audit_close(a);
+
+        /* triggers are off on the store's connection: even an insert
+         * outside the checked write path stores its row */
+        char db[600];
+        snprintf(db, sizeof(db), "%s/audit.db", dir);
+        sql(dir, objs[0].plant);
+        al_audit_store *st = NULL;
+        ASSERT_INT_EQ(al_audit_sqlite_open(db, 1000, &st, &e), 0);
+        uint64_t seq;
+        char head[AL_AUDIT_HASH_SIZE];
+        ASSERT_INT_EQ(st->ops->head(st, &seq, head, &e), 0);
+        al_audit_rec rec = vector();
+        rec.seq = seq + 1;
+        rec.detail = "{\"x\":\"EVIL\"}";
+        rec.hash = "ab";
+        rec.mac = "cd";
+        ASSERT_INT_EQ(st->ops->insert(st, &rec, &e), 0);
+        ASSERT_INT_EQ(st->ops->head(st, &seq, head, &e), 0);
+        ASSERT_INT_EQ(seq, rec.seq);
+        st->ops->close(st);
+}
+
+/* The hash covers the stored bytes and verify checks the stored types:
+ * a text column turned into a BLOB, or a NUL and more appended, hides a
+ * record from queries that compare values; verify names it. */
+static void types_and_nuls(void) {
+        static const struct {
+                const char *sql, *column, *why;
+        } cases[] = {
+                {"UPDATE records SET kind = CAST(kind AS BLOB) WHERE seq = 3",
+                 "kind", "BLOB"},
+                {"UPDATE records SET actor = actor || char(0) || 'x' WHERE "
+                 "seq = 3",
+                 "actor", "NUL"},
+                {"UPDATE records SET user_id = CAST(user_id AS BLOB) || "
+                 "char(0) WHERE seq = 3",
+                 "user_id", "NUL"},
+                {"UPDATE records SET id = CAST(id AS BLOB) WHERE seq = 3",
+                 "column id", "BLOB"},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                /* one directory (a process protects at most 8), a new
+                 * store each time */
+                char dir[] = "/tmp/al-unit-audit6", db[600];
+                mkdir(dir, 0700);
+                for (int k = 0; k < 3; k++) {
+                        snprintf(db, sizeof(db), "%s/audit.db%s", dir,
+                                 k == 0 ? "" : k == 1 ? "-wal" : "-shm");
+                        unlink(db);
+                }
+                al_error e = {0};
+                al_audit *a = NULL;
+                ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+                ASSERT_INT_EQ(add_runs(a, 3, NULL), 0);
+                sql(dir, cases[i].sql);
+                al_audit_verify_report rep;
+                ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+                ASSERT_TRUE(!rep.ok);
+                ASSERT_INT_EQ(rep.bad_seq, 3);
+                ASSERT_STR_EQ(rep.problem, "modified");
+                if (!strstr(rep.message, cases[i].column) ||
+                    !strstr(rep.message, cases[i].why))
+                        printf("#   %s\n", rep.message);
+                ASSERT_TRUE(strstr(rep.message, cases[i].column) != NULL);
+                ASSERT_TRUE(strstr(rep.message, cases[i].why) != NULL);
+                al_audit_close(a);
+        }
+        /* the same bytes with and without stored lengths: a record
+         * written before lengths were hashed still verifies */
+        al_audit_rec r = vector(), l = vector();
+        const char *f[] = {l.kind,     l.id,     l.ts,     l.source,
+                           l.actor,    l.user_id, l.agent_id, l.language,
+                           l.status,   l.flags,  l.detail, l.prev};
+        l.has_len = true;
+        for (int i = 0; i < AL_AUDIT_NFIELDS; i++)
+                l.len[i] = f[i] ? strlen(f[i]) : 0;
+        unsigned char key[32] = {0};
+        char h1[AL_AUDIT_HASH_SIZE], h2[AL_AUDIT_HASH_SIZE],
+                m[AL_AUDIT_HASH_SIZE];
+        al_audit_seal(key, &r, h1, m);
+        al_audit_seal(key, &l, h2, m);
+        ASSERT_STR_EQ(h1, h2);
+        /* ... and a NUL inside is covered */
+        l.actor = "user:root\0x";
+        l.len[4] = 11;
+        al_audit_seal(key, &l, h2, m);
+        ASSERT_TRUE(strcmp(h1, h2) != 0);
+}
+
+/* Every field a caller gives is capped: a 5 MB argument and an oversized
+ * user_id leave a small record with their size and hash. */
+static void fields_capped(void) {
+        char dir[] = "/tmp/al-unit-audit6", db[600];
+        for (int k = 0; k < 3; k++) {
+                snprintf(db, sizeof(db), "%s/audit.db%s", dir,
+                         k == 0 ? "" : k == 1 ? "-wal" : "-shm");
+                unlink(db);
+        }
+        al_error e = {0};
+        al_audit *a = NULL;
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+        size_t big = 5u << 20;
+        char *arg = malloc(big + 1), *uid = malloc(1001);
+        memset(arg, 'A', big);
+        arg[big] = '\0';
+        memset(uid, 'u', 1000);
+        uid[1000] = '\0';
+        al_spec *s = al_spec_new();
+        al_spec_set_language(s, "sh", &e);
+        al_spec_set_code(s, "true", 4, &e);
+        al_spec_add_arg(s, arg, &e);
+        for (int i = 0; i < 70; i++)
+                al_spec_add_arg(s, "x", &e);
+        al_audit_who w = {.source = "cli", .actor = "user:test",
+                          .user_id = uid, .agent_id = "a"};
+        char id[AL_AUDIT_ID_SIZE];
+        ASSERT_INT_EQ(al_audit_refused(a, &w, s, "bad", arg, NULL, id, &e),
+                      0);
+        al_spec_free(s);
+        json_t *x = NULL;
+        ASSERT_INT_EQ(al_audit_get(a, id, &x, &e), 0);
+        json_t *req = json_object_get(x, "request");
+        json_t *a0 = json_array_get(json_object_get(req, "args"), 0);
+        ASSERT_INT_EQ(json_integer_value(json_object_get(a0, "bytes")),
+                      (long long)big);
+        ASSERT_INT_EQ(strlen(json_string_value(json_object_get(a0, "sha256"))),
+                      64);
+        ASSERT_INT_EQ(strlen(json_string_value(json_object_get(a0, "preview"))),
+                      1024);
+        ASSERT_INT_EQ(json_integer_value(json_object_get(req, "args_count")),
+                      71);
+        json_t *msg = json_object_get(json_object_get(req, "error"), "message");
+        ASSERT_INT_EQ(json_integer_value(json_object_get(msg, "bytes")),
+                      (long long)big);
+        const char *u = json_string_value(json_object_get(x, "user_id"));
+        ASSERT_TRUE(u && strlen(u) < 300 && strstr(u, "[1000 bytes, sha256 "));
+        json_decref(x);
+        al_audit_close(a);
+        struct stat st;
+        snprintf(db, sizeof(db), "%s/audit.db", dir);
+        off_t total = stat(db, &st) == 0 ? st.st_size : 0;
+        snprintf(db, sizeof(db), "%s/audit.db-wal", dir);
+        total += stat(db, &st) == 0 ? st.st_size : 0;
+        printf("# audit.db and its WAL: %lld bytes\n", (long long)total);
+        ASSERT_TRUE(total < 1024 * 1024);
+        free(arg);
+        free(uid);
+}
+
 static void parse_times(void) {
         char out[32];
         al_error e = {0};
@@ -533,13 +757,16 @@ int main(void) {
         RUN(tamper_and_truncate);
         RUN(prune_keeps_chain);
         RUN(bad_key_and_store);
+        RUN(schema_pinned);
+        RUN(types_and_nuls);
+        RUN(fields_capped);
         RUN(parse_times);
         RUN(state_dir_paths);
         RUN(prefix_among_own);
         RUN(pages_with_cursor);
         TAP_PLAN_DONE();
         char cmd[600];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s /tmp/al-unit-audit[234]-*",
+        snprintf(cmd, sizeof(cmd), "rm -rf %s /tmp/al-unit-audit[2345]-* /tmp/al-unit-audit6",
                  state);
         if (system(cmd) != 0)
                 printf("# cleanup failed\n");

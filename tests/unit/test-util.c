@@ -104,6 +104,48 @@ static void globs(void) {
         ASSERT_TRUE(al_glob_match("data-?.csv", "data-1.csv"));
 }
 
+/* What a person sees on a terminal is what the bytes are: no control
+ * sequence (CSI erase line, OSC title or clipboard, carriage return, C1 in
+ * UTF-8, bidi overrides) gets through; text, UTF-8 and newlines on request
+ * stay as they are. */
+static void term_sanitize(void) {
+        static const struct {
+                const char *in;
+                size_t len;
+                unsigned flags;
+                const char *want;
+        } cases[] = {
+                {"print(1)", 8, 0, "print(1)"},
+                {"a\x1b[2K\x1b[1Gb", 10, 0, "a\\x1b[2K\\x1b[1Gb"},
+                {"\x1b]0;owned\x07", 10, 0, "\\x1b]0;owned\\x07"},
+                {"ok\rEVIL", 7, 0, "ok\\x0dEVIL"},
+                {"l1\n\tl2", 6, 0, "l1\\x0a\\x09l2"},
+                {"l1\n\tl2", 6, AL_TERM_KEEP_NEWLINES, "l1\n\tl2"},
+                {"a\0b\x7f", 4, 0, "a\\x00b\\x7f"},
+                /* U+009B (CSI as a C1 control) and U+0085 */
+                {"x\xc2\x9b" "2Jy\xc2\x85", 8, 0, "x\\u009b2Jy\\u0085"},
+                /* U+00E9, U+20AC, U+1F600 stay */
+                {"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9, 0,
+                 "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"},
+                /* RLO and LRI */
+                {"\xe2\x80\xae" "cba\xe2\x81\xa6", 9, 0, "\\u202ecba\\u2066"},
+                /* invalid UTF-8: a lone continuation, a truncated
+                 * sequence, an overlong ESC */
+                {"\x80z\xe2\x82", 4, 0, "\\x80z\\xe2\\x82"},
+                {"\xc0\x9b", 2, 0, "\\xc0\\x9b"},
+                {"", 0, 0, ""},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *got = al_term_sanitize(cases[i].in, cases[i].len,
+                                             cases[i].flags);
+                ASSERT_TRUE(got != NULL);
+                if (got && strcmp(got, cases[i].want))
+                        printf("#   case %zu: got '%s'\n", i, got);
+                ASSERT_STR_EQ(got ? got : "", cases[i].want);
+                free(got);
+        }
+}
+
 int main(void) {
         RUN(parse_u64);
         RUN(rel_paths);
@@ -112,5 +154,6 @@ int main(void) {
         RUN(base64);
         RUN(mime);
         RUN(globs);
+        RUN(term_sanitize);
         TAP_END();
 }
