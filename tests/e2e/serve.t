@@ -735,8 +735,24 @@ def server_state(pid):
     mounts = len(open("/proc/self/mountinfo").read().splitlines())
     cgs = sorted(os.path.join(dp, d) for dp, dn, fn in os.walk("/sys/fs/cgroup") for d in dn
                  if d.startswith("airlock-"))
+    # sandbox processes of this server only: others may run airlock on this
+    # machine at the same time
     return {"fds": fds, "threads": threads, "children": len(kids), "mounts": mounts, "cgroups": len(cgs),
-            "sandbox_procs": len(sandbox_uid_procs())}
+            "sandbox_procs": len([p for p in sandbox_uid_procs() if descends_from(p[0], pid)])}
+
+
+def descends_from(pid, ancestor):
+    for _ in range(64):
+        if pid == ancestor:
+            return True
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return False
+        if pid <= 1:
+            return False
+    return False
 
 
 srv, port, log = start()
