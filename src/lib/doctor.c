@@ -101,6 +101,21 @@ int al_doctor(al_check *c, size_t *ret_n, al_error *err) {
                             : "no swap accounting: a run may swap beyond its "
                               "memory limit if the host has swap",
                     "boot with swapaccount=1 (v1) or use cgroup v2");
+        if (cg.kind != AL_CG_NONE && cg.memory)
+                add(c, &n, "cgroup.sockets", cg.sock ? AL_CHECK_OK : AL_CHECK_WARN,
+                    cg.sock ? cg.kind == AL_CG_V2
+                                      ? "socket buffers are charged to each "
+                                        "run's memory limit"
+                                      : "TCP buffers of each run limited to "
+                                        "its memory limit "
+                                        "(memory.kmem.tcp.limit_in_bytes)"
+                            : "socket buffers are not bounded by the memory "
+                              "limit: a run can queue host kernel memory on "
+                              "loopback sockets",
+                    cg.kind == AL_CG_V2
+                            ? "boot without cgroup.memory=nosocket"
+                            : "use a kernel with CONFIG_MEMCG_KMEM, or cgroup "
+                              "v2");
         if (cg.kind == AL_CG_NONE)
                 add(c, &n, "rlimits.fallback", AL_CHECK_WARN,
                     "without cgroups only per-process rlimits bound a run",

@@ -1154,7 +1154,7 @@ static void fill_protections(al_protections *p, const al_cg_probe *cg,
                 snprintf(p->note, sizeof(p->note),
                          "no cgroup limits (rlimits only): %s",
                          cg->reason[0] ? cg->reason : "cgroups unavailable");
-        else if (!cg->memory || !cg->pids || !cg->cpu)
+        else if (!cg->memory || !cg->pids || !cg->cpu || !cg->sock)
                 snprintf(p->note, sizeof(p->note), "partial cgroups: %s",
                          cg->reason);
 }
@@ -1631,6 +1631,10 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         }
         if (st.pids_denied > 0)
                 hit(res, "pids");
+        /* Socket buffers at their cgroup limit: writes waited, nothing was
+         * killed, like a full disk. */
+        if (st.sock_limit_hit)
+                hit(res, "memory");
         if (pg.ws_fd >= 0) {
                 struct statfs sf;
                 /* out of blocks or out of inodes */
