@@ -166,8 +166,10 @@ int al_doctor(al_check *c, size_t *ret_n, al_error *err) {
                 add_bool(c, &n, "namespaces",
                          p->user_ns && p->pid_ns && p->mount_ns && p->net_ns &&
                                  p->ipc_ns && p->uts_ns && p->cgroup_ns,
-                         "user, pid, mount, net (loopback only), ipc, uts, "
-                         "cgroup",
+                         p->time_ns ? "user, pid, mount, net (loopback only), "
+                                      "ipc, uts, cgroup, time (uptime from 0)"
+                                    : "user, pid, mount, net (loopback only), "
+                                      "ipc, uts, cgroup",
                          "");
                 add_bool(c, &n, "filesystem", p->pivot_root && p->readonly_root,
                          "fresh tmpfs root, read-only binds, pivot_root, old "
