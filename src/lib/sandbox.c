@@ -832,8 +832,7 @@ static bool enter_timens(void) {
                          -(long long)mono.tv_sec, -(long long)boot.tv_sec);
         /* The change of ids made init non-dumpable, so its /proc files
          * belong to the host's root, who has no name in here: dumpable
-         * for this one open (nothing of the code runs yet; lock_down
-         * clears it again). */
+         * for this one open only (nothing of the code runs yet). */
         prctl(PR_SET_DUMPABLE, 1);
         int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
         prctl(PR_SET_DUMPABLE, 0);
