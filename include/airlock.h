@@ -123,7 +123,9 @@ typedef struct al_file {
         size_t size;
 } al_file;
 
-/* Which protection layers were active for this run. */
+/* Which protection layers were active for this run. time_ns: the run
+ * had a time namespace of its own whose CLOCK_MONOTONIC and CLOCK_BOOTTIME
+ * started near 0 (the host's uptime and boot time hidden). */
 typedef struct al_protections {
         bool user_ns, pid_ns, mount_ns, net_ns, ipc_ns, uts_ns, cgroup_ns,
                 time_ns;

@@ -59,6 +59,10 @@ struct al_cgroup {
  * only tests turn it on. */
 void al_cgroup_set_fake_tree(bool on);
 bool cg_fake_tree(void);
+/* Test hook: the kernel command line the v2 probe reads for
+ * cgroup.memory=nosocket (NULL: /proc/cmdline). */
+void al_cgroup_set_cmdline_path(const char *path);
+const char *cg_cmdline_path(void);
 
 /* ---- helpers (cgroup.c) ---- */
 

@@ -9,12 +9,15 @@
 #include "cgroup-internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #define CGROUP_SUPER_MAGIC 0x27e0ebUL
+/* TCP buffer limit of a v1 memory group (CONFIG_MEMCG_KMEM kernels). */
+#define CG_V1_TCP_LIMIT "memory.kmem.tcp.limit_in_bytes"
 /* cpu.cfs_period_us; quota = percent * 1000 per 100 ms. */
 #define CG_CPU_PERIOD_US 100000
 
@@ -40,7 +43,7 @@ void cg_v1_probe(const cg_self *self, al_cg_probe *p) {
         const size_t psize = sizeof(p->parent_memory);
         int res[CG_NCTL];
         unsigned ok = 0, unmounted = 0;
-        bool swap = false;
+        bool swap = false, sock = false;
 
         for (int c = 0; c < CG_NCTL; c++) {
                 char mnt[CG_PATH_MAX];
@@ -74,6 +77,12 @@ void cg_v1_probe(const cg_self *self, al_cg_probe *p) {
                                 c == CG_MEMORY ? "memory.memsw.limit_in_bytes"
                                                : NULL,
                                 &swap);
+                if (c == CG_MEMORY && res[c] == 0) {
+                        char f[CG_PATH_MAX + sizeof(CG_V1_TCP_LIMIT)];
+                        snprintf(f, sizeof(f), "%s/%s", parent[c],
+                                 CG_V1_TCP_LIMIT);
+                        sock = cg_exists_at(AT_FDCWD, f);
+                }
                 if (res[c] == 0)
                         ok |= CG_BIT(c);
                 else if (same < 0)
@@ -105,6 +114,12 @@ void cg_v1_probe(const cg_self *self, al_cg_probe *p) {
         p->cpuacct = ok & CG_BIT(CG_CPUACCT);
         /* memory.memsw.* exist only with swap accounting (swapaccount=1). */
         p->swap = p->memory && swap;
+        p->sock = p->memory && sock;
+        if (p->memory && !sock)
+                cg_reason(p,
+                          "cgroup v1: no %s: socket buffers are not bounded "
+                          "by the memory limit",
+                          CG_V1_TCP_LIMIT);
         p->kind = p->memory || p->pids ? AL_CG_V1 : AL_CG_NONE;
 }
 
@@ -133,6 +148,18 @@ int cg_v1_limits(struct al_cgroup *cg, const al_cg_probe *p,
                                           "memory.memsw.limit_in_bytes")) &&
                             (r = set_u64(d, "memory.memsw.limit_in_bytes",
                                          l->memory_bytes, err)) < 0)
+                                return r;
+                        /* v1 charges socket buffers to no counter until
+                         * this file is written (it turns TCP accounting on
+                         * for the group): without it, loopback TCP pairs
+                         * queue hundreds of MB of kernel memory beside a
+                         * small limit. Its own budget, as big as the
+                         * memory limit; written before any process is in
+                         * the group, since a socket is tied to its group
+                         * when it is made. */
+                        if (p->sock &&
+                            (r = set_u64(d, CG_V1_TCP_LIMIT, l->memory_bytes,
+                                         err)) < 0)
                                 return r;
                         /* Best effort: prefer reclaiming page cache. */
                         (void)cg_write_at(d->fd, "memory.swappiness", "0",
@@ -167,6 +194,30 @@ void cg_v1_stats(struct al_cgroup *cg, al_cg_stats *st) {
                                 st->memory_peak_bytes = v;
                                 st->have_memory_peak = true;
                         }
+                        /* TCP buffers at their limit: the kernel charges
+                         * past it (forced charges) rather than fail, so
+                         * the peak reaching the limit is the sign; failcnt
+                         * too where the kernel counts it (6.x does not for
+                         * this counter). */
+                        uint64_t tmax, tpeak, tfail;
+                        if (cg_read_at(fd, CG_V1_TCP_LIMIT, buf,
+                                       sizeof(buf)) >= 0 &&
+                            cg_parse_u64(buf, &tmax) == 0 &&
+                            cg_read_at(fd, "memory.kmem.tcp.max_usage_in_bytes",
+                                       buf, sizeof(buf)) >= 0 &&
+                            cg_parse_u64(buf, &tpeak) == 0) {
+                                st->sock_limit_hit = tpeak >= tmax;
+                                /* Beside memory.max_usage_in_bytes, not in
+                                 * it: their sum bounds the run's peak
+                                 * from above (the two peaks may not be at
+                                 * the same moment). */
+                                if (st->have_memory_peak)
+                                        st->memory_peak_bytes += tpeak;
+                        }
+                        if (cg_read_at(fd, "memory.kmem.tcp.failcnt", buf,
+                                       sizeof(buf)) >= 0 &&
+                            cg_parse_u64(buf, &tfail) == 0 && tfail > 0)
+                                st->sock_limit_hit = true;
                         /* "oom_kill N" since Linux 4.13. */
                         if (cg_read_at(fd, "memory.oom_control", buf,
                                        sizeof(buf)) >= 0 &&

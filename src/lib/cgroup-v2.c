@@ -46,6 +46,33 @@ static const char deleg_fix[] =
         "to fix, start airlock in a leaf named " CG_SUPERVISOR_LEAF
         " of a delegated cgroup (systemd-run -p Delegate=yes)";
 
+/* v2 charges socket buffers to the group's memory (memory.current, shown
+ * as "sock" in memory.stat) unless the kernel was booted with
+ * cgroup.memory=nosocket; there is no per-group switch, so the backend
+ * writes nothing for it. */
+static bool sock_off(void) {
+        char buf[CG_FILE_MAX];
+        if (cg_read_at(AT_FDCWD, cg_cmdline_path(), buf, sizeof(buf)) < 0)
+                return false;
+        for (char *w = buf; *w;) {
+                w += strspn(w, " \t\n");
+                size_t n = strcspn(w, " \t\n");
+                static const char key[] = "cgroup.memory=";
+                if (n > sizeof(key) - 1 &&
+                    strncmp(w, key, sizeof(key) - 1) == 0) {
+                        /* a comma-separated list: "nosocket,nokmem" */
+                        for (char *o = w + sizeof(key) - 1; o < w + n;) {
+                                size_t k = strcspn(o, ", \t\n");
+                                if (k == 8 && strncmp(o, "nosocket", 8) == 0)
+                                        return true;
+                                o += k + 1;
+                        }
+                }
+                w += n;
+        }
+        return false;
+}
+
 void cg_v2_probe(const cg_self *self, al_cg_probe *p) {
         if (!self->have_v2) {
                 cg_reason(p, "cgroup v2: no \"0::\" line for this process");
@@ -149,6 +176,10 @@ void cg_v2_probe(const cg_self *self, al_cg_probe *p) {
         /* cpu.stat is a core file: CPU time is accounted in any group. */
         p->cpuacct = ok != 0;
         p->swap = p->memory && swap;
+        p->sock = p->memory && !sock_off();
+        if (p->memory && !p->sock)
+                cg_reason(p, "cgroup v2: cgroup.memory=nosocket: socket "
+                             "buffers are not bounded by the memory limit");
         p->kind = p->memory || p->pids ? AL_CG_V2 : AL_CG_NONE;
 }
 

@@ -50,6 +50,16 @@ bool cg_fake_tree(void) {
         return fake_tree;
 }
 
+static const char *cmdline_path;
+
+void al_cgroup_set_cmdline_path(const char *path) {
+        cmdline_path = path;
+}
+
+const char *cg_cmdline_path(void) {
+        return cmdline_path ? cmdline_path : "/proc/cmdline";
+}
+
 /* ---- small files ---- */
 
 int cg_read_at(int dfd, const char *name, char *buf, size_t size) {

@@ -25,6 +25,11 @@ typedef struct al_cg_probe {
         enum al_cg_kind kind;
         bool memory, pids, cpu, cpuacct; /* usable controllers */
         bool swap;                       /* swap limit file present */
+        /* Socket buffers count against the memory limit: v2 charges them
+         * to memory.current unless booted with cgroup.memory=nosocket; v1
+         * only where memory.kmem.tcp.limit_in_bytes exists (it is set to
+         * the memory limit, a budget of its own beside it). */
+        bool sock;
         char reason[256];                /* why a controller is missing */
         char root[256];                  /* e.g. /sys/fs/cgroup */
         /* parent directories under which per-run cgroups are created:
@@ -45,6 +50,10 @@ typedef struct al_cg_stats {
         uint64_t cpu_usec;          /* 0 if unknown */
         uint64_t oom_kills;         /* OOM kills inside the group */
         uint64_t pids_denied;       /* forks refused by pids.max */
+        /* v1: TCP buffers reached memory.kmem.tcp.limit_in_bytes: socket
+         * writes then wait (or fail with EAGAIN) and nothing is killed.
+         * (v2 charges them to memory.max with the rest of the run.) */
+        bool sock_limit_hit;
         bool have_memory_peak, have_cpu;
 } al_cg_stats;
 

@@ -101,6 +101,21 @@ int al_doctor(al_check *c, size_t *ret_n, al_error *err) {
                             : "no swap accounting: a run may swap beyond its "
                               "memory limit if the host has swap",
                     "boot with swapaccount=1 (v1) or use cgroup v2");
+        if (cg.kind != AL_CG_NONE && cg.memory)
+                add(c, &n, "cgroup.sockets", cg.sock ? AL_CHECK_OK : AL_CHECK_WARN,
+                    cg.sock ? cg.kind == AL_CG_V2
+                                      ? "socket buffers are charged to each "
+                                        "run's memory limit"
+                                      : "TCP buffers of each run limited to "
+                                        "its memory limit "
+                                        "(memory.kmem.tcp.limit_in_bytes)"
+                            : "socket buffers are not bounded by the memory "
+                              "limit: a run can queue host kernel memory on "
+                              "loopback sockets",
+                    cg.kind == AL_CG_V2
+                            ? "boot without cgroup.memory=nosocket"
+                            : "use a kernel with CONFIG_MEMCG_KMEM, or cgroup "
+                              "v2");
         if (cg.kind == AL_CG_NONE)
                 add(c, &n, "rlimits.fallback", AL_CHECK_WARN,
                     "without cgroups only per-process rlimits bound a run",
@@ -151,8 +166,10 @@ int al_doctor(al_check *c, size_t *ret_n, al_error *err) {
                 add_bool(c, &n, "namespaces",
                          p->user_ns && p->pid_ns && p->mount_ns && p->net_ns &&
                                  p->ipc_ns && p->uts_ns && p->cgroup_ns,
-                         "user, pid, mount, net (loopback only), ipc, uts, "
-                         "cgroup",
+                         p->time_ns ? "user, pid, mount, net (loopback only), "
+                                      "ipc, uts, cgroup, time (uptime from 0)"
+                                    : "user, pid, mount, net (loopback only), "
+                                      "ipc, uts, cgroup",
                          "");
                 add_bool(c, &n, "filesystem", p->pivot_root && p->readonly_root,
                          "fresh tmpfs root, read-only binds, pivot_root, old "

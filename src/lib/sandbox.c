@@ -49,6 +49,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -91,8 +92,9 @@ enum { MSG_READY = 1, MSG_ERROR = 2 };
  * or no cgroup after all (its creation failed: rlimits take over). */
 enum { SYNC_IDMAP = 'm', SYNC_CGROUP = 'c', SYNC_NO_CGROUP = 'n' };
 
-/* When the sandbox side reached each step, on CLOCK_MONOTONIC (shared
- * with the supervisor: the time namespace's offsets stay zero). A shared
+/* When the sandbox side reached each step, on the supervisor's
+ * CLOCK_MONOTONIC (marks taken inside the run's time namespace are
+ * shifted back by its offset: ck_now). A shared
  * anonymous page, written by init and by the payload before its execve
  * (which drops the mapping); the supervisor reads it after the run and
  * treats it as numbers for the timing report only. */
@@ -395,6 +397,44 @@ static bool profile_binds(char *const *ro_paths, const char *path) {
         return false;
 }
 
+/* /proc files covered by an empty file (setup_root, step 7). */
+static const char *const proc_masked[] = {
+        "cmdline",   /* the host's boot arguments */
+        "config.gz", /* the kernel's build configuration */
+        "kallsyms",  /* kernel symbols and modules: a map for kernel */
+        "modules",   /* exploits (addresses hidden, names not) */
+};
+
+/* Bind the file src over dst, read-only. -ENOENT if dst does not exist
+ * (config.gz and modules depend on the kernel's build). */
+static int cover_file(const char *src, const char *dst) {
+        struct stat st;
+        if (lstat(dst, &st) < 0)
+                return -errno;
+        if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+                return -errno;
+        note_ro_mount(dst);
+        return make_readonly(dst, false);
+}
+
+/* A random (version 4) UUID and a newline, as the kernel prints boot_id. */
+static int new_boot_id(char *buf, size_t size) {
+        unsigned char b[16];
+        if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+                return -EIO;
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        size_t n = 0;
+        for (size_t i = 0; i < sizeof(b) && n + 4 < size; i++)
+                n += (size_t)snprintf(buf + n, size - n, "%s%02x",
+                                      i == 4 || i == 6 || i == 8 || i == 10
+                                              ? "-"
+                                              : "",
+                                      b[i]);
+        snprintf(buf + n, size - n, "\n");
+        return 0;
+}
+
 /* Build the new root under `root` (a fresh tmpfs) and pivot into it. The
  * order keeps mount calls few: everything the root tmpfs itself holds is
  * made first, then the host binds, then one call makes the whole tree
@@ -527,7 +567,30 @@ static int setup_root(struct sandbox *sb, al_error *e) {
                         return al_error_errno(e, errno, "bind %s", rw[i][1]);
         }
 
-        /* 7. pivot_root(".", ".") stacks the old root under the new one;
+        /* 7. /proc files that describe the host and that no runtime
+         * reads are covered by an empty read-only file, and the host's
+         * boot_id by one of the run's own: a run is a boot of its own
+         * (its uptime starts at 0, enter_timens). The files sit in the
+         * root of the writable tmpfs, which the code never sees. */
+        char src[PATH_MAX];
+        snprintf(src, sizeof(src), "%s/empty", stage);
+        if ((r = write_text(src, "", 0444)) < 0)
+                return al_error_errno(e, -r, "write %s", src);
+        for (size_t i = 0; i < ARRAY_SIZE(proc_masked); i++) {
+                snprintf(p, sizeof(p), "%s/proc/%s", root, proc_masked[i]);
+                if ((r = cover_file(src, p)) < 0 && r != -ENOENT)
+                        return al_error_errno(e, -r, "mask %s", p);
+        }
+        char uuid[40];
+        if ((r = new_boot_id(uuid, sizeof(uuid))) < 0)
+                return al_error_errno(e, -r, "boot_id");
+        snprintf(src, sizeof(src), "%s/boot_id", stage);
+        snprintf(p, sizeof(p), "%s/proc/sys/kernel/random/boot_id", root);
+        if ((r = write_text(src, uuid, 0444)) < 0 ||
+            (r = cover_file(src, p)) < 0)
+                return al_error_errno(e, -r, "cover %s", p);
+
+        /* 8. pivot_root(".", ".") stacks the old root under the new one;
          * detaching it (and the staging mount with it) leaves nothing of
          * the host reachable. */
         if (chdir(root) < 0)
@@ -741,6 +804,54 @@ static int tidy_fds(struct sandbox *sb) {
         return 0;
 }
 
+/* The run's own clocks. A time namespace whose CLOCK_MONOTONIC and
+ * CLOCK_BOOTTIME start near 0: /proc/uptime (its first field), the btime
+ * of /proc/stat, the start times in /proc/PID/stat and those clocks then
+ * tell nothing of how long the host has been up. The kernel takes the
+ * offsets only before any process is in the namespace; then init joins
+ * it itself, so the payload (which shares init's memory until its execve,
+ * and a CLONE_VM child stays in its parent's time namespace) is in it on
+ * every kernel that has time namespaces. */
+static double timens_shift_ms; /* added to marks taken inside */
+
+static double ck_now(void) {
+        return al_now_ms() + timens_shift_ms;
+}
+
+static bool enter_timens(void) {
+        struct timespec mono, boot;
+        if (unshare(CLONE_NEWTIME) < 0 ||
+            clock_gettime(CLOCK_MONOTONIC, &mono) < 0 ||
+            clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
+                return false;
+        /* Whole seconds: the kernel refuses an offset that would make a
+         * clock negative, and a fraction of a second hides nothing. */
+        char buf[96];
+        int n = snprintf(buf, sizeof(buf),
+                         "monotonic %lld 0\nboottime %lld 0\n",
+                         -(long long)mono.tv_sec, -(long long)boot.tv_sec);
+        /* The change of ids made init non-dumpable, so its /proc files
+         * belong to the host's root, who has no name in here: dumpable
+         * for this one open only (nothing of the code runs yet). */
+        prctl(PR_SET_DUMPABLE, 1);
+        int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+        prctl(PR_SET_DUMPABLE, 0);
+        if (fd < 0)
+                return false;
+        bool ok = write(fd, buf, (size_t)n) == n;
+        close(fd);
+        fd = ok ? open("/proc/self/ns/time_for_children",
+                       O_RDONLY | O_CLOEXEC)
+                : -1;
+        if (fd < 0)
+                return false;
+        ok = setns(fd, CLONE_NEWTIME) == 0;
+        close(fd);
+        if (ok)
+                timens_shift_ms = (double)mono.tv_sec * 1000.0;
+        return ok;
+}
+
 /* The payload: a vfork-like child of init (sharing its memory until the
  * execve, so nothing is copied), already under init's rlimits, without
  * capabilities, with no_new_privs and the filter. It only starts a session
@@ -775,7 +886,7 @@ static int payload_main(void *arg) {
                 uint64_t none = 0;
                 syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL,
                         sizeof(none));
-                sb->clock->exec = al_now_ms();
+                sb->clock->exec = ck_now();
                 execve(sb->c->argv[0], sb->c->argv, sb->c->envp);
                 al_error_errno(&e, errno, "cannot execute %s",
                                sb->c->argv[0]);
@@ -795,9 +906,9 @@ static int lock_down(struct sandbox *sb, al_error *e) {
                 return r;
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return al_error_errno(e, errno, "no_new_privs");
-        sb->clock->filter0 = al_now_ms();
+        sb->clock->filter0 = ck_now();
         r = al_seccomp_install(sb->bpf, e);
-        sb->clock->filter1 = al_now_ms();
+        sb->clock->filter1 = ck_now();
         return r;
 }
 
@@ -958,17 +1069,17 @@ static _Noreturn void child_main(struct sandbox *sb) {
         for (size_t i = 0; i < AL_PASS_FDS; i++)
                 close(keep[i]);
         close(CFD_SOCK);
-        /* A time namespace hides the host's uptime/boot time from the
-         * code; it applies to children, i.e. the payload. */
-        if (unshare(CLONE_NEWTIME) == 0)
+        /* Uptime and boot time of the run's own (enter_timens); only
+         * said when all of it worked. */
+        if (enter_timens())
                 flags |= READY_TIMENS;
 
-        ck->ready = al_now_ms();
+        ck->ready = ck_now();
         struct child_msg m = {.type = MSG_READY, .flags = flags};
         if (write(CFD_MSG, &m, sizeof(m)) != sizeof(m))
                 _exit(126);
 
-        ck->payload = al_now_ms();
+        ck->payload = ck_now();
         if (lock_down(sb, &e) < 0)
                 child_fail(&e);
         /* CLONE_VFORK: init sleeps until the payload has exec'd (or
@@ -988,7 +1099,7 @@ static _Noreturn void child_main(struct sandbox *sb) {
                 int st;
                 pid_t p = waitpid(-1, &st, 0);
                 if (p == payload) {
-                        ck->reaped = al_now_ms();
+                        ck->reaped = ck_now();
                         int32_t v = st;
                         (void)!write(CFD_STATUS, &v, sizeof(v));
                         _exit(0); /* kills whatever is left in the ns */
@@ -1154,7 +1265,7 @@ static void fill_protections(al_protections *p, const al_cg_probe *cg,
                 snprintf(p->note, sizeof(p->note),
                          "no cgroup limits (rlimits only): %s",
                          cg->reason[0] ? cg->reason : "cgroups unavailable");
-        else if (!cg->memory || !cg->pids || !cg->cpu)
+        else if (!cg->memory || !cg->pids || !cg->cpu || !cg->sock)
                 snprintf(p->note, sizeof(p->note), "partial cgroups: %s",
                          cg->reason);
 }
@@ -1631,6 +1742,10 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
         }
         if (st.pids_denied > 0)
                 hit(res, "pids");
+        /* Socket buffers at their cgroup limit: writes waited, nothing was
+         * killed, like a full disk. */
+        if (st.sock_limit_hit)
+                hit(res, "memory");
         if (pg.ws_fd >= 0) {
                 struct statfs sf;
                 /* out of blocks or out of inodes */

@@ -1405,10 +1405,91 @@ def case_compile():
     return res
 
 
+# ============================================================== host identity from /proc
+def host_file(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def case_host_identity():
+    """What /proc tells the code about the host: uptime, boot time and
+    boot_id (the run's time namespace and its own boot_id), the kernel's
+    boot arguments and build configuration (masked)."""
+    res = []
+    code = r"""
+import json, time
+def rd(p):
+    try:
+        with open(p, 'rb') as f: return f.read().decode('latin-1')
+    except OSError as e: return 'ERR ' + e.strerror
+stat = rd('/proc/stat')
+print(json.dumps({'uptime': float(rd('/proc/uptime').split()[0]),
+                  'btime': int(stat.split('btime ')[1].split()[0]) if 'btime ' in stat else None,
+                  'mono': time.clock_gettime(time.CLOCK_MONOTONIC),
+                  'boot': time.clock_gettime(time.CLOCK_BOOTTIME),
+                  'boot_id': rd('/proc/sys/kernel/random/boot_id'),
+                  'files': {n: rd('/proc/' + n)[:300] for n in ('cmdline', 'config.gz', 'kallsyms', 'modules')},
+                  'write': rd('/proc/sys/kernel/random/boot_id') and __import__('os').system(
+                      'echo x > /proc/sys/kernel/random/boot_id 2>/dev/null')}))
+"""
+    host_up = float(host_file("/proc/uptime").split()[0])
+    host_mono = time.clock_gettime(time.CLOCK_MONOTONIC)
+    host_btime = int(host_file("/proc/stat").split(b"btime ")[1].split()[0])
+    host_boot_id = host_file("/proc/sys/kernel/random/boot_id").decode()
+    t_real, t0 = time.time(), time.monotonic()
+    rcs = parallel(lambda _: run("python", code), [0, 1], 2)
+    elapsed = time.monotonic() - t0
+    got = []
+    for rc, r in rcs:
+        try:
+            got.append(json.loads(r.get("stdout", "")))
+        except ValueError:
+            got.append({})
+    rc, r = rcs[0]
+    g = got[0]
+    timens = os.path.exists("/proc/self/ns/time")
+    claim = r.get("protections", {}).get("namespaces", {}).get("time")
+    res.append((claim is timens,
+                "protections.namespaces.time says %s on a host %s time namespaces" % (claim, "with" if timens else "without"),
+                short(r, ("status", "protections"))))
+    name = "/proc/uptime, CLOCK_MONOTONIC/BOOTTIME and /proc/stat btime inside are the run's, not the host's"
+    if not timens:
+        res.append((None, name, "this kernel has no time namespaces (CONFIG_TIME_NS, Linux >= 5.6)"))
+    else:
+        up, btime = g.get("uptime", 1e9), g.get("btime") or 0
+        # the run's clocks start at a whole second at most before its
+        # namespace was made, i.e. during this airlock invocation
+        res.append((r.get("status") == "ok" and up < host_up and up <= elapsed + 1.0
+                    and g.get("mono", 1e9) < host_mono and g.get("boot", 1e9) <= elapsed + 1.0
+                    and btime != host_btime and btime >= int(t_real) - 2,
+                    "%s (uptime %.2f s inside vs %.0f s on the host; btime %s vs %s)"
+                    % (name, up, host_up, btime, host_btime), {"inside": g, "r": short(r)}))
+    ids = [x.get("boot_id", "") for x in got]
+    res.append((all(len(i) == 37 and i.count("-") == 4 and i.endswith("\n") for i in ids)
+                and host_boot_id not in ids and ids[0] != ids[1] and g.get("write") != 0,
+                "boot_id inside is a uuid of the run's own (not the host's, not another run's), read-only",
+                {"host": host_boot_id, "runs": ids, "write": g.get("write")}))
+    for n in ("cmdline", "config.gz", "kallsyms", "modules"):
+        host = host_file("/proc/" + n)
+        inside = g.get("files", {}).get(n)
+        if not host:
+            res.append((None, "/proc/%s inside does not show the host's" % n,
+                        "the host has no (readable) /proc/%s" % n))
+            continue
+        res.append((r.get("status") == "ok" and inside == "",
+                    "/proc/%s inside is empty (the host's has %d bytes)" % (n, len(host)),
+                    {"inside": (inside or "")[:200]}))
+    return res
+
+
 # ============================================================== main
 cases = [case_network, case_socket_families, case_inotify, case_canary_files, case_inherited_fd, case_argv, case_env_all_languages,
          case_other_sandbox, case_host_files, case_persistence, case_ipc, case_privileges, case_host_processes, case_syscalls, case_collect,
          case_collect_note_hiding, case_mounts, case_tty, case_compile]
+cases += [case_host_identity]
 
 
 def guarded(fn):

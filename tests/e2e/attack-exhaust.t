@@ -72,7 +72,8 @@ class Watch:
                 self.read_cgroup(sample)
             self.stop.wait(0.03)
 
-    LIMIT_FILES = {"memory": ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.swappiness"),
+    LIMIT_FILES = {"memory": ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.swappiness",
+                              "memory.kmem.tcp.limit_in_bytes"),
                    "pids": ("pids.max",), "cpu": ("cpu.cfs_quota_us", "cpu.cfs_period_us")}
     USAGE_FILES = {"memory": ("memory.usage_in_bytes", "max_mem"), "cpuacct": ("cpuacct.usage", "cpu_ns"),
                    "pids": ("pids.current", "max_pids")}
@@ -212,6 +213,83 @@ print('killed', dead)
                                              "" if CG.get("memory") else " (rlimits only: no memory cgroup)"),
                 {"r": short(r), "maxrss_kib": ru.ru_maxrss, "protections.cgroup": CG}))
     return res
+
+
+# ============================================================== socket buffers
+def host_tcp_mem():
+    """Bytes the host's TCP stack holds, all namespaces together: the "mem"
+    pages of /proc/net/sockstat's TCP line (tcp_memory_allocated, host-wide)."""
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                w = line.split()
+                return int(w[w.index("mem") + 1]) * os.sysconf("SC_PAGE_SIZE")
+    return 0
+
+
+def case_tcp_buffers():
+    """Loopback TCP pairs written to and never read: kernel memory that no
+    process maps. The run's memory cgroup must bound it (v1: TCP accounting
+    of the run's group, memory.kmem.tcp.limit_in_bytes; v2: sockets are
+    charged to memory.max), and the host's TCP memory must come back."""
+    name = "60 loopback TCP pairs written and never read under --memory 16"
+    note = _probe.get("protections", {}).get("note", "")
+    if not CG.get("memory"):
+        return [(None, name, "no memory cgroup on this host: " + CG_WHY)]
+    if "socket buffers are not bounded" in note:
+        return [(None, name, "this host's memory cgroup cannot bound socket buffers: " + note)]
+    code = r"""
+import socket, time
+pairs = []
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(64)
+for i in range(60):
+    c = socket.create_connection(ls.getsockname()); s, _ = ls.accept()
+    c.setblocking(False); pairs.append((c, s))
+buf, total, idle, deadline = b"x" * 65536, 0, 0, time.time() + 10
+while time.time() < deadline and idle < 50:   # 50 rounds of nothing queued: stuck
+    moved = 0
+    for c, s in pairs:
+        try:
+            moved += c.send(buf)
+        except BlockingIOError:
+            pass
+    total += moved
+    idle = 0 if moved else idle + 1
+    if not moved:
+        time.sleep(0.02)
+print("queued", total)
+"""
+    base = host_tcp_mem()
+    peak = [base]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], host_tcp_mem())
+            stop.wait(0.02)
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    rc, r, dt, ru, w = watched("python", code, "--memory", "16", "--timeout", "30")
+    stop.set()
+    t.join()
+    out = r.get("stdout", "")
+    queued = int(out.split("queued ")[1].split()[0]) if "queued " in out else -1
+    # what is left of it on the host once the run is torn down (the
+    # namespaces go a moment after the result)
+    back = wait_until(lambda: host_tcp_mem() <= base + (1 << 20), 10)
+    after = host_tcp_mem()
+    mib = 1048576.0
+    # 16 MiB of TCP budget beside 16 MiB of memory; the kernel may go a
+    # little past it (one forced skb per socket): 2x is a clear bound,
+    # where nothing bounds it the same program queues hundreds of MB
+    return [(r.get("status") in ("ok", "memory_limit") and "memory" in r.get("limits_hit", [])
+             and 0 < queued <= (32 << 20) and peak[0] - base <= (40 << 20),
+             "%s: writes stop at %.1f MiB queued, 'memory' reported (%s); the host's TCP memory rose by "
+             "%.1f MiB at most" % (name, queued / mib, r.get("status"), (peak[0] - base) / mib),
+             {"r": short(r), "queued": queued, "host_tcp_base": base, "host_tcp_peak": peak[0], "cg": w.cg}),
+            (back and queued > 0,
+             "after it the host's TCP memory is back at its level before the run (%.1f -> %.1f MiB)"
+             % (base / mib, after / mib), {"base": base, "after": after})]
 
 
 # ============================================================== CPU
@@ -555,7 +633,7 @@ def guarded(fn):
 
 
 # the bombs and the memory case first, on their own (they measure contention)
-results = [guarded(case_fork_bombs), guarded(case_memory)]
+results = [guarded(case_fork_bombs), guarded(case_memory), guarded(case_tcp_buffers)]
 results += parallel(guarded, [case_cpu, case_wall, case_output, case_disk, case_daemons, case_stdin], 2)
 for res in results:
     for cond, name, dg in res:

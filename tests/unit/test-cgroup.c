@@ -5,6 +5,7 @@
  * first write and removed before rmdir), then v1 or v2 for real on this
  * host when running as root.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -40,11 +41,16 @@ static int fake_begin(void) {
         if (!mkdtemp(tmp))
                 return -1;
         al_cgroup_set_fake_tree(true);
+        /* the kernel command line of a fake host: none unless put */
+        static char cmdline[96];
+        snprintf(cmdline, sizeof(cmdline), "%s/cmdline", tmp);
+        al_cgroup_set_cmdline_path(cmdline);
         return 0;
 }
 
 static void fake_end(void) {
         al_cgroup_set_fake_tree(false);
+        al_cgroup_set_cmdline_path(NULL);
         nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -189,6 +195,8 @@ FAKE_TEST(v2_fake) {
         ASSERT_STR_EQ(p.reason, "");
         ASSERT_INT_EQ(p.kind, AL_CG_V2);
         ASSERT_TRUE(p.memory && p.pids && p.cpu && p.cpuacct && p.swap);
+        /* v2 charges socket buffers to memory.max by default */
+        ASSERT_TRUE(p.sock);
         ASSERT_STR_EQ(p.root, at("cg"));
         ASSERT_STR_EQ(p.parent_v2, at("cg/user.slice/test"));
         /* cpu was available, not enabled: the probe enabled it */
@@ -213,6 +221,32 @@ FAKE_TEST(v2_fake) {
         ASSERT_STR_EQ(get(RUNF("cpu.max")), "100000 100000");
         /* optional file, never created: absent in a fake tree */
         ASSERT_TRUE(!exists(RUNF("memory.oom.group")));
+        /* and nothing else: no file of the group is written that could
+         * take socket buffers (or anything) out of memory.max */
+        {
+                char dir[600];
+                snprintf(dir, sizeof(dir), "%s", at(run));
+                DIR *dd = opendir(dir);
+                ASSERT_TRUE(dd != NULL);
+                struct dirent *de;
+                int n = 0;
+                while (dd && (de = readdir(dd))) {
+                        if (de->d_name[0] == '.')
+                                continue;
+                        n++;
+                        if (strcmp(de->d_name, "memory.max") &&
+                            strcmp(de->d_name, "memory.swap.max") &&
+                            strcmp(de->d_name, "pids.max") &&
+                            strcmp(de->d_name, "cpu.max")) {
+                                printf("#   unexpected write: %s\n",
+                                       de->d_name);
+                                tap_cur_failed = 1;
+                        }
+                }
+                if (dd)
+                        closedir(dd);
+                ASSERT_INT_EQ(n, 4);
+        }
 
         ASSERT_INT_EQ(al_cgroup_attach(cg, 1234, &e), 0);
         ASSERT_STR_EQ(get(RUNF("cgroup.procs")), "1234");
@@ -253,6 +287,30 @@ FAKE_TEST(v2_fake) {
         ASSERT_TRUE(exists("cg/user.slice/test"));
         ASSERT_TRUE(al_cgroup_destroy(NULL) == NULL);
 #undef RUNF
+}
+
+FAKE_TEST(v2_nosocket) {
+        /* booted with cgroup.memory=nosocket: socket buffers escape
+         * memory.max, and the probe says so */
+        ASSERT_INT_EQ(fake_v2("/t", "cpu memory pids\n",
+                              "cpu memory pids\n", "0::/t\n"),
+                      0);
+        ASSERT_INT_EQ(put("cmdline", "console=ttyS0 cgroup.memory=nokmem,"
+                                     "nosocket quiet\n"),
+                      0);
+        al_cg_probe p;
+        ASSERT_INT_EQ(al_cgroup_probe(at("cg"), at("self"), &p, NULL), 0);
+        printf("#   reason: %s\n", p.reason);
+        ASSERT_INT_EQ(p.kind, AL_CG_V2);
+        ASSERT_TRUE(p.memory && !p.sock);
+        ASSERT_TRUE(strstr(p.reason, "nosocket") != NULL);
+        /* another word that merely contains it does not count */
+        ASSERT_INT_EQ(put("cmdline", "x.cgroup.memory=nosocket "
+                                     "cgroup.memory=nokmem\n"),
+                      0);
+        ASSERT_INT_EQ(al_cgroup_probe(at("cg"), at("self"), &p, NULL), 0);
+        ASSERT_TRUE(p.memory && p.sock);
+        ASSERT_STR_EQ(p.reason, "");
 }
 
 FAKE_TEST(v2_beside_supervisor_leaf) {
@@ -360,6 +418,10 @@ FAKE_TEST(v1_fake_comounted) {
                           "memory.memsw.limit_in_bytes",
                           "9223372036854771712\n"),
                       0);
+        ASSERT_INT_EQ(put("cg/memory/process_api/abc/"
+                          "memory.kmem.tcp.limit_in_bytes",
+                          "9223372036854771712\n"),
+                      0);
         ASSERT_INT_EQ(put("self", "9:name=systemd:/\n8:pids:/\n"
                                   "4:memory:/process_api/abc\n"
                                   "2:cpu,cpuacct:/\n0::/\n"),
@@ -370,6 +432,7 @@ FAKE_TEST(v1_fake_comounted) {
         ASSERT_STR_EQ(p.reason, "");
         ASSERT_INT_EQ(p.kind, AL_CG_V1);
         ASSERT_TRUE(p.memory && p.pids && p.cpu && p.cpuacct && p.swap);
+        ASSERT_TRUE(p.sock);
         ASSERT_STR_EQ(p.parent_memory, at("cg/memory/process_api/abc"));
         ASSERT_STR_EQ(p.parent_pids, at("cg/pids"));
         ASSERT_STR_EQ(p.parent_cpu, at("cg/cpu,cpuacct"));
@@ -384,6 +447,9 @@ FAKE_TEST(v1_fake_comounted) {
 #define F(dir, name) (snprintf(f, sizeof(f), "%s%s", dir, name), f)
         ASSERT_STR_EQ(get(F(m, "memory.limit_in_bytes")), "134217728");
         ASSERT_STR_EQ(get(F(m, "memory.memsw.limit_in_bytes")), "134217728");
+        /* TCP accounting on, with a budget the size of the memory limit */
+        ASSERT_STR_EQ(get(F(m, "memory.kmem.tcp.limit_in_bytes")),
+                      "134217728");
         ASSERT_TRUE(!exists(F(m, "memory.swappiness"))); /* optional */
         ASSERT_STR_EQ(get("cg/pids/airlock-v1/pids.max"), "16");
         ASSERT_STR_EQ(get("cg/cpu,cpuacct/airlock-v1/cpu.cfs_period_us"),
@@ -411,6 +477,27 @@ FAKE_TEST(v1_fake_comounted) {
         ASSERT_INT_EQ(st.cpu_usec, 5000);
         ASSERT_INT_EQ(st.oom_kills, 3);
         ASSERT_INT_EQ(st.pids_denied, 2);
+        ASSERT_TRUE(!st.sock_limit_hit); /* no TCP figures: none */
+
+        /* TCP buffers that reached their limit (forced charges go past
+         * it; 6.x keeps no failcnt for this counter): a hit, and the
+         * peak counts them */
+        ASSERT_INT_EQ(put(F(m, "memory.kmem.tcp.max_usage_in_bytes"),
+                          "134479872\n"),
+                      0);
+        ASSERT_INT_EQ(put(F(m, "memory.kmem.tcp.failcnt"), "0\n"), 0);
+        ASSERT_INT_EQ(al_cgroup_stats(cg, &st), 0);
+        ASSERT_TRUE(st.sock_limit_hit);
+        ASSERT_INT_EQ(st.memory_peak_bytes, 7654321 + 134479872);
+        /* under the limit: no hit; a failcnt alone: a hit */
+        ASSERT_INT_EQ(put(F(m, "memory.kmem.tcp.max_usage_in_bytes"),
+                          "1048576\n"),
+                      0);
+        ASSERT_INT_EQ(al_cgroup_stats(cg, &st), 0);
+        ASSERT_TRUE(!st.sock_limit_hit);
+        ASSERT_INT_EQ(put(F(m, "memory.kmem.tcp.failcnt"), "4\n"), 0);
+        ASSERT_INT_EQ(al_cgroup_stats(cg, &st), 0);
+        ASSERT_TRUE(st.sock_limit_hit);
 
         /* v1 kill reads cgroup.procs and signals each pid: empty the fake
          * lists first, the pid written above is not ours. */
@@ -438,6 +525,10 @@ FAKE_TEST(v1_fake_separate_no_swap) {
         printf("#   reason: %s\n", p.reason);
         ASSERT_INT_EQ(p.kind, AL_CG_V1);
         ASSERT_TRUE(p.memory && !p.pids && p.cpu && p.cpuacct && !p.swap);
+        /* no memory.kmem.tcp.* (a kernel without it): said, not hidden */
+        ASSERT_TRUE(!p.sock);
+        ASSERT_TRUE(strstr(p.reason, "socket buffers are not bounded") !=
+                    NULL);
         ASSERT_STR_EQ(p.parent_cpu, at("cg/cpu"));
         ASSERT_STR_EQ(p.parent_cpuacct, at("cg/cpuacct"));
         ASSERT_STR_EQ(p.parent_pids, "");
@@ -449,6 +540,7 @@ FAKE_TEST(v1_fake_separate_no_swap) {
         ASSERT_INT_EQ(al_cgroup_create(&p, "r", &l, &cg, &e), 0);
         ASSERT_STR_EQ(get("cg/memory/r/memory.limit_in_bytes"), "67108864");
         ASSERT_TRUE(!exists("cg/memory/r/memory.memsw.limit_in_bytes"));
+        ASSERT_TRUE(!exists("cg/memory/r/memory.kmem.tcp.limit_in_bytes"));
         ASSERT_TRUE(exists("cg/cpu/r") && exists("cg/cpuacct/r"));
         ASSERT_TRUE(!exists("cg/cpu/r/cpu.cfs_quota_us")); /* no cpu limit */
         cg = al_cgroup_destroy(cg);
@@ -666,6 +758,12 @@ static void real_body(al_cgroup *cg, const al_cg_probe *p, const char *name) {
                                                     "limit_in_bytes")),
                               v2 ? "0" : "67108864");
         ASSERT_STR_EQ(get_abs(run_file(pp, name, "pids.max")), "8");
+        /* v1: TCP accounting turned on, where the kernel has it */
+        if (!v2)
+                ASSERT_STR_EQ(get_abs(run_file(pm, name,
+                                               "memory.kmem.tcp."
+                                               "limit_in_bytes")),
+                              p->sock ? "67108864" : "9223372036854771712");
         if (p->cpu)
                 ASSERT_STR_EQ(
                         get_abs(run_file(pc, name,
@@ -965,6 +1063,7 @@ static const char *real_v2_core_skip(void) {
 int main(void) {
         RUN(parsing);
         RUN(v2_fake);
+        RUN(v2_nosocket);
         RUN(v2_beside_supervisor_leaf);
         RUN(v2_not_delegated);
         RUN(v2_enable_fails);
