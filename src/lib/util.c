@@ -2,7 +2,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,28 +187,6 @@ const char *al_guess_mime(const char *name, const unsigned char *d,
         if (al_utf8_valid(d, len < 4096 ? len : 4096) && !memchr(d, 0, len))
                 return "text/plain";
         return "application/octet-stream";
-}
-
-bool al_glob_match(const char *pattern, const char *path) {
-        /* "**" matches any number of whole components, including none. */
-        const char *dstar = strstr(pattern, "**");
-        if (!dstar)
-                return fnmatch(pattern, path, FNM_PATHNAME) == 0;
-        size_t pre = (size_t)(dstar - pattern);
-        if (strncmp(pattern, path, pre) != 0)
-                return false;
-        const char *rest = dstar + 2;
-        if (*rest == '/')
-                rest++;
-        const char *p = path + pre;
-        for (;;) {
-                if (al_glob_match(rest, p))
-                        return true;
-                const char *slash = strchr(p, '/');
-                if (!slash)
-                        return *rest == '\0';
-                p = slash + 1;
-        }
 }
 
 double al_now_ms(void) {
