@@ -705,7 +705,10 @@ void al_findings_free(al_findings *f) {
 }
 
 size_t al_findings_count_at(const al_findings *f, al_severity min) {
-        size_t n = 0;
+        /* the syntax error counts as the high finding it is reported as
+         * (al_findings_json): code the parser cannot follow may hide what
+         * the rules look for */
+        size_t n = f->syntax_error && min <= AL_SEV_HIGH;
         for (size_t i = 0; i < f->n; i++)
                 n += f->v[i].severity >= min;
         return n;
@@ -1065,8 +1068,7 @@ int al_spec_validate(al_spec *s, const al_policy *p, const char *mode,
         json_decref(fj);
         const al_findings *f = &v->findings;
         al_severity t = al_policy_threshold(p);
-        size_t blocking = al_findings_count_at(f, t) +
-                          (f->syntax_error && t <= AL_SEV_HIGH);
+        size_t blocking = al_findings_count_at(f, t);
         if (enforce && blocking) {
                 const al_finding *x = NULL;
                 for (size_t i = 0; i < f->n && !x; i++)

@@ -85,8 +85,18 @@ rc, out, err = check("--threshold", "critical", f)
 ok(rc == 0 and "py.import.forbidden" in out, "--threshold critical: high findings are listed but exit 0", out)
 rc, j, err = check_json("--lang", "python", "-", code="def f(:\n    return 1\n")
 se = j.get("syntax_error") or {}
-ok(rc == 2 and se.get("line") == 1 and se.get("column", 0) >= 6,
-   "a syntax error: exit 2 with its line and column", j)
+ok(rc == 1 and se.get("line") == 1 and se.get("column", 0) >= 6 and j.get("at_or_above_threshold") == 1,
+   "a syntax error: a high finding (exit 1 at threshold medium) with its line and column, not a usage error", j)
+rc, out, err = check("--threshold", "critical", "--lang", "python", "-", code="def f(:\n    return 1\n")
+ok(rc == 0 and "-:1:" in out and "syntax" in out, "a syntax error under --threshold critical: listed, exit 0",
+   (rc, out, err))
+# valid bash the grammar does not know: the critical finding decides, the
+# parse gap is reported and is no usage error
+for args in ([], ["--json"]):
+    rc, out, err = check(*(args + ["--lang", "bash", "-"]), code="exec 3<>/dev/tcp/10.0.0.1/80\n")
+    ok(rc == 1 and "sh.net.dev-tcp" in out and "syntax" in out and not err.strip(),
+       "bash exec 3<>/dev/tcp/...%s: exit 1 on the critical finding, the grammar gap reported (not exit 2)"
+       % (" --json" if args else ""), (rc, out, err))
 rc, out, err = check("--lang", "cobol", "-", code="x")
 ok(rc == 2 and "python, node and bash" in err, "an unknown language: exit 2 naming the known ones", err)
 rc, out, err = check(os.path.join(tmp, "nope.py"))
@@ -115,7 +125,7 @@ for lang, filler, tail, rule, line in (("python", "x = 1\n", "import os\ndef f(:
     got = [(x["rule"], x["line"]) for x in j.get("findings", [])]
     ok((rule, line) in got, "%s, %d bytes: %s found at line %d" % (lang, len(filler * 20000), rule, line), (rc, got, err))
     if lang == "python":
-        ok(rc == 2 and ("syntax", 20002) in got, "python, long: the syntax error is reported at its line", got)
+        ok(rc == 1 and ("syntax", 20002) in got, "python, long: the syntax error is reported at its line", got)
 big = write("big.py", "x = 1\n" * (1_500_000))
 rc, out, err = check(big)
 ok(rc == 2 and "larger than 8 MiB" in err, "9 MiB of code: exit 2 'larger than 8 MiB', not a truncated check", err)
