@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* Text for a person's terminal from bytes someone else chose (a model's
+ * answer, a run's flags): pure, unit-tested (tests/unit/test-term.c). */
+#include <stddef.h>
+
+/* A copy of s[0..len) that a terminal shows as it is: every C0 control
+ * but '\n' and '\t', DEL, every C1 control (U+0080..U+009F, also as the
+ * raw bytes 0x80..0x9f) and every byte of an invalid UTF-8 sequence
+ * become a visible \xHH; a backslash stays a backslash. So no escape
+ * sequence (CSI, OSC 52 clipboard, title), carriage return or backspace
+ * reaches the terminal. NUL-terminated, malloc'ed; NULL when out of
+ * memory. */
+char *al_term_sanitize(const char *s, size_t len);

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* al_term_sanitize: what reaches a person's terminal. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "term.h"
+
+static void check(const char *in, size_t len, const char *want, int *bad) {
+        char *got = al_term_sanitize(in, len);
+        if (!got || strcmp(got, want)) {
+                printf("#   in %zu bytes: got \"%s\", want \"%s\"\n", len,
+                       got ? got : "(null)", want);
+                *bad = 1;
+        }
+        free(got);
+}
+
+#define CHECK(lit, want) check(lit, sizeof(lit) - 1, want, &bad)
+
+static void table(void) {
+        int bad = 0;
+        CHECK("plain text", "plain text");
+        CHECK("two\nlines\tand a tab", "two\nlines\tand a tab");
+        CHECK("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+              "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+        /* clear the screen, move the cursor */
+        CHECK("\x1b[2J\x1b[1;1Hfake prompt$ ", "\\x1b[2J\\x1b[1;1Hfake prompt$ ");
+        /* OSC 52: set the clipboard; OSC 0: the title; BEL/ST ends */
+        CHECK("\x1b]52;c;Y3VybCBldmls\x07", "\\x1b]52;c;Y3VybCBldmls\\x07");
+        CHECK("\x1b]0;title\x1b\\", "\\x1b]0;title\\x1b\\");
+        CHECK("over\rwrite\b", "over\\x0dwrite\\x08");
+        CHECK("del\x7f", "del\\x7f");
+        /* C1 controls: U+009B (CSI) as UTF-8 and as a raw byte */
+        CHECK("\xc2\x9b" "2J", "\\x9b2J");
+        CHECK("\x9b" "2J", "\\x9b2J");
+        CHECK("\xc2\x85", "\\x85");
+        CHECK("\xc2\xa0nbsp", "\xc2\xa0nbsp");
+        /* invalid UTF-8: overlong, surrogate, truncated, stray */
+        CHECK("\xc0\x9b", "\\xc0\\x9b");
+        CHECK("\xed\xa0\x80", "\\xed\\xa0\\x80");
+        CHECK("\xe2\x82", "\\xe2\\x82");
+        CHECK("\xff\xfe", "\\xff\\xfe");
+        CHECK("nul\0inside", "nul\\x00inside");
+        CHECK("", "");
+        ASSERT_INT_EQ(bad, 0);
+}
+
+int main(void) {
+        RUN(table);
+        TAP_END();
+}
