@@ -22,8 +22,10 @@
 #include "error.h"
 #include "httpc.h"
 #include "json.h"
+#include "macro.h"
 #include "mcp.h"
 #include "serve.h"
+#include "term.h"
 #include "util.h"
 
 /* The model endpoint failed (after the retries): a distinct exit status. */
@@ -139,18 +141,12 @@ static void on_stop(int sig) {
         srv_api_cancel_all();
 }
 
-/* Blank out every copy of the key in msg: an endpoint may echo it in
- * its error message ("Incorrect API key provided: ..."). */
-static void redact(char *msg, const char *key) {
-        size_t n = key ? strlen(key) : 0;
-        if (n < 4)
-                return;
-        for (char *p = strstr(msg, key); p; p = strstr(p, key)) {
-                static const char R[] = "[key]";
-                memmove(p + sizeof(R) - 1, p + n, strlen(p + n) + 1);
-                memcpy(p, R, sizeof(R) - 1);
-                p += sizeof(R) - 1;
-        }
+/* Text from the endpoint or the model, for a person's terminal: no
+ * escape sequence (screen clearing, OSC 52 clipboard) passes. */
+static void print_safe(FILE *f, const char *prefix, const char *s,
+                       const char *suffix) {
+        _cleanup_free_ char *safe = al_term_sanitize(s, strlen(s));
+        fprintf(f, "%s%s%s", prefix, safe ? safe : "(out of memory)", suffix);
 }
 
 /* One model request with retries: the reply's message, or NULL with err. */
@@ -249,11 +245,16 @@ static json_t *ask(struct agent *a, al_error *err) {
                         json_decref(j);
                 }
                 al_http_response_free(&r);
-                redact(err->msg, a->key);
+                /* an endpoint may echo the key in its error message
+                 * ("Incorrect API key provided: ..."), an operator's base
+                 * URL may hold it: blank every copy, within err->msg */
+                al_redact_secret(err->msg, sizeof(err->msg), a->key);
                 if (msg || !retry || attempt >= a->retries || stopping)
                         break;
-                fprintf(stderr, "airlock agent: %s; retry %u of %u\n",
-                        err->msg, attempt + 1, a->retries);
+                char tail[64];
+                snprintf(tail, sizeof(tail), "; retry %u of %u\n",
+                         attempt + 1, a->retries);
+                print_safe(stderr, "airlock agent: ", err->msg, tail);
                 struct timespec ts = {0, 250000000L << (attempt < 2 ? attempt
                                                                     : 2)};
                 nanosleep(&ts, NULL);
@@ -646,13 +647,19 @@ int cmd_agent(int argc, char **argv) {
                 free(s);
                 json_decref(t);
         } else if (answer)
-                printf("%s\n", answer);
+                /* the model's words, which a prompt injection may have
+                 * chosen: escaped for the terminal (--json has them as
+                 * they are) */
+                print_safe(stdout, "", answer, "\n");
         if (!strcmp(stopped, "max_turns"))
                 cli_error("stopped after %u model requests (--max-turns) "
                           "without a final answer",
                           turn);
-        else if (failure[0])
-                cli_error("%s", failure);
+        else if (failure[0]) {
+                _cleanup_free_ char *safe =
+                        al_term_sanitize(failure, strlen(failure));
+                cli_error("%s", safe ? safe : failure);
+        }
         json_decref(last);
         json_decref(a.messages);
         json_decref(a.runs);

@@ -38,6 +38,46 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
         return need;
 }
 
+void al_redact_secret(char *buf, size_t size, const char *secret) {
+        static const char R[] = "[key]";
+        size_t n = secret ? strlen(secret) : 0;
+        if (n < 4 || size == 0 || !strstr(buf, secret))
+                return;
+        char *out = malloc(size);
+        if (!out) {
+                /* no room to rebuild it: show nothing rather than a key */
+                buf[0] = '\0';
+                return;
+        }
+        size_t o = 0;
+        const char *p = buf;
+        for (;;) {
+                const char *hit = strstr(p, secret);
+                size_t seg = hit ? (size_t)(hit - p) : strlen(p);
+                size_t room = size - 1 - o;
+                if (seg > room) {
+                        /* cut, and not inside a UTF-8 sequence */
+                        seg = room;
+                        while (seg > 0 && ((unsigned char)p[seg] & 0xc0) ==
+                                                  0x80)
+                                seg--;
+                        memcpy(out + o, p, seg);
+                        o += seg;
+                        break;
+                }
+                memcpy(out + o, p, seg);
+                o += seg;
+                if (!hit || sizeof(R) - 1 > size - 1 - o)
+                        break;
+                memcpy(out + o, R, sizeof(R) - 1);
+                o += sizeof(R) - 1;
+                p = hit + n;
+        }
+        out[o] = '\0';
+        memcpy(buf, out, o + 1);
+        free(out);
+}
+
 char *al_term_sanitize(const char *s, size_t len) {
         /* at most 4 output bytes per input byte, plus the NUL */
         if (len > (SIZE_MAX - 1) / 4)

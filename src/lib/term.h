@@ -12,3 +12,10 @@
  * reaches the terminal. NUL-terminated, malloc'ed; NULL when out of
  * memory. */
 char *al_term_sanitize(const char *s, size_t len);
+
+/* Replace every copy of secret (4 bytes or more) in the NUL-terminated
+ * text in buf[size] by "[key]". The result is built in a separate buffer
+ * of the same size and copied back: it never grows past size (a text
+ * holding the secret many times is cut, at a UTF-8 boundary, never in
+ * the middle of a "[key]" and never leaving part of a secret). */
+void al_redact_secret(char *buf, size_t size, const char *secret);

@@ -46,7 +46,47 @@ static void table(void) {
         ASSERT_INT_EQ(bad, 0);
 }
 
+/* A 4-byte key many times in a full 512-byte message: "[key]" is one
+ * byte longer, and the old in-place replacement ran past the buffer
+ * (a stack overflow in airlock agent). The canary after it must hold. */
+static void redact_bounded(void) {
+        struct {
+                char msg[512];
+                char canary[256];
+        } s;
+        memset(s.canary, 'C', sizeof(s.canary));
+        size_t o = (size_t)snprintf(s.msg, sizeof(s.msg), "cannot reach ");
+        while (o + 4 < sizeof(s.msg)) {
+                memcpy(s.msg + o, "k3y!", 4);
+                o += 4;
+        }
+        s.msg[o] = '\0';
+        al_redact_secret(s.msg, sizeof(s.msg), "k3y!");
+        for (size_t i = 0; i < sizeof(s.canary); i++)
+                ASSERT_INT_EQ(s.canary[i], 'C');
+        ASSERT_TRUE(strlen(s.msg) < sizeof(s.msg));
+        ASSERT_TRUE(strstr(s.msg, "k3y") == NULL);
+        ASSERT_TRUE(strncmp(s.msg, "cannot reach [key][key]", 23) == 0);
+        /* cut after a whole "[key]", never inside one */
+        size_t n = strlen(s.msg);
+        ASSERT_TRUE(n >= 5 && strcmp(s.msg + n - 5, "[key]") == 0);
+
+        char b[64];
+        snprintf(b, sizeof(b), "Incorrect API key provided: sk-1234.");
+        al_redact_secret(b, sizeof(b), "sk-1234");
+        ASSERT_STR_EQ(b, "Incorrect API key provided: [key].");
+        snprintf(b, sizeof(b), "short key abc stays");
+        al_redact_secret(b, sizeof(b), "abc");
+        ASSERT_STR_EQ(b, "short key abc stays");
+        /* the cut after a text segment keeps whole UTF-8 characters */
+        char c[8];
+        snprintf(c, sizeof(c), "kkkkx\xc3\xa9");
+        al_redact_secret(c, sizeof(c), "kkkk");
+        ASSERT_STR_EQ(c, "[key]x");
+}
+
 int main(void) {
         RUN(table);
+        RUN(redact_bounded);
         TAP_END();
 }
