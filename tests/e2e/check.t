@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import ok, done  # noqa: E402
@@ -126,6 +127,30 @@ for lang, filler, tail, rule, line in (("python", "x = 1\n", "import os\ndef f(:
     ok((rule, line) in got, "%s, %d bytes: %s found at line %d" % (lang, len(filler * 20000), rule, line), (rc, got, err))
     if lang == "python":
         ok(rc == 1 and ("syntax", 20002) in got, "python, long: the syntax error is reported at its line", got)
+# code of 16 KiB and more is parsed in a child process: it runs under the
+# parser's seccomp allow-list with no_new_privs (seen from the host's /proc)
+seen = set()
+pbig = subprocess.Popen([BIN, "check", write("long.py", "x = [1, 2, 3]\n" * 400000)],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+t_end = time.time() + 120
+while pbig.poll() is None and time.time() < t_end:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % pid) as fh:
+                st = dict(x.split(":\t", 1) for x in fh.read().splitlines() if ":\t" in x)
+        except OSError:
+            continue
+        if st.get("PPid", "").strip() == str(pbig.pid):
+            seen.add((st.get("Seccomp", "?").strip(), st.get("NoNewPrivs", "?").strip()))
+    time.sleep(0.01)
+bout, berr = pbig.communicate(timeout=120)
+# (a sample may fall between the fork and the filter: what counts is that
+# the parsing child was seen confined)
+ok(pbig.returncode == 0 and ("2", "1") in seen,
+   "the checker's child for long code runs under a seccomp filter with no_new_privs (Seccomp, NoNewPrivs)",
+   (pbig.returncode, seen, berr[-300:]))
 big = write("big.py", "x = 1\n" * (1_500_000))
 rc, out, err = check(big)
 ok(rc == 2 and "larger than 8 MiB" in err, "9 MiB of code: exit 2 'larger than 8 MiB', not a truncated check", err)
