@@ -31,6 +31,13 @@ static void help(FILE *f) {
 "                         full queue answers 503 with Retry-After\n"
 "  --queue-timeout SEC    longest wait in the queue (default 30): then 503\n"
 "  --max-body BYTES       request body cap (default 10485760): then 413\n"
+"  --max-output BYTES     ceiling of limits.output_bytes for every key\n"
+"  --max-disk MB          ceiling of limits.disk_mb for every key\n"
+"  --max-collect MB       collected files of one run at most (default 64)\n"
+"  --max-inflight MB      memory that running executions may reserve for\n"
+"                         their results and responses (default 2048): a run\n"
+"                         that does not fit is refused, 503\n"
+"                         response_budget_exhausted with Retry-After\n"
 "  --grace SEC            on SIGTERM, in-flight runs get this long before\n"
 "                         they are killed (default 10)\n"
 "  --policy FILE          static-validation policy (default: built-in)\n"
@@ -63,6 +70,10 @@ enum {
         OPT_TLS_KEY,
         OPT_LANGUAGES,
         OPT_METRICS_AUTH,
+        OPT_MAXOUT,
+        OPT_MAXDISK,
+        OPT_MAXCOLLECT,
+        OPT_MAXINFLIGHT,
 };
 
 static const struct option opts[] = {
@@ -80,6 +91,10 @@ static const struct option opts[] = {
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"languages", required_argument, NULL, OPT_LANGUAGES},
         {"metrics-auth", no_argument, NULL, OPT_METRICS_AUTH},
+        {"max-output", required_argument, NULL, OPT_MAXOUT},
+        {"max-disk", required_argument, NULL, OPT_MAXDISK},
+        {"max-collect", required_argument, NULL, OPT_MAXCOLLECT},
+        {"max-inflight", required_argument, NULL, OPT_MAXINFLIGHT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
 
@@ -132,6 +147,21 @@ static int set_opt(struct srv_config *c, int id, const char *name,
                 if (num(name, v, 1024, 1ull << 30, &n) < 0)
                         return -1;
                 c->max_body = (size_t)n;
+                return 0;
+        case OPT_MAXOUT:
+                return num(name, v, 1, al_limits_max.output_bytes,
+                           &c->max_output_bytes);
+        case OPT_MAXDISK:
+                return num(name, v, 1, al_limits_max.disk_mb, &c->max_disk_mb);
+        case OPT_MAXCOLLECT:
+                if (num(name, v, 1, 64, &n) < 0)
+                        return -1;
+                c->max_collect_bytes = n << 20;
+                return 0;
+        case OPT_MAXINFLIGHT:
+                if (num(name, v, 16, 1u << 20, &n) < 0)
+                        return -1;
+                c->max_inflight_bytes = n << 20;
                 return 0;
         case OPT_GRACE:
                 if (num(name, v, 0, 3600, &n) < 0)
@@ -227,6 +257,7 @@ int cmd_serve(int argc, char **argv) {
                 .queue = 64,
                 .queue_timeout_s = 30,
                 .max_body = 10u << 20,
+                .max_inflight_bytes = 2048ull << 20,
                 .grace_s = 10,
                 .policy_mode = "record",
         };

@@ -31,6 +31,13 @@ struct srv_config {
         char tls_cert[4096], tls_key[4096];
         char languages[4096];
         bool metrics_auth; /* GET /metrics wants a key (audit:read/admin) */
+        /* server-wide ceilings, like a key's (0: none but al_limits_max) */
+        uint64_t max_output_bytes; /* limits.output_bytes */
+        uint64_t max_disk_mb;      /* limits.disk_mb */
+        uint64_t max_collect_bytes; /* collected files of one run */
+        /* bytes that running executions may hold for their results and
+         * responses together (srv-api reserves each run's worst case) */
+        uint64_t max_inflight_bytes;
 };
 
 #define SRV_MAX_ARGS 32 /* query parameters a request may carry */

@@ -301,6 +301,10 @@ int al_spec_add_collect(al_spec *s, const char *glob, al_error *err) {
                          "collect patterns", strdup(glob), err);
 }
 
+void al_spec_set_collect_max(al_spec *s, uint64_t bytes) {
+        s->collect_max = bytes < AL_COLLECT_MAX_TOTAL ? bytes : 0;
+}
+
 al_limits *al_spec_limits(al_spec *s) {
         return &s->limits;
 }
@@ -735,8 +739,22 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                 r->has_compile = true;
                 int cws = -1;
                 al_sbx_leftover *clo = NULL;
-                rc = stage(s, &gated, cargv, envp, files, 1, &s->lang->compile_limits,
-                           NULL, 0, cr, &cws, &clo, err);
+                /* the compiler runs for the caller, so within the caller's
+                 * limits too (which a server's key ceilings have already
+                 * lowered): a macro bomb must not get the profile's 512
+                 * MiB / 30 s from a request of 64 MiB / 2 s */
+                al_limits cl = s->lang->compile_limits;
+                uint64_t *cf[] = {&cl.wall_ms, &cl.cpu_ms, &cl.memory_mb,
+                                  &cl.pids, &cl.disk_mb, &cl.output_bytes};
+                const uint64_t rf[] = {s->limits.wall_ms, s->limits.cpu_ms,
+                                       s->limits.memory_mb, s->limits.pids,
+                                       s->limits.disk_mb,
+                                       s->limits.output_bytes};
+                for (size_t k = 0; k < ARRAY_SIZE(cf); k++)
+                        if (*cf[k] > rf[k])
+                                *cf[k] = rf[k];
+                rc = stage(s, &gated, cargv, envp, files, 1, &cl, NULL, 0, cr,
+                           &cws, &clo, err);
                 if (rc < 0)
                         goto done;
                 char *out_glob = s->lang->compile_output;
@@ -789,9 +807,10 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                 r->timing.setup_ms += t_stage - t0;
         }
         double t_c = al_now_ms();
+        uint64_t ctotal = s->collect_max ? s->collect_max : AL_COLLECT_MAX_TOTAL;
         rc = collect(ws, s->collect, s->n_collect, AL_COLLECT_MAX_FILES,
-                     AL_COLLECT_MAX_FILE, AL_COLLECT_MAX_TOTAL, s->cancel_fd,
-                     r);
+                     AL_COLLECT_MAX_FILE < ctotal ? AL_COLLECT_MAX_FILE : ctotal,
+                     ctotal, s->cancel_fd, r);
         if (rc < 0) {
                 al_error_set(err, -rc, "collect output files");
                 goto done;

@@ -31,6 +31,7 @@ struct al_spec {
         size_t n_files, input_total;
         char **collect;
         size_t n_collect;
+        uint64_t collect_max; /* bytes of all collected files; 0: default */
         al_limits limits;
         bool timing;
         int cancel_fd;
