@@ -96,6 +96,10 @@ int al_audit_refused(al_audit *a, const al_audit_who *who, const al_spec *s,
  * timeout_ms in all. */
 int al_audit_alerts_start(al_audit *a, al_error *err);
 void al_audit_alerts_drain(al_audit *a, unsigned timeout_ms);
+/* With no alert-log configured, the log line goes to stderr: true makes
+ * it one line of words for a person (airlock run without --json), false
+ * (the default) one JSON object per line for machines. */
+void al_audit_alerts_human(al_audit *a, bool on);
 /* Alerts dropped because the queue was full, and deliveries that failed
  * after every retry. */
 void al_audit_alert_counts(al_audit *a, uint64_t *dropped, uint64_t *failed);

@@ -121,5 +121,6 @@ int al_spec_validate(al_spec *s, const al_policy *p, const char *mode,
                      al_verdict *v, al_error *err);
 void al_verdict_free(al_verdict *v);
 
-/* Findings at or above a severity. */
+/* Findings at or above a severity; a syntax error counts as one of
+ * severity high (as al_findings_json lists it). */
 size_t al_findings_count_at(const al_findings *f, al_severity min);

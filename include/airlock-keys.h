@@ -48,6 +48,9 @@ typedef struct al_key_info {
         unsigned max_concurrent; /* executions at once */
         unsigned max_memory_mb;
         unsigned max_wall_ms;
+        uint64_t max_output_bytes; /* limits.output_bytes, per stream */
+        unsigned max_disk_mb;      /* limits.disk_mb */
+        uint64_t max_collect_bytes; /* all collected files together */
         char created_at[32]; /* UTC, ISO 8601 */
         char revoked_at[32]; /* "" while active */
         unsigned char hash[32];

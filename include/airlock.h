@@ -99,6 +99,10 @@ int al_spec_add_file(al_spec *s, const char *name, const void *data,
                      size_t len, bool executable, al_error *err);
 /* Glob, relative to the workspace, of output files to return. */
 int al_spec_add_collect(al_spec *s, const char *glob, al_error *err);
+/* Lower the cap on the bytes of all collected files together (default
+ * and most: 64 MiB); files over it are skipped and named in files_note.
+ * 0 restores the default. A server sets it from a key's ceiling. */
+void al_spec_set_collect_max(al_spec *s, uint64_t bytes);
 al_limits *al_spec_limits(al_spec *s);
 /* Measure per-phase timings into the result (small cost). */
 void al_spec_set_timing(al_spec *s, bool on);

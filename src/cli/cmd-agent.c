@@ -22,6 +22,7 @@
 #include "error.h"
 #include "httpc.h"
 #include "json.h"
+#include "macro.h"
 #include "mcp.h"
 #include "serve.h"
 #include "util.h"
@@ -139,18 +140,13 @@ static void on_stop(int sig) {
         srv_api_cancel_all();
 }
 
-/* Blank out every copy of the key in msg: an endpoint may echo it in
- * its error message ("Incorrect API key provided: ..."). */
-static void redact(char *msg, const char *key) {
-        size_t n = key ? strlen(key) : 0;
-        if (n < 4)
-                return;
-        for (char *p = strstr(msg, key); p; p = strstr(p, key)) {
-                static const char R[] = "[key]";
-                memmove(p + sizeof(R) - 1, p + n, strlen(p + n) + 1);
-                memcpy(p, R, sizeof(R) - 1);
-                p += sizeof(R) - 1;
-        }
+/* Text from the endpoint or the model, for a person's terminal: no
+ * escape sequence (screen clearing, OSC 52 clipboard) passes. */
+static void print_safe(FILE *f, const char *prefix, const char *s,
+                       const char *suffix) {
+        _cleanup_free_ char *safe =
+                al_term_sanitize(s, strlen(s), AL_TERM_KEEP_NEWLINES);
+        fprintf(f, "%s%s%s", prefix, safe ? safe : "(out of memory)", suffix);
 }
 
 /* One model request with retries: the reply's message, or NULL with err. */
@@ -161,8 +157,8 @@ static json_t *ask(struct agent *a, al_error *err) {
                 json_t *t = mcp_tools(), *x, *fns = json_array();
                 size_t i;
                 json_array_foreach(json_object_get(t, "tools"), i, x) {
-                        if (strcmp(json_string_value(json_object_get(
-                                           x, "name")),
+                        if (strcmp(json_string_value(
+                                           json_object_get(x, "name")),
                                    "run_code"))
                                 continue;
                         json_array_append_new(
@@ -186,8 +182,7 @@ static json_t *ask(struct agent *a, al_error *err) {
                 return NULL;
         }
         char auth[4200];
-        const char *headers[3] = {"Content-Type: application/json", NULL,
-                                  NULL};
+        const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
         if (a->key) {
                 snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
                          a->key);
@@ -200,8 +195,7 @@ static json_t *ask(struct agent *a, al_error *err) {
                 bool retry = true;
                 int rc = al_http_post(a->url, headers, body, strlen(body),
                                       a->timeout_ms, MAX_RESPONSE,
-                                      (const volatile int *)&stopping, &r,
-                                      &e);
+                                      (const volatile int *)&stopping, &r, &e);
                 if (rc == -ENOSYS) {
                         *err = e;
                         break;
@@ -213,11 +207,12 @@ static json_t *ask(struct agent *a, al_error *err) {
                         json_t *j = r.body ? json_loads(r.body, 0, NULL) : NULL;
                         const char *m = json_string_value(json_object_get(
                                 json_object_get(j, "error"), "message"));
-                        al_error_set(err, EPROTO,
-                                     "the model endpoint answered HTTP %ld%s%.300s",
-                                     r.status, m ? ": " : "", m ? m : "");
-                        bool no_tools = r.status == 400 && m &&
-                                        strstr(m, "tool");
+                        al_error_set(
+                                err, EPROTO,
+                                "the model endpoint answered HTTP %ld%s%.300s",
+                                r.status, m ? ": " : "", m ? m : "");
+                        bool no_tools =
+                                r.status == 400 && m && strstr(m, "tool");
                         json_decref(j);
                         /* 429 and 5xx may pass; other 4xx will not */
                         retry = r.status == 429 || r.status >= 500;
@@ -234,7 +229,8 @@ static json_t *ask(struct agent *a, al_error *err) {
                 } else {
                         json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
                         json_t *m = json_object_get(
-                                json_array_get(json_object_get(j, "choices"), 0),
+                                json_array_get(json_object_get(j, "choices"),
+                                               0),
                                 "message");
                         if (json_is_object(m) &&
                             (json_is_string(json_object_get(m, "content")) ||
@@ -245,17 +241,23 @@ static json_t *ask(struct agent *a, al_error *err) {
                                              "malformed reply from the model "
                                              "endpoint (no choices[0].message "
                                              "with content or tool_calls)%s",
-                                             r.truncated ? ", cut at 8 MiB" : "");
+                                             r.truncated ? ", cut at 8 MiB"
+                                                         : "");
                         json_decref(j);
                 }
                 al_http_response_free(&r);
-                redact(err->msg, a->key);
+                /* an endpoint may echo the key in its error message
+                 * ("Incorrect API key provided: ..."), an operator's base
+                 * URL may hold it: blank every copy, within err->msg */
+                al_redact_secret(err->msg, sizeof(err->msg), a->key);
                 if (msg || !retry || attempt >= a->retries || stopping)
                         break;
-                fprintf(stderr, "airlock agent: %s; retry %u of %u\n",
-                        err->msg, attempt + 1, a->retries);
-                struct timespec ts = {0, 250000000L << (attempt < 2 ? attempt
-                                                                    : 2)};
+                char tail[64];
+                snprintf(tail, sizeof(tail), "; retry %u of %u\n", attempt + 1,
+                         a->retries);
+                print_safe(stderr, "airlock agent: ", err->msg, tail);
+                struct timespec ts = {
+                        0, 250000000L << (attempt < 2 ? attempt : 2)};
                 nanosleep(&ts, NULL);
         }
         free(body);
@@ -277,17 +279,17 @@ static char *run(struct agent *a, unsigned turn, const char *via,
                         if (json_is_integer(want) &&
                             json_integer_value(want) > json_integer_value(v)) {
                                 char *text = NULL;
-                                if (asprintf(&text,
-                                             "not run: limits.%s %lld is "
-                                             "above the operator's "
-                                             "--limit %s=%lld; ask for at "
-                                             "most that\n",
-                                             k,
-                                             (long long)json_integer_value(
-                                                     want),
-                                             k,
-                                             (long long)json_integer_value(
-                                                     v)) < 0)
+                                if (asprintf(
+                                            &text,
+                                            "not run: limits.%s %lld is "
+                                            "above the operator's "
+                                            "--limit %s=%lld; ask for at "
+                                            "most that\n",
+                                            k,
+                                            (long long)json_integer_value(want),
+                                            k,
+                                            (long long)json_integer_value(v)) <
+                                    0)
                                         text = NULL;
                                 return text;
                         }
@@ -313,8 +315,9 @@ static char *run(struct agent *a, unsigned turn, const char *via,
                                               json_object_get(x, "text")),
                                       f);
                         else if (type && !strcmp(type, "image"))
-                                fprintf(f, "[an image, %s, was returned to "
-                                           "the user]\n",
+                                fprintf(f,
+                                        "[an image, %s, was returned to "
+                                        "the user]\n",
                                         json_string_value(json_object_get(
                                                 x, "mimeType")));
                 }
@@ -322,14 +325,13 @@ static char *run(struct agent *a, unsigned turn, const char *via,
         }
         json_t *sc = json_object_get(r, "structuredContent");
         json_array_append_new(
-                a->runs,
-                json_pack("{s:I,s:s,s:O*,s:O*,s:O*,s:O*,s:s}", "turn",
-                          (json_int_t)turn, "via", via, "language",
-                          json_object_get(args, "language"), "code",
-                          json_object_get(args, "code"), "status",
-                          json_object_get(sc, "status"), "audit_id",
-                          json_object_get(sc, "id"), "result",
-                          text ? text : ""));
+                a->runs, json_pack("{s:I,s:s,s:O*,s:O*,s:O*,s:O*,s:s}", "turn",
+                                   (json_int_t)turn, "via", via, "language",
+                                   json_object_get(args, "language"), "code",
+                                   json_object_get(args, "code"), "status",
+                                   json_object_get(sc, "status"), "audit_id",
+                                   json_object_get(sc, "id"), "result",
+                                   text ? text : ""));
         json_decref(r);
         return text;
 }
@@ -354,8 +356,9 @@ static void tool_calls(struct agent *a, unsigned turn, json_t *calls) {
                                      MAX_RUNS_PER_TURN) < 0)
                                 text = NULL;
                 } else if (!name || strcmp(name, "run_code")) {
-                        if (asprintf(&text, "error: there is no tool '%s'; "
-                                            "the only tool is run_code",
+                        if (asprintf(&text,
+                                     "error: there is no tool '%s'; "
+                                     "the only tool is run_code",
                                      name ? name : "") < 0)
                                 text = NULL;
                 } else if (!json_is_object(args)) {
@@ -371,8 +374,8 @@ static void tool_calls(struct agent *a, unsigned turn, json_t *calls) {
                 json_array_append_new(
                         a->messages,
                         json_pack("{s:s,s:s,s:o}", "role", "tool",
-                                  "tool_call_id", id ? id : "",
-                                  "content", al_jstr(text ? text : "error")));
+                                  "tool_call_id", id ? id : "", "content",
+                                  al_jstr(text ? text : "error")));
                 free(text);
         }
 }
@@ -395,8 +398,9 @@ static bool code_blocks(struct agent *a, unsigned turn, const char *reply) {
                 if (!al_lang_normalise(lang))
                         continue;
                 if (ran == MAX_RUNS_PER_TURN) {
-                        fprintf(f, "Code block %zu and later: not run (at "
-                                   "most %d runs per reply)\n",
+                        fprintf(f,
+                                "Code block %zu and later: not run (at "
+                                "most %d runs per reply)\n",
                                 i + 1, MAX_RUNS_PER_TURN);
                         break;
                 }
@@ -436,11 +440,15 @@ static char *read_problem(const char *arg) {
 }
 
 int cmd_agent(int argc, char **argv) {
-        struct agent a = {.max_turns = 8, .retries = 2, .timeout_ms = 60000,
-                          .tools = true, .auto_mode = true,
-                          .default_lang = "python", .system = DEFAULT_SYSTEM};
-        struct srv_config cfg = {.policy_mode = "record", .workers = 1,
-                                 .queue = 1};
+        struct agent a = {.max_turns = 8,
+                          .retries = 2,
+                          .timeout_ms = 60000,
+                          .tools = true,
+                          .auto_mode = true,
+                          .default_lang = "python",
+                          .system = DEFAULT_SYSTEM};
+        struct srv_config cfg = {
+                .policy_mode = "record", .workers = 1, .queue = 1};
         const char *key_env = "OPENAI_API_KEY";
         bool json = false;
         a.base = secure_getenv("AIRLOCK_AGENT_BASE_URL");
@@ -581,17 +589,17 @@ int cmd_agent(int argc, char **argv) {
         }
         char actor[300];
         cli_local_actor(actor, sizeof(actor));
-        a.session = (struct mcp_session){
-                .stateless = true,
-                .base = {.source = "agent", .local_actor = actor,
-                         .peer = "agent"}};
+        a.session = (struct mcp_session){.stateless = true,
+                                         .base = {.source = "agent",
+                                                  .local_actor = actor,
+                                                  .peer = "agent"}};
         struct sigaction sa = {.sa_handler = on_stop};
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
 
-        a.messages = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system",
-                               "content", a.system, "role", "user",
-                               "content", problem);
+        a.messages =
+                json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system", "content",
+                          a.system, "role", "user", "content", problem);
         a.runs = json_array();
         const char *answer = NULL, *stopped = "max_turns";
         char failure[600] = "";
@@ -608,11 +616,10 @@ int cmd_agent(int argc, char **argv) {
                 json_t *calls = json_object_get(msg, "tool_calls");
                 const char *content =
                         json_string_value(json_object_get(msg, "content"));
-                json_t *keep = json_pack("{s:s,s:O}", "role", "assistant",
-                                         "content",
-                                         content ? json_object_get(msg,
-                                                                   "content")
-                                                 : json_null());
+                json_t *keep =
+                        json_pack("{s:s,s:O}", "role", "assistant", "content",
+                                  content ? json_object_get(msg, "content")
+                                          : json_null());
                 if (json_array_size(calls))
                         json_object_set(keep, "tool_calls", calls);
                 json_array_append_new(a.messages, keep);
@@ -628,16 +635,16 @@ int cmd_agent(int argc, char **argv) {
                 stopped = "answer";
                 break;
         }
-        int rc = !strcmp(stopped, "answer")        ? EXIT_OK
-                 : !strcmp(stopped, "max_turns")   ? EXIT_RUN_ERROR
-                 : !strcmp(stopped, "cancelled")   ? EXIT_CANCELLED
-                                                   : EXIT_MODEL;
+        int rc = !strcmp(stopped, "answer")      ? EXIT_OK
+                 : !strcmp(stopped, "max_turns") ? EXIT_RUN_ERROR
+                 : !strcmp(stopped, "cancelled") ? EXIT_CANCELLED
+                                                 : EXIT_MODEL;
         if (json) {
                 json_t *t = json_pack(
                         "{s:s,s:s?,s:I,s:s,s:s,s:O,s:O}", "stopped", stopped,
                         "answer", answer, "turns", (json_int_t)turn, "model",
-                        a.model, "mode", a.tools ? "tools" : "markdown",
-                        "runs", a.runs, "messages", a.messages);
+                        a.model, "mode", a.tools ? "tools" : "markdown", "runs",
+                        a.runs, "messages", a.messages);
                 if (failure[0])
                         json_object_set_new(t, "error", al_jstr(failure));
                 char *s = json_dumps(t, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -646,13 +653,19 @@ int cmd_agent(int argc, char **argv) {
                 free(s);
                 json_decref(t);
         } else if (answer)
-                printf("%s\n", answer);
+                /* the model's words, which a prompt injection may have
+                 * chosen: escaped for the terminal (--json has them as
+                 * they are) */
+                print_safe(stdout, "", answer, "\n");
         if (!strcmp(stopped, "max_turns"))
                 cli_error("stopped after %u model requests (--max-turns) "
                           "without a final answer",
                           turn);
-        else if (failure[0])
-                cli_error("%s", failure);
+        else if (failure[0]) {
+                _cleanup_free_ char *safe = al_term_sanitize(
+                        failure, strlen(failure), AL_TERM_KEEP_NEWLINES);
+                cli_error("%s", safe ? safe : failure);
+        }
         json_decref(last);
         json_decref(a.messages);
         json_decref(a.runs);

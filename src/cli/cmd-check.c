@@ -33,8 +33,10 @@ static void help(FILE *f) {
                 "policy's)\n"
                 "  --json            one JSON object on stdout\n\n"
                 "Exit status: 0 no finding at or above the threshold, 1 "
-                "findings at or\nabove it, 2 usage error, unreadable file, bad "
-                "policy or a syntax error\n(reported with its position).\n");
+                "findings at or\nabove it (code that does not parse is a "
+                "high finding, reported with its\nposition: the rules still "
+                "run over the rest), 2 usage error, unreadable\nfile, bad "
+                "policy, or a check that could not be made.\n");
 }
 
 /* The checker's name for a language tag or a file's extension. */
@@ -52,9 +54,14 @@ static const char *lang_name(const char *tag) {
 
 static void print_human(const char *file, const al_findings *f,
                         al_severity threshold, const char *policy) {
+        /* a note, not a usage error: the grammar may lack a construct
+         * that the shell accepts (exec 3<>/dev/tcp/...), and the rules
+         * still ran over what could be parsed */
         if (f->syntax_error)
-                printf("%s:%u:%u: syntax error near '%s'\n", file,
-                       f->error_line, f->error_column, f->error_snippet);
+                printf("%s:%u:%u: high syntax: the code does not parse here "
+                       "(near '%s'); the rules ran over the rest\n",
+                       file, f->error_line, f->error_column,
+                       f->error_snippet);
         for (size_t i = 0; i < f->n; i++) {
                 const al_finding *x = &f->v[i];
                 printf("%s:%u:%u: %s %s: %s\n    %s\n", file, x->line,
@@ -62,8 +69,9 @@ static void print_human(const char *file, const al_findings *f,
                        x->message, x->snippet);
         }
         size_t at = al_findings_count_at(f, threshold);
-        printf("%zu finding%s (%zu at or above %s), policy %s%s\n", f->n,
-               f->n == 1 ? "" : "s", at, al_severity_name(threshold), policy,
+        size_t n = f->n + f->syntax_error;
+        printf("%zu finding%s (%zu at or above %s), policy %s%s\n", n,
+               n == 1 ? "" : "s", at, al_severity_name(threshold), policy,
                f->syntax_error ? "; the code does not parse" : "");
 }
 
@@ -173,7 +181,10 @@ int cmd_check(int argc, char **argv) {
                 json_decref(o);
         } else
                 print_human(file, &f, threshold, al_policy_name(p));
-        int rc = f.syntax_error ? EXIT_USAGE : at ? 1 : EXIT_OK;
+        /* findings at or above the threshold decide, the syntax error
+         * among them (as high); only a check that could not be made is a
+         * usage error */
+        int rc = at ? 1 : EXIT_OK;
         al_findings_free(&f);
         al_policy_free(p);
         return rc;

@@ -17,7 +17,9 @@ static void help(FILE *f) {
         fputs(
 "Usage: airlock keys create --name NAME [--scopes S] [--rate N/PERIOD]\n"
 "                           [--max-concurrent N] [--max-memory MB]\n"
-"                           [--max-wall SEC] [--state DIR] [--json]\n"
+"                           [--max-wall SEC] [--max-output BYTES]\n"
+"                           [--max-disk MB] [--max-collect MB]\n"
+"                           [--state DIR] [--json]\n"
 "       airlock keys list [--all] [--state DIR] [--json]\n"
 "       airlock keys revoke ID|NAME [--state DIR] [--json]\n"
 "\n"
@@ -33,12 +35,18 @@ static void help(FILE *f) {
 "  --max-concurrent N   executions at once\n"
 "  --max-memory MB      ceiling of memory_mb a request may ask for\n"
 "  --max-wall SEC       ceiling of the wall clock a request may ask for\n"
+"  --max-output BYTES   ceiling of output_bytes (per stream) a request may\n"
+"                       ask for\n"
+"  --max-disk MB        ceiling of disk_mb a request may ask for\n"
+"  --max-collect MB     collected files of one run, all together, at most\n"
+"                       (more are skipped and named in files_note)\n"
 "  --all                list: revoked keys too\n"
 "  --state DIR          state directory (as for airlock run)\n"
 "  --json               JSON output\n"
 "\n"
 "A request over a key's ceiling is refused with 400 limit_exceeds_key\n"
-"(see airlock-serve(1)). Exit status: 0 ok, 1 no such key (revoke),\n"
+"(see airlock-serve(1)); a default above it comes down to it, and so do\n"
+"the compile step's limits (C). Exit status: 0 ok, 1 no such key (revoke),\n"
 "2 usage error, 8 the store cannot be used.\n",
               f);
 }
@@ -73,6 +81,17 @@ static json_t *key_json(const al_key_info *k) {
         json_object_set_new(o, "max_wall_ms",
                             k->max_wall_ms ? json_integer(k->max_wall_ms)
                                            : json_null());
+        json_object_set_new(o, "max_output_bytes",
+                            k->max_output_bytes
+                                    ? json_integer((json_int_t)k->max_output_bytes)
+                                    : json_null());
+        json_object_set_new(o, "max_disk_mb",
+                            k->max_disk_mb ? json_integer(k->max_disk_mb)
+                                           : json_null());
+        json_object_set_new(o, "max_collect_bytes",
+                            k->max_collect_bytes
+                                    ? json_integer((json_int_t)k->max_collect_bytes)
+                                    : json_null());
         return o;
 }
 
@@ -103,6 +122,9 @@ int cmd_keys(int argc, char **argv) {
                 OPT_MAXCONC,
                 OPT_MAXMEM,
                 OPT_MAXWALL,
+                OPT_MAXOUT,
+                OPT_MAXDISK,
+                OPT_MAXCOLLECT,
                 OPT_ALL,
                 OPT_STATE,
                 OPT_JSON
@@ -114,6 +136,9 @@ int cmd_keys(int argc, char **argv) {
                 {"max-concurrent", required_argument, NULL, OPT_MAXCONC},
                 {"max-memory", required_argument, NULL, OPT_MAXMEM},
                 {"max-wall", required_argument, NULL, OPT_MAXWALL},
+                {"max-output", required_argument, NULL, OPT_MAXOUT},
+                {"max-disk", required_argument, NULL, OPT_MAXDISK},
+                {"max-collect", required_argument, NULL, OPT_MAXCOLLECT},
                 {"all", no_argument, NULL, OPT_ALL},
                 {"state", required_argument, NULL, OPT_STATE},
                 {"json", no_argument, NULL, OPT_JSON},
@@ -169,6 +194,28 @@ int cmd_keys(int argc, char **argv) {
                                 return EXIT_USAGE;
                         want.max_wall_ms = wall_s * 1000u;
                         break;
+                case OPT_MAXOUT: {
+                        unsigned v;
+                        if (u32_flag("--max-output", optarg,
+                                     (unsigned)al_limits_max.output_bytes,
+                                     &v) < 0)
+                                return EXIT_USAGE;
+                        want.max_output_bytes = v;
+                        break;
+                }
+                case OPT_MAXDISK:
+                        if (u32_flag("--max-disk", optarg,
+                                     (unsigned)al_limits_max.disk_mb,
+                                     &want.max_disk_mb) < 0)
+                                return EXIT_USAGE;
+                        break;
+                case OPT_MAXCOLLECT: {
+                        unsigned v;
+                        if (u32_flag("--max-collect", optarg, 64, &v) < 0)
+                                return EXIT_USAGE;
+                        want.max_collect_bytes = (uint64_t)v << 20;
+                        break;
+                }
                 case OPT_ALL:
                         all = true;
                         break;

@@ -207,7 +207,12 @@ static void emit_json(json_t *o) {
 static int audit_ensure(al_error *e) {
         if (audit.log)
                 return 0;
-        return al_audit_open(audit.state, &audit.log, e);
+        int r = al_audit_open(audit.state, &audit.log, e);
+        /* a person at a terminal gets alerts as one line of words; JSON
+         * lines are for --json, the alert-log file and the sinks */
+        if (r == 0)
+                al_audit_alerts_human(audit.log, !json_mode);
+        return r;
 }
 
 static void finish_in_background(al_result *res);

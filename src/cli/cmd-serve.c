@@ -37,6 +37,13 @@ static void help(FILE *f) {
 "                         cap); more are refused at connect\n"
 "  --idle-timeout SEC     close a connection silent this long (default 15)\n"
 "  --body-timeout SEC     a request body must arrive within this (default 60)\n"
+"  --max-output BYTES     ceiling of limits.output_bytes for every key\n"
+"  --max-disk MB          ceiling of limits.disk_mb for every key\n"
+"  --max-collect MB       collected files of one run at most (default 64)\n"
+"  --max-inflight MB      memory that running executions may reserve for\n"
+"                         their results and responses (default 2048): a run\n"
+"                         that does not fit is refused, 503\n"
+"                         response_budget_exhausted with Retry-After\n"
 "  --grace SEC            on SIGTERM, in-flight runs get this long before\n"
 "                         they are killed (default 10)\n"
 "  --policy FILE          static-validation policy (default: built-in)\n"
@@ -80,6 +87,10 @@ enum {
         OPT_MAX_PER_IP,
         OPT_IDLE_TIMEOUT,
         OPT_BODY_TIMEOUT,
+        OPT_MAXOUT,
+        OPT_MAXDISK,
+        OPT_MAXCOLLECT,
+        OPT_MAXINFLIGHT,
 };
 
 static const struct option opts[] = {
@@ -102,6 +113,10 @@ static const struct option opts[] = {
         {"max-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
+        {"max-output", required_argument, NULL, OPT_MAXOUT},
+        {"max-disk", required_argument, NULL, OPT_MAXDISK},
+        {"max-collect", required_argument, NULL, OPT_MAXCOLLECT},
+        {"max-inflight", required_argument, NULL, OPT_MAXINFLIGHT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
 
@@ -174,6 +189,21 @@ static int set_opt(struct srv_config *c, int id, const char *name,
                 if (num(name, v, 1, 3600, &n) < 0)
                         return -1;
                 c->body_timeout_s = (unsigned)n;
+                return 0;
+        case OPT_MAXOUT:
+                return num(name, v, 1, al_limits_max.output_bytes,
+                           &c->max_output_bytes);
+        case OPT_MAXDISK:
+                return num(name, v, 1, al_limits_max.disk_mb, &c->max_disk_mb);
+        case OPT_MAXCOLLECT:
+                if (num(name, v, 1, 64, &n) < 0)
+                        return -1;
+                c->max_collect_bytes = n << 20;
+                return 0;
+        case OPT_MAXINFLIGHT:
+                if (num(name, v, 16, 1u << 20, &n) < 0)
+                        return -1;
+                c->max_inflight_bytes = n << 20;
                 return 0;
         case OPT_GRACE:
                 if (num(name, v, 0, 3600, &n) < 0)
@@ -286,6 +316,7 @@ int cmd_serve(int argc, char **argv) {
                 .max_per_ip = 64,
                 .idle_timeout_s = 15,
                 .body_timeout_s = 60,
+                .max_inflight_bytes = 2048ull << 20,
                 .grace_s = 10,
                 .policy_mode = "record",
                 .read_rate_count = 10,

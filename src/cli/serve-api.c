@@ -65,6 +65,7 @@ static struct {
         pthread_rwlock_t policy_lock;
         volatile int cancel_fd; /* eventfd: readable = cancel every run */
         atomic_bool shutting_down;
+        atomic_uint_fast64_t inflight; /* bytes reserved (budget_take) */
 } api = {
         .audit_lock = PTHREAD_MUTEX_INITIALIZER,
         .keys_lock = PTHREAD_RWLOCK_INITIALIZER,
@@ -326,6 +327,51 @@ static int concurrency_take(const al_key_info *k, struct srv_response *rs) {
                           k->id, k->max_concurrent);
         }
         return r;
+}
+
+/* What one execution may hold while its result becomes a response: per
+ * output byte (two streams) the run's buffer, a UTF-8-clean copy and its
+ * JSON text (up to 6 bytes for a control byte); per collected byte the
+ * file, its base64 and its JSON text. A cost model, not a measurement:
+ * it bounds the sum over concurrent runs by --max-inflight. */
+#define SRV_COST_PER_OUTPUT_BYTE 8
+#define SRV_COST_PER_COLLECT_BYTE 4
+#define SRV_COST_BASE (1u << 20)   /* the rest of the result */
+#define SRV_COLLECT_DEFAULT (64u << 20) /* the library's own cap */
+
+static uint64_t run_cost(const al_limits *l, bool collects,
+                         uint64_t collect_max) {
+        return SRV_COST_BASE + 2 * l->output_bytes * SRV_COST_PER_OUTPUT_BYTE +
+               (collects ? collect_max * SRV_COST_PER_COLLECT_BYTE : 0);
+}
+
+/* Reserve cost bytes of the in-flight budget, or refuse (503): a run
+ * that does not fit now is not started, so the server's memory for
+ * results stays bounded whatever the keys ask. */
+static int budget_take(uint64_t cost, struct srv_response *rs) {
+        uint64_t cap = api.cfg->max_inflight_bytes;
+        uint64_t cur = atomic_load(&api.inflight);
+        do {
+                if (cap && (cost > cap || cur > cap - cost)) {
+                        rs->retry_after = 1;
+                        srv_error(rs, 503, "response_budget_exhausted", NULL,
+                                  "this run may need %llu MiB for its result "
+                                  "and the server has %llu of %llu MiB "
+                                  "free (--max-inflight)",
+                                  (unsigned long long)(cost >> 20),
+                                  (unsigned long long)((cap - (cur < cap ? cur
+                                                                          : cap)) >>
+                                                       20),
+                                  (unsigned long long)(cap >> 20));
+                        return -1;
+                }
+        } while (!atomic_compare_exchange_weak(&api.inflight, &cur,
+                                               cur + cost));
+        return 0;
+}
+
+static void budget_give(uint64_t cost) {
+        atomic_fetch_sub(&api.inflight, cost);
 }
 
 static void concurrency_give(const al_key_info *k) {
@@ -954,26 +1000,43 @@ static int build_spec(json_t *req, al_spec *s, const al_key_info *key,
                         return -1;
                 }
         }
+        /* the key's ceilings, then the server's (--max-output ...):
+         * whichever is lower binds, and the refusal names it */
         struct {
                 const char *name;
                 uint64_t *val;
-                unsigned max;
-        } ceil_[] = {{"memory_mb", &l->memory_mb, key->max_memory_mb},
-                     {"wall_ms", &l->wall_ms, key->max_wall_ms}};
-        for (size_t c = 0; c < 2; c++) {
-                if (!ceil_[c].max || *ceil_[c].val <= ceil_[c].max)
+                uint64_t key, server;
+        } ceil_[] = {
+                {"memory_mb", &l->memory_mb, key->max_memory_mb, 0},
+                {"wall_ms", &l->wall_ms, key->max_wall_ms, 0},
+                {"output_bytes", &l->output_bytes, key->max_output_bytes,
+                 api.cfg->max_output_bytes},
+                {"disk_mb", &l->disk_mb, key->max_disk_mb,
+                 api.cfg->max_disk_mb},
+        };
+        for (size_t c = 0; c < sizeof(ceil_) / sizeof(ceil_[0]); c++) {
+                uint64_t kmax = ceil_[c].key, smax = ceil_[c].server;
+                bool by_key = kmax && (!smax || kmax <= smax);
+                uint64_t max = by_key ? kmax : smax;
+                if (!max || *ceil_[c].val <= max)
                         continue;
                 if (json_object_get(lim, ceil_[c].name)) {
                         char p[64];
                         snprintf(p, sizeof(p), "limits.%s", ceil_[c].name);
-                        srv_error(rs, 400, "limit_exceeds_key", p,
-                                  "%s %llu is above this key's ceiling of %u",
+                        srv_error(rs, 400,
+                                  by_key ? "limit_exceeds_key"
+                                         : "limit_exceeds_server",
+                                  p, "%s %llu is above this %s's ceiling of "
+                                  "%llu",
                                   p, (unsigned long long)*ceil_[c].val,
-                                  ceil_[c].max);
+                                  by_key ? "key" : "server",
+                                  (unsigned long long)max);
                         return -1;
                 }
-                *ceil_[c].val = ceil_[c].max;
+                *ceil_[c].val = max;
         }
+        uint64_t ck = key->max_collect_bytes, cs = api.cfg->max_collect_bytes;
+        al_spec_set_collect_max(s, ck && (!cs || ck < cs) ? ck : cs);
         if (l->cpu_ms > l->wall_ms && key->max_wall_ms &&
             !json_object_get(lim, "cpu_ms"))
                 l->cpu_ms = l->wall_ms;
@@ -1100,6 +1163,7 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
         al_spec *s = al_spec_new();
         const char *mode = NULL;
         char *findings = NULL;
+        uint64_t cost = 0; /* of the in-flight budget, while we hold it */
         if (!s) {
                 srv_error(rs, 500, "internal_error", NULL, "out of memory");
                 json_decref(req);
@@ -1118,6 +1182,17 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
                 goto out;
         }
         if (concurrency_take(&key, rs) < 0) {
+                audit_refused(rq, &who, s, rs, findings);
+                goto out;
+        }
+        uint64_t ck = key.max_collect_bytes, cs = api.cfg->max_collect_bytes;
+        uint64_t cmax = ck && (!cs || ck < cs) ? ck : cs;
+        cost = run_cost(al_spec_limits(s),
+                        json_array_size(json_object_get(req, "collect")) > 0,
+                        cmax ? cmax : SRV_COLLECT_DEFAULT);
+        if (budget_take(cost, rs) < 0) {
+                cost = 0;
+                concurrency_give(&key);
                 audit_refused(rq, &who, s, rs, findings);
                 goto out;
         }
@@ -1181,6 +1256,11 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
         set_json(rs, res->status == AL_STATUS_REJECTED ? 422 : 200, o);
         rs->leftover = res;
 out:
+        /* the result is now the response's body (rs->len bytes), which
+         * the front sends; the worst case reserved for making it is
+         * free again */
+        if (cost)
+                budget_give(cost);
         free(findings);
         al_spec_free(s);
         json_decref(req);

@@ -39,6 +39,13 @@ struct srv_config {
         unsigned body_timeout_s; /* a body must arrive within this */
         size_t max_body_total;   /* bytes of bodies held at once, all
                                     connections together */
+        /* server-wide ceilings, like a key's (0: none but al_limits_max) */
+        uint64_t max_output_bytes; /* limits.output_bytes */
+        uint64_t max_disk_mb;      /* limits.disk_mb */
+        uint64_t max_collect_bytes; /* collected files of one run */
+        /* bytes that running executions may hold for their results and
+         * responses together (srv-api reserves each run's worst case) */
+        uint64_t max_inflight_bytes;
 };
 
 #define SRV_MAX_ARGS 32 /* query parameters a request may carry */

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "alert.h"
 #include "error.h"
 #include "httpc.h"
@@ -27,9 +29,10 @@ struct al_alerter {
         al_alert_config c;
         pthread_mutex_t lock;
         pthread_cond_t cond;
-        char **q;            /* ring of queued alerts */
+        char **q; /* ring of queued alerts */
         unsigned head, n;
         bool thread_on, stop;
+        bool human; /* stderr line in words (al_alerter_set_human) */
         pthread_t thread;
         uint64_t dropped, failed;
 };
@@ -81,8 +84,62 @@ void al_alerter_free(al_alerter *a) {
         free(a);
 }
 
+void al_alerter_set_human(al_alerter *a, bool on) {
+        if (a)
+                a->human = on;
+}
+
+/* "airlock: alert flagged: status ok, flags /proc/self (audit ID)", every
+ * value made safe for a terminal (flags and reasons come from the code). */
+static char *human_line(const char *event) {
+        json_t *e = json_loads(event, 0, NULL);
+        if (!e)
+                return NULL;
+        const char *kind = json_string_value(json_object_get(e, "alert"));
+        const char *status = json_string_value(json_object_get(e, "status"));
+        const char *reason = json_string_value(json_object_get(e, "reason"));
+        const char *id = json_string_value(json_object_get(e, "id"));
+        char flags[512] = "";
+        size_t i, o = 0;
+        json_t *x;
+        json_array_foreach(json_object_get(e, "flags"), i, x) {
+                int k = snprintf(
+                        flags + o, sizeof(flags) - o, "%s%s", o ? ", " : "",
+                        json_string_value(x) ? json_string_value(x) : "?");
+                if (k < 0 || (size_t)k >= sizeof(flags) - o)
+                        break;
+                o += (size_t)k;
+        }
+        char *line = NULL;
+        if (asprintf(&line, "airlock: alert %s:%s%s%s%s%s%s (audit %.12s)\n",
+                     kind ? kind : "?", status ? " status " : "",
+                     status ? status : "", *flags ? " flags " : "", flags,
+                     reason ? ": " : "", reason ? reason : "",
+                     id ? id : "?") < 0)
+                line = NULL;
+        json_decref(e);
+        if (!line)
+                return NULL;
+        /* one line: a newline inside a value must not start another */
+        size_t n = strlen(line);
+        for (size_t k = 0; k + 1 < n; k++)
+                if (line[k] == '\n')
+                        line[k] = ' ';
+        char *safe = al_term_sanitize(line, n, AL_TERM_KEEP_NEWLINES);
+        free(line);
+        return safe;
+}
+
 /* The always-on sink: one line, written with one write(). */
 static void log_line(al_alerter *a, const char *event, bool queued) {
+        if (a->human && !a->c.log_path) {
+                _cleanup_free_ char *h = human_line(event);
+                if (h) {
+                        ssize_t w = write(2, h, strlen(h));
+                        (void)w;
+                        return;
+                }
+        }
         size_t n = strlen(event);
         _cleanup_free_ char *line = malloc(n + 64);
         if (!line)
@@ -191,8 +248,8 @@ static int run_command(al_alerter *a, const char *event) {
 /* --- the webhook sink (httpc.c: libcurl, loaded on first use) ------- */
 
 static int post_webhook(al_alerter *a, const char *event) {
-        static const char *const headers[] = {
-                "Content-Type: application/json", NULL};
+        static const char *const headers[] = {"Content-Type: application/json",
+                                              NULL};
         al_http_response r;
         al_error e = {0};
         int rc = al_http_post(a->c.webhook, headers, event, strlen(event),
@@ -227,14 +284,13 @@ static bool deliver(al_alerter *a, const char *event, double deadline) {
                 if (r < 0) {
                         ok = false;
                         char msg[256];
-                        int n = snprintf(
-                                msg, sizeof(msg),
-                                "{\"level\":\"error\",\"msg\":\"alert "
-                                "delivery failed\",\"sink\":\"%s\","
-                                "\"error\":\"%s\"}\n",
-                                sink == 0 ? "command" : "webhook",
-                                r == -ENOSYS ? "libcurl.so.4 not found"
-                                             : strerror(-r));
+                        int n = snprintf(msg, sizeof(msg),
+                                         "{\"level\":\"error\",\"msg\":\"alert "
+                                         "delivery failed\",\"sink\":\"%s\","
+                                         "\"error\":\"%s\"}\n",
+                                         sink == 0 ? "command" : "webhook",
+                                         r == -ENOSYS ? "libcurl.so.4 not found"
+                                                      : strerror(-r));
                         ssize_t w = write(2, msg, (size_t)n);
                         (void)w;
                 }

@@ -30,5 +30,8 @@ void al_alerter_free(al_alerter *a);
 /* event: one JSON object on one line, without the newline. */
 void al_alerter_raise(al_alerter *a, const char *event);
 int al_alerter_start(al_alerter *a, al_error *err);
+/* The log line on stderr (no log file configured) in words for a person
+ * at a terminal instead of JSON: `airlock run` without --json. */
+void al_alerter_set_human(al_alerter *a, bool on);
 void al_alerter_drain(al_alerter *a, unsigned timeout_ms);
 void al_alerter_counts(al_alerter *a, uint64_t *dropped, uint64_t *failed);

@@ -1293,6 +1293,10 @@ int al_audit_alerts_start(al_audit *a, al_error *err) {
         return al_alerter_start(a->alerter, err);
 }
 
+void al_audit_alerts_human(al_audit *a, bool on) {
+        al_alerter_set_human(a->alerter, on);
+}
+
 void al_audit_alerts_drain(al_audit *a, unsigned timeout_ms) {
         al_alerter_drain(a->alerter, timeout_ms);
 }

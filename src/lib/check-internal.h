@@ -70,6 +70,18 @@ bool check_allowed(const struct check_rule *r, const char *module);
 void check_emit(struct check_ctx *c, TSNode n, const struct check_rule *r,
                 const char *name);
 
+/* The parser's child process (check.c): the seccomp allow-list it runs
+ * under (0 or -errno), and the check of what it sends back (0 or
+ * -EBADMSG) for code of len bytes; v may be NULL to check the header. */
+struct check_reply {
+        int r;           /* what check_here returned */
+        al_error err;
+        al_findings head; /* then head.n findings follow on the pipe */
+};
+int check_confine(void);
+int check_reply_valid(const struct check_reply *rep, const al_finding *v,
+                      size_t len);
+
 /* Convenience over the source. */
 static inline const char *node_start(const struct check_ctx *c, TSNode n) {
         return c->src + ts_node_start_byte(n);

@@ -111,6 +111,36 @@ al_keys *al_keys_close(al_keys *k) {
         return NULL;
 }
 
+/* Columns added after the first schema: a keys.db made by an older
+ * airlock gets them (0 = no ceiling, as before). */
+static int migrate(al_keys *k) {
+        static const char *const added[] = {"max_output_bytes", "max_disk_mb",
+                                            "max_collect_bytes"};
+        for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++) {
+                sqlite3_stmt *st = NULL;
+                if (sqlite3_prepare_v2(k->db,
+                                       "SELECT COUNT(*) FROM "
+                                       "pragma_table_info('keys') WHERE "
+                                       "name = ?1",
+                                       -1, &st, NULL) != SQLITE_OK)
+                        return -EIO;
+                sqlite3_bind_text(st, 1, added[i], -1, SQLITE_STATIC);
+                bool have = sqlite3_step(st) == SQLITE_ROW &&
+                            sqlite3_column_int(st, 0) > 0;
+                sqlite3_finalize(st);
+                if (have)
+                        continue;
+                char sql[160];
+                snprintf(sql, sizeof(sql),
+                         "ALTER TABLE keys ADD COLUMN %s INTEGER NOT NULL "
+                         "DEFAULT 0",
+                         added[i]);
+                if (sqlite3_exec(k->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+                        return -EIO;
+        }
+        return 0;
+}
+
 int al_keys_open(const char *state_dir, al_keys **ret, al_error *err) {
         char dir[PATH_MAX], path[PATH_MAX + 16];
         int r;
@@ -155,7 +185,8 @@ int al_keys_open(const char *state_dir, al_keys **ret, al_error *err) {
                 " revoked_at TEXT NOT NULL DEFAULT '');"
                 "CREATE UNIQUE INDEX IF NOT EXISTS keys_active_name"
                 " ON keys(name) WHERE revoked_at = '';";
-        if (sqlite3_exec(k->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        if (sqlite3_exec(k->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+            (r = migrate(k)) < 0) {
                 r = db_err(k, err, "schema");
                 al_keys_close(k);
                 return r;
@@ -177,7 +208,8 @@ static bool name_ok(const char *s) {
 
 #define COLS                                                                   \
         "id, name, hash, scopes, rate_count, rate_period_s, max_concurrent, "  \
-        "max_memory_mb, max_wall_ms, created_at, revoked_at"
+        "max_memory_mb, max_wall_ms, created_at, revoked_at, "                 \
+        "max_output_bytes, max_disk_mb, max_collect_bytes"
 
 static void row(sqlite3_stmt *st, al_key_info *o) {
         memset(o, 0, sizeof(*o));
@@ -197,6 +229,9 @@ static void row(sqlite3_stmt *st, al_key_info *o) {
                  (const char *)sqlite3_column_text(st, 9));
         snprintf(o->revoked_at, sizeof(o->revoked_at), "%s",
                  (const char *)sqlite3_column_text(st, 10));
+        o->max_output_bytes = (uint64_t)sqlite3_column_int64(st, 11);
+        o->max_disk_mb = (unsigned)sqlite3_column_int64(st, 12);
+        o->max_collect_bytes = (uint64_t)sqlite3_column_int64(st, 13);
 }
 
 int al_keys_create(al_keys *k, const al_key_info *want, char key[AL_KEY_SIZE],
@@ -222,7 +257,8 @@ int al_keys_create(al_keys *k, const al_key_info *want, char key[AL_KEY_SIZE],
         int r = 0;
         if (sqlite3_prepare_v2(k->db,
                                "INSERT INTO keys (" COLS ") VALUES "
-                               "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, '')",
+                               "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, '', "
+                               "?11, ?12, ?13)",
                                -1, &st, NULL) != SQLITE_OK)
                 return db_err(k, err, "insert");
         sqlite3_bind_text(st, 1, o.id, -1, SQLITE_STATIC);
@@ -235,6 +271,9 @@ int al_keys_create(al_keys *k, const al_key_info *want, char key[AL_KEY_SIZE],
         sqlite3_bind_int64(st, 8, o.max_memory_mb);
         sqlite3_bind_int64(st, 9, o.max_wall_ms);
         sqlite3_bind_text(st, 10, o.created_at, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 11, (sqlite3_int64)o.max_output_bytes);
+        sqlite3_bind_int64(st, 12, o.max_disk_mb);
+        sqlite3_bind_int64(st, 13, (sqlite3_int64)o.max_collect_bytes);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_CONSTRAINT || sqlite3_extended_errcode(k->db) ==
                                                SQLITE_CONSTRAINT_UNIQUE)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,11 @@
 #define AL_COLLECT_MAX_TOTAL (64u << 20)
 #define AL_COLLECT_MAX_DEPTH 16
 #define AL_COLLECT_MAX_ENTRIES 10000 /* directory entries looked at */
+/* The collect step runs in the supervisor after the run's own limits are
+ * over: a wall clock of its own, so no pattern or tree holds the host. */
+#define AL_COLLECT_MAX_MS 10000
+/* How often (in entries) the walk looks at the cancel fd. */
+#define AL_COLLECT_CANCEL_EVERY 16
 
 /* Host paths no sandbox may see (al_protect_path), resolved. */
 #define AL_MAX_PROTECTED 8
@@ -275,14 +281,28 @@ int al_spec_add_file(al_spec *s, const char *name, const void *data,
 int al_spec_add_collect(al_spec *s, const char *glob, al_error *err) {
         /* a glob is a relative pattern: the same rules as a path, with
          * wildcards allowed in components */
-        if (!glob || !*glob || glob[0] == '/' || strstr(glob, "..") ||
-            strlen(glob) > AL_PATH_MAX)
+        if (!glob || !*glob || glob[0] == '/' || strstr(glob, ".."))
                 return al_error_set(err, EINVAL,
-                                    "bad collect pattern '%s': use a "
+                                    "bad collect pattern '%.64s': use a "
                                     "relative glob without '..'",
                                     glob ? glob : "");
+        int r = al_glob_check(glob);
+        if (r == -ENAMETOOLONG)
+                return al_error_set(err, EINVAL,
+                                    "collect pattern '%.64s...' is longer "
+                                    "than %d bytes",
+                                    glob, AL_GLOB_MAX_LEN);
+        if (r < 0)
+                return al_error_set(err, EINVAL,
+                                    "collect pattern '%.64s' has more than "
+                                    "%d '**'",
+                                    glob, AL_GLOB_MAX_DSTAR);
         return strv_push(&s->collect, &s->n_collect, AL_MAX_COLLECT_GLOBS,
                          "collect patterns", strdup(glob), err);
+}
+
+void al_spec_set_collect_max(al_spec *s, uint64_t bytes) {
+        s->collect_max = bytes < AL_COLLECT_MAX_TOTAL ? bytes : 0;
 }
 
 al_limits *al_spec_limits(al_spec *s) {
@@ -362,7 +382,40 @@ struct collect_ctx {
         size_t max_files;
         uint64_t max_file, max_total, total;
         unsigned entries;
+        int cancel_fd;
+        double deadline; /* al_now_ms() */
+        uint64_t max_ms;
+        bool stopped;
 };
+
+/* Stop the walk (with a note) on a cancel, the deadline or the entry
+ * cap; once stopped it stays stopped. */
+static bool collect_stop(struct collect_ctx *cc) {
+        if (cc->stopped)
+                return true;
+        if (++cc->entries > AL_COLLECT_MAX_ENTRIES) {
+                note(cc->r, "stopped looking for files after %s",
+                     "10000 entries");
+                return cc->stopped = true;
+        }
+        if (cc->cancel_fd >= 0 &&
+            (cc->entries == 1 || cc->entries % AL_COLLECT_CANCEL_EVERY == 0)) {
+                struct pollfd pf = {.fd = cc->cancel_fd, .events = POLLIN};
+                if (poll(&pf, 1, 0) > 0) {
+                        note(cc->r, "stopped looking for files: %s",
+                             "the run was cancelled");
+                        return cc->stopped = true;
+                }
+        }
+        if (al_now_ms() > cc->deadline) {
+                char why[64];
+                snprintf(why, sizeof(why), "%llu ms (the collect time cap)",
+                         (unsigned long long)cc->max_ms);
+                note(cc->r, "stopped looking for files after %s", why);
+                return cc->stopped = true;
+        }
+        return false;
+}
 
 static bool glob_any(const struct collect_ctx *cc, const char *rel) {
         for (size_t i = 0; i < cc->n_globs; i++)
@@ -438,11 +491,8 @@ static int walk(int dirfd, const char *prefix, int depth,
         while ((de = readdir(d))) {
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
-                if (++cc->entries > AL_COLLECT_MAX_ENTRIES) {
-                        note(cc->r, "stopped looking for files after %s",
-                             "10000 entries");
+                if (collect_stop(cc))
                         break;
-                }
                 char rel[PATH_MAX];
                 snprintf(rel, sizeof(rel), "%s%s", prefix, de->d_name);
                 struct stat st;
@@ -478,17 +528,32 @@ static int walk(int dirfd, const char *prefix, int depth,
         return r;
 }
 
-static int collect(int ws_fd, char *const *globs, size_t n, size_t max_files,
-                   uint64_t max_file, uint64_t max_total, al_result *r) {
+int al_collect_files(int ws_fd, char *const *globs, size_t n,
+                     const struct al_collect_caps *caps, al_result *r) {
         if (ws_fd < 0 || n == 0)
                 return 0;
         struct collect_ctx cc = {.globs = globs,
                                  .n_globs = n,
                                  .r = r,
-                                 .max_files = max_files,
-                                 .max_file = max_file,
-                                 .max_total = max_total};
+                                 .max_files = caps->max_files,
+                                 .max_file = caps->max_file,
+                                 .max_total = caps->max_total,
+                                 .cancel_fd = caps->cancel_fd,
+                                 .max_ms = caps->max_ms,
+                                 .deadline = al_now_ms() +
+                                             (double)caps->max_ms};
         return walk(ws_fd, "", 0, &cc);
+}
+
+static int collect(int ws_fd, char *const *globs, size_t n, size_t max_files,
+                   uint64_t max_file, uint64_t max_total, int cancel_fd,
+                   al_result *r) {
+        struct al_collect_caps caps = {.max_files = max_files,
+                                       .max_file = max_file,
+                                       .max_total = max_total,
+                                       .max_ms = AL_COLLECT_MAX_MS,
+                                       .cancel_fd = cancel_fd};
+        return al_collect_files(ws_fd, globs, n, &caps, r);
 }
 
 /* ----------------------------------------------------------- the stages */
@@ -674,14 +739,28 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                 r->has_compile = true;
                 int cws = -1;
                 al_sbx_leftover *clo = NULL;
-                rc = stage(s, &gated, cargv, envp, files, 1, &s->lang->compile_limits,
-                           NULL, 0, cr, &cws, &clo, err);
+                /* the compiler runs for the caller, so within the caller's
+                 * limits too (which a server's key ceilings have already
+                 * lowered): a macro bomb must not get the profile's 512
+                 * MiB / 30 s from a request of 64 MiB / 2 s */
+                al_limits cl = s->lang->compile_limits;
+                uint64_t *cf[] = {&cl.wall_ms, &cl.cpu_ms, &cl.memory_mb,
+                                  &cl.pids, &cl.disk_mb, &cl.output_bytes};
+                const uint64_t rf[] = {s->limits.wall_ms, s->limits.cpu_ms,
+                                       s->limits.memory_mb, s->limits.pids,
+                                       s->limits.disk_mb,
+                                       s->limits.output_bytes};
+                for (size_t k = 0; k < ARRAY_SIZE(cf); k++)
+                        if (*cf[k] > rf[k])
+                                *cf[k] = rf[k];
+                rc = stage(s, &gated, cargv, envp, files, 1, &cl, NULL, 0, cr,
+                           &cws, &clo, err);
                 if (rc < 0)
                         goto done;
                 char *out_glob = s->lang->compile_output;
                 if (cr->status == AL_STATUS_OK)
                         rc = collect(cws, &out_glob, 1, 1, 256u << 20,
-                                     256u << 20, cr);
+                                     256u << 20, s->cancel_fd, cr);
                 safe_close(cws);
                 al_sbx_leftover_free(clo);
                 if (rc < 0) {
@@ -728,8 +807,10 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                 r->timing.setup_ms += t_stage - t0;
         }
         double t_c = al_now_ms();
+        uint64_t ctotal = s->collect_max ? s->collect_max : AL_COLLECT_MAX_TOTAL;
         rc = collect(ws, s->collect, s->n_collect, AL_COLLECT_MAX_FILES,
-                     AL_COLLECT_MAX_FILE, AL_COLLECT_MAX_TOTAL, r);
+                     AL_COLLECT_MAX_FILE < ctotal ? AL_COLLECT_MAX_FILE : ctotal,
+                     ctotal, s->cancel_fd, r);
         if (rc < 0) {
                 al_error_set(err, -rc, "collect output files");
                 goto done;

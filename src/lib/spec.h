@@ -31,9 +31,22 @@ struct al_spec {
         size_t n_files, input_total;
         char **collect;
         size_t n_collect;
+        uint64_t collect_max; /* bytes of all collected files; 0: default */
         al_limits limits;
         bool timing;
         int cancel_fd;
         int (*gate)(void *ctx, al_error *err);
         void *gate_ctx;
 };
+
+/* The collect step (run.c): files under ws_fd matching one of globs into
+ * r->files, within the caps; what is skipped or where the walk stopped
+ * (entries, max_ms, cancel_fd readable) is said in r->files_note. */
+struct al_collect_caps {
+        size_t max_files;
+        uint64_t max_file, max_total; /* bytes */
+        uint64_t max_ms;              /* wall clock of the walk */
+        int cancel_fd;                /* readable: stop; -1: none */
+};
+int al_collect_files(int ws_fd, char *const *globs, size_t n,
+                     const struct al_collect_caps *caps, al_result *r);

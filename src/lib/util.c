@@ -2,7 +2,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,8 +122,8 @@ char *al_utf8_sanitize(const unsigned char *s, size_t len, size_t *ret_len) {
 }
 
 char *al_base64_encode(const unsigned char *s, size_t len) {
-        static const char tbl[] =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr"
+                                  "stuvwxyz0123456789+/";
         if (len > (SIZE_MAX / 4) * 3 - 3)
                 return NULL;
         size_t olen = (len + 2) / 3 * 4;
@@ -166,8 +165,8 @@ const char *al_guess_mime(const char *name, const unsigned char *d,
                 return "image/png";
         if (len >= 3 && memcmp(d, "\xff\xd8\xff", 3) == 0)
                 return "image/jpeg";
-        if (len >= 6 && (memcmp(d, "GIF87a", 6) == 0 ||
-                         memcmp(d, "GIF89a", 6) == 0))
+        if (len >= 6 &&
+            (memcmp(d, "GIF87a", 6) == 0 || memcmp(d, "GIF89a", 6) == 0))
                 return "image/gif";
         if (len >= 5 && memcmp(d, "%PDF-", 5) == 0)
                 return "application/pdf";
@@ -176,11 +175,11 @@ const char *al_guess_mime(const char *name, const unsigned char *d,
         static const struct {
                 const char *suf, *mime;
         } ext[] = {
-                {".svg", "image/svg+xml"},  {".csv", "text/csv"},
+                {".svg", "image/svg+xml"},     {".csv", "text/csv"},
                 {".json", "application/json"}, {".html", "text/html"},
-                {".txt", "text/plain"},     {".md", "text/markdown"},
-                {".py", "text/x-python"},   {".js", "text/javascript"},
-                {".xml", "application/xml"}, {".webp", "image/webp"},
+                {".txt", "text/plain"},        {".md", "text/markdown"},
+                {".py", "text/x-python"},      {".js", "text/javascript"},
+                {".xml", "application/xml"},   {".webp", "image/webp"},
         };
         for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
                 if (has_suffix(name, ext[i].suf))
@@ -188,28 +187,6 @@ const char *al_guess_mime(const char *name, const unsigned char *d,
         if (al_utf8_valid(d, len < 4096 ? len : 4096) && !memchr(d, 0, len))
                 return "text/plain";
         return "application/octet-stream";
-}
-
-bool al_glob_match(const char *pattern, const char *path) {
-        /* "**" matches any number of whole components, including none. */
-        const char *dstar = strstr(pattern, "**");
-        if (!dstar)
-                return fnmatch(pattern, path, FNM_PATHNAME) == 0;
-        size_t pre = (size_t)(dstar - pattern);
-        if (strncmp(pattern, path, pre) != 0)
-                return false;
-        const char *rest = dstar + 2;
-        if (*rest == '/')
-                rest++;
-        const char *p = path + pre;
-        for (;;) {
-                if (al_glob_match(rest, p))
-                        return true;
-                const char *slash = strchr(p, '/');
-                if (!slash)
-                        return *rest == '\0';
-                p = slash + 1;
-        }
 }
 
 double al_now_ms(void) {
@@ -266,7 +243,8 @@ char *al_term_sanitize(const char *s, size_t len, unsigned flags) {
                                        (cp >= 0x2066 && cp <= 0x2069)))) {
                         memcpy(out + o, "\\u", 2);
                         for (int k = 0; k < 4; k++)
-                                out[o + 2 + k] = hexd[(cp >> (12 - 4 * k)) & 15];
+                                out[o + 2 + k] =
+                                        hexd[(cp >> (12 - 4 * k)) & 15];
                         o += 6;
                         i += n;
                 } else {
@@ -277,4 +255,44 @@ char *al_term_sanitize(const char *s, size_t len, unsigned flags) {
         }
         out[o] = '\0';
         return out;
+}
+
+void al_redact_secret(char *buf, size_t size, const char *secret) {
+        static const char R[] = "[key]";
+        size_t n = secret ? strlen(secret) : 0;
+        if (n < 4 || size == 0 || !strstr(buf, secret))
+                return;
+        char *out = malloc(size);
+        if (!out) {
+                /* no room to rebuild it: show nothing rather than a key */
+                buf[0] = '\0';
+                return;
+        }
+        size_t o = 0;
+        const char *p = buf;
+        for (;;) {
+                const char *hit = strstr(p, secret);
+                size_t seg = hit ? (size_t)(hit - p) : strlen(p);
+                size_t room = size - 1 - o;
+                if (seg > room) {
+                        /* cut, and not inside a UTF-8 sequence */
+                        seg = room;
+                        while (seg > 0 &&
+                               ((unsigned char)p[seg] & 0xc0) == 0x80)
+                                seg--;
+                        memcpy(out + o, p, seg);
+                        o += seg;
+                        break;
+                }
+                memcpy(out + o, p, seg);
+                o += seg;
+                if (!hit || sizeof(R) - 1 > size - 1 - o)
+                        break;
+                memcpy(out + o, R, sizeof(R) - 1);
+                o += sizeof(R) - 1;
+                p = hit + n;
+        }
+        out[o] = '\0';
+        memcpy(buf, out, o + 1);
+        free(out);
 }

@@ -32,9 +32,24 @@ char *al_base64_encode(const unsigned char *s, size_t len);
 const char *al_guess_mime(const char *name, const unsigned char *data,
                           size_t len);
 
-/* Glob match of a workspace-relative path: '*' and '?' stay within one
- * path component, "**" spans components, [..] classes as fnmatch. */
+/* Glob match of a workspace-relative path (glob.c): '*' and '?' stay
+ * within one path component, [..] classes and '\' quoting as fnmatch; a
+ * "**" component matches zero or more whole components, but one or more
+ * when it ends the pattern (out then ** is the files under out, not a
+ * file named out); "**" inside a component is a '*'. Time is
+ * O(|pattern| x |path|), never exponential: al_glob_match_counted adds
+ * the comparisons made to *steps (for tests). */
 bool al_glob_match(const char *pattern, const char *path);
+bool al_glob_match_counted(const char *pattern, const char *path,
+                           uint64_t *steps);
+
+/* Caps on a collect pattern; the matcher is polynomial anyway, these
+ * keep its cost per path small. Deeper than AL_GLOB_MAX_DSTAR "**" means
+ * nothing more: the collect walk stops at 16 directory levels. */
+#define AL_GLOB_MAX_LEN AL_PATH_MAX
+#define AL_GLOB_MAX_DSTAR 16
+/* 0, or -ENAMETOOLONG / -E2BIG when a pattern exceeds a cap. */
+int al_glob_check(const char *pattern);
 
 /* Monotonic clock in milliseconds (the one impure helper: a clock read). */
 double al_now_ms(void);
@@ -52,3 +67,10 @@ void al_utc_now(char out[32]);
  * is not part of valid UTF-8 becomes \xNN. Everything else is kept.
  * NUL-terminated; NULL on allocation failure. */
 char *al_term_sanitize(const char *s, size_t len, unsigned flags);
+
+/* Replace every copy of secret (4 bytes or more) in the NUL-terminated
+ * text in buf[size] by "[key]". The result is built in a separate buffer
+ * of the same size and copied back: it never grows past size (a text
+ * holding the secret many times is cut, at a UTF-8 boundary, never in
+ * the middle of a "[key]" and never leaving part of a secret). */
+void al_redact_secret(char *buf, size_t size, const char *secret);

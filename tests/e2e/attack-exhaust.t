@@ -613,6 +613,31 @@ def case_stdin():
              "(%.1f s, %.1f s)" % (dt, dt2), (short(r), short(r2)))]
 
 
+# ============================================================== collect globs
+def case_collect_globs():
+    """Many '**' in a collect pattern against a deep tree: the supervisor
+    matched it by trying every split (12 '**' against 20 files at depth 16:
+    12.9 s of host CPU after a 19 ms run, outside every limit). Bounded by
+    the subprocess timeout; the result must be the one .png."""
+    deep = "/".join("d%d" % i for i in range(16))
+    code = ("mkdir -p %s && for i in $(seq 1 20); do echo x > %s/f$i.txt; done && echo p > %s/img.png"
+            % (deep, deep, deep))
+    res = []
+    for k in (12, 16):
+        pat = "**/" * k + "*.png"
+        rc, r, dt, ru = run_full("bash", code, "--collect", pat, timeout=150)
+        names = [f.get("name") for f in r.get("files", [])]
+        res.append((rc == 0 and r.get("status") == "ok" and names == [deep + "/img.png"]
+                    and not r.get("files_note"),
+                    "collect %d x '**/' against 20 files at depth 16 finishes and returns just the .png (%.1f s)"
+                    % (k, dt), (short(r), names, r.get("files_note"))))
+    rc, r, dt, ru = run_full("bash", "true", "--collect", "**/" * 30 + "*.png", timeout=60)
+    err = r.get("error") or {}
+    res.append((rc == 2 and err.get("code") == "invalid_collect" and "'**'" in err.get("message", ""),
+                "a collect pattern with 30 '**' is refused before running (invalid_collect)", (rc, r)))
+    return res
+
+
 # ============================================================== main
 t0 = time.monotonic()
 # which cgroup controllers bound a run on this host (as reported by airlock)
@@ -634,7 +659,8 @@ def guarded(fn):
 
 # the bombs and the memory case first, on their own (they measure contention)
 results = [guarded(case_fork_bombs), guarded(case_memory), guarded(case_tcp_buffers)]
-results += parallel(guarded, [case_cpu, case_wall, case_output, case_disk, case_daemons, case_stdin], 2)
+results += parallel(guarded, [case_cpu, case_wall, case_output, case_disk, case_daemons, case_stdin,
+                               case_collect_globs], 2)
 for res in results:
     for cond, name, dg in res:
         if cond is None:

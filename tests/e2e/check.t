@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import ok, done  # noqa: E402
@@ -85,8 +86,18 @@ rc, out, err = check("--threshold", "critical", f)
 ok(rc == 0 and "py.import.forbidden" in out, "--threshold critical: high findings are listed but exit 0", out)
 rc, j, err = check_json("--lang", "python", "-", code="def f(:\n    return 1\n")
 se = j.get("syntax_error") or {}
-ok(rc == 2 and se.get("line") == 1 and se.get("column", 0) >= 6,
-   "a syntax error: exit 2 with its line and column", j)
+ok(rc == 1 and se.get("line") == 1 and se.get("column", 0) >= 6 and j.get("at_or_above_threshold") == 1,
+   "a syntax error: a high finding (exit 1 at threshold medium) with its line and column, not a usage error", j)
+rc, out, err = check("--threshold", "critical", "--lang", "python", "-", code="def f(:\n    return 1\n")
+ok(rc == 0 and "-:1:" in out and "syntax" in out, "a syntax error under --threshold critical: listed, exit 0",
+   (rc, out, err))
+# valid bash the grammar does not know: the critical finding decides, the
+# parse gap is reported and is no usage error
+for args in ([], ["--json"]):
+    rc, out, err = check(*(args + ["--lang", "bash", "-"]), code="exec 3<>/dev/tcp/10.0.0.1/80\n")
+    ok(rc == 1 and "sh.net.dev-tcp" in out and "syntax" in out and not err.strip(),
+       "bash exec 3<>/dev/tcp/...%s: exit 1 on the critical finding, the grammar gap reported (not exit 2)"
+       % (" --json" if args else ""), (rc, out, err))
 rc, out, err = check("--lang", "cobol", "-", code="x")
 ok(rc == 2 and "python, node and bash" in err, "an unknown language: exit 2 naming the known ones", err)
 rc, out, err = check(os.path.join(tmp, "nope.py"))
@@ -115,7 +126,31 @@ for lang, filler, tail, rule, line in (("python", "x = 1\n", "import os\ndef f(:
     got = [(x["rule"], x["line"]) for x in j.get("findings", [])]
     ok((rule, line) in got, "%s, %d bytes: %s found at line %d" % (lang, len(filler * 20000), rule, line), (rc, got, err))
     if lang == "python":
-        ok(rc == 2 and ("syntax", 20002) in got, "python, long: the syntax error is reported at its line", got)
+        ok(rc == 1 and ("syntax", 20002) in got, "python, long: the syntax error is reported at its line", got)
+# code of 16 KiB and more is parsed in a child process: it runs under the
+# parser's seccomp allow-list with no_new_privs (seen from the host's /proc)
+seen = set()
+pbig = subprocess.Popen([BIN, "check", write("long.py", "x = [1, 2, 3]\n" * 400000)],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+t_end = time.time() + 120
+while pbig.poll() is None and time.time() < t_end:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % pid) as fh:
+                st = dict(x.split(":\t", 1) for x in fh.read().splitlines() if ":\t" in x)
+        except OSError:
+            continue
+        if st.get("PPid", "").strip() == str(pbig.pid):
+            seen.add((st.get("Seccomp", "?").strip(), st.get("NoNewPrivs", "?").strip()))
+    time.sleep(0.01)
+bout, berr = pbig.communicate(timeout=120)
+# (a sample may fall between the fork and the filter: what counts is that
+# the parsing child was seen confined)
+ok(pbig.returncode == 0 and ("2", "1") in seen,
+   "the checker's child for long code runs under a seccomp filter with no_new_privs (Seccomp, NoNewPrivs)",
+   (pbig.returncode, seen, berr[-300:]))
 big = write("big.py", "x = 1\n" * (1_500_000))
 rc, out, err = check(big)
 ok(rc == 2 and "larger than 8 MiB" in err, "9 MiB of code: exit 2 'larger than 8 MiB', not a truncated check", err)

@@ -265,4 +265,20 @@ ok(r.get("stdout") == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nyes
    "the code has no blocked or ignored signal; yes | head ends yes by SIGPIPE (141)", r.get("stdout"))
 
 subprocess.run(["rm", "-rf", tmp])
+
+# --- alerts in human mode --------------------------------------------------
+# a flagged run (it reads /proc/self) raises an alert; a person at a
+# terminal gets one line of words, --json keeps the machine line
+flag_code = "cat /proc/self/status > /dev/null; printf '\\033]0;x\\007'; echo done"
+p = run_raw(["run", "--lang", "bash", "-c", flag_code])
+err_lines = p.stderr.decode(errors="replace").splitlines()
+alerts = [x for x in err_lines if "alert" in x]
+ok(p.returncode == 0 and p.stdout.endswith(b"done\n") and len(alerts) == 1
+   and alerts[0].startswith("airlock: alert flagged") and "/proc/self" in alerts[0]
+   and not any(x.lstrip().startswith("{") or "airlock.audit.alert" in x for x in err_lines),
+   "run in human mode: a flagged run's alert is one readable line, no JSON on the terminal", p)
+p = run_raw(["run", "--json", "--lang", "bash", "-c", flag_code])
+jl = [json.loads(x) for x in p.stderr.decode(errors="replace").splitlines() if x.startswith("{")]
+ok(p.returncode == 0 and any(x.get("event") == "airlock.audit.alert" and x.get("alert") == "flagged" for x in jl),
+   "run --json: the alert stays one JSON line on stderr for machines", p)
 done()

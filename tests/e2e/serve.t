@@ -40,6 +40,8 @@ KEYS = {
     "RATE_KEY": keys("create", "--name", "rated", "--rate", "3/min")["key"],
     "OTHER_KEY": keys("create", "--name", "other-team", "--scopes", "execute")["key"],
     "ONE_KEY": keys("create", "--name", "one-at-a-time", "--max-concurrent", "1")["key"],
+    "CEIL_KEY": keys("create", "--name", "ceilings", "--max-memory", "64", "--max-wall", "2", "--max-output",
+                     "4096", "--max-disk", "16", "--max-collect", "1")["key"],
 }
 KEYS["KEY_ID"] = KEYS["KEY"][4:16]
 keys("revoke", "old")
@@ -778,6 +780,62 @@ srv.send_signal(signal.SIGTERM)
 ok(srv.wait(30) == 0, "serve exits 0 after the load", "")
 p = subprocess.run([BIN, "audit", "verify", "--state", state], capture_output=True)
 ok(p.returncode == 0, "audit verify after the load: the chain is intact", p.stdout[-300:] + p.stderr[-300:])
+
+# --- 12c. ceilings a key and the server put on everything a run costs --------------
+def post(port, key, req):
+    st, hdrs, raw = curl(port, "POST", "/v1/execute", ["Authorization: Bearer " + key], json.dumps(req).encode())
+    try:
+        return st, hdrs, json.loads(raw or b"{}")
+    except ValueError:
+        return st, hdrs, {"raw": raw[:300]}
+
+
+srv, port, log = start()
+bomb = ("#define A(x) x x x x x x x x\n#define B(x) A(A(A(A(x))))\n#define C(x) B(B(B(x)))\n"
+        "int main(void) { C(;) return 0; }\n")
+st, _, b = post(port, KEYS["CEIL_KEY"], {"language": "c", "code": bomb})
+comp = b.get("compile") or {}
+ok(st == 200 and comp.get("limits", {}).get("memory_mb") == 64 and comp.get("limits", {}).get("wall_ms") == 2000
+   and comp.get("status") in ("memory_limit", "timeout") and b.get("status") == comp.get("status")
+   and "compilation failed" in b.get("reason", ""),
+   "a key of --max-memory 64 --max-wall 2: a C macro bomb's compile step runs within 64 MiB / 2 s and the result "
+   "names the limit (%s: %s)" % (comp.get("status"), b.get("reason")), (st, b.get("reason"), comp))
+for lim, val in (("output_bytes", 8192), ("disk_mb", 32)):
+    st, _, b = post(port, KEYS["CEIL_KEY"], {"language": "bash", "code": "true", "limits": {lim: val}})
+    ok(st == 400 and b.get("error", {}).get("code") == "limit_exceeds_key"
+       and b["error"].get("field") == "limits." + lim,
+       "a key with a ceiling on %s: a request for more is refused, 400 limit_exceeds_key" % lim, (st, b))
+st, _, b = post(port, KEYS["CEIL_KEY"], {"language": "bash", "code": "head -c 100000 /dev/zero | tr '\\0' x",
+                                         "collect": ["*.bin"]})
+ok(st == 200 and b.get("limits", {}).get("output_bytes") == 4096 and b.get("limits", {}).get("disk_mb") == 16
+   and b.get("stdout_truncated") is True and len(b.get("stdout", "")) <= 4096,
+   "... and the defaults come down to the key's ceilings (output 4096 bytes, disk 16 MiB)",
+   (st, b.get("limits"), b.get("status")))
+st, _, b = post(port, KEYS["CEIL_KEY"], {"language": "bash", "collect": ["*.bin"],
+                                         "code": "head -c 700000 /dev/zero > a.bin; head -c 700000 /dev/zero > b.bin"})
+ok(st == 200 and len(b.get("files", [])) == 1 and "size cap" in b.get("files_note", ""),
+   "a key with --max-collect 1: of two 700 kB files one comes back, the other is named in files_note",
+   (st, [f.get("name") for f in b.get("files", [])], b.get("files_note")))
+srv.send_signal(signal.SIGTERM)
+srv.wait(30)
+
+srv, port, log = start("--max-output", "2048", "--max-inflight", "16")
+st, _, b = post(port, KEYS["KEY"], {"language": "bash", "code": "true", "limits": {"output_bytes": 4096}})
+ok(st == 400 and b.get("error", {}).get("code") == "limit_exceeds_server",
+   "serve --max-output 2048: a request for 4096 is refused, 400 limit_exceeds_server", (st, b))
+st, _, b = post(port, KEYS["KEY"], {"language": "bash", "code": "echo hi"})
+ok(st == 200 and b.get("limits", {}).get("output_bytes") == 2048 and b.get("stdout") == "hi\n",
+   "... a request without limits runs with output_bytes 2048", (st, b.get("limits")))
+st, hdrs, b = post(port, KEYS["KEY"], {"language": "bash", "code": "echo hi > x.txt", "collect": ["*.txt"]})
+ok(st == 503 and b.get("error", {}).get("code") == "response_budget_exhausted" and hdrs.get("retry-after") == "1",
+   "serve --max-inflight 16: a run whose worst-case result (64 MiB of files) does not fit is refused, 503 "
+   "response_budget_exhausted with Retry-After", (st, b))
+srv.send_signal(signal.SIGTERM)
+srv.wait(30)
+recs = [json.loads(x) for x in subprocess.run([BIN, "audit", "list", "--json", "--limit", "0", "--state", state],
+                                              capture_output=True).stdout.splitlines() if x.strip()]
+ok(any("response_budget_exhausted" in json.dumps(r) or "--max-inflight" in json.dumps(r) for r in recs),
+   "... and that refusal is in the audit log", len(recs))
 
 # --- 13. the OpenAPI document matches every response above, and covers every route ----------
 ok(not MISMATCHES, "every response of this test matches docs/openapi.json (%d mismatches)" % len(MISMATCHES),

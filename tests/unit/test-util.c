@@ -146,6 +146,110 @@ static void term_sanitize(void) {
         }
 }
 
+/* The matcher against a table: the semantics above, fnmatch's classes
+ * and quoting, and where "**" may match nothing. */
+static void glob_table(void) {
+        static const struct {
+                const char *pat, *path;
+                bool want;
+        } t[] = {
+                {"a.txt", "a.txt", true},
+                {"a.txt", "b.txt", false},
+                {"*", "a", true},
+                {"*", "a/b", false},
+                {"*", ".hidden", true},
+                {"*.txt", "a.txt.gz", false},
+                {"*a*b*c", "xxaxxbxxc", true},
+                {"*a*b*c", "xxaxxbxx", false},
+                {"a?c", "abc", true},
+                {"a?c", "a/c", false},
+                {"[abc].txt", "b.txt", true},
+                {"[!abc].txt", "b.txt", false},
+                {"[^abc].txt", "d.txt", true},
+                {"[a-c]x", "bx", true},
+                {"[a-c]x", "dx", false},
+                {"[]]x", "]x", true},
+                {"[[:digit:]]*.csv", "7days.csv", true},
+                {"[[:digit:]]*.csv", "days.csv", false},
+                {"[abc", "[abc", true},
+                {"\\*.txt", "*.txt", true},
+                {"\\*.txt", "a.txt", false},
+                {"**", "a", true},
+                {"**", "a/b/c", true},
+                {"**/a", "a", true},
+                {"**/a", "x/y/a", true},
+                {"**/a", "x/y/ab", false},
+                {"a/**", "a", false},
+                {"a/**", "a/b", true},
+                {"a/**/b", "a/b", true},
+                {"a/**/b", "a/x/y/b", true},
+                {"a/**/b", "a/x/y/c", false},
+                {"a/**/b/**/c", "a/1/b/2/b/3/c", true},
+                {"a/**/b/**/c", "a/1/b/2/b/3/d", false},
+                {"**/x/**", "x", false},
+                {"**/x/**", "q/x/y", true},
+                {"**/**/*.png", "a.png", true},
+                {"out*/**", "out1/x", true},
+                {"a**b", "axxb", true},   /* in a component: a '*' */
+                {"a**b", "a/x/b", false},
+                {"x/*/z", "x/y/z", true},
+                {"x/*/z", "x/y/w/z", false},
+        };
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                bool got = al_glob_match(t[i].pat, t[i].path);
+                if (got != t[i].want)
+                        printf("#   '%s' vs '%s': got %d\n", t[i].pat,
+                               t[i].path, got);
+                ASSERT_INT_EQ(got, t[i].want);
+        }
+}
+
+/* Bounded work, counted (not timed): k "**" against a deep path that
+ * does not match took the old recursive matcher C(depth + k, k) tries. */
+static void glob_pathological(void) {
+        char pat[512] = "", path[1024] = "";
+        for (int i = 0; i < 16; i++)
+                strncat(pat, "**/", sizeof(pat) - strlen(pat) - 1);
+        strncat(pat, "*.png", sizeof(pat) - strlen(pat) - 1);
+        for (int i = 0; i < 16; i++)
+                strncat(path, "dd/", sizeof(path) - strlen(path) - 1);
+        strncat(path, "f.txt", sizeof(path) - strlen(path) - 1);
+        uint64_t steps = 0, n = strlen(pat), m = strlen(path);
+        ASSERT_TRUE(!al_glob_match_counted(pat, path, &steps));
+        printf("# %llu steps for |pattern| %llu x |path| %llu\n",
+               (unsigned long long)steps, (unsigned long long)n,
+               (unsigned long long)m);
+        ASSERT_TRUE(steps <= 4 * (n + 1) * (m + 1));
+        /* a star-heavy component against a long name */
+        char p2[300] = "", s2[300] = "";
+        for (int i = 0; i < 60; i++)
+                strncat(p2, "*a", sizeof(p2) - strlen(p2) - 1);
+        strncat(p2, "*b", sizeof(p2) - strlen(p2) - 1);
+        memset(s2, 'a', 250);
+        steps = 0;
+        ASSERT_TRUE(!al_glob_match_counted(p2, s2, &steps));
+        n = strlen(p2);
+        m = strlen(s2);
+        ASSERT_TRUE(steps <= 4 * (n + 1) * (m + 1));
+        /* and a match is still found through many "**" */
+        path[strlen(path) - 3] = '\0';
+        strncat(path, "png", sizeof(path) - strlen(path) - 1);
+        steps = 0;
+        ASSERT_TRUE(al_glob_match_counted(pat, path, &steps));
+}
+
+static void glob_caps(void) {
+        char pat[AL_GLOB_MAX_LEN + 8] = "";
+        for (int i = 0; i < AL_GLOB_MAX_DSTAR; i++)
+                strncat(pat, "**/", sizeof(pat) - strlen(pat) - 1);
+        ASSERT_INT_EQ(al_glob_check(pat), 0);
+        strncat(pat, "**", sizeof(pat) - strlen(pat) - 1);
+        ASSERT_INT_EQ(al_glob_check(pat), -E2BIG);
+        memset(pat, 'a', AL_GLOB_MAX_LEN + 1);
+        pat[AL_GLOB_MAX_LEN + 1] = '\0';
+        ASSERT_INT_EQ(al_glob_check(pat), -ENAMETOOLONG);
+}
+
 int main(void) {
         RUN(parse_u64);
         RUN(rel_paths);
@@ -155,5 +259,8 @@ int main(void) {
         RUN(mime);
         RUN(globs);
         RUN(term_sanitize);
+        RUN(glob_table);
+        RUN(glob_pathological);
+        RUN(glob_caps);
         TAP_END();
 }
