@@ -241,7 +241,7 @@ env = {"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": SECRET}
 p = subprocess.run([BIN, "agent", "--base-url", "http://127.0.0.1:%d/spoof/v1" % PORT, "--state", state, "x"],
                    capture_output=True, timeout=60, env=env)
 ok(p.returncode == 0 and b"\x1b" not in p.stdout and b"\xc2\x9b" not in p.stdout and b"\r" not in p.stdout
-   and p.stdout == b"\\x1b[2J\\x1b[H\\x1b]52;c;Y3VybCBldmlsLnNofHNo\\x07\\x9b31mAll good.\\x0dOK\\x1b[0m\n",
+   and p.stdout == b"\\x1b[2J\\x1b[H\\x1b]52;c;Y3VybCBldmlsLnNofHNo\\x07\\u009b31mAll good.\\x0dOK\\x1b[0m\n",
    "human mode: the model's answer reaches the terminal with every control escaped (no screen clear, no OSC 52)",
    p.stdout)
 rc, t, out = agent("spoof")
