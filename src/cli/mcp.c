@@ -344,6 +344,7 @@ static json_t *run_code(struct mcp_session *s, json_t *args,
         }
         out->leftover = rs.leftover;
         json_t *r = rs.body ? json_loads(rs.body, 0, NULL) : NULL;
+        srv_api_release(&rs);
         free(rs.body);
         json_t *res = !r                  ? tool_error("no answer from the "
                                                        "executor")

@@ -367,11 +367,19 @@ static int budget_take(uint64_t cost, struct srv_response *rs) {
                 }
         } while (!atomic_compare_exchange_weak(&api.inflight, &cur,
                                                cur + cost));
+        srv_metrics_inflight_add((int64_t)cost);
         return 0;
 }
 
 static void budget_give(uint64_t cost) {
         atomic_fetch_sub(&api.inflight, cost);
+        srv_metrics_inflight_add(-(int64_t)cost);
+}
+
+void srv_api_release(struct srv_response *rs) {
+        if (rs->budget)
+                budget_give(rs->budget);
+        rs->budget = 0;
 }
 
 static void concurrency_give(const al_key_info *k) {
@@ -1256,11 +1264,18 @@ static void execute(const struct srv_request *rq, struct srv_response *rs) {
         set_json(rs, res->status == AL_STATUS_REJECTED ? 422 : 200, o);
         rs->leftover = res;
 out:
-        /* the result is now the response's body (rs->len bytes), which
-         * the front sends; the worst case reserved for making it is
-         * free again */
-        if (cost)
-                budget_give(cost);
+        /* the result is now the response's body (rs->len bytes): the
+         * rest of the worst case reserved for making it is free again;
+         * the body and the front's copy of it are held until the response
+         * has been sent (srv_api_release), so that slow readers cannot
+         * pile up responses outside the budget */
+        if (cost) {
+                uint64_t keep = 2 * (uint64_t)rs->len;
+                if (keep > cost)
+                        keep = cost;
+                budget_give(cost - keep);
+                rs->budget += keep;
+        }
         free(findings);
         al_spec_free(s);
         json_decref(req);

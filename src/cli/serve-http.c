@@ -472,6 +472,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         if (!k)
                 return;
         fr.buffered -= k->reserved;
+        srv_api_release(&k->rs);
         free(k->body);
         free(k->rs.body);
         free(k->auth);

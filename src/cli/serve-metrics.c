@@ -47,6 +47,7 @@ static struct {
         uint64_t unauthenticated, coalesced;
         atomic_uint queued, active, queue_cap, workers;
         atomic_uint reads_queued, reads_active;
+        atomic_uint_fast64_t inflight_bytes;
         time_t started;
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -134,6 +135,11 @@ void srv_metrics_audit_failure(void) {
 void srv_metrics_queue(unsigned queued, unsigned active) {
         m.queued = queued;
         m.active = active;
+}
+
+void srv_metrics_inflight_add(int64_t delta) {
+        /* deltas commute: the gauge ends exact whatever the order */
+        atomic_fetch_add(&m.inflight_bytes, (uint64_t)delta);
 }
 
 void srv_metrics_reads(unsigned queued, unsigned active) {
@@ -317,6 +323,13 @@ char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
             "airlock_audit_alerts_failed_total %llu\n",
             (unsigned long long)alerts_dropped,
             (unsigned long long)alerts_failed);
+        put(&o,
+            "# HELP airlock_inflight_bytes Bytes of the --max-inflight "
+            "budget reserved by running executions and by responses not "
+            "yet sent.\n"
+            "# TYPE airlock_inflight_bytes gauge\n"
+            "airlock_inflight_bytes %llu\n",
+            (unsigned long long)atomic_load(&m.inflight_bytes));
         put(&o,
             "# HELP airlock_queue_depth Execution requests waiting for a "
             "worker.\n"

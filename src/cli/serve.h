@@ -85,6 +85,9 @@ struct srv_response {
         /* the finished run, for the worker to free after the response is
          * on its way (removing the cgroup and namespaces takes a while) */
         al_result *leftover;
+        /* bytes of the --max-inflight budget that this response holds
+         * until it has been sent (srv_api_release) */
+        uint64_t budget;
 };
 
 /* Whether a request is an execution (runs on a worker) or answered at
@@ -110,6 +113,9 @@ void srv_log(json_t *event);
 /* Once a second (the main thread): write the summary records of windows
  * of coalesced refusals that have ended. */
 void srv_api_tick(void);
+
+/* A response has been sent (or dropped): the budget it held is free. */
+void srv_api_release(struct srv_response *rs);
 
 /* The API's state, shared by every thread. */
 int srv_api_init(const struct srv_config *cfg, al_error *err);
@@ -176,6 +182,8 @@ void srv_metrics_unauthenticated(bool coalesced);
 void srv_metrics_audit_failure(void);
 void srv_metrics_queue(unsigned queued, unsigned active);
 void srv_metrics_reads(unsigned queued, unsigned active);
+/* Bytes of the --max-inflight budget reserved (+) or freed (-). */
+void srv_metrics_inflight_add(int64_t delta);
 /* What a look-up of a key missing from the cache gave. */
 enum srv_key_lookup {
         SRV_KEY_LOOKUP_FOUND,

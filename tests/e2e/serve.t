@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -830,6 +831,42 @@ st, hdrs, b = post(port, KEYS["KEY"], {"language": "bash", "code": "echo hi > x.
 ok(st == 503 and b.get("error", {}).get("code") == "response_budget_exhausted" and hdrs.get("retry-after") == "1",
    "serve --max-inflight 16: a run whose worst-case result (64 MiB of files) does not fit is refused, 503 "
    "response_budget_exhausted with Retry-After", (st, b))
+srv.send_signal(signal.SIGTERM)
+srv.wait(30)
+# A response that a client does not read keeps its part of the budget until
+# it has been sent: slow readers cannot pile up results outside --max-inflight.
+def inflight(port):
+    m = re.search(r"^airlock_inflight_bytes (\d+)", curl(port, "GET", "/metrics")[2].decode(), re.M)
+    return int(m.group(1)) if m else -1
+
+
+def executions(port):
+    text = curl(port, "GET", "/metrics")[2].decode()
+    return sum(int(float(v)) for v in re.findall(r"^airlock_executions_total\{[^}]*\} (\S+)", text, re.M))
+
+
+srv, port, log = start()
+idle0, n0 = inflight(port), executions(port)
+body = json.dumps({"language": "bash", "code": "head -c 16000000 /dev/zero | tr '\\0' x",
+                   "limits": {"output_bytes": 16000000}}).encode()
+sk = socket.socket()
+sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # a reader that takes nothing
+sk.connect(("127.0.0.1", port))
+sk.sendall(b"POST /v1/execute HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEYS["KEY"].encode()
+           + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+deadline = time.time() + 60
+while executions(port) <= n0 and time.time() < deadline:
+    time.sleep(0.1)
+time.sleep(0.5)
+held = inflight(port)
+sk.close()
+deadline = time.time() + 30
+while inflight(port) != idle0 and time.time() < deadline:
+    time.sleep(0.1)
+after = inflight(port)
+ok(idle0 == 0 and held >= 16000000 and after == 0,
+   "a 16 MB result that its client does not read holds %d bytes of --max-inflight until the connection is gone "
+   "(then %d)" % (held, after), {"idle": idle0, "held": held, "after": after})
 srv.send_signal(signal.SIGTERM)
 srv.wait(30)
 recs = [json.loads(x) for x in subprocess.run([BIN, "audit", "list", "--json", "--limit", "0", "--state", state],
