@@ -104,6 +104,12 @@ void al_audit_alerts_human(al_audit *a, bool on);
  * after every retry. */
 void al_audit_alert_counts(al_audit *a, uint64_t *dropped, uint64_t *failed);
 
+/* Whether the store's schema is exactly airlock's (no planted trigger,
+ * view, index or table, none of its own changed): 0 when it is, 1 with
+ * the first difference in msg when it is not (every write is refused
+ * then), <0 when it cannot be read. */
+int al_audit_schema_check(al_audit *a, char *msg, size_t msglen,
+                          al_error *err);
 /* The chain head: the last record's position and hash. */
 int al_audit_head(al_audit *a, uint64_t *seq, char hash[AL_AUDIT_HASH_SIZE],
                   al_error *err);

@@ -39,12 +39,30 @@ static void audit_check(const char *state, al_check *checks, size_t *n) {
                          "fix the state directory %s (runs are refused until "
                          "then; --no-audit runs without the log)",
                          dir);
-        } else
-                snprintf(k->detail, sizeof(k->detail),
-                         "%s/audit.db: %llu records, head %llu:%.16s...; "
-                         "key 0600",
-                         dir, (unsigned long long)seq,
-                         (unsigned long long)seq, head);
+        } else {
+                char schema[400] = "";
+                int sc = al_audit_schema_check(a, schema, sizeof(schema), &e);
+                if (sc != 0) {
+                        /* a planted trigger or view, a changed table:
+                         * every write is refused, so every run is */
+                        k->state = AL_CHECK_MISSING;
+                        snprintf(k->detail, sizeof(k->detail),
+                                 "%s/audit.db: the schema is not airlock's: "
+                                 "%s",
+                                 dir, sc < 0 ? e.msg : schema);
+                        snprintf(k->fix, sizeof(k->fix),
+                                 "someone changed %s/audit.db: keep a copy "
+                                 "for the investigation, check it with "
+                                 "airlock audit verify, then move it away "
+                                 "(runs are refused until then)",
+                                 dir);
+                } else
+                        snprintf(k->detail, sizeof(k->detail),
+                                 "%s/audit.db: %llu records, head "
+                                 "%llu:%.16s...; key 0600; schema airlock's",
+                                 dir, (unsigned long long)seq,
+                                 (unsigned long long)seq, head);
+        }
         al_audit_close(a);
         /* a store that cannot grow refuses every run: say so before */
         if (*n >= AL_MAX_CHECKS)

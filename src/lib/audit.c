@@ -1445,6 +1445,16 @@ static int count_interrupted(const al_audit_rec *s, const al_audit_rec *f,
         return 0;
 }
 
+int al_audit_schema_check(al_audit *a, char *msg, size_t msglen,
+                          al_error *err) {
+        int r = a->st->ops->begin(a->st, false, err);
+        if (r < 0)
+                return r;
+        r = a->st->ops->schema_check(a->st, msg, msglen, err);
+        a->st->ops->rollback(a->st);
+        return r;
+}
+
 int al_audit_verify(al_audit *a, const char *expect_head,
                     al_audit_verify_report *rep, al_error *err) {
         *rep = (al_audit_verify_report){.ok = true};

@@ -652,6 +652,11 @@ sp.wait(30)
 p = subprocess.run([BIN, "doctor", "--state", sst], capture_output=True, text=True, timeout=120)
 ok("audit.free_space" in p.stdout and "MiB free for the audit store" in p.stdout,
    "airlock doctor shows the audit store's free space", p.stdout[-800:])
+# the trigger planted above is still there: doctor says why every run is refused
+p = subprocess.run([BIN, "doctor", "--json", "--state", sst], capture_output=True, text=True, timeout=120)
+chk = {c["name"]: c for c in json.loads(p.stdout or "{}").get("checks", [])}.get("audit.log", {})
+ok(chk.get("state") == "missing" and "trigger 'x'" in chk.get("detail", "") and chk.get("fix"),
+   "airlock doctor names the planted trigger in audit.log's check, with what to do", chk)
 
 shutil.rmtree(tmp, True)
 srv.shutdown()
