@@ -28,25 +28,34 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 HARDEN  := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE \
            -fstack-clash-protection -fcf-protection
 CFLAGS  ?= -O2 -g
+# The source tree is a stack of rooms (src/*/README.md): each folder may
+# include its own headers and those of the rooms below it, never above
+# (scripts/layers.sh checks it). libairlock.a is the lower rooms; the
+# binary adds the front-ends.
+LIB_DIRS := base sandbox audit check
+APP_DIRS := serve cli
+SRC_DIRS := $(LIB_DIRS) $(APP_DIRS)
 ALL_CFLAGS := -std=gnu17 $(WARN) $(HARDEN) $(CFLAGS) -D_GNU_SOURCE \
-              -Iinclude -Isrc/lib $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+              -Iinclude $(SRC_DIRS:%=-Isrc/%) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS ?=
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lpthread -lm
 GEN_LIBS := $(shell pkg-config --libs $(GEN_PKGS) 2>/dev/null)
+HEADERS := $(wildcard include/*.h $(SRC_DIRS:%=src/%/*.h))
 
-LIB_SRC := $(wildcard src/lib/*.c)
-LIB_ASM := src/lib/languages-data.S
 # tree-sitter grammars (static validation): fetched from the npm registry
 # and checksum-verified by scripts/grammars.sh (grammars/grammars.lock)
 GRAMMARS := python javascript bash
 GRAMMAR_OBJ := $(foreach g,$(GRAMMARS),$(BUILD)/grammars/$(g)-parser.o $(BUILD)/grammars/$(g)-scanner.o)
-LIB_OBJ := $(LIB_SRC:src/lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/lib/languages-data.o \
-           $(BUILD)/lib/policy-data.o $(BUILD)/gen/seccomp-bpf.o $(GRAMMAR_OBJ)
+LIB_SRC := $(wildcard $(LIB_DIRS:%=src/%/*.c))
+# data linked into the binary with .incbin: languages, the default policy
+LIB_DATA := $(BUILD)/obj/sandbox/languages-data.o $(BUILD)/obj/check/policy-data.o
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(LIB_DATA) \
+           $(BUILD)/gen/seccomp-bpf.o $(GRAMMAR_OBJ)
 # what the build-time filter compiler needs from the library
-GEN_DEPS := $(BUILD)/lib/seccomp-filter.o $(BUILD)/lib/error.o $(BUILD)/lib/util.o
-CLI_SRC := $(wildcard src/cli/*.c)
-CLI_OBJ := $(CLI_SRC:src/cli/%.c=$(BUILD)/cli/%.o) $(BUILD)/cli/openapi-data.o
+GEN_DEPS := $(BUILD)/obj/sandbox/seccomp-filter.o $(BUILD)/obj/base/error.o $(BUILD)/obj/base/util.o
+APP_SRC := $(wildcard $(APP_DIRS:%=src/%/*.c))
+APP_OBJ := $(APP_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/serve/openapi-data.o
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -60,14 +69,21 @@ deps:
 # V=1 shows the full commands
 Q := $(if $(V),,@)
 
-$(BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h include/*.h) | $(BUILD)/lib
+$(BUILD)/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/lib/languages-data.o: $(LIB_ASM) languages/default.json | $(BUILD)/lib
+$(BUILD)/obj/sandbox/languages-data.o: src/sandbox/languages-data.S languages/default.json
+	@mkdir -p $(@D)
 	$(CC) -c -o $@ $<
 
-$(BUILD)/lib/policy-data.o: src/lib/policy-data.S policies/default.json | $(BUILD)/lib
+$(BUILD)/obj/check/policy-data.o: src/check/policy-data.S policies/default.json
+	@mkdir -p $(@D)
+	$(CC) -c -o $@ $<
+
+$(BUILD)/obj/serve/openapi-data.o: src/serve/openapi-data.S docs/openapi.json
+	@mkdir -p $(@D)
 	$(CC) -c -o $@ $<
 
 $(BUILD)/grammars/.stamp: grammars/grammars.lock scripts/grammars.sh
@@ -83,7 +99,7 @@ $(BUILD)/grammars/%-scanner.o: $(BUILD)/grammars/.stamp
 	$(Q)$(CC) -std=gnu11 -O2 -w $(HARDEN) -I$(BUILD)/grammars/$* -c -o $@ $(BUILD)/grammars/$*/scanner.c
 
 # The seccomp filter, compiled once at build time from the rule table.
-$(BUILD)/gen/seccomp-build.o: src/gen/seccomp-build.c src/lib/seccomp-filter.h | $(BUILD)/gen
+$(BUILD)/gen/seccomp-build.o: src/gen/seccomp-build.c src/sandbox/seccomp-filter.h | $(BUILD)/gen
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -95,30 +111,23 @@ $(BUILD)/gen/seccomp-bpf.c: $(BUILD)/gen/gen-bpf
 	@$(if $(Q),echo "  GEN     $@")
 	$(Q)$< > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/gen/seccomp-bpf.o: $(BUILD)/gen/seccomp-bpf.c src/lib/seccomp-filter.h
+$(BUILD)/gen/seccomp-bpf.o: $(BUILD)/gen/seccomp-bpf.c src/sandbox/seccomp-filter.h
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
-
-$(BUILD)/cli/%.o: src/cli/%.c $(wildcard src/cli/*.h src/lib/*.h include/*.h) | $(BUILD)/cli
-	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Isrc/cli -c -o $@ $<
-
-$(BUILD)/cli/openapi-data.o: src/cli/openapi-data.S docs/openapi.json | $(BUILD)/cli
-	$(CC) -c -o $@ $<
 
 $(BUILD)/libairlock.a: $(LIB_OBJ)
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/airlock: $(CLI_OBJ) $(BUILD)/libairlock.a
+$(BUILD)/airlock: $(APP_OBJ) $(BUILD)/libairlock.a
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libairlock.a $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(APP_OBJ) $(BUILD)/libairlock.a $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/tap.h $(BUILD)/libairlock.a $(BUILD)/gen/seccomp-build.o | $(BUILD)/tests
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(BUILD)/gen/seccomp-build.o $(BUILD)/libairlock.a $(LIBS) $(GEN_LIBS)
 
-$(BUILD)/lib $(BUILD)/cli $(BUILD)/tests $(BUILD)/gen:
+$(BUILD)/tests $(BUILD)/gen:
 	mkdir -p $@
 
 # Source check: banned calls (like curl's checksrc) and formatting drift.
@@ -196,7 +205,7 @@ asan:
 	        LDFLAGS="-fsanitize=address,undefined" unit
 
 format:
-	clang-format -i src/lib/*.[ch] src/cli/*.[ch] include/*.h tests/unit/*.c tests/*.h
+	clang-format -i $(SRC_DIRS:%=src/%/*.[ch]) src/gen/*.c include/*.h tests/unit/*.c tests/*.h
 
 install: all
 	install -D -m 0755 $(BUILD)/airlock $(DESTDIR)$(PREFIX)/bin/airlock

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define AIRLOCK_VERSION "0.1.0"
+
 
 #ifdef __cplusplus
 extern "C" {

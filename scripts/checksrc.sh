@@ -3,10 +3,11 @@
 # functions and unchecked number parsing.
 set -eu
 bad=$(grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|atoll|gets)\s*\(' \
-        src/lib/*.c src/cli/*.c include/*.h 2>/dev/null | grep -vE '^\S+:\s*(/\*|\*)' || true)
+        src/*/*.c src/*/*.h include/*.h 2>/dev/null | grep -vE '^\S+:\s*(/\*|\*)' || true)
 if [ -n "$bad" ]; then
         echo "checksrc: banned calls found:" >&2
         echo "$bad" >&2
         exit 1
 fi
+sh "$(dirname "$0")/layers.sh"
 echo "checksrc: ok"

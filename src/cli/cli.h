@@ -5,8 +5,6 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define AIRLOCK_VERSION "0.1.0"
-
 /* Exit codes shared by the subcommands (documented in --help and
  * docs/airlock-run.1). */
 enum {
@@ -32,10 +30,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 
-/* The whole of a file, or of stdin for "-", up to max bytes: -EFBIG
- * beyond (never a silent truncation), -errno on other errors. */
-int cli_read_all(const char *path, size_t max, unsigned char **ret,
-                 size_t *ret_len);
 
 /* Why a Markdown block is not run (airlock extract, run --markdown), in
  * words, or NULL when it is: *ret_lang is then the language it runs as
@@ -46,10 +40,6 @@ const char *cli_block_skip_reason(const struct al_block *b, const char *only,
                                   const char *default_lang, char *buf,
                                   size_t size, const char **ret_lang);
 
-/* SIGINT, SIGTERM and SIGHUP blocked in this thread (and the threads it
- * starts after) and delivered to the returned signalfd instead; SIGPIPE
- * ignored. */
-int cli_stop_signals(void);
 /* Who runs this command, as the audit log's actor: "user:NAME" (or
  * "uid:N" without a passwd entry). */
 void cli_local_actor(char *out, size_t size);

@@ -431,7 +431,7 @@ static char *read_problem(const char *arg) {
                 return strdup(arg);
         unsigned char *d = NULL;
         size_t n = 0;
-        if (cli_read_all("-", 1 << 20, &d, &n) < 0)
+        if (al_read_all("-", 1 << 20, &d, &n) < 0)
                 return NULL;
         char *s = realloc(d, n + 1);
         if (s)

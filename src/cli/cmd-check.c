@@ -8,8 +8,10 @@
 
 #include "airlock-check.h"
 #include "cli.h"
+#include "findings-json.h"
 #include "json.h"
 #include "macro.h"
+#include "util.h"
 
 #define CHECK_MAX_READ (8u << 20)
 
@@ -147,7 +149,7 @@ int cmd_check(int argc, char **argv) {
         al_severity threshold = t >= 0 ? (al_severity)t : al_policy_threshold(p);
         unsigned char *code = NULL;
         size_t len = 0;
-        int r = cli_read_all(file, CHECK_MAX_READ, &code, &len);
+        int r = al_read_all(file, CHECK_MAX_READ, &code, &len);
         if (r < 0) {
                 if (r == -EFBIG)
                         cli_error("%s: larger than %u MiB", file,

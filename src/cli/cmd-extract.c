@@ -9,6 +9,7 @@
 #include "airlock-extract.h"
 #include "cli.h"
 #include "macro.h"
+#include "util.h"
 
 /* The help reads as it prints. */
 /* clang-format off */
@@ -109,7 +110,7 @@ int cmd_extract(int argc, char **argv) {
 
         _cleanup_free_ unsigned char *md = NULL;
         size_t len = 0;
-        int r = cli_read_all(path, AL_EXTRACT_MAX_INPUT, &md, &len);
+        int r = al_read_all(path, AL_EXTRACT_MAX_INPUT, &md, &len);
         if (r == -EFBIG) {
                 cli_error("%s: larger than the %u MiB limit for Markdown "
                           "input",

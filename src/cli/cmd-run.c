@@ -654,7 +654,7 @@ static int parse_opts(int argc, char **argv, al_spec *s, struct run_opts *o,
                                 return refuse(EXIT_USAGE, "invalid_file",
                                               "--file %s: not a regular file",
                                               path);
-                        if ((r = cli_read_all(path, CLI_MAX_READ, &data, &len)) < 0)
+                        if ((r = al_read_all(path, CLI_MAX_READ, &data, &len)) < 0)
                                 return refuse(EXIT_USAGE, "invalid_file",
                                               "--file %s: %s", path,
                                               strerror(-r));
@@ -806,7 +806,7 @@ static int run_spec(al_spec *s, const struct run_opts *o, int sfd) {
                 size_t len = o->code_arg ? strlen(o->code_arg) : 0;
                 _cleanup_free_ unsigned char *data = NULL;
                 if (!o->code_arg) {
-                        if ((r = cli_read_all(o->code_file, CLI_MAX_READ,
+                        if ((r = al_read_all(o->code_file, CLI_MAX_READ,
                                               &data, &len)) < 0)
                                 return refuse(EXIT_USAGE, "invalid_code",
                                               "cannot read code from %s: %s",
@@ -831,7 +831,7 @@ static int run_spec(al_spec *s, const struct run_opts *o, int sfd) {
                 size_t len = 0;
                 if (from_stdin && stdin_read) {
                         r = 0;
-                } else if ((r = cli_read_all(o->stdin_path, CLI_MAX_READ,
+                } else if ((r = al_read_all(o->stdin_path, CLI_MAX_READ,
                                              &data, &len)) == 0 &&
                            from_stdin) {
                         stdin_data = data;
@@ -1001,7 +1001,7 @@ static int run_markdown(int argc, char **argv, const struct run_opts *o,
         _cleanup_free_ unsigned char *text = NULL;
         size_t len = 0;
         al_error e = {0};
-        int r = cli_read_all(o->markdown, AL_EXTRACT_MAX_INPUT, &text, &len);
+        int r = al_read_all(o->markdown, AL_EXTRACT_MAX_INPUT, &text, &len);
         if (r == -EFBIG)
                 return refuse(EXIT_USAGE, "invalid_markdown",
                               "--markdown %s: larger than the %u MiB limit",
@@ -1145,7 +1145,7 @@ int cmd_run(int argc, char **argv) {
 
         /* SIGINT/SIGTERM/SIGHUP cancel the run; the library still kills
          * and removes everything before we exit. */
-        _cleanup_close_ int sfd = cli_stop_signals();
+        _cleanup_close_ int sfd = al_stop_signals();
 
         if (o.markdown)
                 return run_markdown(argc, argv, &o, sfd);

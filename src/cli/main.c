@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "airlock.h"
 #include "cli.h"
 
 static const struct command {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Compile the rule table (src/lib/seccomp-filter.c) to a BPF program with
+ * Compile the rule table (src/sandbox/seccomp-filter.c) to a BPF program with
  * libseccomp. Used at build time by gen-bpf, which writes the program into
  * the library, and by test-seccomp, which checks the two are the same.
  */

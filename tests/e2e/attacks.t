@@ -723,7 +723,7 @@ def syscalls():
            "personality ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO, 1<<32 -> EPERM", pers)
         ok(all(pers.get("personality_" + k) == "ALLOWED" for k in ("linux", "linux32", "uname26", "linux32_uname26")),
            "personality 0, 8, 0x20000, 0x20008 allowed", pers)
-        # src/lib/seccomp-filter.c refuses the query 0xffffffff on purpose (libseccomp cannot
+        # src/sandbox/seccomp-filter.c refuses the query 0xffffffff on purpose (libseccomp cannot
         # allow one value inside the denied range); the brief lists it as allowed: noted, not asserted
         diag("personality(0xffffffff) (query): %s" % pers.get("personality_query"))
         ok(*foreign_abi_check_selftest())

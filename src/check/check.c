@@ -24,6 +24,7 @@
 #include "airlock-check.h"
 #include "check-internal.h"
 #include "error.h"
+#include "findings-json.h"
 #include "json.h"
 #include "macro.h"
 #include "spec.h"

@@ -39,7 +39,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "error.h"
 #include "json.h"
 #include "serve.h"
@@ -542,7 +541,7 @@ static int listen_on(const char *spec, int *port, al_error *err) {
 static char *read_file(const char *path, al_error *err) {
         unsigned char *d = NULL;
         size_t n = 0;
-        int r = cli_read_all(path, 1 << 20, &d, &n);
+        int r = al_read_all(path, 1 << 20, &d, &n);
         if (r < 0) {
                 al_error_set(err, -r, "cannot read %s: %s", path,
                              strerror(-r));
@@ -563,7 +562,7 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 return r;
         }
         /* before any thread: every thread inherits the mask */
-        int sfd = cli_stop_signals();
+        int sfd = al_stop_signals();
         if (!pool_start(&fr.exec, cfg->workers, cfg->queue) ||
             !pool_start(&fr.reads, SRV_READERS, SRV_READ_QUEUE)) {
                 close(lfd);

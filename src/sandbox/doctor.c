@@ -80,7 +80,7 @@ int al_doctor(al_check *c, size_t *ret_n, al_error *err) {
                          "in the root cgroup"
                        : "delegate a cgroup (systemd-run -p Delegate=yes "
                          "--scope) and start airlock in a leaf of it named "
-                         "airlock-supervisor (see src/lib/cgroup-v2.c)";
+                         "airlock-supervisor (see src/sandbox/cgroup-v2.c)";
         struct {
                 const char *name;
                 bool on;

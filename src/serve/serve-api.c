@@ -14,8 +14,8 @@
 #include <sodium.h>
 
 #include "airlock.h"
-#include "cli.h"
 #include "error.h"
+#include "findings-json.h"
 #include "json.h"
 #include "mcp.h"
 #include "serve.h"

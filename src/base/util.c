@@ -2,10 +2,17 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
 
 int al_parse_u64(const char *s, uint64_t *ret) {
         if (!s || !*s)
@@ -295,4 +302,54 @@ void al_redact_secret(char *buf, size_t size, const char *secret) {
         out[o] = '\0';
         memcpy(buf, out, o + 1);
         free(out);
+}
+
+int al_read_all(const char *path, size_t max, unsigned char **ret,
+                 size_t *ret_len) {
+        _cleanup_close_ int fd = strcmp(path, "-") == 0
+                                         ? dup(0)
+                                         : open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        size_t cap = 65536, len = 0;
+        _cleanup_free_ unsigned char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                if (len == cap) {
+                        if (cap >= max + (size_t)1)
+                                return -EFBIG;
+                        cap *= 2;
+                        if (cap > max + (size_t)1)
+                                cap = max + 1;
+                        unsigned char *nb = realloc(buf, cap);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                }
+                ssize_t n = read(fd, buf + len, cap - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+                if (len > max)
+                        return -EFBIG;
+        }
+        *ret = steal_pointer(&buf);
+        *ret_len = len;
+        return 0;
+}
+
+int al_stop_signals(void) {
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        return signalfd(-1, &mask, SFD_CLOEXEC);
 }

@@ -74,3 +74,12 @@ char *al_term_sanitize(const char *s, size_t len, unsigned flags);
  * holding the secret many times is cut, at a UTF-8 boundary, never in
  * the middle of a "[key]" and never leaving part of a secret). */
 void al_redact_secret(char *buf, size_t size, const char *secret);
+
+/* The whole of a file, or of stdin for "-", up to max bytes: -EFBIG
+ * beyond (never a silent truncation), -errno on other errors. */
+int al_read_all(const char *path, size_t max, unsigned char **ret,
+                 size_t *ret_len);
+/* SIGINT, SIGTERM and SIGHUP blocked in this thread (and the threads it
+ * starts after) and delivered to the returned signalfd instead; SIGPIPE
+ * ignored. */
+int al_stop_signals(void);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "airlock.h"
-#include "cli.h"
 #include "json.h"
 #include "mcp.h"
 #include "util.h"
