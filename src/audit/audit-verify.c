@@ -165,35 +165,45 @@ int al_audit_schema_check(al_audit *a, char *msg, size_t msglen,
         return r;
 }
 
+/* --expect-head: HASH or SEQ:HASH (want_seq stays 0 without a SEQ). */
+static int parse_expect_head(const char *expect_head, uint64_t *want_seq,
+                             char want_hash[AL_AUDIT_HASH_SIZE],
+                             al_error *err) {
+        const char *colon = strchr(expect_head, ':');
+        const char *h = colon ? colon + 1 : expect_head;
+        if (colon) {
+                char num[24];
+                size_t n = (size_t)(colon - expect_head);
+                if (n >= sizeof(num))
+                        n = sizeof(num) - 1;
+                memcpy(num, expect_head, n);
+                num[n] = '\0';
+                if (al_parse_u64(num, want_seq) < 0 || !*want_seq)
+                        return al_error_set(err, EINVAL,
+                                            "--expect-head: want HASH "
+                                            "or SEQ:HASH, got '%s'",
+                                            expect_head);
+        }
+        if (strlen(h) != 64 || strspn(h, "0123456789abcdef") != 64)
+                return al_error_set(err, EINVAL,
+                                    "--expect-head: want 64 "
+                                    "lowercase hex digits, got '%s'",
+                                    h);
+        snprintf(want_hash, AL_AUDIT_HASH_SIZE, "%s", h);
+        return 0;
+}
+
 int al_audit_verify(al_audit *a, const char *expect_head,
                     al_audit_verify_report *rep, al_error *err) {
         *rep = (al_audit_verify_report){.ok = true};
         uint64_t want_seq = 0;
         char want_hash[AL_AUDIT_HASH_SIZE] = "";
-        if (expect_head) {
-                const char *colon = strchr(expect_head, ':');
-                const char *h = colon ? colon + 1 : expect_head;
-                if (colon) {
-                        char num[24];
-                        size_t n = (size_t)(colon - expect_head);
-                        if (n >= sizeof(num))
-                                n = sizeof(num) - 1;
-                        memcpy(num, expect_head, n);
-                        num[n] = '\0';
-                        if (al_parse_u64(num, &want_seq) < 0 || !want_seq)
-                                return al_error_set(err, EINVAL,
-                                                    "--expect-head: want HASH "
-                                                    "or SEQ:HASH, got '%s'",
-                                                    expect_head);
-                }
-                if (strlen(h) != 64 || strspn(h, "0123456789abcdef") != 64)
-                        return al_error_set(err, EINVAL,
-                                            "--expect-head: want 64 "
-                                            "lowercase hex digits, got '%s'",
-                                            h);
-                snprintf(want_hash, sizeof(want_hash), "%s", h);
-        }
-        int r = a->st->ops->begin(a->st, false, err);
+        int r;
+        if (expect_head &&
+            (r = parse_expect_head(expect_head, &want_seq, want_hash, err)) < 0)
+                return r;
+        if ((r = a->st->ops->begin(a->st, false, err)) < 0)
+                return r;
         if (r < 0)
                 return r;
         struct verify_ctx v = {.a = a,
