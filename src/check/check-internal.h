@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /*
- * Between the policy/finding half of the checker (check.c) and the tree
- * walkers, one per language (check-python.c, check-node.c, check-bash.c).
+ * Between the policy/finding half of the checker (check.c), its parser
+ * child (check-child.c), the verdict (check-spec.c) and the tree walkers,
+ * one per language (check-python.c, check-node.c, check-bash.c).
  *
  * A walker gets the root of the syntax tree and the source; it resolves
  * what the code names (aliases, imports, attribute chains) and asks
@@ -70,11 +71,20 @@ bool check_allowed(const struct check_rule *r, const char *module);
 void check_emit(struct check_ctx *c, TSNode n, const struct check_rule *r,
                 const char *name);
 
-/* The parser's child process (check.c): the seccomp allow-list it runs
- * under (0 or -errno), and the check of what it sends back (0 or
+/* Parse code of len bytes in language li (an enum check_lang; lang its
+ * name, for messages) and walk it with the policy's rules: check_here in
+ * this process (check.c), check_forked in a child process that a crash of
+ * the parser cannot take down (check-child.c). 0 or -errno with err. */
+int check_here(const al_policy *p, int li, const char *lang, const char *code,
+               size_t len, al_findings *out, al_error *err);
+int check_forked(const al_policy *p, int li, const char *lang, const char *code,
+                 size_t len, al_findings *out, al_error *err);
+
+/* The parser's child process (check-child.c): the seccomp allow-list it
+ * runs under (0 or -errno), and the check of what it sends back (0 or
  * -EBADMSG) for code of len bytes; v may be NULL to check the header. */
 struct check_reply {
-        int r;           /* what check_here returned */
+        int r; /* what check_here returned */
         al_error err;
         al_findings head; /* then head.n findings follow on the pipe */
 };
@@ -125,8 +135,7 @@ void check_kids_done(struct check_kids *k);
 /* Every node under root (root included) in source order: enter(ctx, n)
  * before its children, leave(ctx, n) after them (leave may be NULL).
  * Iterative: hostile code may nest 100k deep. Stops once *err < 0. */
-void check_walk(TSNode root, const int *err,
-                void (*enter)(void *ctx, TSNode n),
+void check_walk(TSNode root, const int *err, void (*enter)(void *ctx, TSNode n),
                 void (*leave)(void *ctx, TSNode n), void *ctx);
 
 /* Room for one more element in the array *v of n used out of *cap, each

@@ -2,24 +2,16 @@
 /*
  * Static validation, the policy half: policy files (JSON) into rules,
  * the built-in default (policies/default.json, embedded), parsing with
- * tree-sitter, findings. The language walkers are in check-*.c.
+ * tree-sitter, findings. The language walkers are in check-python.c,
+ * check-node.c and check-bash.c; the confined child process that parses
+ * long code in check-child.c; a run's verdict (al_spec_validate) in
+ * check-spec.c.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "airlock-check.h"
 #include "check-internal.h"
@@ -27,7 +19,6 @@
 #include "findings-json.h"
 #include "json.h"
 #include "macro.h"
-#include "spec.h"
 
 /* grammars compiled in from build/grammars (scripts/grammars.sh) */
 const TSLanguage *tree_sitter_python(void);
@@ -81,7 +72,8 @@ static const struct {
         bool names;
         const char *message;
 } KIND[CK_N] = {
-        [CK_IMPORT] = {"import", 3, true, "imports {name}, which policy forbids"},
+        [CK_IMPORT] = {"import", 3, true,
+                       "imports {name}, which policy forbids"},
         [CK_CALL] = {"call", 3, true, "calls {name}, which policy forbids"},
         [CK_ATTRIBUTE] = {"attribute", 1, true,
                           "reaches {name}, an introspection path out of "
@@ -104,14 +96,14 @@ static const struct {
         [CK_COMPUTED_GLOBAL] = {"computed-global", 2, false,
                                 "indexes the global object with a computed "
                                 "name"},
-        [CK_COMMAND] = {"command", 4, true, "runs {name}, which policy forbids"},
+        [CK_COMMAND] = {"command", 4, true,
+                        "runs {name}, which policy forbids"},
         [CK_DYNAMIC_COMMAND] = {"dynamic-command", 4, false,
                                 "runs a command whose name is computed at run "
                                 "time"},
         [CK_DEV_TCP] = {"dev-tcp", 4, false,
                         "opens a network connection through {name}"},
-        [CK_RM_ROOT] = {"rm-root", 4, false,
-                        "removes {name} recursively"},
+        [CK_RM_ROOT] = {"rm-root", 4, false, "removes {name} recursively"},
 };
 
 static void rule_clear(struct check_rule *r) {
@@ -178,8 +170,8 @@ static int remove_rule(al_policy *p, const char *id) {
 /* One rule object at rules[i] into r. */
 static int parse_rule(json_t *o, size_t i, const char *origin,
                       struct check_rule *r, al_error *err) {
-        static const char *const keys[] = {"id",       "lang",    "match",
-                                           "names",    "severity", "message",
+        static const char *const keys[] = {"id",     "lang",     "match",
+                                           "names",  "severity", "message",
                                            "comment"};
         const char *k;
         json_t *v;
@@ -249,8 +241,8 @@ static int parse_rule(json_t *o, size_t i, const char *origin,
                 return BAD("%s: rules[%zu].comment (%s): a string", origin, i,
                            id);
         json_t *names = json_object_get(o, "names");
-        if (KIND[ki].names && (!json_is_array(names) ||
-                               json_array_size(names) == 0))
+        if (KIND[ki].names &&
+            (!json_is_array(names) || json_array_size(names) == 0))
                 return BAD("%s: rules[%zu].names (%s): match %s needs a "
                            "non-empty array of names",
                            origin, i, id, m);
@@ -288,8 +280,7 @@ static int parse_into(al_policy *p, const char *json, size_t len,
         json_error_t je;
         json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
         if (!root)
-                return BAD("%s:%d:%d: %s", origin, je.line, je.column,
-                           je.text);
+                return BAD("%s:%d:%d: %s", origin, je.line, je.column, je.text);
         int rc = 0;
         const char *k;
         json_t *v;
@@ -480,8 +471,7 @@ const struct check_rule *check_match(const struct check_ctx *c,
                 if (!name)
                         continue;
                 for (size_t j = 0; j < r->n_names; j++)
-                        if (k == CK_CALL || k == CK_ATTRIBUTE ||
-                                    k == CK_COMMAND
+                        if (k == CK_CALL || k == CK_ATTRIBUTE || k == CK_COMMAND
                                     ? call_match(r->names[j], name)
                                     : module_match(r->names[j], name))
                                 return r;
@@ -523,8 +513,7 @@ void check_kids_done(struct check_kids *k) {
         k->has = false;
 }
 
-void check_walk(TSNode root, const int *err,
-                void (*enter)(void *ctx, TSNode n),
+void check_walk(TSNode root, const int *err, void (*enter)(void *ctx, TSNode n),
                 void (*leave)(void *ctx, TSNode n), void *ctx) {
         TSTreeCursor cur = ts_tree_cursor_new(root);
         for (;;) {
@@ -624,8 +613,9 @@ bool string_literal(const struct check_ctx *c, TSNode n, char *buf,
         /* no interpolation inside (f-strings, `${}`, "$x") */
         for (uint32_t i = 0; i < ts_node_named_child_count(n); i++) {
                 const char *ct = ts_node_type(ts_node_named_child(n, i));
-                if (strcmp(ct, "string_content") && strcmp(ct, "string_start") &&
-                    strcmp(ct, "string_end") && strcmp(ct, "string_fragment") &&
+                if (strcmp(ct, "string_content") &&
+                    strcmp(ct, "string_start") && strcmp(ct, "string_end") &&
+                    strcmp(ct, "string_fragment") &&
                     strcmp(ct, "escape_sequence"))
                         return false;
         }
@@ -773,9 +763,8 @@ static void locate_error(const struct check_ctx *c, TSNode root,
 }
 
 /* Parse and walk in this process. */
-static int check_here(const al_policy *p, int li, const char *lang,
-                      const char *code, size_t len, al_findings *out,
-                      al_error *err) {
+int check_here(const al_policy *p, int li, const char *lang, const char *code,
+               size_t len, al_findings *out, al_error *err) {
         TSParser *ps = ts_parser_new();
         if (!ps)
                 return al_error_set(err, ENOMEM, "out of memory");
@@ -818,240 +807,6 @@ static int check_here(const al_policy *p, int li, const char *lang,
         return 0;
 }
 
-/* All n bytes to or from fd (write or read), across EINTR and short
- * transfers; false on an error or an early end. */
-static bool io_full(int fd, void *buf, size_t n, bool wr) {
-        char *b = buf;
-        while (n) {
-                ssize_t k = wr ? write(fd, b, n) : read(fd, b, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return false;
-                b += k;
-                n -= (size_t)k;
-        }
-        return true;
-}
-
-/* The parser's child runs tree-sitter over untrusted text: if a bug in
- * the parser gives that text control, it must find nothing to use. After
- * the fork the child holds only its reply pipe (fd 3); this allow-list
- * then leaves it the system calls of parsing into memory and replying:
- * everything else kills it (SIGSYS), which the parent reports as a failed
- * parse. Hand-written classic BPF (as OpenSSH's sandbox-seccomp-filter.c)
- * rather than a second libseccomp program: it is a dozen rules, checked
- * in tests/unit/test-check.c by a child that tries what is not listed. */
-#if defined(__x86_64__)
-#define CHECK_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define CHECK_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define ARG_LO(i) (offsetof(struct seccomp_data, args[i]))
-#else
-#define ARG_LO(i) (offsetof(struct seccomp_data, args[i]) + 4)
-#endif
-#define CHECK_REPLY_FD 3
-
-int check_confine(void) {
-#ifndef CHECK_AUDIT_ARCH
-        return -ENOSYS; /* no allow-list for this architecture: fail closed */
-#else
-        /* allowed as they are (the walkers and tree-sitter only allocate,
-         * and glibc may take a lock or read the clock on the way) */
-        static const unsigned plain[] = {
-                __NR_brk,          /* malloc, main arena */
-                __NR_munmap,       /* free of large blocks */
-                __NR_mremap,       /* realloc of large blocks */
-                __NR_madvise,      /* malloc trimming */
-                __NR_exit_group,   /* _exit */
-                __NR_exit,         /* (a thread's exit; none is made) */
-                __NR_rt_sigreturn, /* return from a signal handler */
-                __NR_rt_sigprocmask, /* abort() on heap corruption */
-                __NR_futex,        /* glibc's internal locks */
-                __NR_clock_gettime, /* the parse timeout, when not vDSO */
-        };
-        struct sock_filter f[8 + 12 + 2 * ARRAY_SIZE(plain)];
-        size_t n = 0;
-#define EMIT(...) (f[n++] = (struct sock_filter)__VA_ARGS__)
-        EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                      offsetof(struct seccomp_data, arch)));
-        /* another ABI (i386, x32 numbers differ): kill */
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CHECK_AUDIT_ARCH, 1, 0));
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-        EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                      offsetof(struct seccomp_data, nr)));
-#if defined(__x86_64__)
-        /* x32 calls carry the native arch with bit 30 set */
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1));
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-#endif
-        /* write: only the reply, on fd 3 (not the caller's stdout) */
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_write, 0, 4));
-        EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(0)));
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CHECK_REPLY_FD, 0, 1));
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-        /* mmap, mprotect: memory for malloc, never executable */
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 1, 0));
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mprotect, 0, 4));
-        EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2)));
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 1, 0));
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-        for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
-                EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, plain[i], 0, 1));
-                EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-        }
-        /* everything else: open, socket, execve, ptrace, kill ... */
-        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-#undef EMIT
-        struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
-        /* no_new_privs first: the kernel wants it (or CAP_SYS_ADMIN) for
-         * a filter, and it keeps an execve from gaining anything */
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                return -errno;
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-                return -errno;
-        return 0;
-#endif
-}
-
-/* Most findings a reply may announce (the parent allocates for them
- * before reading): one per byte of code is more than any walker makes. */
-#define CHECK_REPLY_MAX_FINDINGS (1u << 20)
-
-static bool str_in(const char *s, size_t size) {
-        return memchr(s, '\0', size) != NULL;
-}
-
-/* The child is a process that parsed untrusted text: what it says is
- * data to check, not memory to trust. Every string must end inside its
- * array, every number be in range for code of len bytes. */
-int check_reply_valid(const struct check_reply *rep, const al_finding *v,
-                      size_t len) {
-        const unsigned char *se = (const unsigned char *)&rep->head.syntax_error;
-        if (rep->r > 0 || rep->r < -4095 || !str_in(rep->err.msg,
-                                                     sizeof(rep->err.msg)))
-                return -EBADMSG;
-        if (rep->head.n > len + 1 || rep->head.n > CHECK_REPLY_MAX_FINDINGS)
-                return -EBADMSG;
-        if (*se > 1 || !str_in(rep->head.error_snippet,
-                               sizeof(rep->head.error_snippet)))
-                return -EBADMSG;
-        if (*se && (rep->head.error_line > len + 1 ||
-                    rep->head.error_column > len + 1))
-                return -EBADMSG;
-        for (size_t i = 0; v && i < rep->head.n; i++) {
-                const al_finding *x = &v[i];
-                if (!str_in(x->rule, sizeof(x->rule)) || !x->rule[0] ||
-                    !str_in(x->snippet, sizeof(x->snippet)) ||
-                    !str_in(x->message, sizeof(x->message)) ||
-                    (unsigned)x->severity > AL_SEV_CRITICAL ||
-                    x->line > len + 1 || x->end_line > len + 1 ||
-                    x->column > len + 1 || x->end_column > len + 1)
-                        return -EBADMSG;
-        }
-        return 0;
-}
-
-/* The same in a child process: code this long could nest deep enough to
- * crash the parser, and a crash must be an error here, not the end of
- * the caller (airlock serve). The child is a copy of this process, so
- * the findings cross the pipe as they are in memory. */
-static int check_forked(const al_policy *p, int li, const char *lang,
-                        const char *code, size_t len, al_findings *out,
-                        al_error *err) {
-        int fd[2];
-        if (pipe2(fd, O_CLOEXEC) < 0)
-                return al_error_errno(err, errno, "pipe");
-        pid_t pid = fork();
-        if (pid < 0) {
-                int e = errno;
-                close(fd[0]);
-                close(fd[1]);
-                return al_error_errno(err, e, "fork");
-        }
-        if (pid == 0) {
-                close(fd[0]);
-                /* a copy of a possibly threaded caller: keep only the
-                 * reply pipe (as fd 3), not other runs' slot locks,
-                 * sockets or pipe ends, which would stay open as long as
-                 * this parse takes */
-                if (dup2(fd[1], 3) < 0)
-                        _exit(1);
-                fd[1] = 3;
-                if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
-                        for (int i = 4; i < 4096; i++)
-                                close(i);
-                /* no core file and no glibc heap report from a crash: the
-                 * caller reports it; a parse that runs away is killed
-                 * (SIGXCPU) and reported as a failed parse */
-                struct rlimit no_core = {0, 0}, cpu = {30, 31};
-                setrlimit(RLIMIT_CORE, &no_core);
-                setrlimit(RLIMIT_CPU, &cpu);
-                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-                if (null >= 0)
-                        dup2(null, STDERR_FILENO);
-                setenv("LIBC_FATAL_STDERR_", "1", 1);
-                /* last: from here on only parsing and the reply */
-                if (check_confine() < 0)
-                        _exit(2);
-                struct check_reply rep = {0};
-                rep.r = check_here(p, li, lang, code, len, &rep.head,
-                                   &rep.err);
-                bool ok = io_full(fd[1], &rep, sizeof(rep), true) &&
-                          (!rep.head.n ||
-                           io_full(fd[1], rep.head.v,
-                                   rep.head.n * sizeof(al_finding), true));
-                _exit(ok ? 0 : 1);
-        }
-        close(fd[1]);
-        struct check_reply rep;
-        bool ok = io_full(fd[0], &rep, sizeof(rep), false) &&
-                  check_reply_valid(&rep, NULL, len) == 0;
-        al_finding *v = NULL;
-        if (ok && rep.head.n) {
-                v = malloc(rep.head.n * sizeof(al_finding));
-                ok = v &&
-                     io_full(fd[0], v, rep.head.n * sizeof(al_finding),
-                             false) &&
-                     check_reply_valid(&rep, v, len) == 0;
-        }
-        close(fd[0]);
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        if (!ok || !WIFEXITED(status) || WEXITSTATUS(status)) {
-                free(v);
-                if (WIFSIGNALED(status))
-                        return al_error_set(
-                                err, EILSEQ,
-                                "the %s parser failed on this code (signal "
-                                "%d; tree-sitter 0.20 breaks on nesting "
-                                "deeper than 65535 levels)",
-                                lang, WTERMSIG(status));
-                if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
-                        return al_error_set(err, ENOSYS,
-                                            "the checker's child process "
-                                            "cannot be confined (seccomp)");
-                return al_error_set(err, EIO,
-                                    "the checker's child process failed or "
-                                    "sent a malformed reply");
-        }
-        if (rep.r < 0) {
-                free(v);
-                if (err)
-                        *err = rep.err;
-                return rep.r;
-        }
-        *out = rep.head;
-        out->v = v;
-        out->cap = rep.head.n;
-        return 0;
-}
-
 int al_check_code(const al_policy *p, const char *lang, const char *code,
                   size_t len, al_findings *out, al_error *err) {
         memset(out, 0, sizeof(*out));
@@ -1077,15 +832,15 @@ json_t *al_findings_json(const al_findings *f) {
          * may hide what the rules look for */
         if (a && f->syntax_error)
                 json_array_append_new(
-                        a, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:o,s:s}",
-                                     "rule", "syntax", "severity", "high",
-                                     "line", (json_int_t)f->error_line,
-                                     "column", (json_int_t)f->error_column,
-                                     "end_line", (json_int_t)f->error_line,
-                                     "end_column",
-                                     (json_int_t)f->error_column, "snippet",
-                                     al_jstr(f->error_snippet), "message",
-                                     "the code does not parse here"));
+                        a,
+                        json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:o,s:s}", "rule",
+                                  "syntax", "severity", "high", "line",
+                                  (json_int_t)f->error_line, "column",
+                                  (json_int_t)f->error_column, "end_line",
+                                  (json_int_t)f->error_line, "end_column",
+                                  (json_int_t)f->error_column, "snippet",
+                                  al_jstr(f->error_snippet), "message",
+                                  "the code does not parse here"));
         for (size_t i = 0; a && i < f->n; i++) {
                 const al_finding *x = &f->v[i];
                 json_array_append_new(
@@ -1108,164 +863,4 @@ json_t *al_syntax_error_json(const al_findings *f) {
         return json_pack("{s:I,s:I,s:o}", "line", (json_int_t)f->error_line,
                          "column", (json_int_t)f->error_column, "near",
                          al_jstr(f->error_snippet));
-}
-
-int al_spec_check(const al_spec *s, const al_policy *p, al_findings *out,
-                  al_error *err) {
-        memset(out, 0, sizeof(*out));
-        if (!s->lang || !s->has_code)
-                return al_error_set(err, EINVAL, "no language or no code");
-        if (!al_check_supports(s->lang->name))
-                return al_error_set(err, ENOTSUP,
-                                    "static validation does not know %s",
-                                    s->lang->name);
-        if (!p)
-                return al_error_set(err, EINVAL, "no policy");
-        return al_check_code(p, s->lang->name, (const char *)s->code,
-                             s->code_len, out, err);
-}
-
-/* Loaded by site.py at interpreter start (PYTHONPATH comes before the
- * standard library). Imports made by the code itself (frames of files in
- * /workspace, or of code it compiled: "<string>") must name an allowed
- * module; modules the allowed ones import for themselves pass. */
-static const char GUARD_HEAD[] =
-        "# airlock: the runtime import guard of the policy's allow-list.\n"
-        "# Defence in depth behind the static check; the sandbox is the "
-        "boundary.\n"
-        "def _airlock_guard(allowed):\n"
-        "    import builtins, sys\n"
-        "    real, frame = builtins.__import__, sys._getframe\n"
-        "    def ok(name):\n"
-        "        return any(name == a or name.startswith(a + '.') for a in "
-        "allowed)\n"
-        "    def guarded(name, globals=None, locals=None, fromlist=(), "
-        "level=0):\n"
-        "        f = frame(1).f_code.co_filename\n"
-        "        mine = f.startswith('/workspace/') or (f.startswith('<') and "
-        "not f.startswith('<frozen'))\n"
-        "        if mine and (level != 0 or not ok(name)):\n"
-        "            raise ImportError('airlock: the policy does not allow "
-        "importing %r' % (name if level == 0 else '.' * level + name), "
-        "name=name)\n"
-        "        return real(name, globals, locals, fromlist, level)\n"
-        "    builtins.__import__ = guarded\n"
-        "_airlock_guard((";
-static const char GUARD_TAIL[] = "))\ndel _airlock_guard\n";
-
-bool al_policy_mode_ok(const char *m) {
-        return m && (!strcmp(m, "off") || !strcmp(m, "record") ||
-                     !strcmp(m, "warn") || !strcmp(m, "enforce"));
-}
-
-void al_verdict_free(al_verdict *v) {
-        al_findings_free(&v->findings);
-        free(v->findings_json);
-        v->findings_json = NULL;
-}
-
-int al_spec_validate(al_spec *s, const al_policy *p, const char *mode,
-                     al_verdict *v, al_error *err) {
-        memset(v, 0, sizeof(*v));
-        bool enforce = !strcmp(mode, "enforce"), warn = !strcmp(mode, "warn");
-        if (!al_policy_mode_ok(mode))
-                return al_error_set(err, EINVAL,
-                                    "policy mode: off, record, warn or "
-                                    "enforce, not '%s'",
-                                    mode);
-        if (!strcmp(mode, "off"))
-                return 0;
-        al_error e = {0};
-        const char *lang = s->lang ? s->lang->name : "(none)";
-        if (!s->lang || !al_check_supports(lang)) {
-                if (enforce) {
-                        v->refusal = "policy_unsupported";
-                        snprintf(v->message, sizeof(v->message),
-                                 "static validation does not know %s: a "
-                                 "policy cannot be enforced on it (policy "
-                                 "mode warn runs it unchecked)",
-                                 lang);
-                }
-                return 0;
-        }
-        if (al_spec_check(s, p, &v->findings, &e) < 0) {
-                if (enforce)
-                        v->refusal = "policy_check_failed";
-                snprintf(v->message, sizeof(v->message),
-                         "the code could not be checked: %s", e.msg);
-                return 0;
-        }
-        json_t *fj = al_findings_json(&v->findings);
-        v->findings_json = fj ? json_dumps(fj, JSON_COMPACT) : NULL;
-        json_decref(fj);
-        const al_findings *f = &v->findings;
-        al_severity t = al_policy_threshold(p);
-        size_t blocking = al_findings_count_at(f, t);
-        if (enforce && blocking) {
-                const al_finding *x = NULL;
-                for (size_t i = 0; i < f->n && !x; i++)
-                        if (f->v[i].severity >= t)
-                                x = &f->v[i];
-                v->refusal = "policy_violation";
-                if (!x)
-                        snprintf(v->message, sizeof(v->message),
-                                 "policy %s: the code does not parse "
-                                 "(%u:%u near '%s'), so it cannot be checked",
-                                 al_policy_name(p), f->error_line,
-                                 f->error_column, f->error_snippet);
-                else
-                        snprintf(v->message, sizeof(v->message),
-                                 "policy %s: %zu finding%s at or above %s, "
-                                 "first %s at %u:%u: %s",
-                                 al_policy_name(p), blocking,
-                                 blocking == 1 ? "" : "s",
-                                 al_severity_name(t), x->rule, x->line,
-                                 x->column, x->message);
-                return 0;
-        }
-        /* the allow-list also at run time (python) */
-        if ((enforce || warn) && al_spec_add_import_guard(s, p, &e) < 0) {
-                v->refusal = "policy_guard_failed";
-                snprintf(v->message, sizeof(v->message),
-                         "the runtime import guard cannot be installed: %s",
-                         e.msg);
-        }
-        return 0;
-}
-
-int al_spec_add_import_guard(al_spec *s, const al_policy *p, al_error *err) {
-        if (!p->py_allow || !s->lang || strcmp(s->lang->name, "python"))
-                return 0;
-        size_t cap = sizeof(GUARD_HEAD) + sizeof(GUARD_TAIL) + 16, len = 0;
-        for (size_t i = 0; p->py_allow[i]; i++)
-                cap += strlen(p->py_allow[i]) * 4 + 4;
-        _cleanup_free_ char *src = malloc(cap);
-        if (!src)
-                return al_error_set(err, ENOMEM, "out of memory");
-        len = (size_t)snprintf(src, cap, "%s", GUARD_HEAD);
-        for (size_t i = 0; p->py_allow[i]; i++) {
-                /* names as python string literals: escape everything that
-                 * is not a plain module-name character */
-                src[len++] = '\'';
-                for (const char *c = p->py_allow[i]; *c; c++) {
-                        unsigned char u = (unsigned char)*c;
-                        if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
-                            (u >= '0' && u <= '9') || u == '_' || u == '.')
-                                src[len++] = (char)u;
-                        else
-                                len += (size_t)snprintf(src + len, cap - len,
-                                                        "\\x%02x", u);
-                }
-                src[len++] = '\'';
-                src[len++] = ',';
-        }
-        len += (size_t)snprintf(src + len, cap - len, "%s", GUARD_TAIL);
-        int r = al_spec_add_file(s, ".airlock/sitecustomize.py", src, len,
-                                 false, err);
-        if (r < 0)
-                return r;
-        if ((r = al_spec_add_env(s, "PYTHONPATH", "/workspace/.airlock",
-                                 err)) < 0)
-                return r;
-        return 1;
 }
