@@ -45,6 +45,10 @@ extern const char al_policy_default_json[]; /* policy-data.S */
  * so code shorter than this is parsed here and longer code in a child
  * process (check_forked), where a crash is an error for the caller. */
 #define CHECK_HERE_MAX (16u << 10)
+/* Findings one check lists at most, the last of them saying that more
+ * were cut: no real code has this many, and each costs a scan of the
+ * ones before it (duplicates) and ~500 bytes. */
+#define CHECK_MAX_FINDINGS 10000
 #define POLICY_MAX_RULES 512
 #define POLICY_MAX_NAMES 4096
 
@@ -80,7 +84,8 @@ static const struct {
         bool names;
         const char *message;
 } KIND[CK_N] = {
-        [CK_IMPORT] = {"import", 3, true, "imports {name}, which policy forbids"},
+        [CK_IMPORT] = {"import", 3, true,
+                       "imports {name}, which policy forbids"},
         [CK_CALL] = {"call", 3, true, "calls {name}, which policy forbids"},
         [CK_ATTRIBUTE] = {"attribute", 1, true,
                           "reaches {name}, an introspection path out of "
@@ -103,14 +108,14 @@ static const struct {
         [CK_COMPUTED_GLOBAL] = {"computed-global", 2, false,
                                 "indexes the global object with a computed "
                                 "name"},
-        [CK_COMMAND] = {"command", 4, true, "runs {name}, which policy forbids"},
+        [CK_COMMAND] = {"command", 4, true,
+                        "runs {name}, which policy forbids"},
         [CK_DYNAMIC_COMMAND] = {"dynamic-command", 4, false,
                                 "runs a command whose name is computed at run "
                                 "time"},
         [CK_DEV_TCP] = {"dev-tcp", 4, false,
                         "opens a network connection through {name}"},
-        [CK_RM_ROOT] = {"rm-root", 4, false,
-                        "removes {name} recursively"},
+        [CK_RM_ROOT] = {"rm-root", 4, false, "removes {name} recursively"},
 };
 
 static void rule_clear(struct check_rule *r) {
@@ -177,8 +182,8 @@ static int remove_rule(al_policy *p, const char *id) {
 /* One rule object at rules[i] into r. */
 static int parse_rule(json_t *o, size_t i, const char *origin,
                       struct check_rule *r, al_error *err) {
-        static const char *const keys[] = {"id",       "lang",    "match",
-                                           "names",    "severity", "message",
+        static const char *const keys[] = {"id",     "lang",     "match",
+                                           "names",  "severity", "message",
                                            "comment"};
         const char *k;
         json_t *v;
@@ -248,8 +253,8 @@ static int parse_rule(json_t *o, size_t i, const char *origin,
                 return BAD("%s: rules[%zu].comment (%s): a string", origin, i,
                            id);
         json_t *names = json_object_get(o, "names");
-        if (KIND[ki].names && (!json_is_array(names) ||
-                               json_array_size(names) == 0))
+        if (KIND[ki].names &&
+            (!json_is_array(names) || json_array_size(names) == 0))
                 return BAD("%s: rules[%zu].names (%s): match %s needs a "
                            "non-empty array of names",
                            origin, i, id, m);
@@ -287,8 +292,7 @@ static int parse_into(al_policy *p, const char *json, size_t len,
         json_error_t je;
         json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
         if (!root)
-                return BAD("%s:%d:%d: %s", origin, je.line, je.column,
-                           je.text);
+                return BAD("%s:%d:%d: %s", origin, je.line, je.column, je.text);
         int rc = 0;
         const char *k;
         json_t *v;
@@ -479,8 +483,7 @@ const struct check_rule *check_match(const struct check_ctx *c,
                 if (!name)
                         continue;
                 for (size_t j = 0; j < r->n_names; j++)
-                        if (k == CK_CALL || k == CK_ATTRIBUTE ||
-                                    k == CK_COMMAND
+                        if (k == CK_CALL || k == CK_ATTRIBUTE || k == CK_COMMAND
                                     ? call_match(r->names[j], name)
                                     : module_match(r->names[j], name))
                                 return r;
@@ -522,8 +525,7 @@ void check_kids_done(struct check_kids *k) {
         k->has = false;
 }
 
-void check_walk(TSNode root, const int *err,
-                void (*enter)(void *ctx, TSNode n),
+void check_walk(TSNode root, const int *err, void (*enter)(void *ctx, TSNode n),
                 void (*leave)(void *ctx, TSNode n), void *ctx) {
         TSTreeCursor cur = ts_tree_cursor_new(root);
         for (;;) {
@@ -623,8 +625,9 @@ bool string_literal(const struct check_ctx *c, TSNode n, char *buf,
         /* no interpolation inside (f-strings, `${}`, "$x") */
         for (uint32_t i = 0; i < ts_node_named_child_count(n); i++) {
                 const char *ct = ts_node_type(ts_node_named_child(n, i));
-                if (strcmp(ct, "string_content") && strcmp(ct, "string_start") &&
-                    strcmp(ct, "string_end") && strcmp(ct, "string_fragment") &&
+                if (strcmp(ct, "string_content") &&
+                    strcmp(ct, "string_start") && strcmp(ct, "string_end") &&
+                    strcmp(ct, "string_fragment") &&
                     strcmp(ct, "escape_sequence"))
                         return false;
         }
@@ -667,6 +670,19 @@ void check_emit(struct check_ctx *c, TSNode n, const struct check_rule *r,
                 const char *name) {
         al_findings *f = c->out;
         TSPoint a = ts_node_start_point(n), b = ts_node_end_point(n);
+        /* past the cap nothing more is listed (the last one says so):
+         * it bounds the scan below, the memory and the child's reply */
+        if (f->n >= CHECK_MAX_FINDINGS)
+                return;
+        static const struct check_rule too_many = {
+                .id = "check.too_many_findings",
+                .severity = AL_SEV_HIGH,
+                .message = "more findings than a check lists (10000): the "
+                           "rest are not shown"};
+        if (f->n == CHECK_MAX_FINDINGS - 1) {
+                r = &too_many;
+                name = NULL;
+        }
         for (size_t i = 0; i < f->n; i++)
                 if (f->v[i].line == a.row + 1 &&
                     f->v[i].column == a.column + 1 &&
@@ -860,18 +876,18 @@ int check_confine(void) {
         /* allowed as they are (the walkers and tree-sitter only allocate,
          * and glibc may take a lock or read the clock on the way) */
         static const unsigned plain[] = {
-                __NR_brk,          /* malloc, main arena */
-                __NR_munmap,       /* free of large blocks */
-                __NR_mremap,       /* realloc of large blocks */
-                __NR_madvise,      /* malloc trimming */
-                __NR_exit_group,   /* _exit */
-                __NR_exit,         /* (a thread's exit; none is made) */
-                __NR_rt_sigreturn, /* return from a signal handler */
+                __NR_brk,            /* malloc, main arena */
+                __NR_munmap,         /* free of large blocks */
+                __NR_mremap,         /* realloc of large blocks */
+                __NR_madvise,        /* malloc trimming */
+                __NR_exit_group,     /* _exit */
+                __NR_exit,           /* (a thread's exit; none is made) */
+                __NR_rt_sigreturn,   /* return from a signal handler */
                 __NR_rt_sigprocmask, /* abort() on heap corruption */
-                __NR_futex,        /* glibc's internal locks */
-                __NR_clock_gettime, /* the parse timeout, when not vDSO */
+                __NR_futex,          /* glibc's internal locks */
+                __NR_clock_gettime,  /* the parse timeout, when not vDSO */
         };
-        struct sock_filter f[8 + 12 + 2 * ARRAY_SIZE(plain)];
+        struct sock_filter f[8 + 19 + 2 * ARRAY_SIZE(plain)];
         size_t n = 0;
 #define EMIT(...) (f[n++] = (struct sock_filter)__VA_ARGS__)
         EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
@@ -892,8 +908,16 @@ int check_confine(void) {
         EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CHECK_REPLY_FD, 0, 1));
         EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
         EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-        /* mmap, mprotect: memory for malloc, never executable */
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 1, 0));
+        /* mmap: anonymous memory for malloc (fd -1: no file the caller
+         * left open can be mapped and written), never executable */
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 0, 6));
+        EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4)));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffu, 0, 3));
+        EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2)));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 1, 0));
+        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
+        /* mprotect: never executable */
         EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mprotect, 0, 4));
         EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2)));
         EMIT(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 1, 0));
@@ -918,8 +942,8 @@ int check_confine(void) {
 }
 
 /* Most findings a reply may announce (the parent allocates for them
- * before reading): one per byte of code is more than any walker makes. */
-#define CHECK_REPLY_MAX_FINDINGS (1u << 20)
+ * before reading): what a check lists at most. */
+#define CHECK_REPLY_MAX_FINDINGS CHECK_MAX_FINDINGS
 
 static bool str_in(const char *s, size_t size) {
         return memchr(s, '\0', size) != NULL;
@@ -930,14 +954,15 @@ static bool str_in(const char *s, size_t size) {
  * array, every number be in range for code of len bytes. */
 int check_reply_valid(const struct check_reply *rep, const al_finding *v,
                       size_t len) {
-        const unsigned char *se = (const unsigned char *)&rep->head.syntax_error;
-        if (rep->r > 0 || rep->r < -4095 || !str_in(rep->err.msg,
-                                                     sizeof(rep->err.msg)))
+        const unsigned char *se =
+                (const unsigned char *)&rep->head.syntax_error;
+        if (rep->r > 0 || rep->r < -4095 || rep->err.code < 0 ||
+            rep->err.code > 4095 || !str_in(rep->err.msg, sizeof(rep->err.msg)))
                 return -EBADMSG;
         if (rep->head.n > len + 1 || rep->head.n > CHECK_REPLY_MAX_FINDINGS)
                 return -EBADMSG;
-        if (*se > 1 || !str_in(rep->head.error_snippet,
-                               sizeof(rep->head.error_snippet)))
+        if (*se > 1 ||
+            !str_in(rep->head.error_snippet, sizeof(rep->head.error_snippet)))
                 return -EBADMSG;
         if (*se && (rep->head.error_line > len + 1 ||
                     rep->head.error_column > len + 1))
@@ -998,8 +1023,7 @@ static int check_forked(const al_policy *p, int li, const char *lang,
                 if (check_confine() < 0)
                         _exit(2);
                 struct check_reply rep = {0};
-                rep.r = check_here(p, li, lang, code, len, &rep.head,
-                                   &rep.err);
+                rep.r = check_here(p, li, lang, code, len, &rep.head, &rep.err);
                 bool ok = io_full(fd[1], &rep, sizeof(rep), true) &&
                           (!rep.head.n ||
                            io_full(fd[1], rep.head.v,
@@ -1076,15 +1100,15 @@ json_t *al_findings_json(const al_findings *f) {
          * may hide what the rules look for */
         if (a && f->syntax_error)
                 json_array_append_new(
-                        a, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:o,s:s}",
-                                     "rule", "syntax", "severity", "high",
-                                     "line", (json_int_t)f->error_line,
-                                     "column", (json_int_t)f->error_column,
-                                     "end_line", (json_int_t)f->error_line,
-                                     "end_column",
-                                     (json_int_t)f->error_column, "snippet",
-                                     al_jstr(f->error_snippet), "message",
-                                     "the code does not parse here"));
+                        a,
+                        json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:o,s:s}", "rule",
+                                  "syntax", "severity", "high", "line",
+                                  (json_int_t)f->error_line, "column",
+                                  (json_int_t)f->error_column, "end_line",
+                                  (json_int_t)f->error_line, "end_column",
+                                  (json_int_t)f->error_column, "snippet",
+                                  al_jstr(f->error_snippet), "message",
+                                  "the code does not parse here"));
         for (size_t i = 0; a && i < f->n; i++) {
                 const al_finding *x = &f->v[i];
                 json_array_append_new(
@@ -1217,9 +1241,8 @@ int al_spec_validate(al_spec *s, const al_policy *p, const char *mode,
                                  "policy %s: %zu finding%s at or above %s, "
                                  "first %s at %u:%u: %s",
                                  al_policy_name(p), blocking,
-                                 blocking == 1 ? "" : "s",
-                                 al_severity_name(t), x->rule, x->line,
-                                 x->column, x->message);
+                                 blocking == 1 ? "" : "s", al_severity_name(t),
+                                 x->rule, x->line, x->column, x->message);
                 return 0;
         }
         /* the allow-list also at run time (python) */
@@ -1263,8 +1286,8 @@ int al_spec_add_import_guard(al_spec *s, const al_policy *p, al_error *err) {
                                  false, err);
         if (r < 0)
                 return r;
-        if ((r = al_spec_add_env(s, "PYTHONPATH", "/workspace/.airlock",
-                                 err)) < 0)
+        if ((r = al_spec_add_env(s, "PYTHONPATH", "/workspace/.airlock", err)) <
+            0)
                 return r;
         return 1;
 }
