@@ -4,6 +4,7 @@
 # cases that need more than one request (body cap, rate limit, queue
 # overflow, SIGTERM during a run).
 import base64
+import fcntl
 import glob
 import json
 import os
@@ -736,12 +737,31 @@ def server_state(pid):
     threads = len(os.listdir("/proc/%d/task" % pid))
     kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True).stdout.split()
     mounts = len(open("/proc/self/mountinfo").read().splitlines())
+    # cgroups of slots that no live run holds (others may run airlock on
+    # this machine at the same time: a held slot lock is a live run)
     cgs = sorted(os.path.join(dp, d) for dp, dn, fn in os.walk("/sys/fs/cgroup") for d in dn
-                 if d.startswith("airlock-"))
+                 if d.startswith("airlock-") and not slot_busy(d))
     # sandbox processes of this server only: others may run airlock on this
     # machine at the same time
     return {"fds": fds, "threads": threads, "children": len(kids), "mounts": mounts, "cgroups": len(cgs),
             "sandbox_procs": len([p for p in sandbox_uid_procs() if descends_from(p[0], pid)])}
+
+
+def slot_busy(name):
+    m = re.fullmatch(r"airlock-slot(\d+)", name)
+    if not m:
+        return False
+    try:
+        fd = os.open("/run/airlock/slot-%s.lock" % m.group(1), os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def descends_from(pid, ancestor):
