@@ -4,7 +4,6 @@
 # cases that need more than one request (body cap, rate limit, queue
 # overflow, SIGTERM during a run).
 import base64
-import fcntl
 import glob
 import json
 import os
@@ -19,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import ok, done, diag, skip  # noqa: E402
-from airlock import BIN, REPO, sandbox_uid_procs  # noqa: E402
+from airlock import BIN, REPO, sandbox_uid_procs, slot_busy  # noqa: E402
 from httpload import load  # noqa: E402
 import jsonschema  # noqa: E402  (Debian: python3-jsonschema)
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
@@ -745,23 +744,6 @@ def server_state(pid):
     # machine at the same time
     return {"fds": fds, "threads": threads, "children": len(kids), "mounts": mounts, "cgroups": len(cgs),
             "sandbox_procs": len([p for p in sandbox_uid_procs() if descends_from(p[0], pid)])}
-
-
-def slot_busy(name):
-    m = re.fullmatch(r"airlock-slot(\d+)", name)
-    if not m:
-        return False
-    try:
-        fd = os.open("/run/airlock/slot-%s.lock" % m.group(1), os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
 
 
 def descends_from(pid, ancestor):

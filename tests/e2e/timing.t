@@ -3,7 +3,6 @@
 after the result: what a user reads to see where a run's time went, and
 the promise that leaving the teardown for later leaves nothing behind.
 No test here asserts a duration: only presence, consistency and order."""
-import fcntl
 import json
 import os
 import re
@@ -13,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import ok, done, diag  # noqa: E402
-from airlock import BIN, run  # noqa: E402
+from airlock import BIN, run, slot_busy  # noqa: E402
 
 PHASES = ["prepare_ms", "cgroup_ms", "clone_ms", "namespaces_ms", "idmap_ms", "attach_ms", "gate_ms",
           "mounts_ms", "net_wait_ms", "inputs_ms", "lockdown_ms", "seccomp_ms", "run_ms",
@@ -53,25 +52,6 @@ ok(r["status"] == "ok" and t.get("prepare_ms", 0) >= r.get("compile", {}).get("w
 
 
 # --- teardown after the result ---------------------------------------------
-def slot_busy(name):
-    """Whether a live run holds the slot of cgroup NAME: others may run
-    airlock on this machine at the same time, and theirs are not ours."""
-    m = re.fullmatch(r"airlock-slot(\d+)", name)
-    if not m:
-        return False
-    try:
-        fd = os.open("/run/airlock/slot-%s.lock" % m.group(1), os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-
-
 def airlock_cgroups():
     found = []
     for dp, dn, fn in os.walk("/sys/fs/cgroup"):
