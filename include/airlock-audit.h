@@ -124,8 +124,8 @@ typedef struct al_audit_verify_report {
         uint64_t bad_seq;     /* the first bad record (0: none) */
         char bad_id[AL_AUDIT_ID_SIZE];
         char problem[24];     /* modified, deleted, inserted, reordered,
-                                 forged, truncated, checkpoint, schema
-                                 (bad_seq 0) */
+                                 forged, truncated, checkpoint, schema,
+                                 corrupt (bad_seq 0) */
         char message[512];
 } al_audit_verify_report;
 

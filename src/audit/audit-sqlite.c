@@ -214,6 +214,28 @@ static int sq_schema_check(al_audit_store *base, char *msg, size_t msglen,
         return 1;
 }
 
+static int sq_integrity_check(al_audit_store *base, char *msg,
+                              size_t msglen, al_error *err) {
+        sq_store *s = (sq_store *)base;
+        /* integrity_check, not quick_check: only the full check compares
+         * every index with its table (an index swapped in through
+         * writable_schema hides rows from the queries that use it) */
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s->db, "PRAGMA integrity_check(8)", -1, &st,
+                               NULL) != SQLITE_OK)
+                return sq_err(s, err, "check the store's integrity");
+        int rc, problems = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *t = (const char *)sqlite3_column_text(st, 0);
+                if (t && strcmp(t, "ok") != 0 && !problems++)
+                        snprintf(msg, msglen, "%s", t);
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+                return sq_err(s, err, "check the store's integrity");
+        return problems ? 1 : 0;
+}
+
 /* The schema airlock's migrations create, from a scratch in-memory
  * database: what every store must hold, exactly. */
 static int schema_expected(sq_store *s, al_error *err) {
@@ -679,6 +701,7 @@ static const al_audit_store_ops sqlite_ops = {
         .head = sq_head,
         .insert = sq_insert,
         .schema_check = sq_schema_check,
+        .integrity_check = sq_integrity_check,
         .each = sq_each,
         .by_id = sq_by_id,
         .pairs = sq_pairs,

@@ -76,6 +76,12 @@ typedef struct al_audit_store_ops {
          * changed), <0 on error. */
         int (*schema_check)(al_audit_store *st, char *msg, size_t msglen,
                             al_error *err);
+        /* Whether the store's own structures agree with its data (an
+         * index that no longer matches its table can hide records from
+         * every query): 0 when they do, 1 with the first problem in msg,
+         * <0 on error. A full pass: for verify, not for every write. */
+        int (*integrity_check)(al_audit_store *st, char *msg, size_t msglen,
+                               al_error *err);
         /* Every record from from_seq on, in order. */
         int (*each)(al_audit_store *st, uint64_t from_seq, al_audit_rec_cb cb,
                     void *ctx, al_error *err);

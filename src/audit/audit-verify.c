@@ -223,6 +223,20 @@ int al_audit_verify(al_audit *a, const char *expect_head,
                     "the store's schema is not airlock's: %s", schema);
                 goto out;
         }
+        /* then its structures: an index that no longer matches its table
+         * (swapped through writable_schema, with the schema's text
+         * unchanged) hides records from show, list and the filters */
+        if ((r = a->st->ops->integrity_check(a->st, schema, sizeof(schema),
+                                             err)) < 0)
+                goto out;
+        if (r == 1) {
+                r = 0;
+                bad(&v, NULL, 0, "corrupt",
+                    "the store's structures do not match its records (an "
+                    "index swapped or damaged): %s",
+                    schema);
+                goto out;
+        }
         al_audit_checkpoint cp;
         if ((r = a->st->ops->checkpoint_get(a->st, &cp, err)) < 0)
                 goto out;

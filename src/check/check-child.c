@@ -80,7 +80,7 @@ int check_confine(void) {
                 __NR_futex,          /* glibc's internal locks */
                 __NR_clock_gettime,  /* the parse timeout, when not vDSO */
         };
-        struct sock_filter f[8 + 12 + 2 * ARRAY_SIZE(plain)];
+        struct sock_filter f[8 + 19 + 2 * ARRAY_SIZE(plain)];
         size_t n = 0;
 #define EMIT(...) (f[n++] = (struct sock_filter)__VA_ARGS__)
         EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
@@ -101,8 +101,16 @@ int check_confine(void) {
         EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CHECK_REPLY_FD, 0, 1));
         EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
         EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
-        /* mmap, mprotect: memory for malloc, never executable */
-        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 1, 0));
+        /* mmap: anonymous memory for malloc (fd -1: no file the caller
+         * left open can be mapped and written), never executable */
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 0, 6));
+        EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4)));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffu, 0, 3));
+        EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2)));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 1, 0));
+        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+        EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
+        /* mprotect: never executable */
         EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mprotect, 0, 4));
         EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2)));
         EMIT(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 1, 0));
@@ -127,8 +135,8 @@ int check_confine(void) {
 }
 
 /* Most findings a reply may announce (the parent allocates for them
- * before reading): one per byte of code is more than any walker makes. */
-#define CHECK_REPLY_MAX_FINDINGS (1u << 20)
+ * before reading): what a check lists at most. */
+#define CHECK_REPLY_MAX_FINDINGS CHECK_MAX_FINDINGS
 
 static bool str_in(const char *s, size_t size) {
         return memchr(s, '\0', size) != NULL;
@@ -141,7 +149,8 @@ int check_reply_valid(const struct check_reply *rep, const al_finding *v,
                       size_t len) {
         const unsigned char *se =
                 (const unsigned char *)&rep->head.syntax_error;
-        if (rep->r > 0 || rep->r < -4095 ||
+        if (rep->r > 0 || rep->r < -4095 || rep->err.code < 0 ||
+            rep->err.code > 4095 ||
             !str_in(rep->err.msg, sizeof(rep->err.msg)))
                 return -EBADMSG;
         if (rep->head.n > len + 1 || rep->head.n > CHECK_REPLY_MAX_FINDINGS)

@@ -39,6 +39,11 @@ enum check_kind {
         CK_N
 };
 
+/* Findings one check lists at most, the last of them saying that more
+ * were cut: no real code has this many, and each costs a scan of the
+ * ones before it (duplicates) and ~500 bytes. */
+#define CHECK_MAX_FINDINGS 10000
+
 struct check_rule {
         char id[72];
         enum check_lang lang;

@@ -658,6 +658,19 @@ void check_emit(struct check_ctx *c, TSNode n, const struct check_rule *r,
                 const char *name) {
         al_findings *f = c->out;
         TSPoint a = ts_node_start_point(n), b = ts_node_end_point(n);
+        /* past the cap nothing more is listed (the last one says so):
+         * it bounds the scan below, the memory and the child's reply */
+        if (f->n >= CHECK_MAX_FINDINGS)
+                return;
+        static const struct check_rule too_many = {
+                .id = "check.too_many_findings",
+                .severity = AL_SEV_HIGH,
+                .message = "more findings than a check lists (10000): the "
+                           "rest are not shown"};
+        if (f->n == CHECK_MAX_FINDINGS - 1) {
+                r = &too_many;
+                name = NULL;
+        }
         for (size_t i = 0; i < f->n; i++)
                 if (f->v[i].line == a.row + 1 &&
                     f->v[i].column == a.column + 1 &&

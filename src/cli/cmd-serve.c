@@ -37,6 +37,8 @@ static void help(FILE *f) {
 "                         cap); more are refused at connect\n"
 "  --idle-timeout SEC     close a connection silent this long (default 15)\n"
 "  --body-timeout SEC     a request body must arrive within this (default 60)\n"
+"  --header-timeout SEC   a request's headers must arrive within this of the\n"
+"                         connection or the previous request (default 10)\n"
 "  --max-output BYTES     ceiling of limits.output_bytes for every key\n"
 "  --max-disk MB          ceiling of limits.disk_mb for every key\n"
 "  --max-collect MB       collected files of one run at most (default 64)\n"
@@ -87,6 +89,7 @@ enum {
         OPT_MAX_PER_IP,
         OPT_IDLE_TIMEOUT,
         OPT_BODY_TIMEOUT,
+        OPT_HEADER_TIMEOUT,
         OPT_MAXOUT,
         OPT_MAXDISK,
         OPT_MAXCOLLECT,
@@ -113,6 +116,7 @@ static const struct option opts[] = {
         {"max-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
+        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
         {"max-output", required_argument, NULL, OPT_MAXOUT},
         {"max-disk", required_argument, NULL, OPT_MAXDISK},
         {"max-collect", required_argument, NULL, OPT_MAXCOLLECT},
@@ -125,8 +129,8 @@ static int num(const char *name, const char *v, uint64_t lo, uint64_t hi,
         if (al_parse_u64(v, out) < 0 || *out < lo || *out > hi) {
                 cli_error("%s wants a whole number from %llu to %llu, got "
                           "'%s'",
-                          name, (unsigned long long)lo,
-                          (unsigned long long)hi, v);
+                          name, (unsigned long long)lo, (unsigned long long)hi,
+                          v);
                 return -1;
         }
         return 0;
@@ -189,6 +193,11 @@ static int set_opt(struct srv_config *c, int id, const char *name,
                 if (num(name, v, 1, 3600, &n) < 0)
                         return -1;
                 c->body_timeout_s = (unsigned)n;
+                return 0;
+        case OPT_HEADER_TIMEOUT:
+                if (num(name, v, 1, 3600, &n) < 0)
+                        return -1;
+                c->header_timeout_s = (unsigned)n;
                 return 0;
         case OPT_MAXOUT:
                 return num(name, v, 1, al_limits_max.output_bytes,
@@ -284,8 +293,7 @@ static int load_config(struct srv_config *c, const char *path) {
                         snprintf(buf, sizeof(buf), "%lld",
                                  (long long)json_integer_value(v));
                         s = buf;
-                } else if (json_is_boolean(v) &&
-                           op->has_arg == no_argument)
+                } else if (json_is_boolean(v) && op->has_arg == no_argument)
                         s = json_is_true(v) ? "true" : "false";
                 else if (s && op->has_arg == no_argument)
                         s = NULL; /* a switch wants true or false */
@@ -316,6 +324,7 @@ int cmd_serve(int argc, char **argv) {
                 .max_per_ip = 64,
                 .idle_timeout_s = 15,
                 .body_timeout_s = 60,
+                .header_timeout_s = 10,
                 .max_inflight_bytes = 2048ull << 20,
                 .grace_s = 10,
                 .policy_mode = "record",

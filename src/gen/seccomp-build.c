@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <unistd.h>
 #include <linux/netlink.h>
 
@@ -45,10 +46,10 @@ static int add_row(scmp_filter_ctx ctx, const al_seccomp_rule *row, int nr) {
         case AL_SC_ALWAYS:
                 return seccomp_rule_add(ctx, act, nr, 0);
         case AL_SC_CLONE_NS: {
-                static const uint64_t ns[] = {
-                        CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,
-                        CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
-                        CLONE_NEWCGROUP};
+                static const uint64_t ns[] = {CLONE_NEWNS,    CLONE_NEWUTS,
+                                              CLONE_NEWIPC,   CLONE_NEWUSER,
+                                              CLONE_NEWPID,   CLONE_NEWNET,
+                                              CLONE_NEWCGROUP};
                 for (size_t i = 0; i < ARRAY_SIZE(ns) && r == 0; i++)
                         r = seccomp_rule_add(
                                 ctx, act, nr, 1,
@@ -56,9 +57,9 @@ static int add_row(scmp_filter_ctx ctx, const al_seccomp_rule *row, int nr) {
                 return r;
         }
         case AL_SC_IOCTL_TTY:
-                r = seccomp_rule_add(ctx, act, nr, 1,
-                                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-                                             TIOCSTI));
+                r = seccomp_rule_add(
+                        ctx, act, nr, 1,
+                        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
                 if (r == 0)
                         r = seccomp_rule_add(ctx, act, nr, 1,
                                              SCMP_A1(SCMP_CMP_MASKED_EQ,
@@ -73,10 +74,10 @@ static int add_row(scmp_filter_ctx ctx, const al_seccomp_rule *row, int nr) {
                  * UNAME26 (0x20000). */
                 for (int bit = 0; bit < 17 && r == 0; bit++)
                         if (bit != 3)
-                                r = seccomp_rule_add(
-                                        ctx, act, nr, 1,
-                                        SCMP_A0(SCMP_CMP_MASKED_EQ,
-                                                1ull << bit, 1ull << bit));
+                                r = seccomp_rule_add(ctx, act, nr, 1,
+                                                     SCMP_A0(SCMP_CMP_MASKED_EQ,
+                                                             1ull << bit,
+                                                             1ull << bit));
                 return r;
         case AL_SC_SOCKET_FAMILY: {
                 /* Deny every value but the allowed families, compared on
@@ -97,6 +98,30 @@ static int add_row(scmp_filter_ctx ctx, const al_seccomp_rule *row, int nr) {
                 return seccomp_rule_add(ctx, act, nr, 2,
                                         SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
                                         SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE));
+        case AL_SC_INET_PROTO: {
+                /* Deny every protocol but the allowed ones (all 64 bits,
+                 * as for the family): one rule for everything above the
+                 * highest allowed, one per value between them (libseccomp
+                 * takes one comparison per argument and rule). */
+                static const uint64_t fam[] = {AF_INET, AF_INET6};
+                r = 0;
+                for (size_t i = 0; i < 2 && r == 0; i++) {
+                        r = seccomp_rule_add(
+                                ctx, act, nr, 2, SCMP_A0(SCMP_CMP_EQ, fam[i]),
+                                SCMP_A2(SCMP_CMP_GT, IPPROTO_ICMPV6));
+                        for (uint64_t p = 0; p < IPPROTO_ICMPV6 && r == 0; p++)
+                                if (!al_seccomp_inet_proto_allowed(p))
+                                        r = seccomp_rule_add(
+                                                ctx, act, nr, 2,
+                                                SCMP_A0(SCMP_CMP_EQ, fam[i]),
+                                                SCMP_A2(SCMP_CMP_EQ, p));
+                }
+                return r;
+        }
+        case AL_SC_INET_PACKET:
+                return seccomp_rule_add(
+                        ctx, act, nr, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET),
+                        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_PACKET));
         }
         return -EINVAL;
 }
@@ -173,4 +198,3 @@ out:
         seccomp_release(ctx);
         return r;
 }
-

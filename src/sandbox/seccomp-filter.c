@@ -28,6 +28,7 @@
 #include "seccomp-filter.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,8 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-#define R(name, act, cnd, desc, why) {name, act, desc, why, cnd}
+#define R(name, act, cnd, desc, why)                                           \
+        { name, act, desc, why, cnd }
 #define DENY(name, why) R(name, AL_SC_EPERM, AL_SC_ALWAYS, NULL, why)
 
 static const al_seccomp_rule rows[] = {
@@ -120,12 +122,21 @@ static const al_seccomp_rule rows[] = {
           "audit, uevent, connector and most generic netlink families are "
           "not namespaced (host-wide events and controls); route netlink "
           "sees only the run's own interfaces"),
+        R("socket", AL_SC_EPROTONOSUPPORT, AL_SC_INET_PROTO,
+          "AF_INET or AF_INET6 with a protocol other than 0, TCP, UDP, "
+          "ICMP or ICMPv6",
+          "SCTP, DCCP, MPTCP, L2TP, SMC and the like are rarely used kernel "
+          "code with a history of exploits, and their modules are loaded "
+          "on demand for anyone who asks; runtimes use TCP and UDP"),
+        R("socket", AL_SC_EAFNOSUPPORT, AL_SC_INET_PACKET,
+          "AF_INET with the type SOCK_PACKET",
+          "the obsolete SOCK_PACKET type makes the kernel open an AF_PACKET "
+          "socket, past the family rule"),
         R("socketpair", AL_SC_EAFNOSUPPORT, AL_SC_SOCKET_FAMILY,
           "family not AF_UNIX, AF_INET, AF_INET6 or AF_NETLINK",
           "see socket: socketpair creates its sockets the same way"),
         R("socketpair", AL_SC_EPROTONOSUPPORT, AL_SC_NETLINK_PROTO,
-          "AF_NETLINK with a protocol other than NETLINK_ROUTE",
-          "see socket"),
+          "AF_NETLINK with a protocol other than NETLINK_ROUTE", "see socket"),
         /* the host itself */
         DENY("kexec_load", "replaces the running kernel"),
         DENY("kexec_file_load", "replaces the running kernel"),
@@ -146,8 +157,11 @@ static const al_seccomp_rule rows[] = {
         DENY("syslog", "reads the kernel log (addresses, other tenants)"),
         DENY("vhangup", "hangs up the terminal"),
         DENY("uselib", "obsolete loader interface with a CVE history"),
+        DENY("_sysctl", "obsolete binary sysctl: on old kernels it reads "
+                        "kernel values (boot_id) past the run's /proc view"),
         /* terminals and execution domains */
-        R("ioctl", AL_SC_EPERM, AL_SC_IOCTL_TTY, "request is TIOCSTI or TIOCLINUX",
+        R("ioctl", AL_SC_EPERM, AL_SC_IOCTL_TTY,
+          "request is TIOCSTI or TIOCLINUX",
           "TIOCSTI pushes keystrokes into a terminal (CVE-2017-5226); the "
           "low 32 bits are compared because the kernel ignores the rest "
           "(CVE-2019-10063)"),
@@ -155,6 +169,11 @@ static const al_seccomp_rule rows[] = {
           "anything but 0, 8, 0x20000, 0x20008",
           "execution domains can disable ASLR or map page zero"),
 };
+
+bool al_seccomp_inet_proto_allowed(uint64_t proto) {
+        return proto == 0 || proto == IPPROTO_TCP || proto == IPPROTO_UDP ||
+               proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
+}
 
 const al_seccomp_rule *al_seccomp_rules(size_t *ret_n) {
         *ret_n = ARRAY_SIZE(rows);

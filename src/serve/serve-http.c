@@ -48,11 +48,12 @@ struct conn {
         struct MHD_Connection *c;
         char *body;
         size_t len, cap;
-        size_t reserved;  /* of fr.buffered, for this body */
-        bool keep_body;   /* the route takes a body */
+        size_t reserved; /* of fr.buffered, for this body */
+        bool keep_body;  /* the route takes a body */
         bool too_large;
         bool over_budget; /* --max-body-total reached while reading */
         bool answered;    /* the response is queued */
+        size_t drained;   /* bytes of a body dropped unread */
         bool queued, done;
         double t0, t_queued;
         struct srv_request rq;
@@ -101,6 +102,25 @@ static void pool_metrics(const struct pool *p) {
                 srv_metrics_queue((unsigned)p->n, (unsigned)p->active);
 }
 
+/* Every open connection, for the header deadline: a client must finish a
+ * request's headers within --header-timeout of its connection (or of the
+ * end of its previous request); libmicrohttpd calls nothing while headers
+ * trickle in, so the main thread sweeps once a second and shuts down
+ * (never closes: the fd stays libmicrohttpd's) the sockets past it. The
+ * CLOSED notification comes before libmicrohttpd closes the fd, under
+ * the same lock, so a swept fd is never another connection's. */
+struct pending {
+        int fd;
+        double since;    /* accepted, or its last request ended */
+        bool in_request; /* headers are in: other deadlines apply */
+        bool cut;
+        struct pending *prev, *next;
+};
+static struct {
+        pthread_mutex_t lock;
+        struct pending *head;
+} conns = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 static double mono(void) {
         struct timespec t;
         clock_gettime(CLOCK_MONOTONIC, &t);
@@ -113,15 +133,13 @@ static double mono(void) {
 static void log_request(const struct conn *k) {
         char ts[32];
         al_utc_now(ts);
-        srv_log(json_pack("{s:s,s:s,s:o,s:o,s:i,s:s,s:s,s:s,s:s,s:f}",
-                          "event", "airlock.serve.request", "ts", ts, "method",
-                          al_jstr(k->method), "path", al_jstr(k->path),
-                          "status", (int)k->rs.status, "code",
-                          k->rs.log_code, "key",
-                          k->rs.log_key[0] ? k->rs.log_key : "-", "id",
-                          k->rs.audit_id, "peer", k->peer, "latency_ms",
-                          (double)(long long)((mono() - k->t0) * 10000.0) /
-                                  10.0));
+        srv_log(json_pack(
+                "{s:s,s:s,s:o,s:o,s:i,s:s,s:s,s:s,s:s,s:f}", "event",
+                "airlock.serve.request", "ts", ts, "method", al_jstr(k->method),
+                "path", al_jstr(k->path), "status", (int)k->rs.status, "code",
+                k->rs.log_code, "key", k->rs.log_key[0] ? k->rs.log_key : "-",
+                "id", k->rs.audit_id, "peer", k->peer, "latency_ms",
+                (double)(long long)((mono() - k->t0) * 10000.0) / 10.0));
 }
 
 static enum MHD_Result respond(struct conn *k) {
@@ -285,10 +303,80 @@ static void busy(struct conn *k) {
 static void log_event(const struct conn *k, const char *event) {
         char ts[32];
         al_utc_now(ts);
-        srv_log(json_pack("{s:s,s:s,s:o,s:o,s:s,s:I}", "event", event, "ts",
-                          ts, "method", al_jstr(k->method), "path",
+        srv_log(json_pack("{s:s,s:s,s:o,s:o,s:s,s:I}", "event", event, "ts", ts,
+                          "method", al_jstr(k->method), "path",
                           al_jstr(k->path), "peer", k->peer, "body_bytes",
                           (json_int_t)k->len));
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+        (void)cls;
+        struct pending *p = *socket_context;
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+                        c, MHD_CONNECTION_INFO_CONNECTION_FD);
+                if (!ci || !(p = calloc(1, sizeof(*p))))
+                        return; /* not swept: the idle timeout still holds */
+                p->fd = ci->connect_fd;
+                p->since = mono();
+                pthread_mutex_lock(&conns.lock);
+                p->next = conns.head;
+                if (conns.head)
+                        conns.head->prev = p;
+                conns.head = p;
+                pthread_mutex_unlock(&conns.lock);
+                *socket_context = p;
+        } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && p) {
+                pthread_mutex_lock(&conns.lock);
+                if (p->prev)
+                        p->prev->next = p->next;
+                else
+                        conns.head = p->next;
+                if (p->next)
+                        p->next->prev = p->prev;
+                pthread_mutex_unlock(&conns.lock);
+                free(p);
+                *socket_context = NULL;
+        }
+}
+
+/* A request's headers are in (true), or it has ended and the connection
+ * waits for the next one's (false). */
+static void conn_in_request(struct MHD_Connection *c, bool in) {
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct pending *p = ci ? ci->socket_context : NULL;
+        if (!p)
+                return;
+        pthread_mutex_lock(&conns.lock);
+        p->in_request = in;
+        p->since = mono();
+        pthread_mutex_unlock(&conns.lock);
+}
+
+/* The main thread, once a second: connections whose headers are late. */
+static void sweep_headers(void) {
+        double now = mono();
+        unsigned cut = 0;
+        pthread_mutex_lock(&conns.lock);
+        for (struct pending *p = conns.head; p; p = p->next)
+                if (!p->in_request && !p->cut &&
+                    now - p->since > fr.cfg->header_timeout_s) {
+                        shutdown(p->fd, SHUT_RDWR);
+                        p->cut = true;
+                        cut++;
+                }
+        pthread_mutex_unlock(&conns.lock);
+        if (cut) {
+                char ts[32];
+                al_utc_now(ts);
+                srv_log(json_pack("{s:s,s:s,s:i,s:i}", "event",
+                                  "airlock.serve.header_timeout", "ts", ts,
+                                  "connections", (int)cut, "header_timeout_s",
+                                  (int)fr.cfg->header_timeout_s));
+        }
 }
 
 /* The first call: the headers are in, no byte of the body is read. */
@@ -296,6 +384,7 @@ static enum MHD_Result on_headers(struct conn *k, struct MHD_Connection *c,
                                   const char *url, const char *method) {
         k->c = c;
         k->t0 = mono();
+        conn_in_request(c, true);
         snprintf(k->method, sizeof(k->method), "%s", method);
         snprintf(k->path, sizeof(k->path), "%s", url);
         const union MHD_ConnectionInfo *ci =
@@ -308,8 +397,7 @@ static enum MHD_Result on_headers(struct conn *k, struct MHD_Connection *c,
                                   k->peer, sizeof(k->peer));
                 else if (sa->sa_family == AF_INET6)
                         inet_ntop(AF_INET6,
-                                  &((const struct sockaddr_in6 *)sa)
-                                           ->sin6_addr,
+                                  &((const struct sockaddr_in6 *)sa)->sin6_addr,
                                   k->peer, sizeof(k->peer));
         }
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_arg, k);
@@ -317,15 +405,16 @@ static enum MHD_Result on_headers(struct conn *k, struct MHD_Connection *c,
         k->api_key = dup_header(c, "X-API-Key");
         k->origin = dup_header(c, "Origin");
         k->mcp_version = dup_header(c, "MCP-Protocol-Version");
-        const char *cl =
-                MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     "Content-Length");
         const char *ex =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
         const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      "Transfer-Encoding");
         uint64_t declared = 0;
-        /* neither header: no body */
-        bool known = cl ? al_parse_u64(cl, &declared) == 0 : !te;
+        /* neither header: no body; chunked (whatever Content-Length also
+         * says, libmicrohttpd reads the chunks): a length not known */
+        bool known = !te && (!cl || al_parse_u64(cl, &declared) == 0);
         /* a declared length over the cap: refused before it is read */
         if (known && declared > fr.cfg->max_body)
                 k->too_large = true;
@@ -344,6 +433,13 @@ static enum MHD_Result on_headers(struct conn *k, struct MHD_Connection *c,
                 k->rq.source = "mcp";
         k->keep_body = srv_is_execution(method, k->path);
         bool refused = srv_api_admit(&k->rq, &k->rs) < 0;
+        /* a route that takes no body drops one of at most DRAIN_MAX; a
+         * longer or unknown one is refused before it is read */
+        if (!refused && !k->keep_body && (!known || declared > DRAIN_MAX)) {
+                srv_error(&k->rs, 413, "body_too_large", NULL,
+                          "%s %s takes no request body", k->method, k->path);
+                refused = true;
+        }
         if (!refused && k->keep_body && known && declared &&
             !reserve(k, declared + 1)) {
                 busy(k);
@@ -359,14 +455,19 @@ static enum MHD_Result on_headers(struct conn *k, struct MHD_Connection *c,
 }
 
 /* A piece of the body: kept (up to the caps) or dropped. */
-static enum MHD_Result on_body(struct conn *k, const char *upload,
-                               size_t n) {
+static enum MHD_Result on_body(struct conn *k, const char *upload, size_t n) {
         if (mono() - k->t0 > fr.cfg->body_timeout_s) {
                 /* a body that trickles in: closed, nothing answered */
                 log_event(k, "airlock.serve.body_timeout");
                 return MHD_NO;
         }
-        if (!k->keep_body || k->too_large || k->over_budget)
+        if (!k->keep_body) {
+                /* dropped, but only so much: a body longer than it said
+                 * (or than a refusal reads) closes the connection */
+                k->drained += n;
+                return k->drained > DRAIN_MAX ? MHD_NO : MHD_YES;
+        }
+        if (k->too_large || k->over_budget)
                 return MHD_YES;
         if (k->len + n > fr.cfg->max_body) {
                 k->too_large = true;
@@ -415,7 +516,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         }
         if (k->answered)
                 return MHD_YES;
-        if (k->done || k->rs.status)
+        if (k->done) {
+                /* the run is over: its body no longer holds a share of
+                 * --max-body-total while the response goes out */
+                free(k->body);
+                k->body = NULL;
+                k->len = k->cap = 0;
+                fr.buffered -= k->reserved;
+                k->reserved = 0;
+                return respond(k);
+        }
+        if (k->rs.status)
                 return respond(k);
         k->rq.body = k->body ? k->body : "";
         k->rq.body_len = k->len;
@@ -445,8 +556,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                         srv_error(&k->rs, 503, "queue_full", NULL,
                                   "all %u %s are busy and %zu requests "
                                   "wait; retry later",
-                                  p->nthreads,
-                                  p->reads ? "readers" : "workers", p->cap);
+                                  p->nthreads, p->reads ? "readers" : "workers",
+                                  p->cap);
                 if (!p->reads)
                         srv_api_refused(&k->rq, &k->rs);
                 return respond(k);
@@ -468,6 +579,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         (void)c;
         (void)toe;
         struct conn *k = *con_cls;
+        conn_in_request(c, false);
         if (!k)
                 return;
         fr.buffered -= k->reserved;
@@ -491,8 +603,7 @@ static int listen_on(const char *spec, int *port, al_error *err) {
         const char *colon = strrchr(spec, ':');
         if (!colon || colon == spec || !colon[1])
                 return al_error_set(err, EINVAL,
-                                    "--listen wants HOST:PORT, got '%s'",
-                                    spec);
+                                    "--listen wants HOST:PORT, got '%s'", spec);
         size_t hl = (size_t)(colon - spec);
         if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
                 spec++;
@@ -543,8 +654,7 @@ static char *read_file(const char *path, al_error *err) {
         size_t n = 0;
         int r = al_read_all(path, 1 << 20, &d, &n);
         if (r < 0) {
-                al_error_set(err, -r, "cannot read %s: %s", path,
-                             strerror(-r));
+                al_error_set(err, -r, "cannot read %s: %s", path, strerror(-r));
                 return NULL;
         }
         return (char *)d;
@@ -590,9 +700,10 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 {cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
                 {MHD_OPTION_END, 0, NULL}};
         fr.d = MHD_start_daemon(
-                flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
-                lfd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+                flags, 0, NULL, NULL, on_request, NULL,
+                MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_NOTIFY_COMPLETED,
+                on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+                NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
                 /* one address cannot hold every connection (0: no cap) */
                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
                 /* a connection that sends nothing (partial headers, an
@@ -613,13 +724,15 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
         }
         char ts[32];
         al_utc_now(ts);
-        srv_log(json_pack("{s:s,s:s,s:o,s:i,s:i,s:i,s:b,s:i,s:i,s:i}", "event",
-                          "airlock.serve.listening", "ts", ts, "listen",
-                          al_jstr(cfg->listen), "port", port, "workers",
-                          (int)fr.exec.nthreads, "queue", (int)cfg->queue, "tls",
-                          cfg->tls_cert[0] != '\0', "max_per_ip", (int)cfg->max_per_ip,
-                          "idle_timeout_s", (int)cfg->idle_timeout_s,
-                          "body_timeout_s", (int)cfg->body_timeout_s));
+        srv_log(json_pack("{s:s,s:s,s:o,s:i,s:i,s:i,s:b,s:i,s:i,s:i,s:i}",
+                          "event", "airlock.serve.listening", "ts", ts,
+                          "listen", al_jstr(cfg->listen), "port", port,
+                          "workers", (int)fr.exec.nthreads, "queue",
+                          (int)cfg->queue, "tls", cfg->tls_cert[0] != '\0',
+                          "max_per_ip", (int)cfg->max_per_ip, "idle_timeout_s",
+                          (int)cfg->idle_timeout_s, "body_timeout_s",
+                          (int)cfg->body_timeout_s, "header_timeout_s",
+                          (int)cfg->header_timeout_s));
 
         /* the main thread: signals, and the keys every second */
         double last_keys = mono();
@@ -629,6 +742,7 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 if (mono() - last_keys >= 1.0) {
                         srv_api_reload_keys();
                         srv_api_tick();
+                        sweep_headers();
                         last_keys = mono();
                 }
                 if (pr <= 0)
@@ -660,8 +774,8 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
         double until = mono() + cfg->grace_s;
         for (;;) {
                 pthread_mutex_lock(&fr.lock);
-                bool idle = !fr.exec.active && !fr.exec.n &&
-                            !fr.reads.active && !fr.reads.n;
+                bool idle = !fr.exec.active && !fr.exec.n && !fr.reads.active &&
+                            !fr.reads.n;
                 pthread_mutex_unlock(&fr.lock);
                 if (idle)
                         break;

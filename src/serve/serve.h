@@ -34,14 +34,16 @@ struct srv_config {
         /* reads of the audit log per key: read_rate_count per
          * read_rate_period_s (a bucket of their own, not the key's rate) */
         unsigned read_rate_count, read_rate_period_s;
-        unsigned max_per_ip;    /* connections from one address; 0 = no cap */
+        unsigned max_per_ip;     /* connections from one address; 0 = no cap */
         unsigned idle_timeout_s; /* a connection silent this long is closed */
         unsigned body_timeout_s; /* a body must arrive within this */
-        size_t max_body_total;   /* bytes of bodies held at once, all
-                                    connections together */
+        unsigned header_timeout_s; /* a request's headers within this of
+                                      the connection (or the last request) */
+        size_t max_body_total;     /* bytes of bodies held at once, all
+                                      connections together */
         /* server-wide ceilings, like a key's (0: none but al_limits_max) */
-        uint64_t max_output_bytes; /* limits.output_bytes */
-        uint64_t max_disk_mb;      /* limits.disk_mb */
+        uint64_t max_output_bytes;  /* limits.output_bytes */
+        uint64_t max_disk_mb;       /* limits.disk_mb */
         uint64_t max_collect_bytes; /* collected files of one run */
         /* bytes that running executions may hold for their results and
          * responses together (srv-api reserves each run's worst case) */
@@ -171,10 +173,8 @@ enum srv_route srv_route_of(const char *path);
 /* Metrics (serve-metrics.c); every function may be called from any
  * thread. */
 void srv_metrics_start(unsigned workers, unsigned queue_cap);
-void srv_metrics_request(enum srv_route route, unsigned status,
-                         double seconds);
-void srv_metrics_execution(const char *lang, al_status status,
-                           double seconds);
+void srv_metrics_request(enum srv_route route, unsigned status, double seconds);
+void srv_metrics_execution(const char *lang, al_status status, double seconds);
 void srv_metrics_refused(void);
 /* An unauthenticated refusal; coalesced: counted in a summary record
  * instead of a record of its own. */

@@ -525,6 +525,24 @@ good, v = verify_fails_at(d, st_seq, "modified")
 ok(hidden and good and "actor holds a NUL" in v.get("message", ""),
    "a NUL and more appended to actor hides the run from --actor; verify fails at that record naming it", v)
 
+# an index swapped through writable_schema: the schema's text is airlock's,
+# but the index behind records_id leaves one execution out of every lookup
+d = os.path.join(tmp, "tamper-index-swap")
+shutil.copytree(base, d)
+c = sqlite3.connect(os.path.join(d, "audit.db"), isolation_level=None)
+for stmt in ("CREATE INDEX evil ON records(id, kind) WHERE id <> '%s'" % st_id.replace("'", "''"),
+             "PRAGMA writable_schema=ON",
+             "UPDATE sqlite_master SET rootpage=(SELECT rootpage FROM sqlite_master WHERE name='evil') "
+             "WHERE name='records_id'",
+             "DELETE FROM sqlite_master WHERE name='evil'"):
+    c.execute(stmt)
+c.close()
+shown = audit("show", st_id, state=d)
+rcv, v = audit_json("verify", state=d)
+ok(rcv == 1 and v.get("problem") == "corrupt" and "index" in v.get("message", ""),
+   "an index swapped in through writable_schema (it hides the run from show: %s): verify fails, corrupt"
+   % ("hidden" if shown.returncode != 0 else "still shown"), (v, shown.stdout[-200:], shown.stderr[-200:]))
+
 # --- 11. what the audit CLI prints cannot drive the terminal ------------------
 # (issue 17 item 15) ESC[2K ESC[1G in a comment, an OSC title, a CR
 tty_code = "print('harmless')  # \x1b[2K\x1b[1Gprint('what you think ran')\x1b]0;owned\x07\rX"

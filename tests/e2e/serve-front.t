@@ -297,6 +297,72 @@ ok(st == 200 and jbody(raw).get("stdout") == "late\n",
    "a 3 s run with --idle-timeout 2: answered (a connection waiting for its run is not idle)", (st, raw[:300]))
 stop(srv)
 
+# headers that trickle in (a byte a second keeps the idle timeout at bay):
+# cut at the header deadline, so many addresses cannot hold every slot
+srv, port, log = start("--idle-timeout", "5", "--header-timeout", "2")
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+gone = False
+for i in range(12):
+    try:
+        s.sendall(b"X")
+    except OSError:
+        gone = True
+        break
+    if closed(s, 1.0):
+        gone = True
+        break
+s.close()
+ok(gone and any('"airlock.serve.header_timeout"' in x for x in log),
+   "--header-timeout 2: headers trickling in a byte a second are cut off (after %d s), logged as header_timeout"
+   % (i + 1), log[-3:])
+# a keep-alive connection between requests: the next request's headers are
+# timed from the end of the last one, and a prompt one is served
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+st1, _, _ = parse(s.recv(65536))
+time.sleep(1)
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+st2, _, _ = parse(s.recv(65536))
+s.close()
+ok(st1 == 200 and st2 == 200, "... a prompt keep-alive client gets two answers on one connection", (st1, st2))
+
+
+def stream_chunks(port, head, limit=64 << 20):
+    """Send head, then 64 KiB chunks until the server closes the connection
+    or limit bytes are sent: how many went."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    c.sendall(head)
+    chunk = b"10000\r\n" + b"x" * 65536 + b"\r\n"
+    sent = 0
+    try:
+        while sent < limit:
+            c.sendall(chunk)
+            sent += 65536
+    except OSError:
+        pass
+    c.close()
+    return sent
+
+
+# a refused request that says Content-Length 10 and sends chunks: the
+# chunks are what libmicrohttpd reads, so the length is not known, and
+# nothing past the drain cap is read
+sent = stream_chunks(port, b"POST /v1/execute HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+                           b"Transfer-Encoding: chunked\r\n\r\n")
+ok(sent < (32 << 20), "an unauthenticated POST with Content-Length 10 and a chunked body: the server stops reading "
+   "(%.1f MiB went before the connection closed, of 64 MiB offered)" % (sent / MiB), sent)
+# routes that take no body: a long or endless one is refused at once
+st, _, raw = request(port, "GET", "/healthz", ["Content-Length: 1000000000000"])
+ok(st == 413 and jbody(raw).get("error", {}).get("code") == "body_too_large",
+   "GET /healthz declaring a 1 TB body: 413 body_too_large at once", (st, raw[:200]))
+sent = stream_chunks(port, b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+ok(sent < (32 << 20), "a chunked body to /healthz: refused, the server stops reading (%.1f MiB went)" % (sent / MiB),
+   sent)
+st, _, raw = request(port, "GET", "/healthz")
+ok(st == 200, "... and the server still answers", (st, raw[:200]))
+stop(srv)
+
 # --max-body-total: the bodies held at once, all connections together
 srv, port, log = start("--max-body", "1048576", "--max-body-total", "2097152")
 held = [blind_post(port, "/v1/execute", b" " * 900000, hold=1000, headers="X-API-Key: %s\r\n" % KEY)

@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import ok, done, diag, skip  # noqa: E402
-from airlock import BIN, REPO, sandbox_uid_procs  # noqa: E402
+from airlock import BIN, REPO, sandbox_uid_procs, slot_busy  # noqa: E402
 from httpload import load  # noqa: E402
 import jsonschema  # noqa: E402  (Debian: python3-jsonschema)
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
@@ -736,8 +736,10 @@ def server_state(pid):
     threads = len(os.listdir("/proc/%d/task" % pid))
     kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True).stdout.split()
     mounts = len(open("/proc/self/mountinfo").read().splitlines())
+    # cgroups of slots that no live run holds (others may run airlock on
+    # this machine at the same time: a held slot lock is a live run)
     cgs = sorted(os.path.join(dp, d) for dp, dn, fn in os.walk("/sys/fs/cgroup") for d in dn
-                 if d.startswith("airlock-"))
+                 if d.startswith("airlock-") and not slot_busy(d))
     # sandbox processes of this server only: others may run airlock on this
     # machine at the same time
     return {"fds": fds, "threads": threads, "children": len(kids), "mounts": mounts, "cgroups": len(cgs),

@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import ok, done, diag  # noqa: E402
-from airlock import BIN, run  # noqa: E402
+from airlock import BIN, run, slot_busy  # noqa: E402
 
 PHASES = ["prepare_ms", "cgroup_ms", "clone_ms", "namespaces_ms", "idmap_ms", "attach_ms", "gate_ms",
           "mounts_ms", "net_wait_ms", "inputs_ms", "lockdown_ms", "seccomp_ms", "run_ms",
@@ -55,7 +55,7 @@ ok(r["status"] == "ok" and t.get("prepare_ms", 0) >= r.get("compile", {}).get("w
 def airlock_cgroups():
     found = []
     for dp, dn, fn in os.walk("/sys/fs/cgroup"):
-        found += [os.path.join(dp, d) for d in dn if d.startswith("airlock-")]
+        found += [os.path.join(dp, d) for d in dn if d.startswith("airlock-") and not slot_busy(d)]
     return found
 
 

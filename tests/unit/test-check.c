@@ -16,8 +16,16 @@
 #include "check-internal.h"
 #include "tap.h"
 
-enum attempt { TRY_NOTHING, TRY_OPEN, TRY_SOCKET, TRY_STDOUT, TRY_EXEC_MAP,
-               TRY_EXECVE, TRY_KILL };
+enum attempt {
+        TRY_NOTHING,
+        TRY_OPEN,
+        TRY_SOCKET,
+        TRY_STDOUT,
+        TRY_EXEC_MAP,
+        TRY_EXECVE,
+        TRY_KILL,
+        TRY_MAP_FILE
+};
 
 /* A child confines itself, reports on fd 3, then tries one thing. The
  * exit status of the child: 0 when it got through, or the signal. */
@@ -54,6 +62,12 @@ static int confined_child(enum attempt what, char *said, size_t size) {
                         (void)!mmap(NULL, 4096, PROT_READ | PROT_EXEC,
                                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
                         break;
+                case TRY_MAP_FILE:
+                        /* a file the caller left open (its stdin), mapped
+                         * to be written: a way around "write only fd 3" */
+                        (void)!mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                                    MAP_SHARED, 0, 0);
+                        break;
                 case TRY_EXECVE: {
                         char *argv[] = {"/bin/true", NULL};
                         execve(argv[0], argv, argv + 1);
@@ -86,12 +100,15 @@ static void confinement(void) {
                 enum attempt a;
                 const char *what;
         } forbidden[] = {
-                {TRY_OPEN, "open"},       {TRY_SOCKET, "socket"},
-                {TRY_STDOUT, "write(1)"}, {TRY_EXEC_MAP, "mmap(PROT_EXEC)"},
-                {TRY_EXECVE, "execve"},   {TRY_KILL, "kill"},
+                {TRY_OPEN, "open"},
+                {TRY_SOCKET, "socket"},
+                {TRY_STDOUT, "write(1)"},
+                {TRY_EXEC_MAP, "mmap(PROT_EXEC)"},
+                {TRY_EXECVE, "execve"},
+                {TRY_KILL, "kill"},
+                {TRY_MAP_FILE, "mmap(fd 0, MAP_SHARED)"},
         };
-        for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]);
-             i++) {
+        for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++) {
                 int got = confined_child(forbidden[i].a, said, sizeof(said));
                 if (got != SIGSYS)
                         printf("#   %s: got %d, want SIGSYS\n",
@@ -125,6 +142,30 @@ static void big_check_works(void) {
         al_policy_free(p);
 }
 
+/* Code with more matches than a check lists: 10000 findings, the last
+ * saying the rest were cut (never a silent truncation), and the check
+ * (through the child, with its bounded reply) still succeeds. */
+static void findings_capped(void) {
+        al_error e = {0};
+        al_policy *p = al_policy_load(NULL, &e);
+        ASSERT_TRUE(p != NULL);
+        size_t n = 0, cap = 256 << 10;
+        char *code = malloc(cap);
+        ASSERT_TRUE(code != NULL);
+        n += (size_t)snprintf(code, cap, "import os\n");
+        for (int i = 0; i < 12000; i++)
+                n += (size_t)snprintf(code + n, cap - n, "os.system(%d)\n", i);
+        al_findings f;
+        int r = al_check_code(p, "python", code, n, &f, &e);
+        free(code);
+        ASSERT_INT_EQ(r, 0);
+        ASSERT_INT_EQ(f.n, 10000);
+        if (f.n)
+                ASSERT_STR_EQ(f.v[f.n - 1].rule, "check.too_many_findings");
+        al_findings_free(&f);
+        al_policy_free(p);
+}
+
 static void reply_validation(void) {
         struct check_reply good = {0};
         al_finding v[2];
@@ -149,6 +190,12 @@ static void reply_validation(void) {
         bad = good;
         bad.head.n = (size_t)-1;
         ASSERT_INT_EQ(check_reply_valid(&bad, NULL, (size_t)-2), -EBADMSG);
+        bad = good;
+        bad.head.n = 20000; /* more than a check ever lists */
+        ASSERT_INT_EQ(check_reply_valid(&bad, NULL, 1 << 20), -EBADMSG);
+        bad = good;
+        bad.err.code = -7; /* not an errno value */
+        ASSERT_INT_EQ(check_reply_valid(&bad, NULL, 100), -EBADMSG);
         bad = good;
         bad.r = 5; /* not 0 nor -errno */
         ASSERT_INT_EQ(check_reply_valid(&bad, NULL, 100), -EBADMSG);
@@ -191,6 +238,7 @@ int main(void) {
         SKIP(confinement, "no allow-list for this architecture");
 #endif
         RUN(big_check_works);
+        RUN(findings_capped);
         RUN(reply_validation);
         TAP_END();
 }

@@ -111,8 +111,8 @@ static int do_clone_ns(long flag) {
 }
 
 static void clone_namespaces(void) {
-        const long flags[] = {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID,
-                              CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS,
+        const long flags[] = {CLONE_NEWUSER,  CLONE_NEWNS,  CLONE_NEWPID,
+                              CLONE_NEWNET,   CLONE_NEWIPC, CLONE_NEWUTS,
                               CLONE_NEWCGROUP};
         for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
                 int st = in_child(do_clone_ns, flags[i]);
@@ -131,8 +131,8 @@ static int do_ioctl(long req) {
         if (pipe(p) < 0)
                 return 99;
         errno = 0;
-        long r = syscall(SYS_ioctl, p[0], req, req == FIONREAD ? (void *)&r
-                                                               : (void *)&c);
+        long r = syscall(SYS_ioctl, p[0], req,
+                         req == FIONREAD ? (void *)&r : (void *)&c);
         return r < 0 ? errno : 0;
 }
 
@@ -155,8 +155,11 @@ static int do_personality(long v) {
 }
 
 static void personality_values(void) {
-        const long denied[] = {ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC,
-                               MMAP_PAGE_ZERO, PER_SVR4, 0x1,
+        const long denied[] = {ADDR_NO_RANDOMIZE,
+                               READ_IMPLIES_EXEC,
+                               MMAP_PAGE_ZERO,
+                               PER_SVR4,
+                               0x1,
                                (long)(ADDR_NO_RANDOMIZE | (1UL << 40))};
         for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
                 int st = in_child(do_personality, denied[i]);
@@ -210,15 +213,33 @@ static int bpf_eval(const al_bpf *p, const struct seccomp_data *d,
                         break;
                 case BPF_ALU:
                         switch (BPF_OP(f->code)) {
-                        case BPF_ADD: a += v; break;
-                        case BPF_SUB: a -= v; break;
-                        case BPF_MUL: a *= v; break;
-                        case BPF_OR: a |= v; break;
-                        case BPF_AND: a &= v; break;
-                        case BPF_XOR: a ^= v; break;
-                        case BPF_NEG: a = -a; break;
-                        case BPF_LSH: a = v < 32 ? a << v : 0; break;
-                        case BPF_RSH: a = v < 32 ? a >> v : 0; break;
+                        case BPF_ADD:
+                                a += v;
+                                break;
+                        case BPF_SUB:
+                                a -= v;
+                                break;
+                        case BPF_MUL:
+                                a *= v;
+                                break;
+                        case BPF_OR:
+                                a |= v;
+                                break;
+                        case BPF_AND:
+                                a &= v;
+                                break;
+                        case BPF_XOR:
+                                a ^= v;
+                                break;
+                        case BPF_NEG:
+                                a = -a;
+                                break;
+                        case BPF_LSH:
+                                a = v < 32 ? a << v : 0;
+                                break;
+                        case BPF_RSH:
+                                a = v < 32 ? a >> v : 0;
+                                break;
                         case BPF_DIV:
                         case BPF_MOD:
                                 if (v == 0)
@@ -232,12 +253,23 @@ static int bpf_eval(const al_bpf *p, const struct seccomp_data *d,
                 case BPF_JMP: {
                         bool c;
                         switch (BPF_OP(f->code)) {
-                        case BPF_JA: pc += k; continue;
-                        case BPF_JEQ: c = a == v; break;
-                        case BPF_JGT: c = a > v; break;
-                        case BPF_JGE: c = a >= v; break;
-                        case BPF_JSET: c = (a & v) != 0; break;
-                        default: return -1;
+                        case BPF_JA:
+                                pc += k;
+                                continue;
+                        case BPF_JEQ:
+                                c = a == v;
+                                break;
+                        case BPF_JGT:
+                                c = a > v;
+                                break;
+                        case BPF_JGE:
+                                c = a >= v;
+                                break;
+                        case BPF_JSET:
+                                c = (a & v) != 0;
+                                break;
+                        default:
+                                return -1;
                         }
                         pc += c ? f->jt : f->jf;
                         break;
@@ -269,8 +301,7 @@ static int bpf_eval(const al_bpf *p, const struct seccomp_data *d,
 /* What the built-in program answers for one call. */
 static uint32_t sim(uint32_t arch, int nr, uint64_t a0, uint64_t a1,
                     uint64_t a2) {
-        struct seccomp_data d = {.nr = nr, .arch = arch,
-                                 .args = {a0, a1, a2}};
+        struct seccomp_data d = {.nr = nr, .arch = arch, .args = {a0, a1, a2}};
         uint32_t r;
         return bpf_eval(&bpf, &d, &r) == 0 ? r : SIM_BROKEN;
 }
@@ -281,17 +312,14 @@ static uint32_t sim(uint32_t arch, int nr, uint64_t a0, uint64_t a1,
  * a denied call, an allowed one, a conditional one. */
 static void interpreter_agrees_with_kernel(void) {
 #ifdef NATIVE_ARCH
-        ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_getpid, 0, 0, 0),
-                      SECCOMP_RET_ALLOW);
+        ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_getpid, 0, 0, 0), SECCOMP_RET_ALLOW);
         ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_ptrace, 0, 0, 0), RET_ERRNO(EPERM));
-        ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_clone3, 0, 0, 0),
-                      RET_ERRNO(ENOSYS));
+        ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_clone3, 0, 0, 0), RET_ERRNO(ENOSYS));
         ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_clone, CLONE_NEWUSER, 0, 0),
                       RET_ERRNO(EPERM));
         ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_clone, SIGCHLD, 0, 0),
                       SECCOMP_RET_ALLOW);
-        ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_ioctl, 0, TIOCSTI | (1ull << 32),
-                          0),
+        ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_ioctl, 0, TIOCSTI | (1ull << 32), 0),
                       RET_ERRNO(EPERM));
         ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_ioctl, 0, FIONREAD, 0),
                       SECCOMP_RET_ALLOW);
@@ -493,8 +521,7 @@ static void x32_never_runs(void) {
 /* ---- socket families -------------------------------------------------- */
 
 static bool family_allowed(uint64_t f) {
-        return f == AF_UNIX || f == AF_INET || f == AF_INET6 ||
-               f == AF_NETLINK;
+        return f == AF_UNIX || f == AF_INET || f == AF_INET6 || f == AF_NETLINK;
 }
 
 /* Read off the program: socket() and socketpair() answer EAFNOSUPPORT for
@@ -509,8 +536,8 @@ static void program_socket_families(void) {
                         uint32_t want = family_allowed(f)
                                                 ? SECCOMP_RET_ALLOW
                                                 : RET_ERRNO(EAFNOSUPPORT);
-                        uint32_t r = sim(NATIVE_ARCH, calls[c], f,
-                                         SOCK_STREAM, 0);
+                        uint32_t r =
+                                sim(NATIVE_ARCH, calls[c], f, SOCK_STREAM, 0);
                         if (r != want)
                                 printf("#   call %d family %d: 0x%08x\n",
                                        calls[c], (int)f, r);
@@ -534,11 +561,39 @@ static void program_socket_families(void) {
                 ASSERT_INT_EQ(sim(NATIVE_ARCH, calls[c], AF_NETLINK, SOCK_RAW,
                                   1ull << 32),
                               RET_ERRNO(EPROTONOSUPPORT));
-                /* the protocol of other families is theirs to judge */
                 ASSERT_INT_EQ(sim(NATIVE_ARCH, calls[c], AF_INET, SOCK_STREAM,
                                   IPPROTO_TCP),
                               SECCOMP_RET_ALLOW);
         }
+        /* socket(): AF_INET and AF_INET6 take only the default, TCP, UDP,
+         * ICMP and ICMPv6 (SCTP 132, DCCP 33, MPTCP 262, UDP-Lite 136 and
+         * the rest are refused), on all 64 bits */
+        const uint64_t inet[] = {AF_INET, AF_INET6};
+        for (size_t i = 0; i < 2; i++) {
+                for (uint64_t p = 0; p < 300; p++) {
+                        bool allowed = p == 0 || p == IPPROTO_TCP ||
+                                       p == IPPROTO_UDP || p == IPPROTO_ICMP ||
+                                       p == IPPROTO_ICMPV6;
+                        uint32_t want = allowed ? SECCOMP_RET_ALLOW
+                                                : RET_ERRNO(EPROTONOSUPPORT);
+                        uint32_t r = sim(NATIVE_ARCH, SYS_socket, inet[i],
+                                         SOCK_STREAM, p);
+                        if (r != want)
+                                printf("#   family %d protocol %d: 0x%08x\n",
+                                       (int)inet[i], (int)p, r);
+                        ASSERT_INT_EQ(r, want);
+                }
+                ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_socket, inet[i], SOCK_STREAM,
+                                  (1ull << 32) | IPPROTO_TCP),
+                              RET_ERRNO(EPROTONOSUPPORT));
+        }
+        /* SOCK_PACKET on AF_INET is an AF_PACKET socket in disguise */
+        ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_socket, AF_INET,
+                          SOCK_PACKET | SOCK_CLOEXEC, 0),
+                      RET_ERRNO(EAFNOSUPPORT));
+        ASSERT_INT_EQ(sim(NATIVE_ARCH, SYS_socket, AF_INET,
+                          SOCK_DGRAM | SOCK_NONBLOCK, 0),
+                      SECCOMP_RET_ALLOW);
 #endif
 }
 
@@ -571,8 +626,7 @@ static void socket_families_refused(void) {
                 for (size_t t = 0; t < ARRAY_SIZE(sock_types); t++) {
                         long arg = f << 8 | (long)t;
                         int st = in_child(do_socket, arg);
-                        if (!WIFEXITED(st) ||
-                            WEXITSTATUS(st) != EAFNOSUPPORT)
+                        if (!WIFEXITED(st) || WEXITSTATUS(st) != EAFNOSUPPORT)
                                 printf("#   family %ld type %d: status "
                                        "0x%x\n",
                                        f, sock_types[t], (unsigned)st);
@@ -583,9 +637,8 @@ static void socket_families_refused(void) {
                                    WEXITSTATUS(st) != EAFNOSUPPORT;
                 }
                 if (offered && used + 8 < sizeof(have))
-                        used += (size_t)snprintf(have + used,
-                                                 sizeof(have) - used, " %ld",
-                                                 f);
+                        used += (size_t)snprintf(
+                                have + used, sizeof(have) - used, " %ld", f);
         }
         printf("# families this kernel offers that the filter refuses:%s\n",
                used ? have : " none");
@@ -625,8 +678,7 @@ static int do_inotify(long unused) {
         int fd = inotify_init1(IN_CLOEXEC);
         if (fd < 0)
                 return errno;
-        return inotify_add_watch(fd, "/usr", IN_OPEN | IN_ACCESS) < 0 ? 98
-                                                                      : 0;
+        return inotify_add_watch(fd, "/usr", IN_OPEN | IN_ACCESS) < 0 ? 98 : 0;
 }
 
 /* No inotify instance, so no watch on the shared read-only binds. */
@@ -637,7 +689,7 @@ static void inotify_refused(void) {
         st = unfiltered(do_inotify, 0);
         printf("# inotify watch on /usr without the filter: %s\n",
                WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "works"
-                                                      : "fails here too");
+                                                     : "fails here too");
 }
 
 static int do_normal(long unused) {

@@ -2,6 +2,7 @@
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -95,6 +96,26 @@ def procs_with_argv0(marker):
 
 
 STATE_DIR = "/run/airlock"   # slot locks of root-mode runs
+
+
+def slot_busy(cgroup_name):
+    """Whether a live run holds the slot of the cgroup named airlock-slotN:
+    others may run airlock on this machine at the same time, and theirs
+    are not leftovers of ours."""
+    m = re.fullmatch(r"airlock-slot(\d+)", cgroup_name)
+    if not m:
+        return False
+    try:
+        fd = os.open(os.path.join(STATE_DIR, "slot-%s.lock" % m.group(1)), os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def procs_left_by(uid, t_start, t_end, wait=3.0):
