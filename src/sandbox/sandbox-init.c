@@ -354,11 +354,12 @@ static int make_netns(void *arg) {
         return 0;
 }
 
-_Noreturn void sbx_child_main(struct sandbox *sb) {
+/* namespaces: init's first steps, while the supervisor writes the id
+ * maps; returns the network helper's pid once the first go came. */
+static pid_t child_namespaces(struct sandbox *sb) {
         struct sbx_clock *ck = sb->clock;
         al_error e = {0};
         char go;
-        int r;
 
         ck->start = al_now_ms();
         wipe_inherited_args();
@@ -381,6 +382,12 @@ _Noreturn void sbx_child_main(struct sandbox *sb) {
         ck->ns = al_now_ms();
         if (read(CFD_SYNC, &go, 1) != 1 || go != SYNC_IDMAP)
                 _exit(126); /* supervisor gone or gave up */
+        return net_helper;
+}
+
+/* ids: become the sandbox user. */
+static void child_become_user(struct sandbox *sb) {
+        al_error e = {0};
 
         /* Become the sandbox user. Capabilities in the new user namespace
          * survive this because namespace-root (uid 0) is not mapped.
@@ -401,13 +408,27 @@ _Noreturn void sbx_child_main(struct sandbox *sb) {
          * A supervisor that died in between is seen below, when the read
          * of the second go finds the pipe's write end closed. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        ck->ids = al_now_ms();
+        sb->clock->ids = al_now_ms();
+}
+
+/* mounts: the new root (sandbox-root.c) and the run's host name. */
+static void child_mounts(struct sandbox *sb) {
+        al_error e = {0};
+        int r;
+
         if ((r = sbx_setup_root(sb, &e)) < 0)
                 child_fail(&e);
         if (sethostname("airlock", 7) < 0 || setdomainname("airlock", 7) < 0)
                 child_fail((al_error_errno(&e, errno, "sethostname"), &e));
-        ck->mounts = al_now_ms();
+        sb->clock->mounts = al_now_ms();
+}
+
+/* Join the network namespace the helper made; returns READY_LO when it
+ * brought loopback up. */
+static uint32_t child_join_net(struct sandbox *sb, pid_t net_helper) {
+        al_error e = {0};
         int hst = 0;
+
         while (waitpid(net_helper, &hst, __WALL) < 0 && errno == EINTR)
                 ;
         if (!WIFEXITED(hst) || WEXITSTATUS(hst) != 0 || net_fd < 0 ||
@@ -416,7 +437,17 @@ _Noreturn void sbx_child_main(struct sandbox *sb) {
                                            "network namespace"),
                             &e));
         uint32_t flags = net_lo_up ? READY_LO : 0;
-        ck->net = al_now_ms();
+        sb->clock->net = al_now_ms();
+        return flags;
+}
+
+/* inputs: after the second go, the input files, the fds passed to the
+ * supervisor, the time namespace; then ready. */
+static void child_inputs(struct sandbox *sb, uint32_t flags) {
+        struct sbx_clock *ck = sb->clock;
+        al_error e = {0};
+        char go;
+        int r;
 
         /* Second go: the cgroup holds us now, so what is written from here
          * on (the input files) is charged to the run, and the cgroup
@@ -457,8 +488,14 @@ _Noreturn void sbx_child_main(struct sandbox *sb) {
         struct child_msg m = {.type = MSG_READY, .flags = flags};
         if (write(CFD_MSG, &m, sizeof(m)) != sizeof(m))
                 _exit(126);
+}
 
-        ck->payload = ck_now();
+/* lockdown: init locks itself down and starts the payload, which
+ * inherits all of it; returns the payload's pid once it has exec'd. */
+static pid_t child_start_payload(struct sandbox *sb) {
+        al_error e = {0};
+
+        sb->clock->payload = ck_now();
         if (lock_down(sb, &e) < 0)
                 child_fail(&e);
         /* CLONE_VFORK: init sleeps until the payload has exec'd (or
@@ -468,6 +505,12 @@ _Noreturn void sbx_child_main(struct sandbox *sb) {
                       CLONE_VM | CLONE_VFORK | SIGCHLD, sb);
         if (payload < 0)
                 child_fail((al_error_errno(&e, errno, "start payload"), &e));
+        return payload;
+}
+
+/* What init does last: wait for the payload and report its status. */
+static _Noreturn void init_reap(struct sandbox *sb, pid_t payload) {
+        struct sbx_clock *ck = sb->clock;
 
         /* init: keep only the status pipe, reap. */
         close(0);
@@ -486,4 +529,14 @@ _Noreturn void sbx_child_main(struct sandbox *sb) {
                 if (p < 0 && errno == ECHILD)
                         _exit(0);
         }
+}
+
+/* init, from clone() to its _exit, in the order the steps must come. */
+_Noreturn void sbx_child_main(struct sandbox *sb) {
+        pid_t net_helper = child_namespaces(sb);
+        child_become_user(sb);
+        child_mounts(sb);
+        uint32_t flags = child_join_net(sb, net_helper);
+        child_inputs(sb, flags);
+        init_reap(sb, child_start_payload(sb));
 }

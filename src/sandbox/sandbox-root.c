@@ -220,31 +220,12 @@ static int new_boot_id(char *buf, size_t size) {
         return 0;
 }
 
-/* Build the new root under `root` (a fresh tmpfs) and pivot into it. The
- * order keeps mount calls few: everything the root tmpfs itself holds is
- * made first, then the host binds, then one call makes the whole tree
- * read-only; /proc, /dev and the writable space are mounted on top. */
-int sbx_setup_root(struct sandbox *sb, al_error *e) {
-        const al_limits *l = &sb->c->limits;
-        const char *root = "/tmp";
-        /* Where the writable tmpfs is prepared: a directory of the old
-         * root, covered in this mount namespace only; it goes with the old
-         * root (one detach: each umount waits for an RCU grace period). */
-        const char *stage = "/sys";
-        char p[PATH_MAX], opts[128];
+/* 1. What the root tmpfs holds: mount points and a minimal
+ * identity, so tools that look the user up work. */
+static int root_skeleton(struct sandbox *sb, const char *root, al_error *e) {
+        char p[PATH_MAX];
         int r;
 
-        umask(0);
-        /* Nothing we mount may leak back to the host, and nothing the
-         * host mounts later may appear in here. */
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-                return al_error_errno(e, errno, "make / private");
-        if (mount("airlock-root", root, "tmpfs", MS_NOSUID | MS_NODEV,
-                  "size=4m,nr_inodes=4096,mode=0755") < 0)
-                return al_error_errno(e, errno, "mount root tmpfs");
-
-        /* 1. What the root tmpfs holds: mount points and a minimal
-         * identity, so tools that look the user up work. */
         static const char *const dirs[] = {"proc", "dev", AL_WORKSPACE + 1,
                                            "tmp", "etc"};
         for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
@@ -272,17 +253,28 @@ int sbx_setup_root(struct sandbox *sb, al_error *e) {
                 if ((r = write_text(p, etc[i][1], 0644)) < 0)
                         return al_error_errno(e, -r, "write %s", p);
         }
+        return 0;
+}
 
-        /* 2. The host paths the profile needs; 3. all of it read-only,
-         * nosuid, nodev in one call. */
+/* 2. The host paths the profile needs; 3. all of it read-only,
+ * nosuid, nodev in one call. */
+static int root_binds(struct sandbox *sb, const char *root, al_error *e) {
+        int r;
+
         for (char *const *rp = sb->c->ro_paths; rp && *rp; rp++)
                 if ((r = bind_host(root, *rp, e)) < 0)
                         return r;
         if ((r = make_readonly(root, false)) < 0)
                 return al_error_errno(e, -r, "read-only root");
+        return 0;
+}
 
-        /* 4. /proc: a new instance for the new pid namespace; /proc/sys
-         * and friends read-only on top. */
+/* 4. /proc: a new instance for the new pid namespace; /proc/sys
+ * and friends read-only on top. */
+static int root_proc(const char *root, al_error *e) {
+        char p[PATH_MAX];
+        int r;
+
         snprintf(p, sizeof(p), "%s/proc", root);
         if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) <
             0)
@@ -300,11 +292,17 @@ int sbx_setup_root(struct sandbox *sb, al_error *e) {
                 if ((r = make_readonly(p, false)) < 0)
                         return al_error_errno(e, -r, "protect %s", p);
         }
+        return 0;
+}
 
-        /* 5. /dev: a small tmpfs with the harmless devices bound from the
-         * host (a user namespace cannot mknod), read-only as a whole (a
-         * read-only device node can still be written to; the node itself
-         * cannot be changed). */
+/* 5. /dev: a small tmpfs with the harmless devices bound from the
+ * host (a user namespace cannot mknod), read-only as a whole (a
+ * read-only device node can still be written to; the node itself
+ * cannot be changed). */
+static int root_dev(const char *root, al_error *e) {
+        char p[PATH_MAX];
+        int r;
+
         snprintf(p, sizeof(p), "%s/dev", root);
         if (mount("airlock-dev", p, "tmpfs", MS_NOSUID | MS_NOEXEC,
                   "size=64k,nr_inodes=64,mode=0755") < 0)
@@ -332,9 +330,15 @@ int sbx_setup_root(struct sandbox *sb, al_error *e) {
         snprintf(p, sizeof(p), "%s/dev", root);
         if ((r = make_readonly(p, true)) < 0)
                 return al_error_errno(e, -r, "read-only /dev");
+        return 0;
+}
 
-        /* 6. One tmpfs, capped at disk_mb, holds the workspace, /tmp and
-         * /dev/shm, so the cap bounds all writable space together. */
+/* 6. One tmpfs, capped at disk_mb, holds the workspace, /tmp and
+ * /dev/shm, so the cap bounds all writable space together. */
+static int root_writable(const al_limits *l, const char *root,
+                         const char *stage, al_error *e) {
+        char opts[128];
+
         snprintf(opts, sizeof(opts), "size=%llum,nr_inodes=%llu,mode=0755",
                  (unsigned long long)l->disk_mb,
                  (unsigned long long)(l->disk_mb * 256 < 1024
@@ -352,13 +356,18 @@ int sbx_setup_root(struct sandbox *sb, al_error *e) {
                     mount(src, dst, NULL, MS_BIND, NULL) < 0)
                         return al_error_errno(e, errno, "bind %s", rw[i][1]);
         }
+        return 0;
+}
 
-        /* 7. /proc files that describe the host and that no runtime
-         * reads are covered by an empty read-only file, and the host's
-         * boot_id by one of the run's own: a run is a boot of its own
-         * (its uptime starts at 0, enter_timens). The files sit in the
-         * root of the writable tmpfs, which the code never sees. */
-        char src[PATH_MAX];
+/* 7. /proc files that describe the host and that no runtime
+ * reads are covered by an empty read-only file, and the host's
+ * boot_id by one of the run's own: a run is a boot of its own
+ * (its uptime starts at 0, enter_timens). The files sit in the
+ * root of the writable tmpfs, which the code never sees. */
+static int root_masks(const char *root, const char *stage, al_error *e) {
+        char p[PATH_MAX], src[PATH_MAX];
+        int r;
+
         snprintf(src, sizeof(src), "%s/empty", stage);
         if ((r = write_text(src, "", 0444)) < 0)
                 return al_error_errno(e, -r, "write %s", src);
@@ -375,10 +384,13 @@ int sbx_setup_root(struct sandbox *sb, al_error *e) {
         if ((r = write_text(src, uuid, 0444)) < 0 ||
             (r = cover_file(src, p)) < 0)
                 return al_error_errno(e, -r, "cover %s", p);
+        return 0;
+}
 
-        /* 8. pivot_root(".", ".") stacks the old root under the new one;
-         * detaching it (and the staging mount with it) leaves nothing of
-         * the host reachable. */
+/* 8. pivot_root(".", ".") stacks the old root under the new one;
+ * detaching it (and the staging mount with it) leaves nothing of
+ * the host reachable. */
+static int root_pivot(const char *root, al_error *e) {
         if (chdir(root) < 0)
                 return al_error_errno(e, errno, "chdir new root");
         if (syscall(SYS_pivot_root, ".", ".") < 0)
@@ -388,6 +400,37 @@ int sbx_setup_root(struct sandbox *sb, al_error *e) {
         if (chdir("/") < 0)
                 return al_error_errno(e, errno, "chdir /");
         umask(022);
+        return 0;
+}
+
+/* Build the new root under `root` (a fresh tmpfs) and pivot into it, in
+ * the numbered steps above. The order keeps mount calls few: everything
+ * the root tmpfs itself holds is made first, then the host binds, then
+ * one call makes the whole tree read-only; /proc, /dev and the writable
+ * space are mounted on top. */
+int sbx_setup_root(struct sandbox *sb, al_error *e) {
+        const char *root = "/tmp";
+        /* Where the writable tmpfs is prepared: a directory of the old
+         * root, covered in this mount namespace only; it goes with the old
+         * root (one detach: each umount waits for an RCU grace period). */
+        const char *stage = "/sys";
+        int r;
+
+        umask(0);
+        /* Nothing we mount may leak back to the host, and nothing the
+         * host mounts later may appear in here. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return al_error_errno(e, errno, "make / private");
+        if (mount("airlock-root", root, "tmpfs", MS_NOSUID | MS_NODEV,
+                  "size=4m,nr_inodes=4096,mode=0755") < 0)
+                return al_error_errno(e, errno, "mount root tmpfs");
+        if ((r = root_skeleton(sb, root, e)) < 0 ||
+            (r = root_binds(sb, root, e)) < 0 || (r = root_proc(root, e)) < 0 ||
+            (r = root_dev(root, e)) < 0 ||
+            (r = root_writable(&sb->c->limits, root, stage, e)) < 0 ||
+            (r = root_masks(root, stage, e)) < 0 ||
+            (r = root_pivot(root, e)) < 0)
+                return r;
         return 0;
 }
 

@@ -537,156 +537,213 @@ al_sbx_leftover *al_sbx_leftover_free(al_sbx_leftover *l) {
         return NULL;
 }
 
-int al_sandbox_run(const al_sbx_config *c, al_result *res,
-                   int *ret_workspace_fd, al_sbx_leftover **ret_leftover,
-                   al_error *err) {
-        double mk[T_N] = {0};
-        struct sandbox sb = {.c = c};
-        int *fds[] = {&sb.sync_w, &sb.msg_r,  &sb.sock_p,   &sb.status_r,
-                      &sb.in_w,   &sb.out_r,  &sb.err_r,    &sb.sync_r,
-                      &sb.msg_w,  &sb.sock_c, &sb.status_w, &sb.in_r,
-                      &sb.out_w,  &sb.errp_w};
+/* One run on the supervisor's side, what its phases share. The phases,
+ * in order, are those the timing report names: prepare, cgroup, clone,
+ * idmap (and attach), gate, supervise, collect (and account, verdict),
+ * teardown; the sandbox's own (namespaces, mounts, inputs, lockdown) are
+ * init's, in sandbox-init.c. */
+struct run {
+        const al_sbx_config *c;
+        al_result *res;
+        al_error *err;
+        struct sandbox sb;
+        al_bpf bpf;
+        double mk[T_N]; /* the supervisor's time marks */
+        int slot_fd;    /* root mode: the slot's lock */
+        unsigned slot;
+        const al_cg_probe *probe;
+        al_cgroup *cg;
+        char cg_fail[AL_ERROR_MSG_MAX]; /* why there is no cgroup after all */
+        bool into;                      /* born in it (CLONE_INTO_CGROUP) */
+        pid_t pid;                      /* init, until reaped */
+        int pidfd;
+        struct stream out, errs;
+        struct progress pg;
+        /* why the supervisor killed the run */
+        bool wall_kill, cpu_kill, out_kill, cancelled;
+        /* how it ended */
+        struct rusage ru;
+        int wst;     /* init's wait status */
+        int32_t pst; /* the payload's, as init reported it */
+        bool have_pst;
+        al_cg_stats st;
+};
+
+static void sb_init_fds(struct sandbox *sb) {
+        int *fds[] = {&sb->sync_w, &sb->msg_r,  &sb->sock_p,   &sb->status_r,
+                      &sb->in_w,   &sb->out_r,  &sb->err_r,    &sb->sync_r,
+                      &sb->msg_w,  &sb->sock_c, &sb->status_w, &sb->in_r,
+                      &sb->out_w,  &sb->errp_w};
         for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
                 *fds[i] = -1;
-        _cleanup_close_ int slot_fd = -1;
-        _cleanup_close_ int pidfd = -1;
-        al_cgroup *cg = NULL;
-        struct stream out = {.fd = -1}, errs = {.fd = -1};
-        pid_t pid = -1;
+}
+
+/* prepare: the result's defaults, the filter, the clock page, the slot
+ * and host ids, the cgroup probe, the pipes and the fd socket. */
+static int run_prepare(struct run *run) {
+        const al_sbx_config *c = run->c;
+        struct sandbox *sb = &run->sb;
+        al_error *err = run->err;
         int r;
-        struct progress pg = {.ws_fd = -1, .mnt_fd = -1, .net_fd = -1};
 
-        mk[T0] = al_now_ms();
-        *ret_workspace_fd = -1;
-        *ret_leftover = NULL;
-        res->limits = c->limits;
-        res->exit_code = -1;
+        run->res->limits = c->limits;
+        run->res->exit_code = -1;
 
-        al_bpf bpf;
-        al_seccomp_program(&bpf);
-        sb.bpf = &bpf;
-        sb.clock = mmap(NULL, sizeof(*sb.clock), PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (sb.clock == MAP_FAILED)
+        al_seccomp_program(&run->bpf);
+        sb->bpf = &run->bpf;
+        sb->clock = mmap(NULL, sizeof(*sb->clock), PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (sb->clock == MAP_FAILED)
                 return al_error_errno(err, errno, "mmap");
 
-        sb.root_mode = geteuid() == 0;
-        unsigned slot = 0;
-        if (sb.root_mode) {
-                if ((slot_fd = slot_acquire(&slot, err)) < 0) {
-                        r = slot_fd;
-                        goto fail;
-                }
-                sb.host_uid = AL_SLOT_ID_BASE + slot;
-                sb.host_gid = AL_SLOT_ID_BASE + slot;
+        sb->root_mode = geteuid() == 0;
+        if (sb->root_mode) {
+                if ((run->slot_fd = slot_acquire(&run->slot, err)) < 0)
+                        return run->slot_fd;
+                sb->host_uid = AL_SLOT_ID_BASE + run->slot;
+                sb->host_gid = AL_SLOT_ID_BASE + run->slot;
         } else {
-                sb.host_uid = getuid();
-                sb.host_gid = getgid();
+                sb->host_uid = getuid();
+                sb->host_gid = getgid();
         }
-        const al_cg_probe *probe = cgroup_probe_cached();
-        if (probe->kind != AL_CG_NONE) {
-                sb.cg_pids = probe->pids;
-                sb.cg_memory = probe->memory;
+        run->probe = cgroup_probe_cached();
+        if (run->probe->kind != AL_CG_NONE) {
+                sb->cg_pids = run->probe->pids;
+                sb->cg_memory = run->probe->memory;
         }
 
-        if ((r = make_pipe(&sb.sync_r, &sb.sync_w)) < 0 ||
-            (r = make_pipe(&sb.msg_r, &sb.msg_w)) < 0 ||
-            (r = make_pipe(&sb.status_r, &sb.status_w)) < 0 ||
-            (r = make_pipe(&sb.in_r, &sb.in_w)) < 0 ||
-            (r = make_pipe(&sb.out_r, &sb.out_w)) < 0 ||
-            (r = make_pipe(&sb.err_r, &sb.errp_w)) < 0) {
+        if ((r = make_pipe(&sb->sync_r, &sb->sync_w)) < 0 ||
+            (r = make_pipe(&sb->msg_r, &sb->msg_w)) < 0 ||
+            (r = make_pipe(&sb->status_r, &sb->status_w)) < 0 ||
+            (r = make_pipe(&sb->in_r, &sb->in_w)) < 0 ||
+            (r = make_pipe(&sb->out_r, &sb->out_w)) < 0 ||
+            (r = make_pipe(&sb->err_r, &sb->errp_w)) < 0) {
                 al_error_errno(err, -r, "pipe");
-                goto fail;
+                return r;
         }
         int sp[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
-                r = al_error_errno(err, errno, "socketpair");
-                goto fail;
-        }
-        sb.sock_p = sp[0];
-        sb.sock_c = sp[1];
-        mk[T_PREP] = al_now_ms();
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return al_error_errno(err, errno, "socketpair");
+        sb->sock_p = sp[0];
+        sb->sock_c = sp[1];
+        run->mk[T_PREP] = al_now_ms();
+        return 0;
+}
 
-        /* v2: the group exists, limits set, before the child: it is born
-         * in it. v1 (no clone into a group): made while the child builds
-         * its namespaces, and joined before the code can run. */
-        char cg_fail[AL_ERROR_MSG_MAX] = "";
-        if (probe->kind == AL_CG_V2) {
-                mk[T_CG0] = al_now_ms();
-                make_cgroup(c, probe, sb.root_mode, slot, &cg, cg_fail,
-                            sizeof(cg_fail));
-                mk[T_CG1] = al_now_ms();
-                if (!cg)
-                        sb.cg_pids = sb.cg_memory = false;
-        }
-        bool into = false;
-        pid = clone_sandbox(al_cgroup_clone_fd(cg), &pidfd, &into);
-        if (pid < 0) {
-                r = al_error_errno(err, errno,
-                                   "clone with new namespaces (is "
-                                   "kernel.unprivileged_userns_clone or "
-                                   "user.max_user_namespaces set to 0?)");
-                goto fail;
-        }
-        if (pid == 0)
-                sbx_child_main(&sb);
-        mk[T_CLONE] = al_now_ms();
-        if (pidfd < 0) {
-                r = al_error_errno(err, errno, "pidfd");
-                goto fail;
-        }
-        sb_close_child_ends(&sb);
+static void take_cgroup(struct run *run) {
+        run->mk[T_CG0] = al_now_ms();
+        make_cgroup(run->c, run->probe, run->sb.root_mode, run->slot, &run->cg,
+                    run->cg_fail, sizeof(run->cg_fail));
+        run->mk[T_CG1] = al_now_ms();
+}
 
-        if ((r = write_idmaps(&sb, pid, err)) < 0)
-                goto fail;
-        if (write(sb.sync_w, &(char){SYNC_IDMAP}, 1) != 1) {
-                r = al_error_errno(err, errno, "start sandbox");
-                goto fail;
+/* cgroup: on v2 the group exists, limits set, before the child: it is
+ * born in it. v1 (no clone into a group): made while the child builds
+ * its namespaces (run_idmap), and joined before the code can run. */
+static void run_cgroup(struct run *run) {
+        if (run->probe->kind == AL_CG_V2) {
+                take_cgroup(run);
+                if (!run->cg)
+                        run->sb.cg_pids = run->sb.cg_memory = false;
         }
-        mk[T_MAPS] = al_now_ms();
-        if (probe->kind == AL_CG_V1) {
-                mk[T_CG0] = al_now_ms();
-                make_cgroup(c, probe, sb.root_mode, slot, &cg, cg_fail,
-                            sizeof(cg_fail));
-                mk[T_CG1] = al_now_ms();
+}
+
+/* clone: init, in new user and pid namespaces (and its cgroup on v2). In
+ * the child, sbx_child_main never returns. */
+static int run_clone(struct run *run) {
+        run->pid = clone_sandbox(al_cgroup_clone_fd(run->cg), &run->pidfd,
+                                 &run->into);
+        if (run->pid < 0)
+                return al_error_errno(run->err, errno,
+                                      "clone with new namespaces (is "
+                                      "kernel.unprivileged_userns_clone or "
+                                      "user.max_user_namespaces set to 0?)");
+        if (run->pid == 0)
+                sbx_child_main(&run->sb);
+        run->mk[T_CLONE] = al_now_ms();
+        if (run->pidfd < 0)
+                return al_error_errno(run->err, errno, "pidfd");
+        sb_close_child_ends(&run->sb);
+        return 0;
+}
+
+/* idmap: the child's uid and gid maps, then its first go; on v1 the
+ * cgroup is made meanwhile, and the child joins it (attach) unless it was
+ * born in it. */
+static int run_idmap(struct run *run) {
+        int r;
+
+        if ((r = write_idmaps(&run->sb, run->pid, run->err)) < 0)
+                return r;
+        if (write(run->sb.sync_w, &(char){SYNC_IDMAP}, 1) != 1)
+                return al_error_errno(run->err, errno, "start sandbox");
+        run->mk[T_MAPS] = al_now_ms();
+        if (run->probe->kind == AL_CG_V1)
+                take_cgroup(run);
+        if (run->cg && !run->into) {
+                run->mk[T_ATT0] = al_now_ms();
+                if ((r = al_cgroup_attach(run->cg, run->pid, run->err)) < 0)
+                        return r;
+                run->mk[T_ATT1] = al_now_ms();
         }
-        if (cg && !into) {
-                mk[T_ATT0] = al_now_ms();
-                if ((r = al_cgroup_attach(cg, pid, err)) < 0)
-                        goto fail;
-                mk[T_ATT1] = al_now_ms();
-        }
-        /* the caller's go (its audit record is durable), taken while the
-         * sandbox builds its root; nothing of the code is in it yet */
+        return 0;
+}
+
+/* gate: the caller's go (its audit record is durable), taken while the
+ * sandbox builds its root; nothing of the code is in it yet. Then the
+ * child's second go: in its cgroup, or without one after all. */
+static int run_gate(struct run *run) {
+        const al_sbx_config *c = run->c;
+        int r;
+
         if (c->gate) {
-                mk[T_GATE0] = al_now_ms();
-                if ((r = c->gate(c->gate_ctx, err)) < 0)
-                        goto fail;
-                mk[T_GATE1] = al_now_ms();
+                run->mk[T_GATE0] = al_now_ms();
+                if ((r = c->gate(c->gate_ctx, run->err)) < 0)
+                        return r;
+                run->mk[T_GATE1] = al_now_ms();
         }
-        if (write(sb.sync_w, &(char){cg ? SYNC_CGROUP : SYNC_NO_CGROUP}, 1) !=
-            1) {
-                r = al_error_errno(err, errno, "start sandbox");
-                goto fail;
-        }
+        if (write(run->sb.sync_w,
+                  &(char){run->cg ? SYNC_CGROUP : SYNC_NO_CGROUP}, 1) != 1)
+                return al_error_errno(run->err, errno, "start sandbox");
         /* sync_w stays open until the end: its hang-up tells the child
          * that the supervisor died before the parent-death signal was
          * armed again. */
+        return 0;
+}
 
-        /* ---- supervise ---- */
-        out.fd = sb.out_r;
-        errs.fd = sb.err_r;
-        fcntl(out.fd, F_SETFL, O_NONBLOCK);
-        fcntl(errs.fd, F_SETFL, O_NONBLOCK);
-        fcntl(sb.in_w, F_SETFL, O_NONBLOCK);
+/* Write what the pipe takes of the code's stdin; close it at the end or
+ * when the reader is gone. */
+static void feed_stdin(struct run *run, size_t *in_off) {
+        const al_sbx_config *c = run->c;
+        ssize_t k = write_nosigpipe(run->sb.in_w, c->stdin_data + *in_off,
+                                    c->stdin_len - *in_off);
+        if (k > 0)
+                *in_off += (size_t)k;
+        if ((k < 0 && errno != EAGAIN) || *in_off == c->stdin_len)
+                run->sb.in_w = safe_close(run->sb.in_w);
+}
+
+/* supervise: poll init's pidfd, its messages, stdout, stderr, stdin and
+ * the cancel fd until init exits, or kill it at the wall deadline, over
+ * the CPU limit (the cgroup, checked every 100 ms), at the output cap or
+ * on a cancel. */
+static int run_supervise(struct run *run) {
+        const al_sbx_config *c = run->c;
+        struct sandbox *sb = &run->sb;
+        struct stream *out = &run->out, *errs = &run->errs;
+        struct progress *pg = &run->pg;
+
+        out->fd = sb->out_r;
+        errs->fd = sb->err_r;
+        fcntl(out->fd, F_SETFL, O_NONBLOCK);
+        fcntl(errs->fd, F_SETFL, O_NONBLOCK);
+        fcntl(sb->in_w, F_SETFL, O_NONBLOCK);
         size_t in_off = 0;
         if (c->stdin_len == 0)
-                sb.in_w = safe_close(sb.in_w);
+                sb->in_w = safe_close(sb->in_w);
 
         bool exited = false;
-        bool wall_kill = false, cpu_kill = false, out_kill = false,
-             cancelled = false;
-        double t_clone = mk[T_CLONE];
+        double t_clone = run->mk[T_CLONE];
         double deadline = t_clone + (double)c->limits.wall_ms;
         double next_cpu_check = t_clone + 50;
 
@@ -694,198 +751,212 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                 struct pollfd pf[6];
                 int n = 0, i_pid = -1, i_msg = -1, i_out = -1, i_err = -1,
                     i_in = -1, i_cancel = -1;
-                pf[i_pid = n++] = (struct pollfd){pidfd, POLLIN, 0};
-                if (sb.msg_r >= 0)
-                        pf[i_msg = n++] = (struct pollfd){sb.msg_r, POLLIN, 0};
-                if (out.fd >= 0)
-                        pf[i_out = n++] = (struct pollfd){out.fd, POLLIN, 0};
-                if (errs.fd >= 0)
-                        pf[i_err = n++] = (struct pollfd){errs.fd, POLLIN, 0};
-                if (sb.in_w >= 0 && pg.ready)
-                        pf[i_in = n++] = (struct pollfd){sb.in_w, POLLOUT, 0};
+                pf[i_pid = n++] = (struct pollfd){run->pidfd, POLLIN, 0};
+                if (sb->msg_r >= 0)
+                        pf[i_msg = n++] = (struct pollfd){sb->msg_r, POLLIN, 0};
+                if (out->fd >= 0)
+                        pf[i_out = n++] = (struct pollfd){out->fd, POLLIN, 0};
+                if (errs->fd >= 0)
+                        pf[i_err = n++] = (struct pollfd){errs->fd, POLLIN, 0};
+                if (sb->in_w >= 0 && pg->ready)
+                        pf[i_in = n++] = (struct pollfd){sb->in_w, POLLOUT, 0};
                 if (c->cancel_fd >= 0)
                         pf[i_cancel = n++] =
                                 (struct pollfd){c->cancel_fd, POLLIN, 0};
                 double now = al_now_ms();
                 double wake = deadline;
-                if (cg && next_cpu_check < wake)
+                if (run->cg && next_cpu_check < wake)
                         wake = next_cpu_check;
                 int timeout = wake <= now ? 0 : (int)(wake - now) + 1;
                 int pr = poll(pf, (nfds_t)n, timeout);
-                if (pr < 0 && errno != EINTR) {
-                        r = al_error_errno(err, errno, "poll");
-                        goto kill_and_fail;
-                }
+                if (pr < 0 && errno != EINTR)
+                        return al_error_errno(run->err, errno, "poll");
                 now = al_now_ms();
                 bool kill_now = false;
                 if (pr > 0 && i_msg >= 0 && pf[i_msg].revents &&
-                    !read_child_msg(&sb, &pg, now))
-                        sb.msg_r = safe_close(sb.msg_r);
+                    !read_child_msg(sb, pg, now))
+                        sb->msg_r = safe_close(sb->msg_r);
                 if (pr > 0 && i_out >= 0 && pf[i_out].revents &&
-                    !stream_read(&out, c->limits.output_bytes))
-                        /* out.fd aliases sb.out_r: closed once, both
+                    !stream_read(out, c->limits.output_bytes))
+                        /* out->fd aliases sb->out_r: closed once, both
                          * forgotten (a second close would hit another
                          * thread's fd in a threaded caller) */
-                        out.fd = sb.out_r = safe_close(sb.out_r);
+                        out->fd = sb->out_r = safe_close(sb->out_r);
                 if (pr > 0 && i_err >= 0 && pf[i_err].revents &&
-                    !stream_read(&errs, c->limits.output_bytes))
-                        errs.fd = sb.err_r = safe_close(sb.err_r);
-                if (out.truncated || errs.truncated) {
-                        out_kill = kill_now = true;
+                    !stream_read(errs, c->limits.output_bytes))
+                        errs->fd = sb->err_r = safe_close(sb->err_r);
+                if (out->truncated || errs->truncated) {
+                        run->out_kill = kill_now = true;
                 }
-                if (pr > 0 && i_in >= 0 && pf[i_in].revents) {
-                        ssize_t k =
-                                write_nosigpipe(sb.in_w, c->stdin_data + in_off,
-                                                c->stdin_len - in_off);
-                        if (k > 0)
-                                in_off += (size_t)k;
-                        if ((k < 0 && errno != EAGAIN) ||
-                            in_off == c->stdin_len)
-                                sb.in_w = safe_close(sb.in_w);
-                }
+                if (pr > 0 && i_in >= 0 && pf[i_in].revents)
+                        feed_stdin(run, &in_off);
                 if (pr > 0 && i_cancel >= 0 && pf[i_cancel].revents)
-                        cancelled = kill_now = true;
+                        run->cancelled = kill_now = true;
                 if (now >= deadline && !exited)
-                        wall_kill = kill_now = true;
-                if (cg && now >= next_cpu_check) {
+                        run->wall_kill = kill_now = true;
+                if (run->cg && now >= next_cpu_check) {
                         al_cg_stats st = {0};
-                        if (al_cgroup_stats(cg, &st) == 0 && st.have_cpu &&
+                        if (al_cgroup_stats(run->cg, &st) == 0 && st.have_cpu &&
                             st.cpu_usec / 1000 > c->limits.cpu_ms)
-                                cpu_kill = kill_now = true;
+                                run->cpu_kill = kill_now = true;
                         next_cpu_check = now + 100;
                 }
                 if (pr > 0 && pf[i_pid].revents)
                         exited = true;
                 if (kill_now && !exited) {
-                        kill(pid, SIGKILL);
-                        if (cg)
-                                al_cgroup_kill(cg);
+                        kill(run->pid, SIGKILL);
+                        if (run->cg)
+                                al_cgroup_kill(run->cg);
                 }
                 if (kill_now)
                         break;
         }
+        return 0;
+}
 
-        /* Reap init; by then the kernel has killed and reaped every other
-         * process of the pid namespace. */
-        struct rusage ru = {0};
-        int wst = 0;
-        while (wait4(pid, &wst, 0, &ru) < 0 && errno == EINTR)
+/* collect: reap init (by then the kernel has killed and reaped every
+ * other process of the pid namespace), drain the pipes (all writers are
+ * gone now), the child's last messages and the payload's status. */
+static void run_collect(struct run *run) {
+        const al_sbx_config *c = run->c;
+        struct sandbox *sb = &run->sb;
+        struct stream *out = &run->out, *errs = &run->errs;
+
+        while (wait4(run->pid, &run->wst, 0, &run->ru) < 0 && errno == EINTR)
                 ;
-        pid = -1;
-        double t_exit = mk[T_EXIT] = al_now_ms();
+        run->pid = -1;
+        double t_exit = run->mk[T_EXIT] = al_now_ms();
 
-        /* Drain what is left in the pipes: all writers are gone now. */
-        while (out.fd >= 0 && stream_read(&out, c->limits.output_bytes))
-                if (poll(&(struct pollfd){out.fd, POLLIN, 0}, 1, 0) <= 0)
+        while (out->fd >= 0 && stream_read(out, c->limits.output_bytes))
+                if (poll(&(struct pollfd){out->fd, POLLIN, 0}, 1, 0) <= 0)
                         break;
-        while (errs.fd >= 0 && stream_read(&errs, c->limits.output_bytes))
-                if (poll(&(struct pollfd){errs.fd, POLLIN, 0}, 1, 0) <= 0)
+        while (errs->fd >= 0 && stream_read(errs, c->limits.output_bytes))
+                if (poll(&(struct pollfd){errs->fd, POLLIN, 0}, 1, 0) <= 0)
                         break;
-        if (out.truncated || errs.truncated)
-                out_kill = true;
-        if (sb.msg_r >= 0) {
-                fcntl(sb.msg_r, F_SETFL, O_NONBLOCK);
-                while (read_child_msg(&sb, &pg, t_exit))
+        if (out->truncated || errs->truncated)
+                run->out_kill = true;
+        if (sb->msg_r >= 0) {
+                fcntl(sb->msg_r, F_SETFL, O_NONBLOCK);
+                while (read_child_msg(sb, &run->pg, t_exit))
                         ;
         }
-        int32_t pst = 0;
-        fcntl(sb.status_r, F_SETFL, O_NONBLOCK);
-        bool have_pst = read(sb.status_r, &pst, sizeof(pst)) == sizeof(pst);
+        fcntl(sb->status_r, F_SETFL, O_NONBLOCK);
+        run->have_pst = read(sb->status_r, &run->pst, sizeof(run->pst)) ==
+                        sizeof(run->pst);
+}
 
-        /* ---- account ---- */
-        al_cg_stats st = {0};
-        if (cg)
-                al_cgroup_stats(cg, &st);
-        res->wall_ms = (uint64_t)(t_exit - (pg.t_ready ? pg.t_ready : t_clone));
+/* account: usage (the cgroup's, else init's rusage), output, the
+ * protections applied, the payload's exit, the limits that were hit
+ * without a kill. */
+static void run_account(struct run *run) {
+        al_result *res = run->res;
+        struct progress *pg = &run->pg;
+        const struct rusage *ru = &run->ru;
+        al_cg_stats *st = &run->st;
+
+        if (run->cg)
+                al_cgroup_stats(run->cg, st);
+        res->wall_ms =
+                (uint64_t)(run->mk[T_EXIT] -
+                           (pg->t_ready ? pg->t_ready : run->mk[T_CLONE]));
         uint64_t ru_cpu =
-                (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
-                (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
-        res->cpu_ms = st.have_cpu ? st.cpu_usec / 1000 : ru_cpu;
-        res->memory_peak_bytes = st.have_memory_peak
-                                         ? st.memory_peak_bytes
-                                         : (uint64_t)ru.ru_maxrss * 1024;
-        res->stdout_buf = out.buf;
-        res->stdout_len = out.len;
-        res->stdout_truncated = out.truncated;
-        res->stderr_buf = errs.buf;
-        res->stderr_len = errs.len;
-        res->stderr_truncated = errs.truncated;
-        out.buf = errs.buf = NULL;
-        fill_protections(&res->protections, probe, cg != NULL, sb.root_mode,
-                         sb.host_uid, pg.ready_flags);
-        if (!cg && cg_fail[0])
+                (uint64_t)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000 +
+                (uint64_t)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1000;
+        res->cpu_ms = st->have_cpu ? st->cpu_usec / 1000 : ru_cpu;
+        res->memory_peak_bytes = st->have_memory_peak
+                                         ? st->memory_peak_bytes
+                                         : (uint64_t)ru->ru_maxrss * 1024;
+        res->stdout_buf = run->out.buf;
+        res->stdout_len = run->out.len;
+        res->stdout_truncated = run->out.truncated;
+        res->stderr_buf = run->errs.buf;
+        res->stderr_len = run->errs.len;
+        res->stderr_truncated = run->errs.truncated;
+        run->out.buf = run->errs.buf = NULL;
+        fill_protections(&res->protections, run->probe, run->cg != NULL,
+                         run->sb.root_mode, run->sb.host_uid, pg->ready_flags);
+        if (!run->cg && run->cg_fail[0])
                 snprintf(res->protections.note, sizeof(res->protections.note),
-                         "no cgroup limits (rlimits only): %s", cg_fail);
-        if (!(pg.ready_flags & READY_TIMENS))
+                         "no cgroup limits (rlimits only): %s", run->cg_fail);
+        if (!(pg->ready_flags & READY_TIMENS))
                 res->protections.time_ns = false;
 
-        if (have_pst) {
-                if (WIFEXITED(pst))
-                        res->exit_code = WEXITSTATUS(pst);
-                else if (WIFSIGNALED(pst))
-                        res->signal = WTERMSIG(pst);
+        if (run->have_pst) {
+                if (WIFEXITED(run->pst))
+                        res->exit_code = WEXITSTATUS(run->pst);
+                else if (WIFSIGNALED(run->pst))
+                        res->signal = WTERMSIG(run->pst);
         }
-        if (st.pids_denied > 0)
+        if (st->pids_denied > 0)
                 hit(res, "pids");
         /* Socket buffers at their cgroup limit: writes waited, nothing was
          * killed, like a full disk. */
-        if (st.sock_limit_hit)
+        if (st->sock_limit_hit)
                 hit(res, "memory");
-        if (pg.ws_fd >= 0) {
+        if (pg->ws_fd >= 0) {
                 struct statfs sf;
                 /* out of blocks or out of inodes */
-                if (fstatfs(pg.ws_fd, &sf) == 0 &&
+                if (fstatfs(pg->ws_fd, &sf) == 0 &&
                     (sf.f_bavail == 0 || sf.f_ffree == 0))
                         hit(res, "disk");
         }
+}
+
+/* verdict: the run's status and reason, the first that applies of setup
+ * failure, cancel, the limits in the order they are checked, and how the
+ * payload ended. One chain, kept whole: its order is the precedence. */
+static void run_verdict(struct run *run) {
+        const al_sbx_config *c = run->c;
+        al_result *res = run->res;
+        const struct progress *pg = &run->pg;
         bool cpu_sig = res->signal == SIGXCPU ||
                        (res->signal == SIGKILL &&
                         res->cpu_ms + 50 >= c->limits.cpu_ms);
 
-        if (pg.setup_failed && !pg.ready) {
+        if (pg->setup_failed && !pg->ready) {
                 res->status = AL_STATUS_INTERNAL_ERROR;
                 snprintf(res->reason, sizeof(res->reason),
-                         "sandbox setup failed: %s", pg.child_err.msg);
-        } else if (pg.setup_failed) {
+                         "sandbox setup failed: %s", pg->child_err.msg);
+        } else if (pg->setup_failed) {
                 /* the payload could not exec */
                 res->status = AL_STATUS_ERROR;
                 snprintf(res->reason, sizeof(res->reason), "%s",
-                         pg.child_err.msg);
+                         pg->child_err.msg);
                 res->exit_code = 127;
-        } else if (cancelled) {
+        } else if (run->cancelled) {
                 res->status = AL_STATUS_KILLED;
                 snprintf(res->reason, sizeof(res->reason),
                          "cancelled: the supervisor was asked to stop");
-        } else if (wall_kill) {
+        } else if (run->wall_kill) {
                 res->status = AL_STATUS_TIMEOUT;
                 hit(res, "wall");
                 snprintf(res->reason, sizeof(res->reason),
                          "wall time limit of %llu ms exceeded",
                          (unsigned long long)c->limits.wall_ms);
-        } else if (out_kill) {
+        } else if (run->out_kill) {
                 res->status = AL_STATUS_OUTPUT_LIMIT;
                 hit(res, "output");
                 snprintf(res->reason, sizeof(res->reason),
                          "output limit of %llu bytes per stream exceeded",
                          (unsigned long long)c->limits.output_bytes);
-        } else if (st.oom_kills > 0) {
+        } else if (run->st.oom_kills > 0) {
                 res->status = AL_STATUS_MEMORY_LIMIT;
                 hit(res, "memory");
                 snprintf(res->reason, sizeof(res->reason),
                          "memory limit of %llu MiB exceeded",
                          (unsigned long long)c->limits.memory_mb);
-        } else if (cpu_kill || cpu_sig) {
+        } else if (run->cpu_kill || cpu_sig) {
                 res->status = AL_STATUS_TIMEOUT;
                 hit(res, "cpu");
                 snprintf(res->reason, sizeof(res->reason),
                          "CPU time limit of %llu ms exceeded",
                          (unsigned long long)c->limits.cpu_ms);
-        } else if (!have_pst) {
+        } else if (!run->have_pst) {
                 res->status = AL_STATUS_INTERNAL_ERROR;
                 snprintf(res->reason, sizeof(res->reason),
                          "sandbox init ended without a payload status "
                          "(wait status 0x%x)",
-                         (unsigned)wst);
+                         (unsigned)run->wst);
         } else if (res->signal) {
                 res->status = AL_STATUS_KILLED;
                 snprintf(res->reason, sizeof(res->reason),
@@ -902,67 +973,104 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
             res->status == AL_STATUS_MEMORY_LIMIT ||
             res->status == AL_STATUS_OUTPUT_LIMIT ||
             res->status == AL_STATUS_KILLED) {
-                if (!have_pst || !WIFEXITED(pst))
+                if (!run->have_pst || !WIFEXITED(run->pst))
                         res->exit_code = -1;
-                if (!res->signal &&
-                    (wall_kill || out_kill || cancelled || cpu_kill))
+                if (!res->signal && (run->wall_kill || run->out_kill ||
+                                     run->cancelled || run->cpu_kill))
                         res->signal = SIGKILL;
         }
+}
 
-        /* What is left (the empty cgroup, the namespaces and the
-         * workspace tmpfs they hold) is the caller's to free once the
-         * result is out: al_sbx_leftover_free. */
-        mk[T_TD0] = al_now_ms();
+/* teardown: what is left (the empty cgroup, the namespaces and the
+ * workspace tmpfs they hold) is the caller's to free once the result is
+ * out: al_sbx_leftover_free. The rest is closed here. */
+static void run_teardown(struct run *run, int *ret_workspace_fd,
+                         al_sbx_leftover **ret_leftover) {
+        run->mk[T_TD0] = al_now_ms();
         al_sbx_leftover *lo = calloc(1, sizeof(*lo));
         if (lo) {
-                lo->cg = cg;
-                lo->mnt_fd = steal_fd(&pg.mnt_fd);
-                lo->net_fd = steal_fd(&pg.net_fd);
-                lo->slot_fd = steal_fd(&slot_fd);
-                cg = NULL;
+                lo->cg = run->cg;
+                lo->mnt_fd = steal_fd(&run->pg.mnt_fd);
+                lo->net_fd = steal_fd(&run->pg.net_fd);
+                lo->slot_fd = steal_fd(&run->slot_fd);
+                run->cg = NULL;
         } else {
-                al_cgroup_kill(cg);
-                cg = al_cgroup_destroy(cg);
+                al_cgroup_kill(run->cg);
+                run->cg = al_cgroup_destroy(run->cg);
         }
-        safe_close(pg.mnt_fd);
-        safe_close(pg.net_fd);
-        sb_close_all(&sb);
-        free(out.buf);
-        free(errs.buf);
-        mk[T_END] = al_now_ms();
-        if (c->timing) {
-                res->has_timing = true;
-                fill_timing(&res->timing, sb.clock, mk);
+        safe_close(run->pg.mnt_fd);
+        safe_close(run->pg.net_fd);
+        sb_close_all(&run->sb);
+        free(run->out.buf);
+        free(run->errs.buf);
+        run->mk[T_END] = al_now_ms();
+        if (run->c->timing) {
+                run->res->has_timing = true;
+                fill_timing(&run->res->timing, run->sb.clock, run->mk);
         }
-        munmap(sb.clock, sizeof(*sb.clock));
-        *ret_workspace_fd = steal_fd(&pg.ws_fd);
+        munmap(run->sb.clock, sizeof(*run->sb.clock));
+        *ret_workspace_fd = steal_fd(&run->pg.ws_fd);
         *ret_leftover = lo;
-        return 0;
+        safe_close(run->pidfd);
+        safe_close(run->slot_fd);
+}
 
-kill_and_fail:
-        if (pid > 0) {
-                kill(pid, SIGKILL);
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+/* A run that did not get to its end: kill and reap init if there is one,
+ * remove the cgroup, close and free everything; returns r. */
+static int run_fail(struct run *run, int r) {
+        if (run->pid > 0) {
+                kill(run->pid, SIGKILL);
+                while (waitpid(run->pid, NULL, 0) < 0 && errno == EINTR)
                         ;
-                pid = -1;
+                run->pid = -1;
         }
-fail:
-        if (pid > 0) {
-                kill(pid, SIGKILL);
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
+        if (run->cg) {
+                al_cgroup_kill(run->cg);
+                al_cgroup_destroy(run->cg);
         }
-        if (cg) {
-                al_cgroup_kill(cg);
-                al_cgroup_destroy(cg);
-        }
-        sb_close_all(&sb);
-        safe_close(pg.ws_fd);
-        safe_close(pg.mnt_fd);
-        safe_close(pg.net_fd);
-        free(out.buf);
-        free(errs.buf);
-        if (sb.clock != MAP_FAILED)
-                munmap(sb.clock, sizeof(*sb.clock));
+        sb_close_all(&run->sb);
+        safe_close(run->pg.ws_fd);
+        safe_close(run->pg.mnt_fd);
+        safe_close(run->pg.net_fd);
+        free(run->out.buf);
+        free(run->errs.buf);
+        if (run->sb.clock != MAP_FAILED)
+                munmap(run->sb.clock, sizeof(*run->sb.clock));
+        safe_close(run->pidfd);
+        safe_close(run->slot_fd);
         return r;
+}
+
+int al_sandbox_run(const al_sbx_config *c, al_result *res,
+                   int *ret_workspace_fd, al_sbx_leftover **ret_leftover,
+                   al_error *err) {
+        struct run run = {
+                .c = c,
+                .res = res,
+                .err = err,
+                .sb = {.c = c, .clock = MAP_FAILED},
+                .slot_fd = -1,
+                .pid = -1,
+                .pidfd = -1,
+                .out = {.fd = -1},
+                .errs = {.fd = -1},
+                .pg = {.ws_fd = -1, .mnt_fd = -1, .net_fd = -1},
+        };
+        int r;
+
+        sb_init_fds(&run.sb);
+        run.mk[T0] = al_now_ms();
+        *ret_workspace_fd = -1;
+        *ret_leftover = NULL;
+        if ((r = run_prepare(&run)) < 0)
+                return run_fail(&run, r);
+        run_cgroup(&run);
+        if ((r = run_clone(&run)) < 0 || (r = run_idmap(&run)) < 0 ||
+            (r = run_gate(&run)) < 0 || (r = run_supervise(&run)) < 0)
+                return run_fail(&run, r);
+        run_collect(&run);
+        run_account(&run);
+        run_verdict(&run);
+        run_teardown(&run, ret_workspace_fd, ret_leftover);
+        return 0;
 }
