@@ -81,8 +81,79 @@ static bool abs_path_ok(const char *p) {
         return p[0] == '/' && (p[1] == '\0' || al_rel_path_ok(p + 1));
 }
 
-static int parse_one(const char *name, json_t *o, char **base,
-                     al_profile **ret, al_error *err) {
+/* "compile" with its "compile_output", and "compile_limits". */
+static int parse_compile(const char *name, json_t *o, al_profile *p,
+                         al_error *err) {
+        char what[160];
+        int r;
+
+        json_t *comp = json_object_get(o, "compile");
+        if (comp) {
+                snprintf(what, sizeof(what), "language %s: compile", name);
+                if ((r = strv_from_json(comp, NULL, what, &p->compile, err)) <
+                    0)
+                        return r;
+                const char *out =
+                        json_string_value(json_object_get(o, "compile_output"));
+                if (!p->compile[0] || !out || !al_rel_path_ok(out))
+                        return al_error_set(err, EINVAL,
+                                            "language %s: \"compile\" needs a "
+                                            "non-empty argv and a relative "
+                                            "\"compile_output\"",
+                                            name);
+                if (!(p->compile_output = strdup(out)))
+                        return -ENOMEM;
+        }
+        al_limits_init(&p->compile_limits);
+        json_t *cl = json_object_get(o, "compile_limits");
+        const char *k;
+        json_t *v;
+        json_object_foreach(cl, k, v) {
+                char num[32];
+                if (!json_is_integer(v) || json_integer_value(v) < 0)
+                        return al_error_set(
+                                err, EINVAL,
+                                "language %s: compile_limits.%s must "
+                                "be a non-negative integer",
+                                name, k);
+                snprintf(num, sizeof(num), "%lld",
+                         (long long)json_integer_value(v));
+                if ((r = al_limits_set(&p->compile_limits, k, num, err)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* "env": an object of names and values, kept as NAME=VALUE. */
+static int parse_env(const char *name, json_t *o, al_profile *p,
+                     al_error *err) {
+        const char *k;
+        json_t *v;
+
+        json_t *env = json_object_get(o, "env");
+        size_t ne = json_is_object(env) ? json_object_size(env) : 0;
+        if (ne > AL_PROFILE_MAX_LIST)
+                return al_error_set(err, E2BIG, "language %s: env too large",
+                                    name);
+        p->env = calloc(ne + 1, sizeof(char *));
+        if (!p->env)
+                return -ENOMEM;
+        size_t i = 0;
+        json_object_foreach(env, k, v) {
+                if (!al_env_name_ok(k) || !json_is_string(v))
+                        return al_error_set(err, EINVAL,
+                                            "language %s: bad env entry '%s'",
+                                            name, k);
+                size_t len = strlen(k) + strlen(json_string_value(v)) + 2;
+                if (!(p->env[i] = malloc(len)))
+                        return -ENOMEM;
+                snprintf(p->env[i++], len, "%s=%s", k, json_string_value(v));
+        }
+        return 0;
+}
+
+static int parse_one(const char *name, json_t *o, char **base, al_profile **ret,
+                     al_error *err) {
         int r;
         if (!json_is_object(o))
                 return al_error_set(err, EINVAL, "language %s: not an object",
@@ -122,45 +193,8 @@ static int parse_one(const char *name, json_t *o, char **base,
         }
         if ((r = strv_from_json(run, NULL, what, &p->run, err)) < 0)
                 goto fail;
-        json_t *comp = json_object_get(o, "compile");
-        if (comp) {
-                snprintf(what, sizeof(what), "language %s: compile", name);
-                if ((r = strv_from_json(comp, NULL, what, &p->compile, err)) <
-                    0)
-                        goto fail;
-                const char *out =
-                        json_string_value(json_object_get(o, "compile_output"));
-                if (!p->compile[0] || !out || !al_rel_path_ok(out)) {
-                        r = al_error_set(err, EINVAL,
-                                         "language %s: \"compile\" needs a "
-                                         "non-empty argv and a relative "
-                                         "\"compile_output\"",
-                                         name);
-                        goto fail;
-                }
-                if (!(p->compile_output = strdup(out))) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-        }
-        al_limits_init(&p->compile_limits);
-        json_t *cl = json_object_get(o, "compile_limits");
-        const char *k;
-        json_t *v;
-        json_object_foreach(cl, k, v) {
-                char num[32];
-                if (!json_is_integer(v) || json_integer_value(v) < 0) {
-                        r = al_error_set(err, EINVAL,
-                                         "language %s: compile_limits.%s must "
-                                         "be a non-negative integer",
-                                         name, k);
-                        goto fail;
-                }
-                snprintf(num, sizeof(num), "%lld",
-                         (long long)json_integer_value(v));
-                if ((r = al_limits_set(&p->compile_limits, k, num, err)) < 0)
-                        goto fail;
-        }
+        if ((r = parse_compile(name, o, p, err)) < 0)
+                goto fail;
         snprintf(what, sizeof(what), "language %s: ro_paths", name);
         if ((r = strv_from_json(json_object_get(o, "ro_paths"), base, what,
                                 &p->ro_paths, err)) < 0)
@@ -173,33 +207,8 @@ static int parse_one(const char *name, json_t *o, char **base,
                                          name, *q);
                         goto fail;
                 }
-        json_t *env = json_object_get(o, "env");
-        size_t ne = json_is_object(env) ? json_object_size(env) : 0;
-        if (ne > AL_PROFILE_MAX_LIST) {
-                r = al_error_set(err, E2BIG, "language %s: env too large",
-                                 name);
+        if ((r = parse_env(name, o, p, err)) < 0)
                 goto fail;
-        }
-        p->env = calloc(ne + 1, sizeof(char *));
-        if (!p->env) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        size_t i = 0;
-        json_object_foreach(env, k, v) {
-                if (!al_env_name_ok(k) || !json_is_string(v)) {
-                        r = al_error_set(err, EINVAL,
-                                         "language %s: bad env entry '%s'",
-                                         name, k);
-                        goto fail;
-                }
-                size_t len = strlen(k) + strlen(json_string_value(v)) + 2;
-                if (!(p->env[i] = malloc(len))) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                snprintf(p->env[i++], len, "%s=%s", k, json_string_value(v));
-        }
         *ret = p;
         return 0;
 fail:
@@ -212,8 +221,8 @@ static int load_json(const char *text, al_error *err) {
         json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
         if (!root)
                 return al_error_set(err, EINVAL,
-                                    "language profiles: line %d: %s",
-                                    jerr.line, jerr.text);
+                                    "language profiles: line %d: %s", jerr.line,
+                                    jerr.text);
         int r = 0;
         char **base = NULL;
         json_t *langs = json_object_get(root, "languages");
@@ -243,8 +252,8 @@ static int load_json(const char *text, al_error *err) {
         json_object_foreach(langs, name, o) {
                 al_profile *p = NULL;
                 if (!al_rel_path_ok(name) || strchr(name, '/')) {
-                        r = al_error_set(err, EINVAL,
-                                         "bad language name '%s'", name);
+                        r = al_error_set(err, EINVAL, "bad language name '%s'",
+                                         name);
                         goto out;
                 }
                 if ((r = parse_one(name, o, use_base, &p, err)) < 0)

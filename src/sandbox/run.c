@@ -23,8 +23,8 @@
 #include "util.h"
 
 /* Caps on what one spec may carry (the HTTP and MCP doors reuse them). */
-#define AL_MAX_CODE (16u << 20)      /* source code bytes */
-#define AL_MAX_STDIN (64u << 20)     /* stdin bytes */
+#define AL_MAX_CODE (16u << 20)         /* source code bytes */
+#define AL_MAX_STDIN (64u << 20)        /* stdin bytes */
 #define AL_MAX_INPUT_TOTAL (256u << 20) /* all input files together */
 #define AL_MAX_COLLECT_GLOBS 64
 
@@ -78,8 +78,7 @@ int al_protect_path(const char *path, al_error *err) {
                 }
         if (n_protected >= AL_MAX_PROTECTED) {
                 free(real);
-                return al_error_set(err, ENOSPC,
-                                    "at most %d protected paths",
+                return al_error_set(err, ENOSPC, "at most %d protected paths",
                                     AL_MAX_PROTECTED);
         }
         protected_paths[n_protected++] = real;
@@ -185,8 +184,7 @@ int al_spec_set_code(al_spec *s, const void *code, size_t len, al_error *err) {
         return 0;
 }
 
-int al_spec_set_stdin(al_spec *s, const void *data, size_t len,
-                      al_error *err) {
+int al_spec_set_stdin(al_spec *s, const void *data, size_t len, al_error *err) {
         if (len > AL_MAX_STDIN)
                 return al_error_set(err, EFBIG,
                                     "stdin is %zu bytes; the limit is %u", len,
@@ -225,8 +223,7 @@ int al_spec_add_env(al_spec *s, const char *name, const char *value,
                     al_error *err) {
         if (!al_env_name_ok(name))
                 return al_error_set(err, EINVAL,
-                                    "bad environment variable name '%s'",
-                                    name);
+                                    "bad environment variable name '%s'", name);
         size_t len = strlen(name) + strlen(value) + 2;
         if (len > 64 * 1024)
                 return al_error_set(err, E2BIG,
@@ -235,12 +232,14 @@ int al_spec_add_env(al_spec *s, const char *name, const char *value,
         char *kv = malloc(len);
         if (kv)
                 snprintf(kv, len, "%s=%s", name, value);
-        return strv_push(&s->env, &s->n_env, AL_MAX_ENV, "environment "
-                         "variables", kv, err);
+        return strv_push(&s->env, &s->n_env, AL_MAX_ENV,
+                         "environment "
+                         "variables",
+                         kv, err);
 }
 
-int al_spec_add_file(al_spec *s, const char *name, const void *data,
-                     size_t len, bool executable, al_error *err) {
+int al_spec_add_file(al_spec *s, const char *name, const void *data, size_t len,
+                     bool executable, al_error *err) {
         if (!al_rel_path_ok(name))
                 return al_error_set(err, EINVAL,
                                     "bad input file name '%s': use a "
@@ -370,8 +369,7 @@ static void note(al_result *r, const char *fmt, const char *name) {
                  clean ? clean : "?");
         free(clean);
         n = strlen(r->files_note);
-        while (n > 0 &&
-               !al_utf8_valid((const unsigned char *)r->files_note, n))
+        while (n > 0 && !al_utf8_valid((const unsigned char *)r->files_note, n))
                 r->files_note[--n] = '\0';
 }
 
@@ -540,8 +538,8 @@ int al_collect_files(int ws_fd, char *const *globs, size_t n,
                                  .max_total = caps->max_total,
                                  .cancel_fd = caps->cancel_fd,
                                  .max_ms = caps->max_ms,
-                                 .deadline = al_now_ms() +
-                                             (double)caps->max_ms};
+                                 .deadline =
+                                         al_now_ms() + (double)caps->max_ms};
         return walk(ws_fd, "", 0, &cc);
 }
 
@@ -646,29 +644,22 @@ static void reject(al_result *r, const al_limits *l, const char *why) {
         snprintf(r->reason, sizeof(r->reason), "%s", why);
 }
 
-int al_run(const al_spec *s, al_result **ret, al_error *err) {
-        al_result *r = calloc(1, sizeof(*r));
-        if (!r)
-                return al_error_set(err, ENOMEM, "out of memory");
-        double t0 = al_now_ms();
+/* Refuse what cannot run here, before any sandbox: true when r now says
+ * why (status rejected). */
+static bool refused(const al_spec *s, al_result *r) {
         al_error e = {0};
-        int ws = -1, rc = 0;
-        bool gated = false; /* the spec's gate was handed to a sandbox */
-        _cleanup_free_ char **envp = NULL;
-        _cleanup_free_ char **argv = NULL;
-        _cleanup_free_ al_sbx_file *files = NULL;
 
         if (!s->lang) {
                 reject(r, &s->limits, "no language given");
-                goto done;
+                return true;
         }
         if (!s->has_code) {
                 reject(r, &s->limits, "no code given");
-                goto done;
+                return true;
         }
         if (al_limits_validate(&s->limits, &e) < 0) {
                 reject(r, &s->limits, e.msg);
-                goto done;
+                return true;
         }
         if (!al_profile_available(s->lang)) {
                 char why[256];
@@ -678,7 +669,7 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                          s->lang->compile ? s->lang->compile[0]
                                           : s->lang->run[0]);
                 reject(r, &s->limits, why);
-                goto done;
+                return true;
         }
         const char *prot = NULL, *bind = exposes_protected(s->lang, &prot);
         if (bind) {
@@ -688,12 +679,12 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                          "protected state %s",
                          s->lang->name, bind, prot);
                 reject(r, &s->limits, why);
-                goto done;
+                return true;
         }
         if (s->input_total + s->code_len > (s->limits.disk_mb << 20)) {
                 reject(r, &s->limits,
                        "input files and code do not fit the disk limit");
-                goto done;
+                return true;
         }
         for (size_t i = 0; i < s->n_files; i++)
                 if (!strcmp(s->files[i].name, s->lang->file) ||
@@ -705,118 +696,153 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                                  "program's own file",
                                  s->files[i].name);
                         reject(r, &s->limits, why);
-                        goto done;
+                        return true;
                 }
+        return false;
+}
 
-        envp = build_env(s);
-        files = calloc(s->n_files + 1, sizeof(*files));
-        if (!envp || !files) {
-                rc = al_error_set(err, ENOMEM, "out of memory");
-                goto done;
-        }
-        files[0] = (al_sbx_file){.name = s->lang->file,
-                                 .data = s->code,
-                                 .len = s->code_len};
+/* The sandbox's input files: the code under the profile's file name,
+ * then the spec's files. */
+static al_sbx_file *sandbox_files(const al_spec *s) {
+        al_sbx_file *files = calloc(s->n_files + 1, sizeof(*files));
+        if (!files)
+                return NULL;
+        files[0] = (al_sbx_file){
+                .name = s->lang->file, .data = s->code, .len = s->code_len};
         for (size_t i = 0; i < s->n_files; i++)
                 files[i + 1] = (al_sbx_file){.name = s->files[i].name,
                                              .data = s->files[i].data,
                                              .len = s->files[i].len,
                                              .executable = s->files[i].exec};
-        size_t n_files = s->n_files + 1;
+        return files;
+}
 
-        if (s->lang->compile) {
-                /* Compile in a sandbox of its own, with the profile's
-                 * limits; only the produced binary crosses over. */
-                _cleanup_free_ char **cargv = expand_argv(
-                        s->lang->compile, s->lang->file, NULL, 0);
-                al_result *cr = calloc(1, sizeof(*cr));
-                if (!cargv || !cr) {
-                        free(cr);
-                        rc = al_error_set(err, ENOMEM, "out of memory");
-                        goto done;
-                }
-                r->compile = cr;
-                r->has_compile = true;
-                int cws = -1;
-                al_sbx_leftover *clo = NULL;
-                /* the compiler runs for the caller, so within the caller's
-                 * limits too (which a server's key ceilings have already
-                 * lowered): a macro bomb must not get the profile's 512
-                 * MiB / 30 s from a request of 64 MiB / 2 s */
-                al_limits cl = s->lang->compile_limits;
-                uint64_t *cf[] = {&cl.wall_ms, &cl.cpu_ms, &cl.memory_mb,
-                                  &cl.pids, &cl.disk_mb, &cl.output_bytes};
-                const uint64_t rf[] = {s->limits.wall_ms, s->limits.cpu_ms,
-                                       s->limits.memory_mb, s->limits.pids,
-                                       s->limits.disk_mb,
-                                       s->limits.output_bytes};
-                for (size_t k = 0; k < ARRAY_SIZE(cf); k++)
-                        if (*cf[k] > rf[k])
-                                *cf[k] = rf[k];
-                rc = stage(s, &gated, cargv, envp, files, 1, &cl, NULL, 0, cr,
-                           &cws, &clo, err);
-                if (rc < 0)
-                        goto done;
-                char *out_glob = s->lang->compile_output;
-                if (cr->status == AL_STATUS_OK)
-                        rc = collect(cws, &out_glob, 1, 1, 256u << 20,
-                                     256u << 20, s->cancel_fd, cr);
-                safe_close(cws);
-                al_sbx_leftover_free(clo);
-                if (rc < 0) {
-                        al_error_set(err, -rc, "collect compiler output");
-                        goto done;
-                }
-                if (cr->status != AL_STATUS_OK || cr->n_files != 1) {
-                        /* compile failed: the run did not happen */
-                        r->status = cr->status == AL_STATUS_OK
-                                            ? AL_STATUS_ERROR
-                                            : cr->status;
-                        if (r->status == AL_STATUS_ERROR ||
-                            r->status == AL_STATUS_KILLED)
-                                r->status = AL_STATUS_ERROR;
-                        r->exit_code = -1;
-                        r->limits = s->limits;
-                        r->protections = cr->protections;
-                        snprintf(r->reason, sizeof(r->reason),
-                                 "compilation failed: %s",
-                                 cr->reason[0] ? cr->reason
-                                               : "no binary produced");
-                        goto done;
-                }
-                /* the run sees the binary, not the source */
-                files[0] = (al_sbx_file){.name = cr->files[0].name,
-                                         .data = cr->files[0].data,
-                                         .len = cr->files[0].size,
-                                         .executable = true};
-        }
+/* The compiler runs for the caller, so within the caller's limits too
+ * (which a server's key ceilings have already lowered): a macro bomb
+ * must not get the profile's 512 MiB / 30 s from a request of 64 MiB /
+ * 2 s. */
+static al_limits compile_limits(const al_spec *s) {
+        al_limits cl = s->lang->compile_limits;
+        uint64_t *cf[] = {&cl.wall_ms, &cl.cpu_ms,  &cl.memory_mb,
+                          &cl.pids,    &cl.disk_mb, &cl.output_bytes};
+        const uint64_t rf[] = {s->limits.wall_ms,   s->limits.cpu_ms,
+                               s->limits.memory_mb, s->limits.pids,
+                               s->limits.disk_mb,   s->limits.output_bytes};
+        for (size_t k = 0; k < ARRAY_SIZE(cf); k++)
+                if (*cf[k] > rf[k])
+                        *cf[k] = rf[k];
+        return cl;
+}
 
-        argv = expand_argv(s->lang->run, s->lang->file, s->args, s->n_args);
-        if (!argv) {
-                rc = al_error_set(err, ENOMEM, "out of memory");
-                goto done;
+/* Compile in a sandbox of its own, with the profile's limits; only the
+ * produced binary crosses over, as files[0]. Returns < 0 on error, 1
+ * when the compile failed (r says so: the run does not happen), 0 when
+ * the run can go on. */
+static int compile_stage(const al_spec *s, bool *gated, char *const *envp,
+                         al_sbx_file *files, al_result *r, al_error *err) {
+        _cleanup_free_ char **cargv =
+                expand_argv(s->lang->compile, s->lang->file, NULL, 0);
+        al_result *cr = calloc(1, sizeof(*cr));
+        if (!cargv || !cr) {
+                free(cr);
+                return al_error_set(err, ENOMEM, "out of memory");
         }
-        double t_stage = al_now_ms();
-        rc = stage(s, &gated, argv, envp, files, n_files, &s->limits, s->stdin_data,
-                   s->stdin_len, r, &ws, &r->leftover, err);
+        r->compile = cr;
+        r->has_compile = true;
+        int cws = -1;
+        al_sbx_leftover *clo = NULL;
+        al_limits cl = compile_limits(s);
+        int rc = stage(s, gated, cargv, envp, files, 1, &cl, NULL, 0, cr, &cws,
+                       &clo, err);
         if (rc < 0)
-                goto done;
+                return rc;
+        char *out_glob = s->lang->compile_output;
+        if (cr->status == AL_STATUS_OK)
+                rc = collect(cws, &out_glob, 1, 1, 256u << 20, 256u << 20,
+                             s->cancel_fd, cr);
+        safe_close(cws);
+        al_sbx_leftover_free(clo);
+        if (rc < 0)
+                return al_error_set(err, -rc, "collect compiler output");
+        if (cr->status != AL_STATUS_OK || cr->n_files != 1) {
+                /* compile failed: the run did not happen */
+                r->status = cr->status == AL_STATUS_OK ? AL_STATUS_ERROR
+                                                       : cr->status;
+                if (r->status == AL_STATUS_ERROR ||
+                    r->status == AL_STATUS_KILLED)
+                        r->status = AL_STATUS_ERROR;
+                r->exit_code = -1;
+                r->limits = s->limits;
+                r->protections = cr->protections;
+                snprintf(r->reason, sizeof(r->reason), "compilation failed: %s",
+                         cr->reason[0] ? cr->reason : "no binary produced");
+                return 1;
+        }
+        /* the run sees the binary, not the source */
+        files[0] = (al_sbx_file){.name = cr->files[0].name,
+                                 .data = cr->files[0].data,
+                                 .len = cr->files[0].size,
+                                 .executable = true};
+        return 0;
+}
+
+/* The run itself, then the files it leaves that the spec collects. */
+static int run_stage(const al_spec *s, bool *gated, char *const *envp,
+                     const al_sbx_file *files, double t0, al_result *r, int *ws,
+                     al_error *err) {
+        _cleanup_free_ char **argv =
+                expand_argv(s->lang->run, s->lang->file, s->args, s->n_args);
+        if (!argv)
+                return al_error_set(err, ENOMEM, "out of memory");
+        double t_stage = al_now_ms();
+        int rc = stage(s, gated, argv, envp, files, s->n_files + 1, &s->limits,
+                       s->stdin_data, s->stdin_len, r, ws, &r->leftover, err);
+        if (rc < 0)
+                return rc;
         if (r->has_timing) {
                 /* the sandbox measured from its own start */
                 r->timing.prepare_ms += t_stage - t0;
                 r->timing.setup_ms += t_stage - t0;
         }
         double t_c = al_now_ms();
-        uint64_t ctotal = s->collect_max ? s->collect_max : AL_COLLECT_MAX_TOTAL;
-        rc = collect(ws, s->collect, s->n_collect, AL_COLLECT_MAX_FILES,
-                     AL_COLLECT_MAX_FILE < ctotal ? AL_COLLECT_MAX_FILE : ctotal,
+        uint64_t ctotal =
+                s->collect_max ? s->collect_max : AL_COLLECT_MAX_TOTAL;
+        rc = collect(*ws, s->collect, s->n_collect, AL_COLLECT_MAX_FILES,
+                     AL_COLLECT_MAX_FILE < ctotal ? AL_COLLECT_MAX_FILE
+                                                  : ctotal,
                      ctotal, s->cancel_fd, r);
-        if (rc < 0) {
-                al_error_set(err, -rc, "collect output files");
-                goto done;
-        }
+        if (rc < 0)
+                return al_error_set(err, -rc, "collect output files");
         if (r->has_timing)
                 r->timing.collect_ms = al_now_ms() - t_c;
+        return 0;
+}
+
+int al_run(const al_spec *s, al_result **ret, al_error *err) {
+        al_result *r = calloc(1, sizeof(*r));
+        if (!r)
+                return al_error_set(err, ENOMEM, "out of memory");
+        double t0 = al_now_ms();
+        int ws = -1, rc = 0;
+        bool gated = false; /* the spec's gate was handed to a sandbox */
+        _cleanup_free_ char **envp = NULL;
+        _cleanup_free_ al_sbx_file *files = NULL;
+
+        if (refused(s, r))
+                goto done;
+        envp = build_env(s);
+        files = sandbox_files(s);
+        if (!envp || !files) {
+                rc = al_error_set(err, ENOMEM, "out of memory");
+                goto done;
+        }
+        if (s->lang->compile &&
+            (rc = compile_stage(s, &gated, envp, files, r, err)) != 0) {
+                if (rc > 0)
+                        rc = 0; /* r says why the compile failed */
+                goto done;
+        }
+        rc = run_stage(s, &gated, envp, files, t0, r, &ws, err);
 
 done:
         safe_close(ws);
