@@ -100,71 +100,6 @@ static void help(FILE *f) {
 "code does not run (exit 8, error code audit_unavailable).\n");
 }
 
-enum {
-        OPT_STDIN = 256,
-        OPT_ARG,
-        OPT_FILE,
-        OPT_COLLECT,
-        OPT_OUTDIR,
-        OPT_CPU,
-        OPT_PIDS,
-        OPT_DISK,
-        OPT_OUTPUT,
-        OPT_OPENFILES,
-        OPT_LIMIT,
-        OPT_JSON,
-        OPT_PRETTY,
-        OPT_TIMING,
-        OPT_LANGUAGES,
-        OPT_LIST,
-        OPT_STATE,
-        OPT_NO_AUDIT,
-        OPT_USER_ID,
-        OPT_AGENT_ID,
-        OPT_POLICY,
-        OPT_POLICY_MODE,
-        OPT_MARKDOWN,
-        OPT_DEFAULT_LANG,
-        OPT_FAIL_FAST,
-};
-
-static const struct option opts[] = {
-        {"lang", required_argument, NULL, 'l'},
-        {"language", required_argument, NULL, 'l'},
-        {"code", required_argument, NULL, 'c'},
-        {"stdin", required_argument, NULL, OPT_STDIN},
-        {"arg", required_argument, NULL, OPT_ARG},
-        {"env", required_argument, NULL, 'e'},
-        {"file", required_argument, NULL, OPT_FILE},
-        {"collect", required_argument, NULL, OPT_COLLECT},
-        {"out-dir", required_argument, NULL, OPT_OUTDIR},
-        {"timeout", required_argument, NULL, 't'},
-        {"cpu", required_argument, NULL, OPT_CPU},
-        {"memory", required_argument, NULL, 'm'},
-        {"pids", required_argument, NULL, OPT_PIDS},
-        {"disk", required_argument, NULL, OPT_DISK},
-        {"output", required_argument, NULL, OPT_OUTPUT},
-        {"open-files", required_argument, NULL, OPT_OPENFILES},
-        {"limit", required_argument, NULL, OPT_LIMIT},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"pretty", no_argument, NULL, OPT_PRETTY},
-        {"timing", no_argument, NULL, OPT_TIMING},
-        {"quiet", no_argument, NULL, 'q'},
-        {"languages", required_argument, NULL, OPT_LANGUAGES},
-        {"list-languages", no_argument, NULL, OPT_LIST},
-        {"state", required_argument, NULL, OPT_STATE},
-        {"no-audit", no_argument, NULL, OPT_NO_AUDIT},
-        {"user-id", required_argument, NULL, OPT_USER_ID},
-        {"agent-id", required_argument, NULL, OPT_AGENT_ID},
-        {"policy", required_argument, NULL, OPT_POLICY},
-        {"policy-mode", required_argument, NULL, OPT_POLICY_MODE},
-        {"markdown", required_argument, NULL, OPT_MARKDOWN},
-        {"default-lang", required_argument, NULL, OPT_DEFAULT_LANG},
-        {"fail-fast", no_argument, NULL, OPT_FAIL_FAST},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-};
-
 static bool json_mode;
 
 /* The audit log of this invocation: opened on first need (a refusal or
@@ -310,42 +245,6 @@ static int audit_gate(void *ctx, al_error *err) {
                 return -(g->err.code ? g->err.code : EIO);
         }
         return 0;
-}
-
-/* Before getopt: the flags that decide how errors in any other flag are
- * reported and recorded (skipping the values of flags that take one, so
- * that -c --json is code, not a flag). */
-static void prescan(int argc, char **argv) {
-        for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-                const char *a = argv[i];
-                if (a[0] != '-' || !a[1])
-                        continue;
-                if (a[1] != '-') { /* short: -c CODE, -lpython */
-                        if (strchr("lcetm", a[1]) && !a[2])
-                                i++;
-                        continue;
-                }
-                const char *name = a + 2, *eq = strchr(name, '=');
-                size_t n = eq ? (size_t)(eq - name) : strlen(name);
-                const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-                for (const struct option *o = opts; o->name; o++) {
-                        if (strlen(o->name) != n || strncmp(o->name, name, n))
-                                continue;
-                        if (o->val == OPT_JSON)
-                                json_mode = true;
-                        else if (o->val == OPT_NO_AUDIT)
-                                audit.on = false;
-                        else if (o->val == OPT_STATE && val)
-                                audit.state = val;
-                        else if (o->val == OPT_USER_ID && val)
-                                audit.who.user_id = val;
-                        else if (o->val == OPT_AGENT_ID && val)
-                                audit.who.agent_id = val;
-                        if (o->has_arg == required_argument && !eq)
-                                i++;
-                        break;
-                }
-        }
 }
 
 /* A caller-supplied id: printable, at most 128 bytes. */
@@ -589,187 +488,208 @@ struct run_opts {
         bool pretty, quiet, timing, list, fail_fast;
 };
 
+/* What the setters of the flags write to: the spec, the other flags, and
+ * whether this is the same command line once more (again: the next
+ * Markdown block). */
+struct run_parse {
+        al_spec *s;
+        struct run_opts *o;
+        bool again;
+};
+
+static int set_arg(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        al_error e = {0};
+        if (al_spec_add_arg(p->s, arg, &e) < 0)
+                return refuse(EXIT_USAGE, "invalid_argument", "--arg: %s",
+                              e.msg);
+        return 0;
+}
+
+static int set_env(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        al_error e = {0};
+        char *eq = strchr(arg, '=');
+        if (!eq)
+                return refuse(EXIT_USAGE, "invalid_env",
+                              "--env wants NAME=VALUE, got '%s'", arg);
+        *eq = '\0';
+        int r = al_spec_add_env(p->s, arg, eq + 1, &e);
+        *eq = '=';
+        if (r < 0)
+                return refuse(EXIT_USAGE, "invalid_env", "--env: %s", e.msg);
+        return 0;
+}
+
+/* --file NAME=PATH, or PATH (as its base name). */
+static int set_file(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        al_error e = {0};
+        int r;
+        char *eq = strchr(arg, '=');
+        const char *name = arg, *path = arg;
+        char namebuf[PATH_MAX];
+        if (eq) {
+                size_t nl = (size_t)(eq - arg);
+                if (nl >= sizeof(namebuf))
+                        nl = sizeof(namebuf) - 1;
+                memcpy(namebuf, arg, nl);
+                namebuf[nl] = '\0';
+                name = namebuf;
+                path = eq + 1;
+        } else {
+                const char *b = strrchr(arg, '/');
+                name = b ? b + 1 : arg;
+        }
+        _cleanup_free_ unsigned char *data = NULL;
+        size_t len = 0;
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+                return refuse(EXIT_USAGE, "invalid_file",
+                              "--file %s: not a regular file", path);
+        if ((r = al_read_all(path, CLI_MAX_READ, &data, &len)) < 0)
+                return refuse(EXIT_USAGE, "invalid_file", "--file %s: %s",
+                              path, strerror(-r));
+        if (al_spec_add_file(p->s, name, data, len, st.st_mode & 0111, &e) <
+            0)
+                return refuse(EXIT_USAGE, "invalid_file", "--file: %s",
+                              e.msg);
+        return 0;
+}
+
+static int set_collect(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        al_error e = {0};
+        if (al_spec_add_collect(p->s, arg, &e) < 0)
+                return refuse(EXIT_USAGE, "invalid_collect", "--collect: %s",
+                              e.msg);
+        return 0;
+}
+
+/* The limit flags, by o->id: the limit's JSON name, and whether the
+ * value is in seconds. */
+static const struct {
+        const char *name;
+        bool seconds;
+} limit_flags[] = {
+        {"wall_ms", true},   {"cpu_ms", true},       {"memory_mb", false},
+        {"pids", false},     {"disk_mb", false},     {"output_bytes", false},
+        {"open_files", false},
+};
+enum { LIM_WALL, LIM_CPU, LIM_MEMORY, LIM_PIDS, LIM_DISK, LIM_OUTPUT, LIM_FILES };
+
+static int set_limit(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        char flag[32];
+        snprintf(flag, sizeof(flag), "--%s", o->name);
+        return set_limit_flag(p->s, flag, limit_flags[o->id].name, arg,
+                              limit_flags[o->id].seconds);
+}
+
+/* --limit NAME=VALUE */
+static int set_limit_any(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        char *eq = strchr(arg, '=');
+        if (!eq)
+                return refuse(EXIT_USAGE, "invalid_limit",
+                              "--limit wants NAME=VALUE, got '%s'", arg);
+        *eq = '\0';
+        int r = set_limit_flag(p->s, "--limit", arg, eq + 1, false);
+        *eq = '=';
+        return r;
+}
+
+static int set_languages(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        al_error e = {0};
+        if (!p->again && al_languages_load_file(arg, &e) < 0)
+                return refuse(EXIT_USAGE, "invalid_languages",
+                              "--languages: %s", e.msg);
+        return 0;
+}
+
+static int set_no_audit(const struct cli_opt *o, const char *arg) {
+        (void)o;
+        (void)arg;
+        audit.on = false;
+        return 0;
+}
+
+#define RUN_NOPTS 32
+
+/* The flags of airlock run, in getopt's order (--help is its own text:
+ * help()). The early ones decide how errors in any other flag are
+ * reported and recorded (cmd_run reads them first). */
+static void run_table(struct cli_opt t[RUN_NOPTS + 1], struct run_parse *p) {
+        struct run_opts *o = p->o;
+#define STR(n, sh, dst) {.name = n, .has_arg = 1, .short_name = sh,            \
+                         .kind = CLI_STRING, .str = dst}
+#define FLAG(n, sh, dst) {.name = n, .short_name = sh, .kind = CLI_FLAG,      \
+                          .flag = dst}
+#define CALL(n, sh, fn, i) {.name = n, .has_arg = 1, .short_name = sh,         \
+                            .kind = CLI_CALL, .set = fn, .ctx = p, .id = i}
+        const struct cli_opt v[] = {
+                STR("lang", 'l', &o->lang),
+                STR("language", 'l', &o->lang),
+                STR("code", 'c', &o->code_arg),
+                STR("stdin", 0, &o->stdin_path),
+                CALL("arg", 0, set_arg, 0),
+                CALL("env", 'e', set_env, 0),
+                CALL("file", 0, set_file, 0),
+                CALL("collect", 0, set_collect, 0),
+                STR("out-dir", 0, &o->out_dir),
+                CALL("timeout", 't', set_limit, LIM_WALL),
+                CALL("cpu", 0, set_limit, LIM_CPU),
+                CALL("memory", 'm', set_limit, LIM_MEMORY),
+                CALL("pids", 0, set_limit, LIM_PIDS),
+                CALL("disk", 0, set_limit, LIM_DISK),
+                CALL("output", 0, set_limit, LIM_OUTPUT),
+                CALL("open-files", 0, set_limit, LIM_FILES),
+                CALL("limit", 0, set_limit_any, 0),
+                {.name = "json", .kind = CLI_FLAG, .flag = &json_mode,
+                 .early = CLI_EARLY},
+                FLAG("pretty", 0, &o->pretty),
+                FLAG("timing", 0, &o->timing),
+                FLAG("quiet", 'q', &o->quiet),
+                CALL("languages", 0, set_languages, 0),
+                FLAG("list-languages", 0, &o->list),
+                {.name = "state", .has_arg = 1, .kind = CLI_STRING,
+                 .str = &audit.state, .early = CLI_EARLY_ONLY},
+                {.name = "no-audit", .kind = CLI_CALL, .set = set_no_audit,
+                 .early = CLI_EARLY_ONLY},
+                {.name = "user-id", .has_arg = 1, .kind = CLI_STRING,
+                 .str = &audit.who.user_id, .early = CLI_EARLY_ONLY},
+                {.name = "agent-id", .has_arg = 1, .kind = CLI_STRING,
+                 .str = &audit.who.agent_id, .early = CLI_EARLY_ONLY},
+                STR("policy", 0, &o->policy_file),
+                STR("policy-mode", 0, &o->policy_mode),
+                STR("markdown", 0, &o->markdown),
+                STR("default-lang", 0, &o->default_lang),
+                FLAG("fail-fast", 0, &o->fail_fast),
+                CLI_END,
+        };
+#undef STR
+#undef FLAG
+#undef CALL
+        _Static_assert(sizeof(v) == sizeof(v[0]) * (RUN_NOPTS + 1),
+                       "RUN_NOPTS");
+        memcpy(t, v, sizeof(v));
+}
+
 /* The flags into s and o: -1 to go on, else the exit status of a refusal.
  * again: the same flags once more, for the next Markdown block (files
  * are read again; language profiles are not loaded twice). */
 static int parse_opts(int argc, char **argv, al_spec *s, struct run_opts *o,
                       bool again) {
         al_error e = {0};
-        int r;
         *o = (struct run_opts){0};
-        optind = 1;
-        int c;
-        while ((c = getopt_long(argc, argv, "l:c:e:t:m:qh", opts, NULL)) !=
-               -1) {
-                switch (c) {
-                case 'l':
-                        o->lang = optarg;
-                        break;
-                case 'c':
-                        o->code_arg = optarg;
-                        break;
-                case OPT_STDIN:
-                        o->stdin_path = optarg;
-                        break;
-                case OPT_ARG:
-                        if (al_spec_add_arg(s, optarg, &e) < 0)
-                                return refuse(EXIT_USAGE, "invalid_argument",
-                                              "--arg: %s", e.msg);
-                        break;
-                case 'e': {
-                        char *eq = strchr(optarg, '=');
-                        if (!eq)
-                                return refuse(EXIT_USAGE, "invalid_env",
-                                              "--env wants NAME=VALUE, got "
-                                              "'%s'",
-                                              optarg);
-                        *eq = '\0';
-                        r = al_spec_add_env(s, optarg, eq + 1, &e);
-                        *eq = '=';
-                        if (r < 0)
-                                return refuse(EXIT_USAGE, "invalid_env",
-                                              "--env: %s", e.msg);
-                        break;
-                }
-                case OPT_FILE: {
-                        char *eq = strchr(optarg, '=');
-                        const char *name = optarg, *path = optarg;
-                        char namebuf[PATH_MAX];
-                        if (eq) {
-                                size_t nl = (size_t)(eq - optarg);
-                                if (nl >= sizeof(namebuf))
-                                        nl = sizeof(namebuf) - 1;
-                                memcpy(namebuf, optarg, nl);
-                                namebuf[nl] = '\0';
-                                name = namebuf;
-                                path = eq + 1;
-                        } else {
-                                const char *b = strrchr(optarg, '/');
-                                name = b ? b + 1 : optarg;
-                        }
-                        _cleanup_free_ unsigned char *data = NULL;
-                        size_t len = 0;
-                        struct stat st;
-                        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-                                return refuse(EXIT_USAGE, "invalid_file",
-                                              "--file %s: not a regular file",
-                                              path);
-                        if ((r = al_read_all(path, CLI_MAX_READ, &data, &len)) < 0)
-                                return refuse(EXIT_USAGE, "invalid_file",
-                                              "--file %s: %s", path,
-                                              strerror(-r));
-                        if (al_spec_add_file(s, name, data, len,
-                                             st.st_mode & 0111, &e) < 0)
-                                return refuse(EXIT_USAGE, "invalid_file",
-                                              "--file: %s", e.msg);
-                        break;
-                }
-                case OPT_COLLECT:
-                        if (al_spec_add_collect(s, optarg, &e) < 0)
-                                return refuse(EXIT_USAGE, "invalid_collect",
-                                              "--collect: %s", e.msg);
-                        break;
-                case OPT_OUTDIR:
-                        o->out_dir = optarg;
-                        break;
-                case 't':
-                        if ((r = set_limit_flag(s, "--timeout", "wall_ms",
-                                                optarg, true)))
-                                return r;
-                        break;
-                case OPT_CPU:
-                        if ((r = set_limit_flag(s, "--cpu", "cpu_ms", optarg,
-                                                true)))
-                                return r;
-                        break;
-                case 'm':
-                        if ((r = set_limit_flag(s, "--memory", "memory_mb",
-                                                optarg, false)))
-                                return r;
-                        break;
-                case OPT_PIDS:
-                        if ((r = set_limit_flag(s, "--pids", "pids", optarg,
-                                                false)))
-                                return r;
-                        break;
-                case OPT_DISK:
-                        if ((r = set_limit_flag(s, "--disk", "disk_mb", optarg,
-                                                false)))
-                                return r;
-                        break;
-                case OPT_OUTPUT:
-                        if ((r = set_limit_flag(s, "--output", "output_bytes",
-                                                optarg, false)))
-                                return r;
-                        break;
-                case OPT_OPENFILES:
-                        if ((r = set_limit_flag(s, "--open-files",
-                                                "open_files", optarg, false)))
-                                return r;
-                        break;
-                case OPT_LIMIT: {
-                        char *eq = strchr(optarg, '=');
-                        if (!eq)
-                                return refuse(EXIT_USAGE, "invalid_limit",
-                                              "--limit wants NAME=VALUE, got "
-                                              "'%s'",
-                                              optarg);
-                        *eq = '\0';
-                        r = set_limit_flag(s, "--limit", optarg, eq + 1,
-                                           false);
-                        *eq = '=';
-                        if (r)
-                                return r;
-                        break;
-                }
-                case OPT_JSON:
-                        json_mode = true;
-                        break;
-                case OPT_PRETTY:
-                        o->pretty = true;
-                        break;
-                case OPT_TIMING:
-                        o->timing = true;
-                        break;
-                case 'q':
-                        o->quiet = true;
-                        break;
-                case OPT_LANGUAGES:
-                        if (!again && al_languages_load_file(optarg, &e) < 0)
-                                return refuse(EXIT_USAGE, "invalid_languages",
-                                              "--languages: %s", e.msg);
-                        break;
-                case OPT_LIST:
-                        o->list = true;
-                        break;
-                case OPT_POLICY:
-                        o->policy_file = optarg;
-                        break;
-                case OPT_POLICY_MODE:
-                        o->policy_mode = optarg;
-                        break;
-                case OPT_MARKDOWN:
-                        o->markdown = optarg;
-                        break;
-                case OPT_DEFAULT_LANG:
-                        o->default_lang = optarg;
-                        break;
-                case OPT_FAIL_FAST:
-                        o->fail_fast = true;
-                        break;
-                case OPT_STATE:
-                case OPT_NO_AUDIT:
-                case OPT_USER_ID:
-                case OPT_AGENT_ID:
-                        break; /* taken by prescan() */
-                case 'h':
-                        help(stdout);
-                        return EXIT_OK;
-                default:
-                        help(stderr);
-                        return EXIT_USAGE;
-                }
-        }
+        struct run_parse p = {s, o, again};
+        struct cli_opt t[RUN_NOPTS + 1];
+        run_table(t, &p);
+        const struct cli_cmd cmd = {.opts = t, .help = help};
+        int r = cli_parse(&cmd, argc, argv, 1);
+        if (r >= 0)
+                return r;
         /* getopt has moved the operands to the end: the code FILE (unless
          * -c or --markdown), then the program's arguments (options among
          * them only after "--"). */
@@ -1121,7 +1041,12 @@ int cmd_run(int argc, char **argv) {
         audit.who.source = "cli";
         cli_local_actor(audit.actor, sizeof(audit.actor));
         audit.who.actor = audit.actor;
-        prescan(argc, argv);
+        /* before the others: the flags that decide how errors in any
+         * other flag are reported and recorded */
+        struct run_parse early = {s, &o, false};
+        struct cli_opt t[RUN_NOPTS + 1];
+        run_table(t, &early);
+        cli_prescan(&(const struct cli_cmd){.opts = t}, argc, argv);
         if (audit.who.user_id && !id_ok(audit.who.user_id)) {
                 const char *bad = audit.who.user_id;
                 audit.who.user_id = NULL;
