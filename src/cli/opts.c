@@ -110,14 +110,16 @@ void cli_prescan(const struct cli_cmd *cmd, int argc, char **argv) {
                 }
                 const char *name = a + 2, *eq = strchr(name, '=');
                 size_t len = eq ? (size_t)(eq - name) : strlen(name);
-                const char *val = eq ? eq + 1
-                                     : (i + 1 < argc ? argv[i + 1] : NULL);
+                const char *val =
+                        eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
                 for (const struct cli_opt *o = t; o->name; o++) {
-                        if (strlen(o->name) != len || strncmp(o->name, name, len))
+                        if (strlen(o->name) != len ||
+                            strncmp(o->name, name, len))
                                 continue;
                         if (o->early != CLI_LATE &&
                             (o->has_arg == no_argument || val))
-                                apply(o, o->has_arg == no_argument ? NULL : val);
+                                apply(o,
+                                      o->has_arg == no_argument ? NULL : val);
                         if (o->has_arg == required_argument && !eq)
                                 i++;
                         break;
