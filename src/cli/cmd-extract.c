@@ -62,6 +62,46 @@ static int set_str(json_t *o, const char *k, const char *v, size_t len) {
         return json_object_set_new(o, k, json_stringn(v, len));
 }
 
+/* Block i in words: taken (with its code) or skipped (why). */
+static void print_block(const al_block *b, size_t i, const char *why,
+                        const char *lang) {
+        if (why)
+                printf("--- skipped block %zu, line %u: "
+                       "%s\n",
+                       i, b->line, why);
+        else
+                printf("--- block %zu: %s, line %u%s%s%s%s\n"
+                       "%s",
+                       i, lang, b->line, b->lang ? ", info \"" : "",
+                       b->lang ? b->info : "",
+                       b->lang ? "\"" : " (--default-lang)",
+                       b->unterminated ? ", unterminated (runs to "
+                                         "the end of its container)"
+                                       : "",
+                       b->code);
+}
+
+/* Block i as JSON, onto blocks or skipped. */
+static void json_block(const al_block *b, size_t i, const char *why,
+                       const char *lang, json_t *blocks, json_t *skipped) {
+        json_t *o = json_object();
+        json_object_set_new(o, "index", json_integer((json_int_t)i));
+        if (why) {
+                json_object_set_new(o, "line", json_integer(b->line));
+                set_str(o, "info", b->info, strlen(b->info));
+                json_object_set_new(o, "reason", json_string(why));
+                json_array_append_new(skipped, o);
+                return;
+        }
+        json_object_set_new(o, "lang", json_string(lang));
+        set_str(o, "info", b->info, strlen(b->info));
+        json_object_set_new(o, "line", json_integer(b->line));
+        json_object_set_new(o, "code_line", json_integer(b->code_line));
+        json_object_set_new(o, "unterminated", json_boolean(b->unterminated));
+        set_str(o, "code", b->code, b->len);
+        json_array_append_new(blocks, o);
+}
+
 int cmd_extract(int argc, char **argv) {
         const char *only = NULL, *default_lang = NULL;
         bool json = false, pretty = false;
@@ -130,43 +170,10 @@ int cmd_extract(int argc, char **argv) {
                         nskipped++;
                 else
                         taken++;
-                if (!json) {
-                        if (why)
-                                printf("--- skipped block %zu, line %u: "
-                                       "%s\n",
-                                       i, b[i].line, why);
-                        else
-                                printf("--- block %zu: %s, line %u%s%s%s%s\n"
-                                       "%s",
-                                       i, lang, b[i].line,
-                                       b[i].lang ? ", info \"" : "",
-                                       b[i].lang ? b[i].info : "",
-                                       b[i].lang ? "\"" : " (--default-lang)",
-                                       b[i].unterminated
-                                               ? ", unterminated (runs to "
-                                                 "the end of its container)"
-                                               : "",
-                                       b[i].code);
-                        continue;
-                }
-                json_t *o = json_object();
-                json_object_set_new(o, "index", json_integer((json_int_t)i));
-                if (why) {
-                        json_object_set_new(o, "line", json_integer(b[i].line));
-                        set_str(o, "info", b[i].info, strlen(b[i].info));
-                        json_object_set_new(o, "reason", json_string(why));
-                        json_array_append_new(skipped, o);
-                        continue;
-                }
-                json_object_set_new(o, "lang", json_string(lang));
-                set_str(o, "info", b[i].info, strlen(b[i].info));
-                json_object_set_new(o, "line", json_integer(b[i].line));
-                json_object_set_new(o, "code_line",
-                                    json_integer(b[i].code_line));
-                json_object_set_new(o, "unterminated",
-                                    json_boolean(b[i].unterminated));
-                set_str(o, "code", b[i].code, b[i].len);
-                json_array_append_new(blocks, o);
+                if (!json)
+                        print_block(&b[i], i, why, lang);
+                else
+                        json_block(&b[i], i, why, lang, blocks, skipped);
         }
         al_blocks_free(b, n);
 
