@@ -78,11 +78,11 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, int first) {
         int c;
         optind = first;
         while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
-                const struct cli_opt *o = c == 'h' ? NULL : opt_by_val(t, c);
                 if (c == 'h') {
                         cli_help(cmd, stdout);
                         return EXIT_OK;
                 }
+                const struct cli_opt *o = opt_by_val(t, c);
                 if (!o) { /* '?' or ':': getopt said why */
                         cli_help(cmd, stderr);
                         return EXIT_USAGE;
