@@ -30,6 +30,77 @@ int cmd_serve(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 
+/* Flags from a table (opts.c). Each subcommand lists its options once,
+ * as cli_opt entries ending with CLI_END; cli_parse() runs getopt_long
+ * over them (a short name where one is given, and -h, --help added
+ * last), and --help prints the entries' help lines in table order
+ * between usage and notes. A command whose help does not follow its
+ * table (run, serve) gives its own help function instead. */
+enum cli_kind {
+        CLI_FLAG,   /* *flag = true */
+        CLI_STRING, /* *str = the argument */
+        CLI_CALL,   /* set(o, argument): 0, or the exit status to stop with */
+        CLI_SKIP,   /* accepted, taken elsewhere (a config file) */
+};
+
+/* Flags that decide how errors in any other flag are reported and
+ * recorded are read first, by cli_prescan(). */
+enum cli_early {
+        CLI_LATE,       /* cli_parse only */
+        CLI_EARLY,      /* cli_prescan, and cli_parse again */
+        CLI_EARLY_ONLY, /* cli_prescan only: cli_parse accepts and ignores */
+};
+
+struct cli_opt {
+        const char *name;
+        int has_arg; /* no_argument or required_argument (getopt.h) */
+        char short_name; /* -x for the same option, or 0 */
+        enum cli_kind kind;
+        enum cli_early early;
+        union {
+                bool *flag;
+                const char **str;
+                void *ctx; /* CLI_CALL: for set() */
+        };
+        int (*set)(const struct cli_opt *o, const char *arg);
+        int id;           /* CLI_CALL: which option, for a shared set() */
+        const char *help; /* its lines in --help, or NULL */
+};
+
+#define CLI_OPT_FLAG(n, p, h)                                                 \
+        {.name = (n), .has_arg = 0, .kind = CLI_FLAG, .flag = (p), .help = (h)}
+#define CLI_OPT_STRING(n, p, h)                                               \
+        {.name = (n), .has_arg = 1, .kind = CLI_STRING, .str = (p), .help = (h)}
+#define CLI_OPT_CALL(n, fn, c, i, h)                                          \
+        {.name = (n), .has_arg = 1, .kind = CLI_CALL, .set = (fn), .ctx = (c),  \
+         .id = (i), .help = (h)}
+#define CLI_OPT_SKIP(n, a)                                                    \
+        {.name = (n), .has_arg = (a), .kind = CLI_SKIP}
+#define CLI_END {.name = NULL}
+
+/* Most entries of one table (cli_parse builds getopt's array on the
+ * stack). */
+#define CLI_MAX_OPTS 48
+
+struct cli_cmd {
+        const struct cli_opt *opts;
+        const char *usage; /* --help: the text before the options' lines */
+        const char *notes; /* and after them */
+        void (*help)(FILE *f); /* or the whole help, not from the table */
+};
+
+/* --help on f, from the table (or cmd->help). */
+void cli_help(const struct cli_cmd *cmd, FILE *f);
+/* getopt_long over argv[first..]: -1 to go on (optind at the operands),
+ * else the exit status to return: EXIT_OK after --help, EXIT_USAGE after
+ * a flag getopt refuses (the help then goes to stderr), or what a setter
+ * returned. */
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, int first);
+/* Before cli_parse: the early entries only, by their exact long name,
+ * skipping the values of every option that takes one (so that -c --json
+ * is a value, not a flag) and stopping at "--"; a flag getopt would
+ * refuse is left to cli_parse. */
+void cli_prescan(const struct cli_cmd *cmd, int argc, char **argv);
 
 /* Why a Markdown block is not run (airlock extract, run --markdown), in
  * words, or NULL when it is: *ret_lang is then the language it runs as

@@ -8,7 +8,7 @@
  * model says runs anywhere but in a sandbox.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optind */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,43 +35,20 @@
  * are answered "not run" so that a reply cannot start thousands. */
 #define MAX_RUNS_PER_TURN 8
 
+/* --help: the usage, the table's lines (cmd_agent), the notes. */
 /* clang-format off */
-static void help(FILE *f) {
-        fputs(
+static const char usage[] =
 "Usage: airlock agent [OPTIONS] PROBLEM|-\n"
 "\n"
 "Ask a model (any OpenAI-compatible chat-completions endpoint) to solve\n"
 "PROBLEM by writing code; run that code in fresh sandboxes and send the\n"
 "results back until the model gives a final answer. See airlock-agent(1).\n"
-"\n"
-"  --base-url URL         the API base (default $AIRLOCK_AGENT_BASE_URL,\n"
-"                         $OPENAI_BASE_URL, else https://api.openai.com/v1);\n"
-"                         requests go to URL/chat/completions\n"
-"  --model NAME           default $AIRLOCK_AGENT_MODEL, $OPENAI_MODEL,\n"
-"                         else gpt-4o-mini\n"
-"  --api-key-env NAME     the variable holding the key (default\n"
-"                         OPENAI_API_KEY; none: no Authorization header)\n"
-"  --mode MODE            tools (function calling), markdown (fenced code\n"
-"                         blocks in the reply), auto (default: tools, and\n"
-"                         code blocks in a reply without tool calls; an\n"
-"                         endpoint that refuses tools gets markdown)\n"
-"  --max-turns N          model requests at most (default 8)\n"
-"  --request-timeout SEC  one model request (default 60)\n"
-"  --retries N            retries of a failed model request (network,\n"
-"                         timeout, 429, 5xx, malformed reply; default 2)\n"
-"  --default-lang LANG    for untagged code blocks (default python)\n"
-"  --system TEXT          replace the system prompt\n"
-"  --state DIR, --policy FILE, --policy-mode MODE   as airlock run\n"
-"  --limit NAME=VALUE     a limit for every run (repeatable), as run\n"
-"At most 8 runs per reply; further tool calls or code blocks are answered\n"
-"\"not run\".\n"
-"  --json                 print the whole transcript as JSON\n"
+"\n";
+static const char notes[] =
 "  -h, --help             this help\n"
 "\n"
 "Exit status: 0 a final answer; 1 stopped by --max-turns; 2 usage;\n"
-"9 the model endpoint failed (after the retries); 8 airlock failed.\n",
-              f);
-}
+"9 the model endpoint failed (after the retries); 8 airlock failed.\n";
 /* clang-format on */
 
 static const char DEFAULT_SYSTEM[] =
@@ -83,41 +60,6 @@ static const char DEFAULT_SYSTEM[] =
         "put the code in one fenced Markdown code block with its language "
         "(```python) and you will get its output in the next message. When "
         "you have the result, answer in plain text without code blocks.";
-
-enum {
-        OPT_BASE = 256,
-        OPT_MODEL,
-        OPT_KEY_ENV,
-        OPT_MODE,
-        OPT_TURNS,
-        OPT_RTIMEOUT,
-        OPT_RETRIES,
-        OPT_DEFLANG,
-        OPT_SYSTEM,
-        OPT_STATE,
-        OPT_POLICY,
-        OPT_POLICY_MODE,
-        OPT_LIMIT,
-        OPT_JSON,
-};
-
-static const struct option opts[] = {
-        {"base-url", required_argument, NULL, OPT_BASE},
-        {"model", required_argument, NULL, OPT_MODEL},
-        {"api-key-env", required_argument, NULL, OPT_KEY_ENV},
-        {"mode", required_argument, NULL, OPT_MODE},
-        {"max-turns", required_argument, NULL, OPT_TURNS},
-        {"request-timeout", required_argument, NULL, OPT_RTIMEOUT},
-        {"retries", required_argument, NULL, OPT_RETRIES},
-        {"default-lang", required_argument, NULL, OPT_DEFLANG},
-        {"system", required_argument, NULL, OPT_SYSTEM},
-        {"state", required_argument, NULL, OPT_STATE},
-        {"policy", required_argument, NULL, OPT_POLICY},
-        {"policy-mode", required_argument, NULL, OPT_POLICY_MODE},
-        {"limit", required_argument, NULL, OPT_LIMIT},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
 
 struct agent {
         const char *base, *model, *key, *system, *default_lang;
@@ -439,6 +381,69 @@ static char *read_problem(const char *arg) {
         return s;
 }
 
+static int set_mode(const struct cli_opt *o, const char *arg) {
+        struct agent *a = o->ctx;
+        if (!strcmp(arg, "tools"))
+                a->auto_mode = false;
+        else if (!strcmp(arg, "markdown"))
+                a->tools = a->auto_mode = false;
+        else if (strcmp(arg, "auto")) {
+                cli_error("--mode: tools, markdown or auto");
+                return EXIT_USAGE;
+        }
+        return 0;
+}
+
+/* --max-turns, --request-timeout, --retries, by o->id. */
+enum { NUM_TURNS, NUM_RTIMEOUT, NUM_RETRIES };
+
+static int set_num(const struct cli_opt *o, const char *arg) {
+        struct agent *a = o->ctx;
+        uint64_t v;
+        if (al_parse_u64(arg, &v) < 0 || (o->id != NUM_RETRIES && !v) ||
+            v > 1000) {
+                cli_error("--%s wants a number from %d to 1000", o->name,
+                          o->id == NUM_RETRIES ? 0 : 1);
+                return EXIT_USAGE;
+        }
+        if (o->id == NUM_TURNS)
+                a->max_turns = (unsigned)v;
+        else if (o->id == NUM_RETRIES)
+                a->retries = (unsigned)v;
+        else
+                a->timeout_ms = (long)v * 1000;
+        return 0;
+}
+
+static int set_default_lang(const struct cli_opt *o, const char *arg) {
+        if (!al_lang_normalise(arg)) {
+                cli_error("--default-lang: unknown language '%s'", arg);
+                return EXIT_USAGE;
+        }
+        ((struct agent *)o->ctx)->default_lang = arg;
+        return 0;
+}
+
+/* --state, --policy, --policy-mode: as airlock mcp takes them. */
+static int set_local(const struct cli_opt *o, const char *arg) {
+        return mcp_local_option(o->ctx, o->name, arg) < 0 ? EXIT_USAGE : 0;
+}
+
+static int set_limit(const struct cli_opt *o, const char *arg) {
+        struct agent *a = o->ctx;
+        char *eq = strchr(arg, '=');
+        uint64_t lv;
+        if (!eq || al_parse_u64(eq + 1, &lv) < 0) {
+                cli_error("--limit wants NAME=NUMBER, got '%s'", arg);
+                return EXIT_USAGE;
+        }
+        if (!a->limits)
+                a->limits = json_object();
+        *eq = '\0';
+        json_object_set_new(a->limits, arg, json_integer((json_int_t)lv));
+        return 0;
+}
+
 int cmd_agent(int argc, char **argv) {
         struct agent a = {.max_turns = 8,
                           .retries = 2,
@@ -457,98 +462,51 @@ int cmd_agent(int argc, char **argv) {
         a.model = secure_getenv("AIRLOCK_AGENT_MODEL");
         if (!a.model)
                 a.model = secure_getenv("OPENAI_MODEL");
-        int c;
-        uint64_t v;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-                switch (c) {
-                case 'h':
-                        help(stdout);
-                        json_decref(a.limits);
-                        return EXIT_OK;
-                case OPT_BASE:
-                        a.base = optarg;
-                        break;
-                case OPT_MODEL:
-                        a.model = optarg;
-                        break;
-                case OPT_KEY_ENV:
-                        key_env = optarg;
-                        break;
-                case OPT_MODE:
-                        if (!strcmp(optarg, "tools"))
-                                a.auto_mode = false;
-                        else if (!strcmp(optarg, "markdown"))
-                                a.tools = a.auto_mode = false;
-                        else if (strcmp(optarg, "auto")) {
-                                cli_error("--mode: tools, markdown or auto");
-                                return EXIT_USAGE;
-                        }
-                        break;
-                case OPT_TURNS:
-                case OPT_RTIMEOUT:
-                case OPT_RETRIES:
-                        if (al_parse_u64(optarg, &v) < 0 ||
-                            (c != OPT_RETRIES && !v) || v > 1000) {
-                                cli_error("%s wants a number from %d to 1000",
-                                          c == OPT_TURNS ? "--max-turns"
-                                          : c == OPT_RETRIES
-                                                  ? "--retries"
-                                                  : "--request-timeout",
-                                          c == OPT_RETRIES ? 0 : 1);
-                                return EXIT_USAGE;
-                        }
-                        if (c == OPT_TURNS)
-                                a.max_turns = (unsigned)v;
-                        else if (c == OPT_RETRIES)
-                                a.retries = (unsigned)v;
-                        else
-                                a.timeout_ms = (long)v * 1000;
-                        break;
-                case OPT_DEFLANG:
-                        if (!al_lang_normalise(optarg)) {
-                                cli_error("--default-lang: unknown language "
-                                          "'%s'",
-                                          optarg);
-                                return EXIT_USAGE;
-                        }
-                        a.default_lang = optarg;
-                        break;
-                case OPT_SYSTEM:
-                        a.system = optarg;
-                        break;
-                case OPT_STATE:
-                case OPT_POLICY:
-                case OPT_POLICY_MODE:
-                        if (mcp_local_option(&cfg,
-                                             c == OPT_STATE    ? "state"
-                                             : c == OPT_POLICY ? "policy"
-                                                               : "policy-mode",
-                                             optarg) < 0)
-                                return EXIT_USAGE;
-                        break;
-                case OPT_LIMIT: {
-                        char *eq = strchr(optarg, '=');
-                        uint64_t lv;
-                        if (!eq || al_parse_u64(eq + 1, &lv) < 0) {
-                                cli_error("--limit wants NAME=NUMBER, got "
-                                          "'%s'",
-                                          optarg);
-                                return EXIT_USAGE;
-                        }
-                        if (!a.limits)
-                                a.limits = json_object();
-                        *eq = '\0';
-                        json_object_set_new(a.limits, optarg,
-                                            json_integer((json_int_t)lv));
-                        break;
-                }
-                case OPT_JSON:
-                        json = true;
-                        break;
-                default:
-                        help(stderr);
-                        return EXIT_USAGE;
-                }
+        /* clang-format off */
+        const struct cli_opt opts[] = {
+                CLI_OPT_STRING("base-url", &a.base,
+"  --base-url URL         the API base (default $AIRLOCK_AGENT_BASE_URL,\n"
+"                         $OPENAI_BASE_URL, else https://api.openai.com/v1);\n"
+"                         requests go to URL/chat/completions\n"),
+                CLI_OPT_STRING("model", &a.model,
+"  --model NAME           default $AIRLOCK_AGENT_MODEL, $OPENAI_MODEL,\n"
+"                         else gpt-4o-mini\n"),
+                CLI_OPT_STRING("api-key-env", &key_env,
+"  --api-key-env NAME     the variable holding the key (default\n"
+"                         OPENAI_API_KEY; none: no Authorization header)\n"),
+                CLI_OPT_CALL("mode", set_mode, &a, 0,
+"  --mode MODE            tools (function calling), markdown (fenced code\n"
+"                         blocks in the reply), auto (default: tools, and\n"
+"                         code blocks in a reply without tool calls; an\n"
+"                         endpoint that refuses tools gets markdown)\n"),
+                CLI_OPT_CALL("max-turns", set_num, &a, NUM_TURNS,
+"  --max-turns N          model requests at most (default 8)\n"),
+                CLI_OPT_CALL("request-timeout", set_num, &a, NUM_RTIMEOUT,
+"  --request-timeout SEC  one model request (default 60)\n"),
+                CLI_OPT_CALL("retries", set_num, &a, NUM_RETRIES,
+"  --retries N            retries of a failed model request (network,\n"
+"                         timeout, 429, 5xx, malformed reply; default 2)\n"),
+                CLI_OPT_CALL("default-lang", set_default_lang, &a, 0,
+"  --default-lang LANG    for untagged code blocks (default python)\n"),
+                CLI_OPT_STRING("system", &a.system,
+"  --system TEXT          replace the system prompt\n"),
+                CLI_OPT_CALL("state", set_local, &cfg, 0,
+"  --state DIR, --policy FILE, --policy-mode MODE   as airlock run\n"),
+                CLI_OPT_CALL("policy", set_local, &cfg, 0, NULL),
+                CLI_OPT_CALL("policy-mode", set_local, &cfg, 0, NULL),
+                CLI_OPT_CALL("limit", set_limit, &a, 0,
+"  --limit NAME=VALUE     a limit for every run (repeatable), as run\n"
+"At most 8 runs per reply; further tool calls or code blocks are answered\n"
+"\"not run\".\n"),
+                CLI_OPT_FLAG("json", &json,
+"  --json                 print the whole transcript as JSON\n"),
+                CLI_END};
+        /* clang-format on */
+        const struct cli_cmd cmd = {opts, usage, notes, NULL};
+        int c = cli_parse(&cmd, argc, argv, 1);
+        if (c >= 0) {
+                json_decref(a.limits);
+                return c;
         }
         if (optind + 1 != argc) {
                 cli_error("agent wants one PROBLEM (or - to read it from "

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* airlock audit: list, show, export, verify, head, prune, stats. */
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optind */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +13,9 @@
 #include "macro.h"
 #include "util.h"
 
-static void help(FILE *f) {
-        fputs(
+/* --help: the usage, the table's lines (cmd_audit), the notes. */
+/* clang-format off */
+static const char usage[] =
 "Usage: airlock audit COMMAND [OPTIONS]\n"
 "\n"
 "The tamper-evident record of every execution (see airlock-audit(1)).\n"
@@ -30,63 +31,13 @@ static void help(FILE *f) {
 "  prune --before T  remove older records, keeping a checkpoint\n"
 "  stats             counts by status, language, source, actor, flag\n"
 "\n"
-"Options:\n"
-"  --state DIR         state directory (default: $AIRLOCK_STATE, else\n"
-"                      /var/lib/airlock for root, ~/.local/share/airlock)\n"
-"  --json              machine-readable output\n"
-"  --since T, --until T  time range: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC)\n"
-"                      or an age: 30m, 2h, 7d\n"
-"  --actor A, --status S, --source S, --language L   exact matches; status\n"
-"                      may be interrupted or running\n"
-"  --suspicious        only flagged executions\n"
-"  --interrupted       only executions that never finished\n"
-"  --limit N           at most N (list: 50; 0 = all)\n"
-"  --format jsonl|csv  export format\n"
-"  --expect-head H     verify: the chain must still contain H (SEQ:HASH or\n"
-"                      HASH from 'airlock audit head'), else it was truncated\n"
-"  --before T          prune: records older than T\n"
+"Options:\n";
+static const char notes[] =
 "  -h, --help          this help\n"
 "\n"
 "Exit status: 0 ok; 1 verify found tampering; 2 usage; 8 the store could\n"
-"not be read.\n",
-              f);
-}
-
-enum {
-        OPT_STATE = 256,
-        OPT_JSON,
-        OPT_SINCE,
-        OPT_UNTIL,
-        OPT_ACTOR,
-        OPT_STATUS,
-        OPT_SOURCE,
-        OPT_LANGUAGE,
-        OPT_SUSPICIOUS,
-        OPT_INTERRUPTED,
-        OPT_LIMIT,
-        OPT_FORMAT,
-        OPT_EXPECT,
-        OPT_BEFORE,
-};
-
-static const struct option opts[] = {
-        {"state", required_argument, NULL, OPT_STATE},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"since", required_argument, NULL, OPT_SINCE},
-        {"until", required_argument, NULL, OPT_UNTIL},
-        {"actor", required_argument, NULL, OPT_ACTOR},
-        {"status", required_argument, NULL, OPT_STATUS},
-        {"source", required_argument, NULL, OPT_SOURCE},
-        {"language", required_argument, NULL, OPT_LANGUAGE},
-        {"suspicious", no_argument, NULL, OPT_SUSPICIOUS},
-        {"interrupted", no_argument, NULL, OPT_INTERRUPTED},
-        {"limit", required_argument, NULL, OPT_LIMIT},
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {"expect-head", required_argument, NULL, OPT_EXPECT},
-        {"before", required_argument, NULL, OPT_BEFORE},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-};
+"not be read.\n";
+/* clang-format on */
 
 struct audit_args {
         const char *state, *format, *expect, *before;
@@ -535,79 +486,73 @@ static int do_stats(al_audit *a, struct audit_args *o) {
         return EXIT_OK;
 }
 
+/* --since, --until: a time as the filter wants it. */
+static int set_time(const struct cli_opt *o, const char *arg) {
+        struct audit_args *x = o->ctx;
+        al_error e = {0};
+        char *out = o->id ? x->until : x->since;
+        if (al_audit_parse_time(arg, out, &e) < 0) {
+                cli_error("%s", e.msg);
+                return EXIT_USAGE;
+        }
+        if (o->id)
+                x->f.until = x->until;
+        else
+                x->f.since = x->since;
+        return 0;
+}
+
+static int set_limit(const struct cli_opt *o, const char *arg) {
+        struct audit_args *x = o->ctx;
+        if (al_parse_u64(arg, &x->f.limit) < 0) {
+                cli_error("--limit wants a number, got '%s'", arg);
+                return EXIT_USAGE;
+        }
+        x->limit_set = true;
+        return 0;
+}
+
 int cmd_audit(int argc, char **argv) {
         struct audit_args o = {0};
         al_error e = {0};
-        int c;
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-                switch (c) {
-                case OPT_STATE:
-                        o.state = optarg;
-                        break;
-                case OPT_JSON:
-                        o.json = true;
-                        break;
-                case OPT_SINCE:
-                case OPT_UNTIL:
-                case OPT_BEFORE: {
-                        char *out = c == OPT_SINCE ? o.since : o.until;
-                        if (c == OPT_BEFORE) {
-                                o.before = optarg;
-                                break;
-                        }
-                        if (al_audit_parse_time(optarg, out, &e) < 0) {
-                                cli_error("%s", e.msg);
-                                return EXIT_USAGE;
-                        }
-                        if (c == OPT_SINCE)
-                                o.f.since = o.since;
-                        else
-                                o.f.until = o.until;
-                        break;
-                }
-                case OPT_ACTOR:
-                        o.f.actor = optarg;
-                        break;
-                case OPT_STATUS:
-                        o.f.status = optarg;
-                        break;
-                case OPT_SOURCE:
-                        o.f.source = optarg;
-                        break;
-                case OPT_LANGUAGE:
-                        o.f.language = optarg;
-                        break;
-                case OPT_SUSPICIOUS:
-                        o.f.suspicious = true;
-                        break;
-                case OPT_INTERRUPTED:
-                        o.f.interrupted = true;
-                        break;
-                case OPT_LIMIT:
-                        if (al_parse_u64(optarg, &o.f.limit) < 0) {
-                                cli_error("--limit wants a number, got '%s'",
-                                          optarg);
-                                return EXIT_USAGE;
-                        }
-                        o.limit_set = true;
-                        break;
-                case OPT_FORMAT:
-                        o.format = optarg;
-                        break;
-                case OPT_EXPECT:
-                        o.expect = optarg;
-                        break;
-                case 'h':
-                        help(stdout);
-                        return EXIT_OK;
-                default:
-                        help(stderr);
-                        return EXIT_USAGE;
-                }
-        }
+        /* clang-format off */
+        const struct cli_opt opts[] = {
+                CLI_OPT_STRING("state", &o.state,
+"  --state DIR         state directory (default: $AIRLOCK_STATE, else\n"
+"                      /var/lib/airlock for root, ~/.local/share/airlock)\n"),
+                CLI_OPT_FLAG("json", &o.json,
+"  --json              machine-readable output\n"),
+                CLI_OPT_CALL("since", set_time, &o, 0,
+"  --since T, --until T  time range: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC)\n"
+"                      or an age: 30m, 2h, 7d\n"),
+                CLI_OPT_CALL("until", set_time, &o, 1, NULL),
+                CLI_OPT_STRING("actor", &o.f.actor,
+"  --actor A, --status S, --source S, --language L   exact matches; status\n"
+"                      may be interrupted or running\n"),
+                CLI_OPT_STRING("status", &o.f.status, NULL),
+                CLI_OPT_STRING("source", &o.f.source, NULL),
+                CLI_OPT_STRING("language", &o.f.language, NULL),
+                CLI_OPT_FLAG("suspicious", &o.f.suspicious,
+"  --suspicious        only flagged executions\n"),
+                CLI_OPT_FLAG("interrupted", &o.f.interrupted,
+"  --interrupted       only executions that never finished\n"),
+                CLI_OPT_CALL("limit", set_limit, &o, 0,
+"  --limit N           at most N (list: 50; 0 = all)\n"),
+                CLI_OPT_STRING("format", &o.format,
+"  --format jsonl|csv  export format\n"),
+                CLI_OPT_STRING("expect-head", &o.expect,
+"  --expect-head H     verify: the chain must still contain H (SEQ:HASH or\n"
+"                      HASH from 'airlock audit head'), else it was truncated\n"),
+                CLI_OPT_STRING("before", &o.before,
+"  --before T          prune: records older than T\n"),
+                CLI_END};
+        /* clang-format on */
+        const struct cli_cmd cmd = {opts, usage, notes, NULL};
+        int c = cli_parse(&cmd, argc, argv, 1);
+        if (c >= 0)
+                return c;
         if (optind >= argc) {
-                help(stderr);
+                cli_help(&cmd, stderr);
                 return EXIT_USAGE;
         }
         const char *sub = argv[optind++];

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* airlock check: static validation of code against a policy. */
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optind */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,31 +15,20 @@
 
 #define CHECK_MAX_READ (8u << 20)
 
-static void help(FILE *f) {
-        fprintf(f,
-                "Usage: airlock check [--lang L] [--policy FILE] "
-                "[--threshold SEV] [--json] FILE|-\n\n"
-                "Parse the code with tree-sitter and report what the policy "
-                "forbids: modules,\ncalls, and the usual ways of hiding them "
-                "(aliases, computed imports,\n__builtins__, decoded code fed to "
-                "exec, ...). No code runs.\n\n"
-                "  --lang L          python, node or bash (and their aliases: "
-                "py, js, sh ...);\n"
-                "                    default: from the file's extension\n"
-                "  --policy FILE     a policy file (JSON; man airlock-check); "
-                "default: the\n"
-                "                    built-in policy\n"
-                "  --threshold SEV   info, low, medium, high or critical: "
-                "findings at or above\n"
-                "                    it make the exit status 1 (default: the "
-                "policy's)\n"
-                "  --json            one JSON object on stdout\n\n"
-                "Exit status: 0 no finding at or above the threshold, 1 "
-                "findings at or\nabove it (code that does not parse is a "
-                "high finding, reported with its\nposition: the rules still "
-                "run over the rest), 2 usage error, unreadable\nfile, bad "
-                "policy, or a check that could not be made.\n");
-}
+/* --help: the usage, the table's lines (cmd_check), the notes. */
+static const char usage[] =
+        "Usage: airlock check [--lang L] [--policy FILE] "
+        "[--threshold SEV] [--json] FILE|-\n\n"
+        "Parse the code with tree-sitter and report what the policy "
+        "forbids: modules,\ncalls, and the usual ways of hiding them "
+        "(aliases, computed imports,\n__builtins__, decoded code fed to "
+        "exec, ...). No code runs.\n\n";
+static const char notes[] =
+        "\nExit status: 0 no finding at or above the threshold, 1 "
+        "findings at or\nabove it (code that does not parse is a "
+        "high finding, reported with its\nposition: the rules still "
+        "run over the rest), 2 usage error, unreadable\nfile, bad "
+        "policy, or a check that could not be made.\n";
 
 /* The checker's name for a language tag or a file's extension. */
 static const char *lang_name(const char *tag) {
@@ -78,39 +67,30 @@ static void print_human(const char *file, const al_findings *f,
 }
 
 int cmd_check(int argc, char **argv) {
-        static const struct option opts[] = {
-                {"lang", required_argument, NULL, 'l'},
-                {"policy", required_argument, NULL, 'p'},
-                {"threshold", required_argument, NULL, 't'},
-                {"json", no_argument, NULL, 'j'},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0}};
         const char *lang = NULL, *policy = NULL, *thr = NULL;
         bool json = false;
-        int c;
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-                switch (c) {
-                case 'l':
-                        lang = optarg;
-                        break;
-                case 'p':
-                        policy = optarg;
-                        break;
-                case 't':
-                        thr = optarg;
-                        break;
-                case 'j':
-                        json = true;
-                        break;
-                case 'h':
-                        help(stdout);
-                        return EXIT_OK;
-                default:
-                        help(stderr);
-                        return EXIT_USAGE;
-                }
-        }
+        const struct cli_opt opts[] = {
+                CLI_OPT_STRING("lang", &lang,
+                               "  --lang L          python, node or bash (and "
+                               "their aliases: py, js, sh ...);\n"
+                               "                    default: from the file's "
+                               "extension\n"),
+                CLI_OPT_STRING("policy", &policy,
+                               "  --policy FILE     a policy file (JSON; man "
+                               "airlock-check); default: the\n"
+                               "                    built-in policy\n"),
+                CLI_OPT_STRING("threshold", &thr,
+                               "  --threshold SEV   info, low, medium, high or "
+                               "critical: findings at or above\n"
+                               "                    it make the exit status 1 "
+                               "(default: the policy's)\n"),
+                CLI_OPT_FLAG("json", &json,
+                             "  --json            one JSON object on stdout\n"),
+                CLI_END};
+        const struct cli_cmd cmd = {opts, usage, notes, NULL};
+        int c = cli_parse(&cmd, argc, argv, 1);
+        if (c >= 0)
+                return c;
         if (optind != argc - 1) {
                 cli_error("check takes one FILE (or - for stdin)");
                 return EXIT_USAGE;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* airlock doctor: print the host's protection report. */
-#include <getopt.h>
+#include <getopt.h> /* optind */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,15 +9,15 @@
 #include "airlock.h"
 #include "cli.h"
 
-static void help(FILE *f) {
-        fprintf(f, "Usage: airlock doctor [--json] [--state DIR]\n\n"
-                   "Report which protection layers this host gives, and for "
-                   "each missing one\nthe exact fix. Runs one tiny sandbox to "
-                   "check what is really applied,\nand opens the audit log of the state "
-                   "directory (--state, as for run).\n\n"
-                   "Exit status: 0 every layer active, 1 some layer missing "
-                   "or weakened,\n2 usage error.\n");
-}
+/* --help (its flags have no lines of their own). */
+static const char usage[] =
+        "Usage: airlock doctor [--json] [--state DIR]\n\n"
+        "Report which protection layers this host gives, and for "
+        "each missing one\nthe exact fix. Runs one tiny sandbox to "
+        "check what is really applied,\nand opens the audit log of the state "
+        "directory (--state, as for run).\n\n"
+        "Exit status: 0 every layer active, 1 some layer missing "
+        "or weakened,\n2 usage error.\n";
 
 /* The audit log: runs are refused while it cannot be written. */
 static void audit_check(const char *state, al_check *checks, size_t *n) {
@@ -94,28 +94,15 @@ static void audit_check(const char *state, al_check *checks, size_t *n) {
 }
 
 int cmd_doctor(int argc, char **argv) {
-        static const struct option opts[] = {
-                {"json", no_argument, NULL, 'j'},
-                {"state", required_argument, NULL, 's'},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0}};
         bool json = false;
         const char *state = NULL;
-        int c;
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-                if (c == 'j')
-                        json = true;
-                else if (c == 's')
-                        state = optarg;
-                else if (c == 'h') {
-                        help(stdout);
-                        return EXIT_OK;
-                } else {
-                        help(stderr);
-                        return EXIT_USAGE;
-                }
-        }
+        const struct cli_opt opts[] = {CLI_OPT_FLAG("json", &json, NULL),
+                                       CLI_OPT_STRING("state", &state, NULL),
+                                       CLI_END};
+        const struct cli_cmd cmd = {opts, usage, NULL, NULL};
+        int c = cli_parse(&cmd, argc, argv, 1);
+        if (c >= 0)
+                return c;
         if (optind < argc) {
                 cli_error("doctor takes no arguments");
                 return EXIT_USAGE;

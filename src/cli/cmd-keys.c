@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* airlock keys create|list|revoke: the API keys of airlock serve. */
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optind */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +12,9 @@
 #include "json.h"
 #include "util.h"
 
+/* --help: the usage, the table's lines (cmd_keys), the notes. */
 /* clang-format off */
-static void help(FILE *f) {
-        fputs(
+static const char usage[] =
 "Usage: airlock keys create --name NAME [--scopes S] [--rate N/PERIOD]\n"
 "                           [--max-concurrent N] [--max-memory MB]\n"
 "                           [--max-wall SEC] [--max-output BYTES]\n"
@@ -26,30 +26,13 @@ static void help(FILE *f) {
 "API keys of airlock serve, in STATE/keys.db. Only a hash of a key is\n"
 "kept: create prints the key once, alone on the last line of stdout (or\n"
 "as \"key\" of a JSON object with --json).\n"
-"\n"
-"  --name NAME          1-64 of A-Z a-z 0-9 . _ - (unique among active keys)\n"
-"  --scopes S           comma-separated: execute, audit:read, admin\n"
-"                       (default: execute)\n"
-"  --rate N/PERIOD      at most N requests per s, min, h or day (default:\n"
-"                       no limit of the key's own)\n"
-"  --max-concurrent N   executions at once\n"
-"  --max-memory MB      ceiling of memory_mb a request may ask for\n"
-"  --max-wall SEC       ceiling of the wall clock a request may ask for\n"
-"  --max-output BYTES   ceiling of output_bytes (per stream) a request may\n"
-"                       ask for\n"
-"  --max-disk MB        ceiling of disk_mb a request may ask for\n"
-"  --max-collect MB     collected files of one run, all together, at most\n"
-"                       (more are skipped and named in files_note)\n"
-"  --all                list: revoked keys too\n"
-"  --state DIR          state directory (as for airlock run)\n"
-"  --json               JSON output\n"
+"\n";
+static const char notes[] =
 "\n"
 "A request over a key's ceiling is refused with 400 limit_exceeds_key\n"
 "(see airlock-serve(1)); a default above it comes down to it, and so do\n"
 "the compile step's limits (C). Exit status: 0 ok, 1 no such key (revoke),\n"
-"2 usage error, 8 the store cannot be used.\n",
-              f);
-}
+"2 usage error, 8 the store cannot be used.\n";
 /* clang-format on */
 
 static json_t *key_json(const al_key_info *k) {
@@ -114,132 +97,208 @@ static int u32_flag(const char *flag, const char *v, unsigned max,
         return 0;
 }
 
-int cmd_keys(int argc, char **argv) {
-        enum {
-                OPT_NAME = 256,
-                OPT_SCOPES,
-                OPT_RATE,
-                OPT_MAXCONC,
-                OPT_MAXMEM,
-                OPT_MAXWALL,
-                OPT_MAXOUT,
-                OPT_MAXDISK,
-                OPT_MAXCOLLECT,
-                OPT_ALL,
-                OPT_STATE,
-                OPT_JSON
-        };
-        static const struct option opts[] = {
-                {"name", required_argument, NULL, OPT_NAME},
-                {"scopes", required_argument, NULL, OPT_SCOPES},
-                {"rate", required_argument, NULL, OPT_RATE},
-                {"max-concurrent", required_argument, NULL, OPT_MAXCONC},
-                {"max-memory", required_argument, NULL, OPT_MAXMEM},
-                {"max-wall", required_argument, NULL, OPT_MAXWALL},
-                {"max-output", required_argument, NULL, OPT_MAXOUT},
-                {"max-disk", required_argument, NULL, OPT_MAXDISK},
-                {"max-collect", required_argument, NULL, OPT_MAXCOLLECT},
-                {"all", no_argument, NULL, OPT_ALL},
-                {"state", required_argument, NULL, OPT_STATE},
-                {"json", no_argument, NULL, OPT_JSON},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0}};
-        al_key_info want = {.scopes = AL_SCOPE_EXECUTE};
-        const char *state = NULL;
-        bool json = false, all = false, named = false;
+/* What the flags of airlock keys say. */
+struct keys_args {
+        al_key_info want;
+        const char *state;
+        bool json, all, named;
+};
+
+static int set_name(const struct cli_opt *o, const char *arg) {
+        struct keys_args *x = o->ctx;
+        snprintf(x->want.name, sizeof(x->want.name), "%s", arg);
+        x->named = strlen(arg) < sizeof(x->want.name);
+        if (!x->named) {
+                cli_error("--name: at most 64 characters");
+                return EXIT_USAGE;
+        }
+        return 0;
+}
+
+static int set_scopes(const struct cli_opt *o, const char *arg) {
+        struct keys_args *x = o->ctx;
         al_error e = {0};
-        unsigned wall_s = 0;
-        int c;
+        if (al_scopes_parse(arg, &x->want.scopes, &e) < 0) {
+                cli_error("--scopes: %s", e.msg);
+                return EXIT_USAGE;
+        }
+        return 0;
+}
+
+static int set_rate(const struct cli_opt *o, const char *arg) {
+        struct keys_args *x = o->ctx;
+        al_error e = {0};
+        if (al_rate_parse(arg, &x->want.rate_count, &x->want.rate_period_s,
+                          &e) < 0) {
+                cli_error("--rate: %s", e.msg);
+                return EXIT_USAGE;
+        }
+        return 0;
+}
+
+/* The ceilings (--max-*), by o->id. */
+enum { MAX_CONC, MAX_MEM, MAX_WALL, MAX_OUT, MAX_DISK, MAX_COLLECT };
+
+static int set_max(const struct cli_opt *o, const char *arg) {
+        al_key_info *w = &((struct keys_args *)o->ctx)->want;
+        static const unsigned most[] = {
+                [MAX_CONC] = 1024, [MAX_MEM] = 1u << 20, [MAX_WALL] = 86400,
+                [MAX_COLLECT] = 64};
+        unsigned max = o->id == MAX_OUT    ? (unsigned)al_limits_max.output_bytes
+                       : o->id == MAX_DISK ? (unsigned)al_limits_max.disk_mb
+                                           : most[o->id];
+        char flag[32];
+        unsigned v;
+        snprintf(flag, sizeof(flag), "--%s", o->name);
+        if (u32_flag(flag, arg, max, &v) < 0)
+                return EXIT_USAGE;
+        switch (o->id) {
+        case MAX_CONC:
+                w->max_concurrent = v;
+                break;
+        case MAX_MEM:
+                w->max_memory_mb = v;
+                break;
+        case MAX_WALL:
+                w->max_wall_ms = v * 1000u;
+                break;
+        case MAX_OUT:
+                w->max_output_bytes = v;
+                break;
+        case MAX_DISK:
+                w->max_disk_mb = v;
+                break;
+        case MAX_COLLECT:
+                w->max_collect_bytes = (uint64_t)v << 20;
+                break;
+        }
+        return 0;
+}
+
+static int keys_create(al_keys *k, const struct keys_args *x) {
+        char key[AL_KEY_SIZE];
+        al_key_info got;
+        al_error e = {0};
+        int rc = EXIT_OK;
+        if (al_keys_create(k, &x->want, key, &got, &e) < 0) {
+                cli_error("%s", e.msg);
+                rc = e.code == EIO ? EXIT_INTERNAL : EXIT_USAGE;
+        } else if (x->json) {
+                json_t *o = key_json(&got);
+                json_object_set_new(o, "key", json_string(key));
+                print_json(o);
+        } else {
+                char scopes[64];
+                al_scopes_format(got.scopes, scopes, sizeof(scopes));
+                fprintf(stderr,
+                        "airlock: key %s (%s, scopes %s) created; "
+                        "it is shown once, below, and not kept\n",
+                        got.id, got.name, scopes);
+                printf("%s\n", key);
+        }
+        explicit_bzero(key, sizeof(key));
+        return rc;
+}
+
+static int keys_list(al_keys *k, const struct keys_args *x) {
+        al_key_info *v = NULL;
+        size_t n = 0;
+        al_error e = {0};
+        int rc = EXIT_OK;
+        if (al_keys_list(k, !x->all, &v, &n, &e) < 0) {
+                cli_error("%s", e.msg);
+                rc = EXIT_INTERNAL;
+        } else if (x->json) {
+                for (size_t i = 0; i < n; i++)
+                        print_json(key_json(&v[i]));
+        } else {
+                printf("%-13s %-20s %-25s %-10s %-24s %s\n", "ID", "NAME",
+                       "SCOPES", "RATE", "CREATED (UTC)", "REVOKED");
+                for (size_t i = 0; i < n; i++) {
+                        json_t *o = key_json(&v[i]);
+                        json_t *rate = json_object_get(o, "rate");
+                        printf("%-13s %-20s %-25s %-10s %-24s %s\n", v[i].id,
+                               v[i].name,
+                               json_string_value(json_object_get(o, "scopes")),
+                               json_is_string(rate) ? json_string_value(rate)
+                                                    : "-",
+                               v[i].created_at,
+                               v[i].revoked_at[0] ? v[i].revoked_at : "-");
+                        json_decref(o);
+                }
+        }
+        free(v);
+        return rc;
+}
+
+static int keys_revoke(al_keys *k, const struct keys_args *x,
+                       const char *which) {
+        al_key_info got;
+        al_error e = {0};
+        if (al_keys_revoke(k, which, &got, &e) < 0) {
+                cli_error("%s", e.msg);
+                return e.code == ENOENT ? EXIT_RUN_ERROR : EXIT_INTERNAL;
+        }
+        if (x->json)
+                print_json(key_json(&got));
+        else
+                printf("revoked %s (%s); airlock serve stops taking "
+                       "it within a second\n",
+                       got.id, got.name);
+        return EXIT_OK;
+}
+
+int cmd_keys(int argc, char **argv) {
+        struct keys_args x = {.want = {.scopes = AL_SCOPE_EXECUTE}};
+        /* clang-format off */
+        const struct cli_opt opts[] = {
+                CLI_OPT_CALL("name", set_name, &x, 0,
+"  --name NAME          1-64 of A-Z a-z 0-9 . _ - (unique among active keys)\n"),
+                CLI_OPT_CALL("scopes", set_scopes, &x, 0,
+"  --scopes S           comma-separated: execute, audit:read, admin\n"
+"                       (default: execute)\n"),
+                CLI_OPT_CALL("rate", set_rate, &x, 0,
+"  --rate N/PERIOD      at most N requests per s, min, h or day (default:\n"
+"                       no limit of the key's own)\n"),
+                CLI_OPT_CALL("max-concurrent", set_max, &x, MAX_CONC,
+"  --max-concurrent N   executions at once\n"),
+                CLI_OPT_CALL("max-memory", set_max, &x, MAX_MEM,
+"  --max-memory MB      ceiling of memory_mb a request may ask for\n"),
+                CLI_OPT_CALL("max-wall", set_max, &x, MAX_WALL,
+"  --max-wall SEC       ceiling of the wall clock a request may ask for\n"),
+                CLI_OPT_CALL("max-output", set_max, &x, MAX_OUT,
+"  --max-output BYTES   ceiling of output_bytes (per stream) a request may\n"
+"                       ask for\n"),
+                CLI_OPT_CALL("max-disk", set_max, &x, MAX_DISK,
+"  --max-disk MB        ceiling of disk_mb a request may ask for\n"),
+                CLI_OPT_CALL("max-collect", set_max, &x, MAX_COLLECT,
+"  --max-collect MB     collected files of one run, all together, at most\n"
+"                       (more are skipped and named in files_note)\n"),
+                CLI_OPT_FLAG("all", &x.all,
+"  --all                list: revoked keys too\n"),
+                CLI_OPT_STRING("state", &x.state,
+"  --state DIR          state directory (as for airlock run)\n"),
+                CLI_OPT_FLAG("json", &x.json,
+"  --json               JSON output\n"),
+                CLI_END};
+        /* clang-format on */
+        const struct cli_cmd cmd = {opts, usage, notes, NULL};
+        al_error e = {0};
         if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-                help(argc < 2 ? stderr : stdout);
+                cli_help(&cmd, argc < 2 ? stderr : stdout);
                 return argc < 2 ? EXIT_USAGE : EXIT_OK;
         }
         const char *sub = argv[1];
-        optind = 2;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-                switch (c) {
-                case OPT_NAME:
-                        snprintf(want.name, sizeof(want.name), "%s", optarg);
-                        named = strlen(optarg) < sizeof(want.name);
-                        if (!named) {
-                                cli_error("--name: at most 64 characters");
-                                return EXIT_USAGE;
-                        }
-                        break;
-                case OPT_SCOPES:
-                        if (al_scopes_parse(optarg, &want.scopes, &e) < 0) {
-                                cli_error("--scopes: %s", e.msg);
-                                return EXIT_USAGE;
-                        }
-                        break;
-                case OPT_RATE:
-                        if (al_rate_parse(optarg, &want.rate_count,
-                                          &want.rate_period_s, &e) < 0) {
-                                cli_error("--rate: %s", e.msg);
-                                return EXIT_USAGE;
-                        }
-                        break;
-                case OPT_MAXCONC:
-                        if (u32_flag("--max-concurrent", optarg, 1024,
-                                     &want.max_concurrent) < 0)
-                                return EXIT_USAGE;
-                        break;
-                case OPT_MAXMEM:
-                        if (u32_flag("--max-memory", optarg, 1u << 20,
-                                     &want.max_memory_mb) < 0)
-                                return EXIT_USAGE;
-                        break;
-                case OPT_MAXWALL:
-                        if (u32_flag("--max-wall", optarg, 86400, &wall_s) < 0)
-                                return EXIT_USAGE;
-                        want.max_wall_ms = wall_s * 1000u;
-                        break;
-                case OPT_MAXOUT: {
-                        unsigned v;
-                        if (u32_flag("--max-output", optarg,
-                                     (unsigned)al_limits_max.output_bytes,
-                                     &v) < 0)
-                                return EXIT_USAGE;
-                        want.max_output_bytes = v;
-                        break;
-                }
-                case OPT_MAXDISK:
-                        if (u32_flag("--max-disk", optarg,
-                                     (unsigned)al_limits_max.disk_mb,
-                                     &want.max_disk_mb) < 0)
-                                return EXIT_USAGE;
-                        break;
-                case OPT_MAXCOLLECT: {
-                        unsigned v;
-                        if (u32_flag("--max-collect", optarg, 64, &v) < 0)
-                                return EXIT_USAGE;
-                        want.max_collect_bytes = (uint64_t)v << 20;
-                        break;
-                }
-                case OPT_ALL:
-                        all = true;
-                        break;
-                case OPT_STATE:
-                        state = optarg;
-                        break;
-                case OPT_JSON:
-                        json = true;
-                        break;
-                case 'h':
-                        help(stdout);
-                        return EXIT_OK;
-                default:
-                        help(stderr);
-                        return EXIT_USAGE;
-                }
-        }
+        int c = cli_parse(&cmd, argc, argv, 2);
+        if (c >= 0)
+                return c;
         bool create = !strcmp(sub, "create"), list = !strcmp(sub, "list"),
              revoke = !strcmp(sub, "revoke");
         if (!create && !list && !revoke) {
                 cli_error("keys: create, list or revoke, not '%s'", sub);
                 return EXIT_USAGE;
         }
-        if (create && !named) {
+        if (create && !x.named) {
                 cli_error("keys create: --name is required");
                 return EXIT_USAGE;
         }
@@ -250,73 +309,13 @@ int cmd_keys(int argc, char **argv) {
                 return EXIT_USAGE;
         }
         al_keys *k = NULL;
-        if (al_keys_open(state, &k, &e) < 0) {
+        if (al_keys_open(x.state, &k, &e) < 0) {
                 cli_error("%s", e.msg);
                 return EXIT_INTERNAL;
         }
-        int rc = EXIT_OK;
-        if (create) {
-                char key[AL_KEY_SIZE];
-                al_key_info got;
-                if (al_keys_create(k, &want, key, &got, &e) < 0) {
-                        cli_error("%s", e.msg);
-                        rc = e.code == EIO ? EXIT_INTERNAL : EXIT_USAGE;
-                } else if (json) {
-                        json_t *o = key_json(&got);
-                        json_object_set_new(o, "key", json_string(key));
-                        print_json(o);
-                } else {
-                        char scopes[64];
-                        al_scopes_format(got.scopes, scopes, sizeof(scopes));
-                        fprintf(stderr,
-                                "airlock: key %s (%s, scopes %s) created; "
-                                "it is shown once, below, and not kept\n",
-                                got.id, got.name, scopes);
-                        printf("%s\n", key);
-                }
-                explicit_bzero(key, sizeof(key));
-        } else if (list) {
-                al_key_info *v = NULL;
-                size_t n = 0;
-                if (al_keys_list(k, !all, &v, &n, &e) < 0) {
-                        cli_error("%s", e.msg);
-                        rc = EXIT_INTERNAL;
-                } else if (json) {
-                        for (size_t i = 0; i < n; i++)
-                                print_json(key_json(&v[i]));
-                } else {
-                        printf("%-13s %-20s %-25s %-10s %-24s %s\n", "ID",
-                               "NAME", "SCOPES", "RATE", "CREATED (UTC)",
-                               "REVOKED");
-                        for (size_t i = 0; i < n; i++) {
-                                json_t *o = key_json(&v[i]);
-                                json_t *rate = json_object_get(o, "rate");
-                                printf("%-13s %-20s %-25s %-10s %-24s %s\n",
-                                       v[i].id, v[i].name,
-                                       json_string_value(
-                                               json_object_get(o, "scopes")),
-                                       json_is_string(rate)
-                                               ? json_string_value(rate)
-                                               : "-",
-                                       v[i].created_at,
-                                       v[i].revoked_at[0] ? v[i].revoked_at
-                                                          : "-");
-                                json_decref(o);
-                        }
-                }
-                free(v);
-        } else {
-                al_key_info got;
-                if (al_keys_revoke(k, argv[optind], &got, &e) < 0) {
-                        cli_error("%s", e.msg);
-                        rc = e.code == ENOENT ? EXIT_RUN_ERROR : EXIT_INTERNAL;
-                } else if (json)
-                        print_json(key_json(&got));
-                else
-                        printf("revoked %s (%s); airlock serve stops taking "
-                               "it within a second\n",
-                               got.id, got.name);
-        }
+        int rc = create ? keys_create(k, &x)
+                 : list ? keys_list(k, &x)
+                        : keys_revoke(k, &x, argv[optind]);
         al_keys_close(k);
         return rc;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* airlock mcp: the MCP server over stdio (one JSON-RPC message per line). */
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optind */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,37 +13,22 @@
 #include "mcp.h"
 #include "serve.h"
 
+/* --help: the usage, the table's lines (cmd_mcp), the notes. */
 /* clang-format off */
-static void help(FILE *f) {
-        fputs(
+static const char usage[] =
 "Usage: airlock mcp [--state DIR] [--policy FILE] [--policy-mode MODE]\n"
 "\n"
 "A Model Context Protocol server on stdin/stdout (newline-delimited\n"
 "JSON-RPC 2.0) with the tools run_code, check_code and list_languages.\n"
 "Every run_code call is validated, sandboxed and audited (source mcp, actor\n"
 "user:NAME) as airlock run would. Logs go to stderr. See airlock-mcp(1).\n"
-"\n"
-"  --state DIR            state directory (audit log), as airlock run\n"
-"  --policy FILE          static-validation policy (default: built-in)\n"
-"  --policy-mode MODE     off, record, warn or enforce (default record)\n"
-"  --languages FILE       extra language profiles\n"
+"\n";
+static const char notes[] =
 "  -h, --help             this help\n"
 "\n"
 "An MCP host starts it as a command, e.g. {\"command\": \"airlock\",\n"
-"\"args\": [\"mcp\"]}. It exits 0 when stdin closes.\n",
-              f);
-}
+"\"args\": [\"mcp\"]}. It exits 0 when stdin closes.\n";
 /* clang-format on */
-
-enum { OPT_STATE = 256, OPT_POLICY, OPT_POLICY_MODE, OPT_LANGUAGES };
-
-static const struct option opts[] = {
-        {"state", required_argument, NULL, OPT_STATE},
-        {"policy", required_argument, NULL, OPT_POLICY},
-        {"policy-mode", required_argument, NULL, OPT_POLICY_MODE},
-        {"languages", required_argument, NULL, OPT_LANGUAGES},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
 
 static volatile sig_atomic_t stopping;
 
@@ -85,6 +70,11 @@ int mcp_local_option(struct srv_config *c, const char *name, const char *v) {
         return 0;
 }
 
+/* --state, --policy, --policy-mode, --languages of cmd_mcp. */
+static int set_local(const struct cli_opt *o, const char *arg) {
+        return mcp_local_option(o->ctx, o->name, arg) < 0 ? EXIT_USAGE : 0;
+}
+
 int mcp_local_start(struct srv_config *c) {
         int rc = cli_languages_load(c->languages);
         if (rc != EXIT_OK)
@@ -100,26 +90,22 @@ int mcp_local_start(struct srv_config *c) {
 int cmd_mcp(int argc, char **argv) {
         struct srv_config cfg = {.policy_mode = "record", .workers = 1,
                                  .queue = 1};
-        int c;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-                switch (c) {
-                case 'h':
-                        help(stdout);
-                        return EXIT_OK;
-                case OPT_STATE:
-                case OPT_POLICY:
-                case OPT_POLICY_MODE:
-                case OPT_LANGUAGES:
-                        /* opts[] lists these four first, in this order */
-                        if (mcp_local_option(&cfg, opts[c - OPT_STATE].name,
-                                             optarg) < 0)
-                                return EXIT_USAGE;
-                        break;
-                default:
-                        help(stderr);
-                        return EXIT_USAGE;
-                }
-        }
+        /* clang-format off */
+        const struct cli_opt opts[] = {
+                CLI_OPT_CALL("state", set_local, &cfg, 0,
+"  --state DIR            state directory (audit log), as airlock run\n"),
+                CLI_OPT_CALL("policy", set_local, &cfg, 0,
+"  --policy FILE          static-validation policy (default: built-in)\n"),
+                CLI_OPT_CALL("policy-mode", set_local, &cfg, 0,
+"  --policy-mode MODE     off, record, warn or enforce (default record)\n"),
+                CLI_OPT_CALL("languages", set_local, &cfg, 0,
+"  --languages FILE       extra language profiles\n"),
+                CLI_END};
+        /* clang-format on */
+        const struct cli_cmd cmd = {opts, usage, notes, NULL};
+        int c = cli_parse(&cmd, argc, argv, 1);
+        if (c >= 0)
+                return c;
         if (optind < argc) {
                 cli_error("mcp: unexpected argument '%s'", argv[optind]);
                 return EXIT_USAGE;

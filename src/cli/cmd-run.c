@@ -26,6 +26,7 @@
 /* Largest code, stdin or input file the CLI reads from disk. */
 #define CLI_MAX_READ (256u << 20)
 
+/* clang-format off */
 static void help(FILE *f) {
         fprintf(f,
 "Usage: airlock run --lang LANG [OPTIONS] (FILE | - | -c CODE) [ARGS...]\n"
@@ -99,79 +100,15 @@ static void help(FILE *f) {
 "and after it runs (airlock-audit(1)); if the log cannot be written, the\n"
 "code does not run (exit 8, error code audit_unavailable).\n");
 }
-
-enum {
-        OPT_STDIN = 256,
-        OPT_ARG,
-        OPT_FILE,
-        OPT_COLLECT,
-        OPT_OUTDIR,
-        OPT_CPU,
-        OPT_PIDS,
-        OPT_DISK,
-        OPT_OUTPUT,
-        OPT_OPENFILES,
-        OPT_LIMIT,
-        OPT_JSON,
-        OPT_PRETTY,
-        OPT_TIMING,
-        OPT_LANGUAGES,
-        OPT_LIST,
-        OPT_STATE,
-        OPT_NO_AUDIT,
-        OPT_USER_ID,
-        OPT_AGENT_ID,
-        OPT_POLICY,
-        OPT_POLICY_MODE,
-        OPT_MARKDOWN,
-        OPT_DEFAULT_LANG,
-        OPT_FAIL_FAST,
-};
-
-static const struct option opts[] = {
-        {"lang", required_argument, NULL, 'l'},
-        {"language", required_argument, NULL, 'l'},
-        {"code", required_argument, NULL, 'c'},
-        {"stdin", required_argument, NULL, OPT_STDIN},
-        {"arg", required_argument, NULL, OPT_ARG},
-        {"env", required_argument, NULL, 'e'},
-        {"file", required_argument, NULL, OPT_FILE},
-        {"collect", required_argument, NULL, OPT_COLLECT},
-        {"out-dir", required_argument, NULL, OPT_OUTDIR},
-        {"timeout", required_argument, NULL, 't'},
-        {"cpu", required_argument, NULL, OPT_CPU},
-        {"memory", required_argument, NULL, 'm'},
-        {"pids", required_argument, NULL, OPT_PIDS},
-        {"disk", required_argument, NULL, OPT_DISK},
-        {"output", required_argument, NULL, OPT_OUTPUT},
-        {"open-files", required_argument, NULL, OPT_OPENFILES},
-        {"limit", required_argument, NULL, OPT_LIMIT},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"pretty", no_argument, NULL, OPT_PRETTY},
-        {"timing", no_argument, NULL, OPT_TIMING},
-        {"quiet", no_argument, NULL, 'q'},
-        {"languages", required_argument, NULL, OPT_LANGUAGES},
-        {"list-languages", no_argument, NULL, OPT_LIST},
-        {"state", required_argument, NULL, OPT_STATE},
-        {"no-audit", no_argument, NULL, OPT_NO_AUDIT},
-        {"user-id", required_argument, NULL, OPT_USER_ID},
-        {"agent-id", required_argument, NULL, OPT_AGENT_ID},
-        {"policy", required_argument, NULL, OPT_POLICY},
-        {"policy-mode", required_argument, NULL, OPT_POLICY_MODE},
-        {"markdown", required_argument, NULL, OPT_MARKDOWN},
-        {"default-lang", required_argument, NULL, OPT_DEFAULT_LANG},
-        {"fail-fast", no_argument, NULL, OPT_FAIL_FAST},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-};
+/* clang-format on */
 
 static bool json_mode;
 
 /* The audit log of this invocation: opened on first need (a refusal or
  * the run), so --help and --list-languages work without a state dir. */
 static struct {
-        bool on;            /* not --no-audit */
-        const char *state;  /* --state */
+        bool on;           /* not --no-audit */
+        const char *state; /* --state */
         al_audit *log;
         al_audit_who who;
         char actor[64];
@@ -228,9 +165,8 @@ static int emit_refusal(int exit_code, const char *code, const char *msg,
                 if (audit_id && *audit_id)
                         json_object_set_new(o, "audit_id",
                                             json_string(audit_id));
-                json_t *f = audit.findings
-                                    ? json_loads(audit.findings, 0, NULL)
-                                    : NULL;
+                json_t *f = audit.findings ? json_loads(audit.findings, 0, NULL)
+                                           : NULL;
                 if (f)
                         json_object_set_new(o, "findings", f);
                 emit_json(o);
@@ -269,7 +205,7 @@ static int refuse(int exit_code, const char *code, const char *fmt, ...) {
  * until the record is durable, and no code goes in if it is not. */
 struct audit_gate {
         pthread_t writer;
-        bool writing;      /* the writer thread runs (join it) */
+        bool writing; /* the writer thread runs (join it) */
         bool called, ok;
         char id[AL_AUDIT_ID_SIZE];
         al_error err;
@@ -278,8 +214,7 @@ struct audit_gate {
 static void write_started(struct audit_gate *g) {
         g->ok = audit_ensure(&g->err) == 0 &&
                 al_audit_started(audit.log, &audit.who, audit.spec,
-                                 audit.findings, g->id,
-                                 &g->err) == 0;
+                                 audit.findings, g->id, &g->err) == 0;
 }
 
 static void *writer_main(void *ctx) {
@@ -310,42 +245,6 @@ static int audit_gate(void *ctx, al_error *err) {
                 return -(g->err.code ? g->err.code : EIO);
         }
         return 0;
-}
-
-/* Before getopt: the flags that decide how errors in any other flag are
- * reported and recorded (skipping the values of flags that take one, so
- * that -c --json is code, not a flag). */
-static void prescan(int argc, char **argv) {
-        for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-                const char *a = argv[i];
-                if (a[0] != '-' || !a[1])
-                        continue;
-                if (a[1] != '-') { /* short: -c CODE, -lpython */
-                        if (strchr("lcetm", a[1]) && !a[2])
-                                i++;
-                        continue;
-                }
-                const char *name = a + 2, *eq = strchr(name, '=');
-                size_t n = eq ? (size_t)(eq - name) : strlen(name);
-                const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-                for (const struct option *o = opts; o->name; o++) {
-                        if (strlen(o->name) != n || strncmp(o->name, name, n))
-                                continue;
-                        if (o->val == OPT_JSON)
-                                json_mode = true;
-                        else if (o->val == OPT_NO_AUDIT)
-                                audit.on = false;
-                        else if (o->val == OPT_STATE && val)
-                                audit.state = val;
-                        else if (o->val == OPT_USER_ID && val)
-                                audit.who.user_id = val;
-                        else if (o->val == OPT_AGENT_ID && val)
-                                audit.who.agent_id = val;
-                        if (o->has_arg == required_argument && !eq)
-                                i++;
-                        break;
-                }
-        }
 }
 
 /* A caller-supplied id: printable, at most 128 bytes. */
@@ -384,8 +283,8 @@ static int seconds_to_ms(const char *s, char *out, size_t outlen) {
         if (w > UINT64_MAX / 1000 - 1000)
                 return -ERANGE;
         snprintf(out, outlen, "%llu",
-                 (unsigned long long)(w * 1000 + (uint64_t)strtoul(frac, NULL,
-                                                                   10)));
+                 (unsigned long long)(w * 1000 +
+                                      (uint64_t)strtoul(frac, NULL, 10)));
         return 0;
 }
 
@@ -426,17 +325,17 @@ static int write_out_file(int dirfd, const char *name, const al_file *f) {
                 *slash = '\0';
                 if (mkdirat(cur, p, 0755) < 0 && errno != EEXIST)
                         return -errno;
-                int next = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                                  O_CLOEXEC);
+                int next =
+                        openat(cur, p,
+                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (next < 0)
                         return -errno;
                 close(cur);
                 cur = next;
         }
-        _cleanup_close_ int fd = openat(cur, p,
-                                        O_WRONLY | O_CREAT | O_TRUNC |
-                                                O_NOFOLLOW | O_CLOEXEC,
-                                        0644);
+        _cleanup_close_ int fd = openat(
+                cur, p, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                0644);
         if (fd < 0)
                 return -errno;
         size_t off = 0;
@@ -589,187 +488,215 @@ struct run_opts {
         bool pretty, quiet, timing, list, fail_fast;
 };
 
+/* What the setters of the flags write to: the spec, the other flags, and
+ * whether this is the same command line once more (again: the next
+ * Markdown block). */
+struct run_parse {
+        al_spec *s;
+        struct run_opts *o;
+        bool again;
+};
+
+static int set_arg(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        al_error e = {0};
+        if (al_spec_add_arg(p->s, arg, &e) < 0)
+                return refuse(EXIT_USAGE, "invalid_argument", "--arg: %s",
+                              e.msg);
+        return 0;
+}
+
+static int set_env(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        al_error e = {0};
+        char *eq = strchr(arg, '=');
+        if (!eq)
+                return refuse(EXIT_USAGE, "invalid_env",
+                              "--env wants NAME=VALUE, got '%s'", arg);
+        *eq = '\0';
+        int r = al_spec_add_env(p->s, arg, eq + 1, &e);
+        *eq = '=';
+        if (r < 0)
+                return refuse(EXIT_USAGE, "invalid_env", "--env: %s", e.msg);
+        return 0;
+}
+
+/* --file NAME=PATH, or PATH (as its base name). */
+static int set_file(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        al_error e = {0};
+        int r;
+        char *eq = strchr(arg, '=');
+        const char *name = arg, *path = arg;
+        char namebuf[PATH_MAX];
+        if (eq) {
+                size_t nl = (size_t)(eq - arg);
+                if (nl >= sizeof(namebuf))
+                        nl = sizeof(namebuf) - 1;
+                memcpy(namebuf, arg, nl);
+                namebuf[nl] = '\0';
+                name = namebuf;
+                path = eq + 1;
+        } else {
+                const char *b = strrchr(arg, '/');
+                name = b ? b + 1 : arg;
+        }
+        _cleanup_free_ unsigned char *data = NULL;
+        size_t len = 0;
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+                return refuse(EXIT_USAGE, "invalid_file",
+                              "--file %s: not a regular file", path);
+        if ((r = al_read_all(path, CLI_MAX_READ, &data, &len)) < 0)
+                return refuse(EXIT_USAGE, "invalid_file", "--file %s: %s", path,
+                              strerror(-r));
+        if (al_spec_add_file(p->s, name, data, len, st.st_mode & 0111, &e) < 0)
+                return refuse(EXIT_USAGE, "invalid_file", "--file: %s", e.msg);
+        return 0;
+}
+
+static int set_collect(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        al_error e = {0};
+        if (al_spec_add_collect(p->s, arg, &e) < 0)
+                return refuse(EXIT_USAGE, "invalid_collect", "--collect: %s",
+                              e.msg);
+        return 0;
+}
+
+/* The limit flags, by o->id: the limit's JSON name, and whether the
+ * value is in seconds. */
+static const struct {
+        const char *name;
+        bool seconds;
+} limit_flags[] = {
+        {"wall_ms", true},     {"cpu_ms", true},   {"memory_mb", false},
+        {"pids", false},       {"disk_mb", false}, {"output_bytes", false},
+        {"open_files", false},
+};
+enum {
+        LIM_WALL,
+        LIM_CPU,
+        LIM_MEMORY,
+        LIM_PIDS,
+        LIM_DISK,
+        LIM_OUTPUT,
+        LIM_FILES
+};
+
+static int set_limit(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        char flag[32];
+        snprintf(flag, sizeof(flag), "--%s", o->name);
+        return set_limit_flag(p->s, flag, limit_flags[o->id].name, arg,
+                              limit_flags[o->id].seconds);
+}
+
+/* --limit NAME=VALUE */
+static int set_limit_any(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        char *eq = strchr(arg, '=');
+        if (!eq)
+                return refuse(EXIT_USAGE, "invalid_limit",
+                              "--limit wants NAME=VALUE, got '%s'", arg);
+        *eq = '\0';
+        int r = set_limit_flag(p->s, "--limit", arg, eq + 1, false);
+        *eq = '=';
+        return r;
+}
+
+static int set_languages(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        al_error e = {0};
+        if (!p->again && al_languages_load_file(arg, &e) < 0)
+                return refuse(EXIT_USAGE, "invalid_languages",
+                              "--languages: %s", e.msg);
+        return 0;
+}
+
+static int set_no_audit(const struct cli_opt *o, const char *arg) {
+        (void)o;
+        (void)arg;
+        audit.on = false;
+        return 0;
+}
+
+#define RUN_NOPTS 32
+
+/* The flags of airlock run, in getopt's order (--help is its own text:
+ * help()). The early ones decide how errors in any other flag are
+ * reported and recorded (cmd_run reads them first). */
+static void run_table(struct cli_opt t[RUN_NOPTS + 1], struct run_parse *p) {
+        struct run_opts *o = p->o;
+        /* clang-format off */
+#define STR(n, sh, dst) {.name = n, .has_arg = 1, .short_name = sh,            \
+                         .kind = CLI_STRING, .str = dst}
+#define FLAG(n, sh, dst) {.name = n, .short_name = sh, .kind = CLI_FLAG,      \
+                          .flag = dst}
+#define CALL(n, sh, fn, i) {.name = n, .has_arg = 1, .short_name = sh,         \
+                            .kind = CLI_CALL, .set = fn, .ctx = p, .id = i}
+#define EARLY(n, a, k, dst...) {.name = n, .has_arg = a, .kind = k, dst,      \
+                                .early = CLI_EARLY_ONLY}
+        const struct cli_opt v[] = {
+                STR("lang", 'l', &o->lang),
+                STR("language", 'l', &o->lang),
+                STR("code", 'c', &o->code_arg),
+                STR("stdin", 0, &o->stdin_path),
+                CALL("arg", 0, set_arg, 0),
+                CALL("env", 'e', set_env, 0),
+                CALL("file", 0, set_file, 0),
+                CALL("collect", 0, set_collect, 0),
+                STR("out-dir", 0, &o->out_dir),
+                CALL("timeout", 't', set_limit, LIM_WALL),
+                CALL("cpu", 0, set_limit, LIM_CPU),
+                CALL("memory", 'm', set_limit, LIM_MEMORY),
+                CALL("pids", 0, set_limit, LIM_PIDS),
+                CALL("disk", 0, set_limit, LIM_DISK),
+                CALL("output", 0, set_limit, LIM_OUTPUT),
+                CALL("open-files", 0, set_limit, LIM_FILES),
+                CALL("limit", 0, set_limit_any, 0),
+                {.name = "json", .kind = CLI_FLAG, .flag = &json_mode,
+                 .early = CLI_EARLY},
+                FLAG("pretty", 0, &o->pretty),
+                FLAG("timing", 0, &o->timing),
+                FLAG("quiet", 'q', &o->quiet),
+                CALL("languages", 0, set_languages, 0),
+                FLAG("list-languages", 0, &o->list),
+                EARLY("state", 1, CLI_STRING, .str = &audit.state),
+                EARLY("no-audit", 0, CLI_CALL, .set = set_no_audit),
+                EARLY("user-id", 1, CLI_STRING, .str = &audit.who.user_id),
+                EARLY("agent-id", 1, CLI_STRING, .str = &audit.who.agent_id),
+                STR("policy", 0, &o->policy_file),
+                STR("policy-mode", 0, &o->policy_mode),
+                STR("markdown", 0, &o->markdown),
+                STR("default-lang", 0, &o->default_lang),
+                FLAG("fail-fast", 0, &o->fail_fast),
+                CLI_END,
+        };
+#undef STR
+#undef FLAG
+#undef CALL
+#undef EARLY
+        /* clang-format on */
+        _Static_assert(sizeof(v) == sizeof(v[0]) * (RUN_NOPTS + 1),
+                       "RUN_NOPTS");
+        memcpy(t, v, sizeof(v));
+}
+
 /* The flags into s and o: -1 to go on, else the exit status of a refusal.
  * again: the same flags once more, for the next Markdown block (files
  * are read again; language profiles are not loaded twice). */
 static int parse_opts(int argc, char **argv, al_spec *s, struct run_opts *o,
                       bool again) {
         al_error e = {0};
-        int r;
         *o = (struct run_opts){0};
-        optind = 1;
-        int c;
-        while ((c = getopt_long(argc, argv, "l:c:e:t:m:qh", opts, NULL)) !=
-               -1) {
-                switch (c) {
-                case 'l':
-                        o->lang = optarg;
-                        break;
-                case 'c':
-                        o->code_arg = optarg;
-                        break;
-                case OPT_STDIN:
-                        o->stdin_path = optarg;
-                        break;
-                case OPT_ARG:
-                        if (al_spec_add_arg(s, optarg, &e) < 0)
-                                return refuse(EXIT_USAGE, "invalid_argument",
-                                              "--arg: %s", e.msg);
-                        break;
-                case 'e': {
-                        char *eq = strchr(optarg, '=');
-                        if (!eq)
-                                return refuse(EXIT_USAGE, "invalid_env",
-                                              "--env wants NAME=VALUE, got "
-                                              "'%s'",
-                                              optarg);
-                        *eq = '\0';
-                        r = al_spec_add_env(s, optarg, eq + 1, &e);
-                        *eq = '=';
-                        if (r < 0)
-                                return refuse(EXIT_USAGE, "invalid_env",
-                                              "--env: %s", e.msg);
-                        break;
-                }
-                case OPT_FILE: {
-                        char *eq = strchr(optarg, '=');
-                        const char *name = optarg, *path = optarg;
-                        char namebuf[PATH_MAX];
-                        if (eq) {
-                                size_t nl = (size_t)(eq - optarg);
-                                if (nl >= sizeof(namebuf))
-                                        nl = sizeof(namebuf) - 1;
-                                memcpy(namebuf, optarg, nl);
-                                namebuf[nl] = '\0';
-                                name = namebuf;
-                                path = eq + 1;
-                        } else {
-                                const char *b = strrchr(optarg, '/');
-                                name = b ? b + 1 : optarg;
-                        }
-                        _cleanup_free_ unsigned char *data = NULL;
-                        size_t len = 0;
-                        struct stat st;
-                        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-                                return refuse(EXIT_USAGE, "invalid_file",
-                                              "--file %s: not a regular file",
-                                              path);
-                        if ((r = al_read_all(path, CLI_MAX_READ, &data, &len)) < 0)
-                                return refuse(EXIT_USAGE, "invalid_file",
-                                              "--file %s: %s", path,
-                                              strerror(-r));
-                        if (al_spec_add_file(s, name, data, len,
-                                             st.st_mode & 0111, &e) < 0)
-                                return refuse(EXIT_USAGE, "invalid_file",
-                                              "--file: %s", e.msg);
-                        break;
-                }
-                case OPT_COLLECT:
-                        if (al_spec_add_collect(s, optarg, &e) < 0)
-                                return refuse(EXIT_USAGE, "invalid_collect",
-                                              "--collect: %s", e.msg);
-                        break;
-                case OPT_OUTDIR:
-                        o->out_dir = optarg;
-                        break;
-                case 't':
-                        if ((r = set_limit_flag(s, "--timeout", "wall_ms",
-                                                optarg, true)))
-                                return r;
-                        break;
-                case OPT_CPU:
-                        if ((r = set_limit_flag(s, "--cpu", "cpu_ms", optarg,
-                                                true)))
-                                return r;
-                        break;
-                case 'm':
-                        if ((r = set_limit_flag(s, "--memory", "memory_mb",
-                                                optarg, false)))
-                                return r;
-                        break;
-                case OPT_PIDS:
-                        if ((r = set_limit_flag(s, "--pids", "pids", optarg,
-                                                false)))
-                                return r;
-                        break;
-                case OPT_DISK:
-                        if ((r = set_limit_flag(s, "--disk", "disk_mb", optarg,
-                                                false)))
-                                return r;
-                        break;
-                case OPT_OUTPUT:
-                        if ((r = set_limit_flag(s, "--output", "output_bytes",
-                                                optarg, false)))
-                                return r;
-                        break;
-                case OPT_OPENFILES:
-                        if ((r = set_limit_flag(s, "--open-files",
-                                                "open_files", optarg, false)))
-                                return r;
-                        break;
-                case OPT_LIMIT: {
-                        char *eq = strchr(optarg, '=');
-                        if (!eq)
-                                return refuse(EXIT_USAGE, "invalid_limit",
-                                              "--limit wants NAME=VALUE, got "
-                                              "'%s'",
-                                              optarg);
-                        *eq = '\0';
-                        r = set_limit_flag(s, "--limit", optarg, eq + 1,
-                                           false);
-                        *eq = '=';
-                        if (r)
-                                return r;
-                        break;
-                }
-                case OPT_JSON:
-                        json_mode = true;
-                        break;
-                case OPT_PRETTY:
-                        o->pretty = true;
-                        break;
-                case OPT_TIMING:
-                        o->timing = true;
-                        break;
-                case 'q':
-                        o->quiet = true;
-                        break;
-                case OPT_LANGUAGES:
-                        if (!again && al_languages_load_file(optarg, &e) < 0)
-                                return refuse(EXIT_USAGE, "invalid_languages",
-                                              "--languages: %s", e.msg);
-                        break;
-                case OPT_LIST:
-                        o->list = true;
-                        break;
-                case OPT_POLICY:
-                        o->policy_file = optarg;
-                        break;
-                case OPT_POLICY_MODE:
-                        o->policy_mode = optarg;
-                        break;
-                case OPT_MARKDOWN:
-                        o->markdown = optarg;
-                        break;
-                case OPT_DEFAULT_LANG:
-                        o->default_lang = optarg;
-                        break;
-                case OPT_FAIL_FAST:
-                        o->fail_fast = true;
-                        break;
-                case OPT_STATE:
-                case OPT_NO_AUDIT:
-                case OPT_USER_ID:
-                case OPT_AGENT_ID:
-                        break; /* taken by prescan() */
-                case 'h':
-                        help(stdout);
-                        return EXIT_OK;
-                default:
-                        help(stderr);
-                        return EXIT_USAGE;
-                }
-        }
+        struct run_parse p = {s, o, again};
+        struct cli_opt t[RUN_NOPTS + 1];
+        run_table(t, &p);
+        const struct cli_cmd cmd = {.opts = t, .help = help};
+        int r = cli_parse(&cmd, argc, argv, 1);
+        if (r >= 0)
+                return r;
         /* getopt has moved the operands to the end: the code FILE (unless
          * -c or --markdown), then the program's arguments (options among
          * them only after "--"). */
@@ -780,6 +707,176 @@ static int parse_opts(int argc, char **argv, al_spec *s, struct run_opts *o,
                         return refuse(EXIT_USAGE, "invalid_argument", "%s",
                                       e.msg);
         return -1;
+}
+
+/* The code from -c or FILE into s: 0, or the exit status of a refusal. */
+static int spec_code(al_spec *s, const struct run_opts *o) {
+        al_error e = {0};
+        int r;
+        if (!o->code_arg && !o->code_file)
+                return refuse(EXIT_USAGE, "usage",
+                              "no code: give a FILE, '-' for stdin, "
+                              "or -c CODE");
+        const void *code = o->code_arg;
+        size_t len = o->code_arg ? strlen(o->code_arg) : 0;
+        _cleanup_free_ unsigned char *data = NULL;
+        if (!o->code_arg) {
+                if ((r = al_read_all(o->code_file, CLI_MAX_READ, &data, &len)) <
+                    0)
+                        return refuse(EXIT_USAGE, "invalid_code",
+                                      "cannot read code from %s: %s",
+                                      o->code_file, strerror(-r));
+                code = data;
+        }
+        if (al_spec_set_code(s, code, len, &e) < 0)
+                return refuse(EXIT_USAGE, "invalid_code", "%s", e.msg);
+        return 0;
+}
+
+/* --stdin into s: 0, or the exit status of a refusal. */
+static int spec_stdin(al_spec *s, const struct run_opts *o) {
+        al_error e = {0};
+        int r;
+        const char *code_from = o->markdown ? o->markdown : o->code_file;
+        bool from_stdin = !strcmp(o->stdin_path, "-");
+        if (from_stdin && code_from && !strcmp(code_from, "-"))
+                return refuse(EXIT_USAGE, "usage",
+                              "stdin cannot carry both the code and "
+                              "the program's input");
+        /* airlock's stdin is read once, for every block */
+        static unsigned char *stdin_data;
+        static size_t stdin_len;
+        static bool stdin_read;
+        _cleanup_free_ unsigned char *data = NULL;
+        size_t len = 0;
+        if (from_stdin && stdin_read) {
+                r = 0;
+        } else if ((r = al_read_all(o->stdin_path, CLI_MAX_READ, &data,
+                                    &len)) == 0 &&
+                   from_stdin) {
+                stdin_data = data;
+                stdin_len = len;
+                stdin_read = true;
+                data = NULL;
+        }
+        if (r < 0)
+                return refuse(EXIT_USAGE, "invalid_stdin", "--stdin %s: %s",
+                              o->stdin_path, strerror(-r));
+        if (al_spec_set_stdin(s, from_stdin ? stdin_data : data,
+                              from_stdin ? stdin_len : len, &e) < 0)
+                return refuse(EXIT_USAGE, "invalid_stdin", "%s", e.msg);
+        return 0;
+}
+
+/* al_run failed: why (the audit log, or e), recorded and reported. */
+static int run_failed(const struct audit_gate *gate, const al_error *e) {
+        if (gate->called && !gate->ok) {
+                char msg[AL_ERROR_MSG_MAX + 128];
+                snprintf(msg, sizeof(msg),
+                         "not running: the audit log cannot be "
+                         "written: %s (--no-audit runs without it)",
+                         gate->err.msg);
+                return emit_refusal(EXIT_INTERNAL, "audit_unavailable", msg,
+                                    NULL);
+        }
+        cli_error("%s", e->msg);
+        if (gate->ok) {
+                al_result failed = {.status = AL_STATUS_INTERNAL_ERROR,
+                                    .exit_code = -1};
+                snprintf(failed.reason, sizeof(failed.reason), "%s", e->msg);
+                al_error e2 = {0};
+                if (al_audit_finished(audit.log, gate->id, &failed, &e2) < 0)
+                        cli_error("the audit record of this failure "
+                                  "is incomplete: %s",
+                                  e2.msg);
+        }
+        if (json_mode) {
+                json_t *j =
+                        json_pack("{s:s,s:s,s:{s:s,s:s}}", "status",
+                                  "internal_error", "reason", e->msg, "error",
+                                  "code", "internal_error", "message", e->msg);
+                if (gate->ok)
+                        json_object_set_new(j, "audit_id",
+                                            json_string(gate->id));
+                emit_json(j);
+        }
+        finish_in_background(NULL);
+        return EXIT_INTERNAL;
+}
+
+/* The "finished" record of res: false when the audit record is
+ * incomplete. */
+static bool audit_finish(al_result *res, const struct audit_gate *gate) {
+        al_error e = {0};
+        bool audit_incomplete = false;
+        if (gate->ok) {
+                /* (a spec refused before the sandbox: started + finished
+                 * with status rejected) */
+                snprintf(res->audit_id, sizeof(res->audit_id), "%s", gate->id);
+                if (al_audit_finished(audit.log, gate->id, res, &e) < 0) {
+                        audit_incomplete = true;
+                        cli_error("the run happened but its audit record is "
+                                  "incomplete (it shows as interrupted): %s",
+                                  e.msg);
+                }
+        } else if (audit.on) {
+                /* refused before the gate, and the log failed too */
+                audit_incomplete = true;
+                cli_error("this refusal could not be audited: %s",
+                          gate->err.msg);
+        }
+        return !audit_incomplete;
+}
+
+/* --out-dir: the collected files of res under it (block N's under
+ * DIR/N with --markdown); out_dir is where they went. */
+static void save_files(const al_result *res, const struct run_opts *o,
+                       char out_dir[PATH_MAX]) {
+        int r;
+        /* --markdown: block N's files under DIR/N/, so that blocks do not
+         * overwrite each other's plot.png */
+        if (o->out_dir && md.on)
+                snprintf(out_dir, PATH_MAX, "%s/%zu", o->out_dir, md.index);
+        else if (o->out_dir)
+                snprintf(out_dir, PATH_MAX, "%s", o->out_dir);
+        if (o->out_dir && res->n_files) {
+                if ((md.on && mkdir(o->out_dir, 0755) < 0 && errno != EEXIST) ||
+                    (mkdir(out_dir, 0755) < 0 && errno != EEXIST)) {
+                        cli_error("--out-dir %s: %s", out_dir, strerror(errno));
+                } else {
+                        _cleanup_close_ int dfd = open(
+                                out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        for (size_t i = 0; dfd >= 0 && i < res->n_files; i++)
+                                if ((r = write_out_file(dfd, res->files[i].name,
+                                                        &res->files[i])) < 0)
+                                        cli_error("cannot write %s/%s: %s",
+                                                  out_dir, res->files[i].name,
+                                                  strerror(-r));
+                }
+        }
+}
+
+/* The result on stdout/stderr: 0, or EXIT_INTERNAL when the JSON could
+ * not be made. */
+static int print_result(al_result *res, const struct run_opts *o,
+                        const char *out_dir) {
+        if (json_mode) {
+                char *j = al_result_to_json(res, o->pretty && !md.on);
+                json_t *jo = j ? json_loads(j, 0, NULL) : NULL;
+                if (!md.on && j)
+                        puts(j);
+                else if (jo)
+                        emit_json(json_incref(jo));
+                json_decref(jo);
+                if (!j || (md.on && !jo)) {
+                        free(j);
+                        cli_error("cannot encode the result as JSON");
+                        return EXIT_INTERNAL;
+                }
+                free(j);
+        } else
+                print_human(res, o->quiet, o->out_dir ? out_dir : NULL);
+        return 0;
 }
 
 /* The code, the program's stdin and the policy into s, then the run: one
@@ -797,57 +894,10 @@ static int run_spec(al_spec *s, const struct run_opts *o, int sfd) {
                               "--lang is required (see --list-languages)");
         if (al_spec_set_language(s, lang, &e) < 0)
                 return refuse(EXIT_USAGE, "unknown_language", "%s", e.msg);
-        if (!o->markdown) {
-                if (!o->code_arg && !o->code_file)
-                        return refuse(EXIT_USAGE, "usage",
-                                      "no code: give a FILE, '-' for stdin, "
-                                      "or -c CODE");
-                const void *code = o->code_arg;
-                size_t len = o->code_arg ? strlen(o->code_arg) : 0;
-                _cleanup_free_ unsigned char *data = NULL;
-                if (!o->code_arg) {
-                        if ((r = al_read_all(o->code_file, CLI_MAX_READ,
-                                              &data, &len)) < 0)
-                                return refuse(EXIT_USAGE, "invalid_code",
-                                              "cannot read code from %s: %s",
-                                              o->code_file, strerror(-r));
-                        code = data;
-                }
-                if (al_spec_set_code(s, code, len, &e) < 0)
-                        return refuse(EXIT_USAGE, "invalid_code", "%s", e.msg);
-        }
-        if (o->stdin_path) {
-                const char *code_from = o->markdown ? o->markdown : o->code_file;
-                bool from_stdin = !strcmp(o->stdin_path, "-");
-                if (from_stdin && code_from && !strcmp(code_from, "-"))
-                        return refuse(EXIT_USAGE, "usage",
-                                      "stdin cannot carry both the code and "
-                                      "the program's input");
-                /* airlock's stdin is read once, for every block */
-                static unsigned char *stdin_data;
-                static size_t stdin_len;
-                static bool stdin_read;
-                _cleanup_free_ unsigned char *data = NULL;
-                size_t len = 0;
-                if (from_stdin && stdin_read) {
-                        r = 0;
-                } else if ((r = al_read_all(o->stdin_path, CLI_MAX_READ,
-                                             &data, &len)) == 0 &&
-                           from_stdin) {
-                        stdin_data = data;
-                        stdin_len = len;
-                        stdin_read = true;
-                        data = NULL;
-                }
-                if (r < 0)
-                        return refuse(EXIT_USAGE, "invalid_stdin",
-                                      "--stdin %s: %s", o->stdin_path,
-                                      strerror(-r));
-                if (al_spec_set_stdin(s, from_stdin ? stdin_data : data,
-                                      from_stdin ? stdin_len : len, &e) < 0)
-                        return refuse(EXIT_USAGE, "invalid_stdin", "%s",
-                                      e.msg);
-        }
+        if (!o->markdown && (r = spec_code(s, o)) != 0)
+                return r;
+        if (o->stdin_path && (r = spec_stdin(s, o)) != 0)
+                return r;
         al_spec_set_timing(s, o->timing);
         if ((r = validate(s, o->policy_file, o->policy_mode)) != 0)
                 return r;
@@ -870,103 +920,17 @@ static int run_spec(al_spec *s, const struct run_opts *o, int sfd) {
         al_result *res = NULL;
         int run_rc = al_run(s, &res, &e);
         audit_gate_join(&gate); /* when al_run refused before the gate */
-        if (run_rc < 0) {
-                if (gate.called && !gate.ok) {
-                        char msg[AL_ERROR_MSG_MAX + 128];
-                        snprintf(msg, sizeof(msg),
-                                 "not running: the audit log cannot be "
-                                 "written: %s (--no-audit runs without it)",
-                                 gate.err.msg);
-                        return emit_refusal(EXIT_INTERNAL,
-                                            "audit_unavailable", msg, NULL);
-                }
-                cli_error("%s", e.msg);
-                if (gate.ok) {
-                        al_result failed = {.status = AL_STATUS_INTERNAL_ERROR,
-                                            .exit_code = -1};
-                        snprintf(failed.reason, sizeof(failed.reason), "%s",
-                                 e.msg);
-                        al_error e2 = {0};
-                        if (al_audit_finished(audit.log, gate.id, &failed,
-                                              &e2) < 0)
-                                cli_error("the audit record of this failure "
-                                          "is incomplete: %s",
-                                          e2.msg);
-                }
-                if (json_mode) {
-                        json_t *j = json_pack(
-                                "{s:s,s:s,s:{s:s,s:s}}", "status",
-                                "internal_error", "reason", e.msg, "error",
-                                "code", "internal_error", "message", e.msg);
-                        if (gate.ok)
-                                json_object_set_new(j, "audit_id",
-                                                    json_string(gate.id));
-                        emit_json(j);
-                }
-                finish_in_background(NULL);
-                return EXIT_INTERNAL;
-        }
+        if (run_rc < 0)
+                return run_failed(&gate, &e);
         if (audit.findings && !(res->findings_json = strdup(audit.findings)))
                 cli_error("out of memory: the findings are not in the result");
-        bool audit_incomplete = false;
-        if (gate.ok) {
-                /* (a spec refused before the sandbox: started + finished
-                 * with status rejected) */
-                snprintf(res->audit_id, sizeof(res->audit_id), "%s", gate.id);
-                if (al_audit_finished(audit.log, gate.id, res, &e) < 0) {
-                        audit_incomplete = true;
-                        cli_error("the run happened but its audit record is "
-                                  "incomplete (it shows as interrupted): %s",
-                                  e.msg);
-                }
-        } else if (audit.on) {
-                /* refused before the gate, and the log failed too */
-                audit_incomplete = true;
-                cli_error("this refusal could not be audited: %s",
-                          gate.err.msg);
-        }
-        /* --markdown: block N's files under DIR/N/, so that blocks do not
-         * overwrite each other's plot.png */
+        bool audit_incomplete = !audit_finish(res, &gate);
         char out_dir[PATH_MAX];
-        if (o->out_dir && md.on)
-                snprintf(out_dir, sizeof(out_dir), "%s/%zu", o->out_dir,
-                         md.index);
-        else if (o->out_dir)
-                snprintf(out_dir, sizeof(out_dir), "%s", o->out_dir);
-        if (o->out_dir && res->n_files) {
-                if ((md.on && mkdir(o->out_dir, 0755) < 0 && errno != EEXIST) ||
-                    (mkdir(out_dir, 0755) < 0 && errno != EEXIST)) {
-                        cli_error("--out-dir %s: %s", out_dir,
-                                  strerror(errno));
-                } else {
-                        _cleanup_close_ int dfd = open(
-                                out_dir,
-                                O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                        for (size_t i = 0; dfd >= 0 && i < res->n_files; i++)
-                                if ((r = write_out_file(dfd, res->files[i].name,
-                                                        &res->files[i])) < 0)
-                                        cli_error("cannot write %s/%s: %s",
-                                                  out_dir, res->files[i].name,
-                                                  strerror(-r));
-                }
+        save_files(res, o, out_dir);
+        if (print_result(res, o, out_dir) != 0) {
+                al_result_free(res);
+                return EXIT_INTERNAL;
         }
-        if (json_mode) {
-                char *j = al_result_to_json(res, o->pretty && !md.on);
-                json_t *jo = j ? json_loads(j, 0, NULL) : NULL;
-                if (!md.on && j)
-                        puts(j);
-                else if (jo)
-                        emit_json(json_incref(jo));
-                json_decref(jo);
-                if (!j || (md.on && !jo)) {
-                        free(j);
-                        cli_error("cannot encode the result as JSON");
-                        al_result_free(res);
-                        return EXIT_INTERNAL;
-                }
-                free(j);
-        } else
-                print_human(res, o->quiet, o->out_dir ? out_dir : NULL);
         fflush(stdout);
         int rc = status_exit(res);
         if (res->status == AL_STATUS_KILLED &&
@@ -977,6 +941,82 @@ static int run_spec(al_spec *s, const struct run_opts *o, int sfd) {
         finish_in_background(res);
         al_result_free(res);
         return rc;
+}
+
+/* One --markdown run across its blocks. */
+struct md_run {
+        int argc;
+        char **argv;
+        const struct run_opts *o;
+        int sfd;
+        const char *only, *default_lang; /* --lang, --default-lang */
+        size_t ran, skipped;
+        bool stop; /* --fail-fast: a block did not succeed */
+        int rc;    /* of the first block that did not succeed */
+};
+
+/* Block i (b): skipped and reported, or run in its own sandbox with the
+ * same flags. false: run no more blocks. */
+static bool md_block(struct md_run *m, const al_block *b, size_t i) {
+        al_error e = {0};
+        int r;
+        char why[160];
+        const char *lang = NULL;
+        const char *skip = cli_block_skip_reason(b, m->only, m->default_lang,
+                                                 why, sizeof(why), &lang);
+        if (!skip && m->stop)
+                skip = "not run: an earlier block did not succeed "
+                       "(--fail-fast)";
+        md.index = i + 1;
+        json_decref(md.block);
+        md.block = json_pack("{s:I,s:I,s:s?,s:s?,s:b}", "index",
+                             (json_int_t)(i + 1), "line", (json_int_t)b->line,
+                             "language", skip ? b->lang : lang, "info", b->info,
+                             "unterminated", b->unterminated);
+        if (skip) {
+                m->skipped++;
+                if (json_mode)
+                        emit_json(json_pack("{s:s,s:s}", "status", "skipped",
+                                            "reason", skip));
+                else
+                        fprintf(stderr,
+                                "=== block %zu, line %u: skipped: "
+                                "%s\n",
+                                i + 1, b->line, skip);
+                return true;
+        }
+        if (!json_mode)
+                fprintf(stderr, "=== block %zu, line %u: %s%s\n", i + 1,
+                        b->line, lang,
+                        b->unterminated ? " (unterminated fence: runs to "
+                                          "the end of its container)"
+                                        : "");
+        _cleanup_(al_spec_free_p) al_spec *s = al_spec_new();
+        struct run_opts bo;
+        if (!s) {
+                m->rc = EXIT_INTERNAL;
+                return false;
+        }
+        /* the same flags for each block, then its code */
+        if ((r = parse_opts(m->argc, m->argv, s, &bo, true)) >= 0) {
+                m->rc = r;
+                return false;
+        }
+        bo.lang = lang;
+        if (al_spec_set_code(s, b->code, b->len, &e) < 0) {
+                r = refuse(EXIT_USAGE, "invalid_code", "%s", e.msg);
+        } else {
+                fflush(stdout);
+                r = run_spec(s, &bo, m->sfd);
+        }
+        m->ran++;
+        if (r != EXIT_OK && m->rc == EXIT_OK)
+                m->rc = r;
+        if (r == EXIT_CANCELLED)
+                return false;
+        if (r != EXIT_OK && m->o->fail_fast)
+                m->stop = true;
+        return true;
 }
 
 /* --markdown: every fenced block of the reply in its own fresh sandbox,
@@ -1018,94 +1058,38 @@ static int run_markdown(int argc, char **argv, const struct run_opts *o,
 
         md.on = true;
         md.results = json_array();
-        int rc = EXIT_OK;
-        size_t ran = 0, skipped = 0;
-        bool stop = false;
-        for (size_t i = 0; i < n; i++) {
-                char why[160];
-                const char *lang = NULL;
-                const char *skip = cli_block_skip_reason(
-                        &b[i], only, default_lang, why, sizeof(why), &lang);
-                if (!skip && stop)
-                        skip = "not run: an earlier block did not succeed "
-                               "(--fail-fast)";
-                md.index = i + 1;
-                json_decref(md.block);
-                md.block = json_pack("{s:I,s:I,s:s?,s:s?,s:b}", "index",
-                                     (json_int_t)(i + 1), "line",
-                                     (json_int_t)b[i].line, "language",
-                                     skip ? b[i].lang : lang, "info",
-                                     b[i].info, "unterminated",
-                                     b[i].unterminated);
-                if (skip) {
-                        skipped++;
-                        if (json_mode)
-                                emit_json(json_pack("{s:s,s:s}", "status",
-                                                    "skipped", "reason",
-                                                    skip));
-                        else
-                                fprintf(stderr,
-                                        "=== block %zu, line %u: skipped: "
-                                        "%s\n",
-                                        i + 1, b[i].line, skip);
-                        continue;
-                }
-                if (!json_mode)
-                        fprintf(stderr, "=== block %zu, line %u: %s%s\n",
-                                i + 1, b[i].line, lang,
-                                b[i].unterminated
-                                        ? " (unterminated fence: runs to "
-                                          "the end of its container)"
-                                        : "");
-                _cleanup_(al_spec_free_p) al_spec *s = al_spec_new();
-                struct run_opts bo;
-                if (!s) {
-                        rc = EXIT_INTERNAL;
+        struct md_run m = {.argc = argc,
+                           .argv = argv,
+                           .o = o,
+                           .sfd = sfd,
+                           .only = only,
+                           .default_lang = default_lang};
+        for (size_t i = 0; i < n; i++)
+                if (!md_block(&m, &b[i], i))
                         break;
-                }
-                /* the same flags for each block, then its code */
-                if ((r = parse_opts(argc, argv, s, &bo, true)) >= 0) {
-                        rc = r;
-                        break;
-                }
-                bo.lang = lang;
-                if (al_spec_set_code(s, b[i].code, b[i].len, &e) < 0) {
-                        r = refuse(EXIT_USAGE, "invalid_code", "%s", e.msg);
-                } else {
-                        fflush(stdout);
-                        r = run_spec(s, &bo, sfd);
-                }
-                ran++;
-                if (r != EXIT_OK && rc == EXIT_OK)
-                        rc = r;
-                if (r == EXIT_CANCELLED)
-                        break;
-                if (r != EXIT_OK && o->fail_fast)
-                        stop = true;
-        }
         al_blocks_free(b, n);
         json_decref(md.block);
         md.block = NULL;
         md.on = false;
         if (json_mode) {
-                char *str = json_dumps(md.results,
-                                       JSON_PRESERVE_ORDER |
-                                               (o->pretty ? JSON_INDENT(2)
-                                                          : JSON_COMPACT));
+                char *str = json_dumps(
+                        md.results,
+                        JSON_PRESERVE_ORDER |
+                                (o->pretty ? JSON_INDENT(2) : JSON_COMPACT));
                 puts(str ? str : "[]");
                 free(str);
         } else if (!o->quiet)
-                fprintf(stderr, "=== %zu block%s run, %zu skipped\n", ran,
-                        ran == 1 ? "" : "s", skipped);
+                fprintf(stderr, "=== %zu block%s run, %zu skipped\n", m.ran,
+                        m.ran == 1 ? "" : "s", m.skipped);
         json_decref(md.results);
         md.results = NULL;
         finish_in_background(NULL); /* the alerts of every block */
-        if (!ran && rc == EXIT_OK) {
+        if (!m.ran && m.rc == EXIT_OK) {
                 cli_error("%s: no code block to run (%zu skipped)", name,
-                          skipped);
+                          m.skipped);
                 return EXIT_USAGE;
         }
-        return rc;
+        return m.rc;
 }
 
 int cmd_run(int argc, char **argv) {
@@ -1121,7 +1105,12 @@ int cmd_run(int argc, char **argv) {
         audit.who.source = "cli";
         cli_local_actor(audit.actor, sizeof(audit.actor));
         audit.who.actor = audit.actor;
-        prescan(argc, argv);
+        /* before the others: the flags that decide how errors in any
+         * other flag are reported and recorded */
+        struct run_parse early = {s, &o, false};
+        struct cli_opt t[RUN_NOPTS + 1];
+        run_table(t, &early);
+        cli_prescan(&(const struct cli_cmd){.opts = t}, argc, argv);
         if (audit.who.user_id && !id_ok(audit.who.user_id)) {
                 const char *bad = audit.who.user_id;
                 audit.who.user_id = NULL;

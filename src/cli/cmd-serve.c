@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* airlock serve: flags and config file -> the HTTP service (serve-*.c). */
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optind, no_argument */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +69,7 @@ static void help(FILE *f) {
 }
 /* clang-format on */
 
+/* The options, for set_opt (a flag or a config key). */
 enum {
         OPT_LISTEN = 256,
         OPT_STATE,
@@ -95,34 +96,6 @@ enum {
         OPT_MAXCOLLECT,
         OPT_MAXINFLIGHT,
 };
-
-static const struct option opts[] = {
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"state", required_argument, NULL, OPT_STATE},
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"workers", required_argument, NULL, OPT_WORKERS},
-        {"queue", required_argument, NULL, OPT_QUEUE},
-        {"queue-timeout", required_argument, NULL, OPT_QTIMEOUT},
-        {"max-body", required_argument, NULL, OPT_MAXBODY},
-        {"grace", required_argument, NULL, OPT_GRACE},
-        {"policy", required_argument, NULL, OPT_POLICY},
-        {"policy-mode", required_argument, NULL, OPT_POLICY_MODE},
-        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
-        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
-        {"languages", required_argument, NULL, OPT_LANGUAGES},
-        {"metrics-auth", no_argument, NULL, OPT_METRICS_AUTH},
-        {"read-rate", required_argument, NULL, OPT_READ_RATE},
-        {"max-body-total", required_argument, NULL, OPT_MAXBODY_TOTAL},
-        {"max-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
-        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-        {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
-        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
-        {"max-output", required_argument, NULL, OPT_MAXOUT},
-        {"max-disk", required_argument, NULL, OPT_MAXDISK},
-        {"max-collect", required_argument, NULL, OPT_MAXCOLLECT},
-        {"max-inflight", required_argument, NULL, OPT_MAXINFLIGHT},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
 
 static int num(const char *name, const char *v, uint64_t lo, uint64_t hi,
                uint64_t *out) {
@@ -262,8 +235,18 @@ static int set_opt(struct srv_config *c, int id, const char *name,
         return -1;
 }
 
+/* A flag: set_opt with its name as the messages say it. */
+static int set_flag(const struct cli_opt *o, const char *arg) {
+        char flag[64];
+        snprintf(flag, sizeof(flag), "--%s", o->name);
+        return set_opt(o->ctx, o->id, flag, arg) < 0 ? EXIT_USAGE : 0;
+}
+
+#define SERVE_OPT(name, id) CLI_OPT_CALL(name, set_flag, &cfg, id, NULL)
+
 /* The config file: a JSON object of long option names (no "config"). */
-static int load_config(struct srv_config *c, const char *path) {
+static int load_config(struct srv_config *c, const char *path,
+                       const struct cli_opt *opts) {
         json_error_t je;
         json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
         if (!o || !json_is_object(o)) {
@@ -275,9 +258,9 @@ static int load_config(struct srv_config *c, const char *path) {
         const char *k;
         json_t *v;
         json_object_foreach(o, k, v) {
-                const struct option *op = opts;
-                while (op->name && (strcmp(op->name, k) ||
-                                    op->val == OPT_CONFIG || op->val == 'h'))
+                const struct cli_opt *op = opts;
+                while (op->name &&
+                       (strcmp(op->name, k) || op->kind == CLI_SKIP))
                         op++;
                 if (!op->name) {
                         cli_error("--config %s: unknown key '%s' (the keys "
@@ -305,7 +288,7 @@ static int load_config(struct srv_config *c, const char *path) {
                         json_decref(o);
                         return -1;
                 }
-                if (set_opt(c, op->val, name, s) < 0) {
+                if (set_opt(c, op->id, name, s) < 0) {
                         json_decref(o);
                         return -1;
                 }
@@ -331,6 +314,39 @@ int cmd_serve(int argc, char **argv) {
                 .read_rate_count = 10,
                 .read_rate_period_s = 1,
         };
+        /* the order of getopt's list; --help does not follow it */
+        const struct cli_opt opts[] = {
+                SERVE_OPT("listen", OPT_LISTEN),
+                SERVE_OPT("state", OPT_STATE),
+                CLI_OPT_SKIP("config", required_argument), /* read first */
+                SERVE_OPT("workers", OPT_WORKERS),
+                SERVE_OPT("queue", OPT_QUEUE),
+                SERVE_OPT("queue-timeout", OPT_QTIMEOUT),
+                SERVE_OPT("max-body", OPT_MAXBODY),
+                SERVE_OPT("grace", OPT_GRACE),
+                SERVE_OPT("policy", OPT_POLICY),
+                SERVE_OPT("policy-mode", OPT_POLICY_MODE),
+                SERVE_OPT("tls-cert", OPT_TLS_CERT),
+                SERVE_OPT("tls-key", OPT_TLS_KEY),
+                SERVE_OPT("languages", OPT_LANGUAGES),
+                {.name = "metrics-auth",
+                 .has_arg = no_argument,
+                 .kind = CLI_CALL,
+                 .set = set_flag,
+                 .ctx = &cfg,
+                 .id = OPT_METRICS_AUTH},
+                SERVE_OPT("read-rate", OPT_READ_RATE),
+                SERVE_OPT("max-body-total", OPT_MAXBODY_TOTAL),
+                SERVE_OPT("max-per-ip", OPT_MAX_PER_IP),
+                SERVE_OPT("idle-timeout", OPT_IDLE_TIMEOUT),
+                SERVE_OPT("body-timeout", OPT_BODY_TIMEOUT),
+                SERVE_OPT("header-timeout", OPT_HEADER_TIMEOUT),
+                SERVE_OPT("max-output", OPT_MAXOUT),
+                SERVE_OPT("max-disk", OPT_MAXDISK),
+                SERVE_OPT("max-collect", OPT_MAXCOLLECT),
+                SERVE_OPT("max-inflight", OPT_MAXINFLIGHT),
+                CLI_END};
+        const struct cli_cmd cmd = {.opts = opts, .help = help};
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         cfg.workers = cpus > 0 && cpus <= 256 ? (unsigned)cpus : 2;
         /* the config file first, so that flags override it */
@@ -340,31 +356,12 @@ int cmd_serve(int argc, char **argv) {
                         v = argv[i + 1];
                 else if (!strncmp(argv[i], "--config=", 9))
                         v = argv[i] + 9;
-                if (v && load_config(&cfg, v) < 0)
+                if (v && load_config(&cfg, v, opts) < 0)
                         return EXIT_USAGE;
         }
-        int c;
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-                if (c == 'h') {
-                        help(stdout);
-                        return EXIT_OK;
-                }
-                if (c == OPT_CONFIG)
-                        continue;
-                if (c == '?' || c == ':') {
-                        help(stderr);
-                        return EXIT_USAGE;
-                }
-                const char *name = "option";
-                for (const struct option *o = opts; o->name; o++)
-                        if (o->val == c)
-                                name = o->name;
-                char flag[64];
-                snprintf(flag, sizeof(flag), "--%s", name);
-                if (set_opt(&cfg, c, flag, optarg) < 0)
-                        return EXIT_USAGE;
-        }
+        int c = cli_parse(&cmd, argc, argv, 1);
+        if (c >= 0)
+                return c;
         if (optind < argc) {
                 cli_error("serve: unexpected argument '%s'", argv[optind]);
                 return EXIT_USAGE;
