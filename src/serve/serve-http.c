@@ -660,29 +660,10 @@ static char *read_file(const char *path, al_error *err) {
         return (char *)d;
 }
 
-int srv_http_run(const struct srv_config *cfg, al_error *err) {
-        int port = 0;
-        fr.cfg = cfg;
-        int lfd = listen_on(cfg->listen, &port, err);
-        if (lfd < 0)
-                return lfd;
-        int r = srv_api_init(cfg, err);
-        if (r < 0) {
-                close(lfd);
-                return r;
-        }
-        /* before any thread: every thread inherits the mask */
-        int sfd = al_stop_signals();
-        if (!pool_start(&fr.exec, cfg->workers, cfg->queue) ||
-            !pool_start(&fr.reads, SRV_READERS, SRV_READ_QUEUE)) {
-                close(lfd);
-                return al_error_set(err, EAGAIN, "cannot start workers");
-        }
-        srv_metrics_start(fr.exec.nthreads, cfg->queue);
-        /* bodies and responses of MiBs are mmapped, so that their memory
-         * goes back to the system when they are freed (glibc's dynamic
-         * threshold would keep every size seen once in the heap) */
-        mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+/* libmicrohttpd on the listening socket lfd, with TLS when configured:
+ * fr.d, or NULL (err says why when the certificate cannot be read). */
+static struct MHD_Daemon *start_daemon(const struct srv_config *cfg, int lfd,
+                                       al_error *err) {
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         char *cert = NULL, *key = NULL;
@@ -690,8 +671,7 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 if (!(cert = read_file(cfg->tls_cert, err)) ||
                     !(key = read_file(cfg->tls_key, err))) {
                         free(cert);
-                        close(lfd);
-                        return -EINVAL;
+                        return NULL;
                 }
                 flags |= MHD_USE_TLS;
         }
@@ -716,25 +696,12 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 sodium_memzero(key, strlen(key));
         free(cert);
         free(key);
-        if (!fr.d) {
-                close(lfd);
-                return al_error_set(err, EIO,
-                                    "libmicrohttpd could not start on %s",
-                                    cfg->listen);
-        }
-        char ts[32];
-        al_utc_now(ts);
-        srv_log(json_pack("{s:s,s:s,s:o,s:i,s:i,s:i,s:b,s:i,s:i,s:i,s:i}",
-                          "event", "airlock.serve.listening", "ts", ts,
-                          "listen", al_jstr(cfg->listen), "port", port,
-                          "workers", (int)fr.exec.nthreads, "queue",
-                          (int)cfg->queue, "tls", cfg->tls_cert[0] != '\0',
-                          "max_per_ip", (int)cfg->max_per_ip, "idle_timeout_s",
-                          (int)cfg->idle_timeout_s, "body_timeout_s",
-                          (int)cfg->body_timeout_s, "header_timeout_s",
-                          (int)cfg->header_timeout_s));
+        return fr.d;
+}
 
-        /* the main thread: signals, and the keys every second */
+/* The main thread until SIGTERM or SIGINT: signals, the keys and the
+ * header deadline every second. */
+static void serve_until_stopped(int sfd) {
         double last_keys = mono();
         for (;;) {
                 struct pollfd pf = {sfd, POLLIN, 0};
@@ -757,9 +724,15 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 }
                 break;
         }
-        /* stop taking connections; let the runs in flight finish within
-         * the grace period, then cancel them (their audit records are
-         * finished as killed) */
+}
+
+/* Stop taking connections; let the runs in flight finish within the
+ * grace period, then cancel them; join the pools; give the last answers
+ * 2 s to go out. */
+static void drain(const struct srv_config *cfg) {
+        char ts[32];
+        /* the runs cancelled have their audit records finished as
+         * killed */
         al_utc_now(ts);
         srv_log(json_pack("{s:s,s:s,s:i}", "event", "airlock.serve.stopping",
                           "ts", ts, "grace_s", (int)cfg->grace_s));
@@ -795,6 +768,56 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
                 if (!di || !di->num_connections)
                         break;
         }
+}
+
+int srv_http_run(const struct srv_config *cfg, al_error *err) {
+        int port = 0;
+        fr.cfg = cfg;
+        int lfd = listen_on(cfg->listen, &port, err);
+        if (lfd < 0)
+                return lfd;
+        int r = srv_api_init(cfg, err);
+        if (r < 0) {
+                close(lfd);
+                return r;
+        }
+        /* before any thread: every thread inherits the mask */
+        int sfd = al_stop_signals();
+        if (!pool_start(&fr.exec, cfg->workers, cfg->queue) ||
+            !pool_start(&fr.reads, SRV_READERS, SRV_READ_QUEUE)) {
+                close(lfd);
+                return al_error_set(err, EAGAIN, "cannot start workers");
+        }
+        srv_metrics_start(fr.exec.nthreads, cfg->queue);
+        /* bodies and responses of MiBs are mmapped, so that their memory
+         * goes back to the system when they are freed (glibc's dynamic
+         * threshold would keep every size seen once in the heap) */
+        mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+        fr.d = start_daemon(cfg, lfd, err);
+        if (!fr.d && err && err->code) {
+                close(lfd);
+                return -EINVAL;
+        }
+        if (!fr.d) {
+                close(lfd);
+                return al_error_set(err, EIO,
+                                    "libmicrohttpd could not start on %s",
+                                    cfg->listen);
+        }
+        char ts[32];
+        al_utc_now(ts);
+        srv_log(json_pack("{s:s,s:s,s:o,s:i,s:i,s:i,s:b,s:i,s:i,s:i,s:i}",
+                          "event", "airlock.serve.listening", "ts", ts,
+                          "listen", al_jstr(cfg->listen), "port", port,
+                          "workers", (int)fr.exec.nthreads, "queue",
+                          (int)cfg->queue, "tls", cfg->tls_cert[0] != '\0',
+                          "max_per_ip", (int)cfg->max_per_ip, "idle_timeout_s",
+                          (int)cfg->idle_timeout_s, "body_timeout_s",
+                          (int)cfg->body_timeout_s, "header_timeout_s",
+                          (int)cfg->header_timeout_s));
+
+        serve_until_stopped(sfd);
+        drain(cfg);
         MHD_stop_daemon(fr.d);
         srv_api_fini();
         close(sfd);

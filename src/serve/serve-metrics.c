@@ -214,18 +214,9 @@ static void put_histo(struct out *o, const char *name, const char *label,
             (unsigned long long)h->count);
 }
 
-char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
-                         uint64_t alerts_failed, size_t keys_active) {
-        struct out o = {.cap = 16384};
-        if (!(o.p = malloc(o.cap)))
-                return NULL;
-        o.p[0] = '\0';
-        size_t nl = al_languages_count();
-        if (nl > MAX_LANGS)
-                nl = MAX_LANGS;
-        pthread_mutex_lock(&m.lock);
-
-        put(&o, "# HELP airlock_http_requests_total HTTP requests answered, "
+/* HTTP requests by route and status, and their latency; under m.lock. */
+static void render_requests(struct out *o) {
+        put(o, "# HELP airlock_http_requests_total HTTP requests answered, "
                 "by route and status.\n"
                 "# TYPE airlock_http_requests_total counter\n");
         for (size_t r = 0; r < SRV_ROUTES; r++)
@@ -237,21 +228,24 @@ char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
                                 snprintf(st, sizeof(st), "%u", STATUSES[s]);
                         else
                                 snprintf(st, sizeof(st), "other");
-                        put(&o,
+                        put(o,
                             "airlock_http_requests_total{route=\"%s\","
                             "status=\"%s\"} %llu\n",
                             ROUTE_NAMES[r], st,
                             (unsigned long long)m.requests[r][s]);
                 }
-        put(&o, "# HELP airlock_http_request_duration_seconds Time from the "
+        put(o, "# HELP airlock_http_request_duration_seconds Time from the "
                 "request's arrival to its answer, queueing included.\n"
                 "# TYPE airlock_http_request_duration_seconds histogram\n");
         for (size_t r = 0; r < SRV_ROUTES; r++)
                 if (m.latency[r].count)
-                        put_histo(&o, "airlock_http_request_duration_seconds",
+                        put_histo(o, "airlock_http_request_duration_seconds",
                                   "route", ROUTE_NAMES[r], &m.latency[r]);
+}
 
-        put(&o, "# HELP airlock_executions_total Executions by language and "
+/* Executions by language and outcome, and their duration; under m.lock. */
+static void render_executions(struct out *o, size_t nl) {
+        put(o, "# HELP airlock_executions_total Executions by language and "
                 "outcome (rejected: refused before a sandbox, e.g. by "
                 "policy).\n"
                 "# TYPE airlock_executions_total counter\n");
@@ -259,31 +253,34 @@ char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
                 for (size_t s = 0; s < NSTATUS_RUN; s++) {
                         if ((l >= nl && l != MAX_LANGS) || !m.runs[l][s])
                                 continue;
-                        put(&o,
+                        put(o,
                             "airlock_executions_total{language=\"%s\","
                             "status=\"%s\"} %llu\n",
                             l < nl ? al_language_name(l) : "other",
                             al_status_name((al_status)s),
                             (unsigned long long)m.runs[l][s]);
                 }
-        put(&o, "# HELP airlock_execution_duration_seconds Time in the "
+        put(o, "# HELP airlock_execution_duration_seconds Time in the "
                 "sandbox: setup, run and teardown.\n"
                 "# TYPE airlock_execution_duration_seconds histogram\n");
         for (size_t l = 0; l <= MAX_LANGS; l++)
                 if ((l < nl || l == MAX_LANGS) && m.run_seconds[l].count)
-                        put_histo(&o, "airlock_execution_duration_seconds",
+                        put_histo(o, "airlock_execution_duration_seconds",
                                   "language",
                                   l < nl ? al_language_name(l) : "other",
                                   &m.run_seconds[l]);
+}
 
-        put(&o,
+/* Refusals, audit failures and key lookups; under m.lock. */
+static void render_counters(struct out *o) {
+        put(o,
             "# HELP airlock_requests_refused_total Execution requests "
             "refused before running (auth, limits, bad input, policy, "
             "queue).\n"
             "# TYPE airlock_requests_refused_total counter\n"
             "airlock_requests_refused_total %llu\n",
             (unsigned long long)m.refused);
-        put(&o,
+        put(o,
             "# HELP airlock_unauthenticated_refusals_total Execution "
             "requests refused for want of a valid key (part of "
             "airlock_requests_refused_total).\n"
@@ -296,23 +293,26 @@ char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
             "airlock_refusals_coalesced_total %llu\n",
             (unsigned long long)m.unauthenticated,
             (unsigned long long)m.coalesced);
-        put(&o,
+        put(o,
             "# HELP airlock_audit_failures_total Audit records that could "
             "not be written (a start that fails refuses the run).\n"
             "# TYPE airlock_audit_failures_total counter\n"
             "airlock_audit_failures_total %llu\n",
             (unsigned long long)m.audit_failures);
-        put(&o, "# HELP airlock_key_lookups_total Keys not in the cache "
+        put(o, "# HELP airlock_key_lookups_total Keys not in the cache "
                 "looked up in keys.db (found, unknown, error), or not "
                 "looked up because the lookup rate was spent "
                 "(rate_limited).\n"
                 "# TYPE airlock_key_lookups_total counter\n");
         for (size_t i = 0; i < SRV_KEY_LOOKUP_RESULTS; i++)
-                put(&o, "airlock_key_lookups_total{result=\"%s\"} %llu\n",
+                put(o, "airlock_key_lookups_total{result=\"%s\"} %llu\n",
                     LOOKUP_NAMES[i], (unsigned long long)m.key_lookups[i]);
-        pthread_mutex_unlock(&m.lock);
+}
 
-        put(&o,
+/* Alerts, the budget, the queues and the pools: gauges read without the lock. */
+static void render_gauges(struct out *o, uint64_t alerts_dropped,
+                          uint64_t alerts_failed, size_t keys_active) {
+        put(o,
             "# HELP airlock_audit_alerts_dropped_total Alerts dropped "
             "because the delivery queue was full.\n"
             "# TYPE airlock_audit_alerts_dropped_total counter\n"
@@ -323,14 +323,14 @@ char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
             "airlock_audit_alerts_failed_total %llu\n",
             (unsigned long long)alerts_dropped,
             (unsigned long long)alerts_failed);
-        put(&o,
+        put(o,
             "# HELP airlock_inflight_bytes Bytes of the --max-inflight "
             "budget reserved by running executions and by responses not "
             "yet sent.\n"
             "# TYPE airlock_inflight_bytes gauge\n"
             "airlock_inflight_bytes %llu\n",
             (unsigned long long)atomic_load(&m.inflight_bytes));
-        put(&o,
+        put(o,
             "# HELP airlock_queue_depth Execution requests waiting for a "
             "worker.\n"
             "# TYPE airlock_queue_depth gauge\n"
@@ -364,6 +364,23 @@ char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
             (unsigned)m.queued, (unsigned)m.queue_cap, (unsigned)m.active,
             (unsigned)m.reads_queued, (unsigned)m.reads_active,
             (unsigned)m.workers, keys_active, (long long)m.started);
+}
+
+char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
+                         uint64_t alerts_failed, size_t keys_active) {
+        struct out o = {.cap = 16384};
+        if (!(o.p = malloc(o.cap)))
+                return NULL;
+        o.p[0] = '\0';
+        size_t nl = al_languages_count();
+        if (nl > MAX_LANGS)
+                nl = MAX_LANGS;
+        pthread_mutex_lock(&m.lock);
+        render_requests(&o);
+        render_executions(&o, nl);
+        render_counters(&o);
+        pthread_mutex_unlock(&m.lock);
+        render_gauges(&o, alerts_dropped, alerts_failed, keys_active);
         if (o.failed) {
                 free(o.p);
                 return NULL;
