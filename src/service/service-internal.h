@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
-/* The service's own: its state and the pieces its files share (not for
- * the doors: they use service.h). */
+/* The service's own: its state (service.c) and the pieces its files
+ * share (not for the doors: they use service.h). */
 #include <stdatomic.h>
 
 #include "service.h"
@@ -53,9 +53,19 @@ extern struct srv_api_state srv_api;
 
 /* Monotonic seconds. */
 double srv_api_now(void);
+/* Take one request from the key's rate: 0, or 429 with Retry-After. */
+int srv_api_rate_take(const al_key_info *k, struct srv_response *rs);
 /* Take one read of the audit log from the key's read bucket: 0, or 429
- * with Retry-After (service.c). */
+ * with Retry-After. */
 int srv_api_read_rate_take(const al_key_info *k, struct srv_response *rs);
+/* One more execution of the key in flight, within its max_concurrent: 0,
+ * or 429; and one fewer. */
+int srv_api_concurrency_take(const al_key_info *k, struct srv_response *rs);
+void srv_api_concurrency_give(const al_key_info *k);
+/* Reserve cost bytes of the in-flight budget, or refuse (503); give them
+ * back. */
+int srv_api_budget_take(uint64_t cost, struct srv_response *rs);
+void srv_api_budget_give(uint64_t cost);
 /* Audit a refusal (rs holds the error; s, findings: what is known of the
  * run), coalescing those of unauthenticated requests (refusals.c). */
 void srv_api_audit_refused(const struct srv_request *rq,
