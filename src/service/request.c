@@ -223,14 +223,8 @@ static void language_list(char *out, size_t size) {
         }
 }
 
-/* The body of POST /v1/execute into s. On error: -1 and the response. */
-int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
-                       const char **mode, struct srv_response *rs,
-                       al_audit_who *who) {
-        al_error e = {0};
-        const char *lang, *v;
-        if (only_fields(req, TOP_FIELDS, "", rs) < 0)
-                return -1;
+/* user_id, agent_id (for the audit log's who) and metadata. */
+static int spec_who(json_t *req, al_audit_who *who, struct srv_response *rs) {
         if (get_str(req, "user_id", "user_id", &who->user_id, NULL, rs) < 0 ||
             get_str(req, "agent_id", "agent_id", &who->agent_id, NULL, rs) < 0)
                 return -1;
@@ -251,6 +245,13 @@ int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
                               type_name(meta));
                 return -1;
         }
+        return 0;
+}
+
+/* language, code and stdin. */
+static int spec_program(json_t *req, al_spec *s, struct srv_response *rs) {
+        al_error e = {0};
+        const char *lang;
         if (get_str(req, "language", "language", &lang, NULL, rs) < 0)
                 return -1;
         if (!lang) {
@@ -295,6 +296,12 @@ int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
                         return -1;
                 }
         }
+        return 0;
+}
+
+/* args: strings, at most MAX_ARGS. */
+static int spec_args(json_t *req, al_spec *s, struct srv_response *rs) {
+        al_error e = {0};
         json_t *a = json_object_get(req, "args"), *x;
         size_t i;
         if (a && !json_is_array(a)) {
@@ -323,6 +330,13 @@ int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
                         return -1;
                 }
         }
+        return 0;
+}
+
+/* env: an object of strings, at most MAX_ENV. */
+static int spec_env(json_t *req, al_spec *s, struct srv_response *rs) {
+        al_error e = {0};
+        json_t *x;
         json_t *env = json_object_get(req, "env");
         if (env && !json_is_object(env)) {
                 srv_api_error(rs, 400, "invalid_type", "env",
@@ -350,6 +364,20 @@ int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
                         return -1;
                 }
         }
+        return 0;
+}
+
+/* files: {path, content | content_base64, executable}, at most
+ * MAX_FILES. */
+static int spec_files(json_t *req, al_spec *s, struct srv_response *rs) {
+        al_error e = {0};
+        const char *v;
+        json_t *x;
+        size_t i;
+        unsigned char *data = NULL;
+        size_t len = 0;
+        bool present;
+        int r;
         json_t *files = json_object_get(req, "files");
         if (files && !json_is_array(files)) {
                 srv_api_error(rs, 400, "invalid_type", "files",
@@ -398,6 +426,14 @@ int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
                         return -1;
                 }
         }
+        return 0;
+}
+
+/* collect: globs, at most MAX_COLLECT. */
+static int spec_collect(json_t *req, al_spec *s, struct srv_response *rs) {
+        al_error e = {0};
+        json_t *x;
+        size_t i;
         json_t *col = json_object_get(req, "collect");
         if (col && !json_is_array(col)) {
                 srv_api_error(rs, 400, "invalid_type", "collect",
@@ -424,6 +460,14 @@ int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
                         return -1;
                 }
         }
+        return 0;
+}
+
+/* limits, within al_limits_max, the key's ceilings and the server's. */
+static int spec_limits(json_t *req, al_spec *s, const al_key_info *key,
+                       struct srv_response *rs) {
+        al_error e = {0};
+        json_t *x;
         /* limits: the request's, each within al_limits_max and the key's
          * ceilings (over a ceiling: refused, never clamped in silence);
          * a default above a ceiling comes down to it */
@@ -496,6 +540,20 @@ int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
         if (l->cpu_ms > l->wall_ms && key->max_wall_ms &&
             !json_object_get(lim, "cpu_ms"))
                 l->cpu_ms = l->wall_ms;
+        return 0;
+}
+
+/* The body of POST /v1/execute into s, by field group (each refuses
+ * with the field it is about). On error: -1 and the response. */
+int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
+                       const char **mode, struct srv_response *rs,
+                       al_audit_who *who) {
+        if (only_fields(req, TOP_FIELDS, "", rs) < 0 ||
+            spec_who(req, who, rs) < 0 || spec_program(req, s, rs) < 0 ||
+            spec_args(req, s, rs) < 0 || spec_env(req, s, rs) < 0 ||
+            spec_files(req, s, rs) < 0 || spec_collect(req, s, rs) < 0 ||
+            spec_limits(req, s, key, rs) < 0)
+                return -1;
         if (get_str(req, "policy_mode", "policy_mode", mode, NULL, rs) < 0)
                 return -1;
         if (*mode && !al_policy_mode_ok(*mode)) {
