@@ -32,8 +32,8 @@ CFLAGS  ?= -O2 -g
 # include its own headers and those of the rooms below it, never above
 # (scripts/layers.sh checks it). libairlock.a is the lower rooms; the
 # binary adds the front-ends.
-LIB_DIRS := base sandbox audit check
-APP_DIRS := serve cli
+LIB_DIRS := base sandbox audit check service
+APP_DIRS := serve agent cli
 SRC_DIRS := $(LIB_DIRS) $(APP_DIRS)
 ALL_CFLAGS := -std=gnu17 $(WARN) $(HARDEN) $(CFLAGS) -D_GNU_SOURCE \
               -Iinclude $(SRC_DIRS:%=-Isrc/%) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -118,6 +118,15 @@ void cli_local_actor(char *out, size_t size);
  * or EXIT_USAGE after a message. */
 int cli_languages_load(const char *file);
 
+/* The service in process, for airlock mcp and airlock agent (cmd-mcp.c):
+ * an option they share with serve, by long name (state, policy,
+ * policy-mode, languages): 0, or -1 after a usage message. */
+struct srv_config;
+int mcp_local_option(struct srv_config *c, const char *name, const char *v);
+/* Load --languages and start the service: EXIT_OK, or the exit status
+ * after a message. */
+int mcp_local_start(struct srv_config *c);
+
 /* "airlock: error: ..." on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -11,7 +11,7 @@
 #include "airlock-check.h"
 #include "cli.h"
 #include "mcp.h"
-#include "serve.h"
+#include "service.h"
 
 /* --help: the usage, the table's lines (cmd_mcp), the notes. */
 /* clang-format off */
@@ -45,28 +45,11 @@ static bool send_line(const char *body) {
 }
 
 int mcp_local_option(struct srv_config *c, const char *name, const char *v) {
-        char *dst = NULL;
-        size_t size = 0;
-        if (!strcmp(name, "state"))
-                dst = c->state, size = sizeof(c->state);
-        else if (!strcmp(name, "policy"))
-                dst = c->policy, size = sizeof(c->policy);
-        else if (!strcmp(name, "languages"))
-                dst = c->languages, size = sizeof(c->languages);
-        else if (!strcmp(name, "policy-mode")) {
-                if (!al_policy_mode_ok(v)) {
-                        cli_error("--policy-mode: off, record, warn or "
-                                  "enforce, not '%s'",
-                                  v);
-                        return -1;
-                }
-                dst = c->policy_mode, size = sizeof(c->policy_mode);
-        }
-        if (!dst || strlen(v) >= size) {
-                cli_error("--%s: %s", name, dst ? "too long" : "unknown");
+        al_error e = {0};
+        if (srv_api_local_option(c, name, v, &e) < 0) {
+                cli_error("%s", e.msg);
                 return -1;
         }
-        snprintf(dst, size, "%s", v);
         return 0;
 }
 
@@ -76,11 +59,8 @@ static int set_local(const struct cli_opt *o, const char *arg) {
 }
 
 int mcp_local_start(struct srv_config *c) {
-        int rc = cli_languages_load(c->languages);
-        if (rc != EXIT_OK)
-                return rc;
         al_error e = {0};
-        if (srv_api_init(c, &e) < 0) {
+        if (srv_api_local_start(c, &e) < 0) {
                 cli_error("%s", e.msg);
                 return e.code == EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
         }

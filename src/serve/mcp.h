@@ -2,17 +2,17 @@
 #pragma once
 /*
  * The Model Context Protocol server (mcp.c): JSON-RPC 2.0 messages in,
- * answers out, the tools run_code, check_code and list_languages on top of
- * the service's API (serve-api.c), so that a run from an MCP host is
- * validated, limited and audited exactly like one over /v1/execute
- * (source "mcp"). Two transports use it: stdio (cmd-mcp.c, one message per
- * line) and Streamable HTTP at /mcp on airlock serve (serve-api.c).
+ * answers out, the service's tools (run_code, check_code, list_languages:
+ * src/service/tools.c), so that a run from an MCP host is validated,
+ * limited and audited exactly like one over /v1/execute (source "mcp").
+ * Two transports use it: stdio (cmd-mcp.c, one message per line) and
+ * Streamable HTTP at /mcp on airlock serve (serve-routes.c).
  */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "serve.h"
+#include "service.h"
 
 /* Protocol versions this server speaks, newest first. */
 extern const char *const mcp_versions[];
@@ -26,14 +26,14 @@ struct mcp_session {
          * are answered without a prior initialize */
         bool stateless;
         char version[16];
-        /* how tool calls reach the API: the HTTP request's auth headers,
+        /* how tool calls reach the service: the HTTP request's auth headers,
          * or a local actor for stdio; source is "mcp" */
         struct srv_request base;
 };
 
 /* The outcome of one raw message. */
 struct mcp_reply {
-        char *body;          /* malloc'ed JSON, or NULL: nothing to send */
+        char *body;           /* malloc'ed JSON, or NULL: nothing to send */
         unsigned http_status; /* 200 (body), 202 (no body: a notification or
                                  a response), 400 (body: a JSON-RPC error
                                  without an id) */
@@ -41,22 +41,6 @@ struct mcp_reply {
          * cgroup and namespaces take a moment to remove) */
         al_result *leftover;
 };
-
-/* {tools: [...]}: the tools with their JSON Schemas (tools/list). */
-json_t *mcp_tools(void);
-/* Call a tool by name: the MCP tool result ({content, structuredContent?,
- * isError}), a new reference, or NULL when out of memory. s->base says
- * who asks (source: "mcp" when NULL). *leftover: a finished run to free. */
-json_t *mcp_call_tool(struct mcp_session *s, const char *name, json_t *args,
-                      al_result **leftover);
-
-/* The API in process, for airlock mcp and airlock agent: the options they
- * share with serve, by long name (state, policy, policy-mode, languages):
- * 0, or a usage message and -1. */
-int mcp_local_option(struct srv_config *c, const char *name, const char *v);
-/* Load --languages and start the API: EXIT_OK, or the exit status after
- * a message. */
-int mcp_local_start(struct srv_config *c);
 
 /* Handle one message (a line of stdio or an HTTP body). */
 void mcp_handle(struct mcp_session *s, const char *buf, size_t len,

@@ -8,7 +8,7 @@
  * 503 with Retry-After at once, a request that waited longer than the
  * queue timeout a 503 without running.
  *
- * Every request is decided on its headers first (srv_api_admit: route,
+ * Every request is decided on its headers first (srv_admit: route,
  * method, key, scope, declared size) before a byte of its body is read:
  * a refused request never has its body kept. Only the routes that take a
  * body keep one, into a buffer up to --max-body (past it the rest is
@@ -133,7 +133,7 @@ static double mono(void) {
 static void log_request(const struct conn *k) {
         char ts[32];
         al_utc_now(ts);
-        srv_log(json_pack(
+        srv_api_log(json_pack(
                 "{s:s,s:s,s:o,s:o,s:i,s:s,s:s,s:s,s:s,s:f}", "event",
                 "airlock.serve.request", "ts", ts, "method", al_jstr(k->method),
                 "path", al_jstr(k->path), "status", (int)k->rs.status, "code",
@@ -192,20 +192,20 @@ static void *worker_main(void *arg) {
                 /* refusals of executions are audited; reads of the audit
                  * log are logged, not audited */
                 if (stopping) {
-                        srv_error(&k->rs, 503, "shutting_down", NULL,
+                        srv_api_error(&k->rs, 503, "shutting_down", NULL,
                                   "the server is shutting down");
                         if (!p->reads)
-                                srv_api_refused(&k->rq, &k->rs);
+                                srv_refused(&k->rq, &k->rs);
                 } else if (mono() - k->t_queued > fr.cfg->queue_timeout_s) {
                         k->rs.retry_after = 1;
-                        srv_error(&k->rs, 503, "queue_timeout", NULL,
+                        srv_api_error(&k->rs, 503, "queue_timeout", NULL,
                                   "waited more than %u s for a %s",
                                   fr.cfg->queue_timeout_s,
                                   p->reads ? "reader" : "worker");
                         if (!p->reads)
-                                srv_api_refused(&k->rq, &k->rs);
+                                srv_refused(&k->rq, &k->rs);
                 } else
-                        srv_api_handle(&k->rq, &k->rs);
+                        srv_handle(&k->rq, &k->rs);
 
                 /* k belongs to libmicrohttpd again after the resume */
                 al_result *left = k->rs.leftover;
@@ -293,17 +293,17 @@ static bool reserve(struct conn *k, size_t want) {
 
 static void busy(struct conn *k) {
         k->rs.retry_after = 1;
-        srv_error(&k->rs, 503, "server_busy", NULL,
+        srv_api_error(&k->rs, 503, "server_busy", NULL,
                   "the server holds %zu bytes of request bodies already "
                   "(--max-body-total); retry later",
                   fr.buffered);
-        srv_api_refused(&k->rq, &k->rs);
+        srv_refused(&k->rq, &k->rs);
 }
 
 static void log_event(const struct conn *k, const char *event) {
         char ts[32];
         al_utc_now(ts);
-        srv_log(json_pack("{s:s,s:s,s:o,s:o,s:s,s:I}", "event", event, "ts", ts,
+        srv_api_log(json_pack("{s:s,s:s,s:o,s:o,s:s,s:I}", "event", event, "ts", ts,
                           "method", al_jstr(k->method), "path",
                           al_jstr(k->path), "peer", k->peer, "body_bytes",
                           (json_int_t)k->len));
@@ -372,7 +372,7 @@ static void sweep_headers(void) {
         if (cut) {
                 char ts[32];
                 al_utc_now(ts);
-                srv_log(json_pack("{s:s,s:s,s:i,s:i}", "event",
+                srv_api_log(json_pack("{s:s,s:s,s:i,s:i}", "event",
                                   "airlock.serve.header_timeout", "ts", ts,
                                   "connections", (int)cut, "header_timeout_s",
                                   (int)fr.cfg->header_timeout_s));
@@ -432,11 +432,11 @@ static enum MHD_Result on_headers(struct conn *k, struct MHD_Connection *c,
         if (srv_route_of(k->path) == SRV_ROUTE_MCP)
                 k->rq.source = "mcp";
         k->keep_body = srv_is_execution(method, k->path);
-        bool refused = srv_api_admit(&k->rq, &k->rs) < 0;
+        bool refused = srv_admit(&k->rq, &k->rs) < 0;
         /* a route that takes no body drops one of at most DRAIN_MAX; a
          * longer or unknown one is refused before it is read */
         if (!refused && !k->keep_body && (!known || declared > DRAIN_MAX)) {
-                srv_error(&k->rs, 413, "body_too_large", NULL,
+                srv_api_error(&k->rs, 413, "body_too_large", NULL,
                           "%s %s takes no request body", k->method, k->path);
                 refused = true;
         }
@@ -539,7 +539,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                          : srv_is_audit_read(method, k->path) ? &fr.reads
                                                               : NULL;
         if (!p) {
-                srv_api_handle(&k->rq, &k->rs);
+                srv_handle(&k->rq, &k->rs);
                 return respond(k);
         }
         /* to the workers: suspended first, so that the resume (from the
@@ -550,16 +550,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                 pthread_mutex_unlock(&fr.lock);
                 k->rs.retry_after = 1;
                 if (stop)
-                        srv_error(&k->rs, 503, "shutting_down", NULL,
+                        srv_api_error(&k->rs, 503, "shutting_down", NULL,
                                   "the server is shutting down");
                 else
-                        srv_error(&k->rs, 503, "queue_full", NULL,
+                        srv_api_error(&k->rs, 503, "queue_full", NULL,
                                   "all %u %s are busy and %zu requests "
                                   "wait; retry later",
                                   p->nthreads, p->reads ? "readers" : "workers",
                                   p->cap);
                 if (!p->reads)
-                        srv_api_refused(&k->rq, &k->rs);
+                        srv_refused(&k->rq, &k->rs);
                 return respond(k);
         }
         MHD_suspend_connection(c);
@@ -734,7 +734,7 @@ static void drain(const struct srv_config *cfg) {
         /* the runs cancelled have their audit records finished as
          * killed */
         al_utc_now(ts);
-        srv_log(json_pack("{s:s,s:s,s:i}", "event", "airlock.serve.stopping",
+        srv_api_log(json_pack("{s:s,s:s,s:i}", "event", "airlock.serve.stopping",
                           "ts", ts, "grace_s", (int)cfg->grace_s));
         MHD_socket qs = MHD_quiesce_daemon(fr.d);
         if (qs != MHD_INVALID_SOCKET)
@@ -806,7 +806,7 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
         }
         char ts[32];
         al_utc_now(ts);
-        srv_log(json_pack("{s:s,s:s,s:o,s:i,s:i,s:i,s:b,s:i,s:i,s:i,s:i}",
+        srv_api_log(json_pack("{s:s,s:s,s:o,s:i,s:i,s:i,s:b,s:i,s:i,s:i,s:i}",
                           "event", "airlock.serve.listening", "ts", ts,
                           "listen", al_jstr(cfg->listen), "port", port,
                           "workers", (int)fr.exec.nthreads, "queue",
@@ -822,7 +822,7 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
         srv_api_fini();
         close(sfd);
         al_utc_now(ts);
-        srv_log(json_pack("{s:s,s:s}", "event", "airlock.serve.stopped", "ts",
+        srv_api_log(json_pack("{s:s,s:s}", "event", "airlock.serve.stopped", "ts",
                           ts));
         return 0;
 }

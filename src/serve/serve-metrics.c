@@ -18,8 +18,8 @@
 #include "serve.h"
 
 /* Upper bounds of the latency buckets, seconds (+Inf implied). */
-static const double BOUNDS[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                0.5,   1,    2.5,   5,    10,  30, 60};
+static const double BOUNDS[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                1,     2.5,  5,     10,   30,  60};
 #define NB (sizeof(BOUNDS) / sizeof(BOUNDS[0]))
 
 struct histo {
@@ -75,9 +75,19 @@ static void observe(struct histo *h, double v) {
 }
 
 void srv_metrics_start(unsigned workers, unsigned queue_cap) {
+        /* what the service counts as it goes comes here */
+        static const struct srv_api_meter meter = {
+                .execution = srv_metrics_execution,
+                .refused = srv_metrics_refused,
+                .unauthenticated = srv_metrics_unauthenticated,
+                .audit_failure = srv_metrics_audit_failure,
+                .inflight_add = srv_metrics_inflight_add,
+                .key_lookup = srv_metrics_key_lookup,
+        };
         m.started = time(NULL);
         m.workers = workers;
         m.queue_cap = queue_cap;
+        srv_api_set_meter(&meter);
 }
 
 void srv_metrics_request(enum srv_route route, unsigned status,
@@ -101,8 +111,7 @@ static size_t lang_index(const char *lang) {
         return MAX_LANGS;
 }
 
-void srv_metrics_execution(const char *lang, al_status status,
-                           double seconds) {
+void srv_metrics_execution(const char *lang, al_status status, double seconds) {
         size_t l = lang_index(lang);
         if ((unsigned)status >= NSTATUS_RUN)
                 status = AL_STATUS_INTERNAL_ERROR;

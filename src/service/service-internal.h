@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The service's own: its state (service.c) and the pieces its files
+ * share (not for the doors: they use service.h). */
+#include <stdatomic.h>
+
+#include "service.h"
+
+/* Bounds on a request body's JSON besides its size (--max-body). */
+#define MAX_DEPTH 16
+#define MAX_VALUES 20000
+
+/* A token bucket: capacity tokens, refilled at per_s. */
+struct rate {
+        double tokens, last;
+        bool used;
+};
+
+struct bucket {
+        char id[AL_KEY_ID_SIZE];
+        struct rate exec, read; /* executions; reads of the audit log */
+        unsigned active;        /* executions of this key in flight */
+};
+
+struct srv_api_state {
+        const struct srv_config *cfg;
+        const struct srv_api_meter *meter; /* or NULL */
+        al_audit *audit;
+        pthread_mutex_t audit_lock;
+        al_keys *keys_db;
+        pthread_rwlock_t keys_lock;
+        al_key_info *keys;
+        size_t nkeys;
+        pthread_mutex_t bucket_lock;
+        struct bucket *buckets;
+        size_t nbuckets;
+        struct rate lookups; /* keys.db lookups of keys not in the cache */
+        al_policy *policy;
+        pthread_rwlock_t policy_lock;
+        volatile int cancel_fd; /* eventfd: readable = cancel every run */
+        atomic_bool shutting_down;
+        atomic_uint_fast64_t inflight; /* bytes reserved (budget_take) */
+};
+extern struct srv_api_state srv_api;
+
+/* Report to the registered meter, if any: METER(refused),
+ * METER(execution, lang, status, seconds). */
+#define METER(fn, ...)                                                         \
+        do {                                                                   \
+                if (srv_api.meter && srv_api.meter->fn)                        \
+                        srv_api.meter->fn(__VA_ARGS__);                        \
+        } while (0)
+
+/* Monotonic seconds. */
+double srv_api_now(void);
+/* Take one request from the key's rate: 0, or 429 with Retry-After. */
+int srv_api_rate_take(const al_key_info *k, struct srv_response *rs);
+/* Take one read of the audit log from the key's read bucket: 0, or 429
+ * with Retry-After. */
+int srv_api_read_rate_take(const al_key_info *k, struct srv_response *rs);
+/* One more execution of the key in flight, within its max_concurrent: 0,
+ * or 429; and one fewer. */
+int srv_api_concurrency_take(const al_key_info *k, struct srv_response *rs);
+void srv_api_concurrency_give(const al_key_info *k);
+/* Reserve cost bytes of the in-flight budget, or refuse (503); give them
+ * back. */
+int srv_api_budget_take(uint64_t cost, struct srv_response *rs);
+void srv_api_budget_give(uint64_t cost);
+/* Audit a refusal (rs holds the error; s, findings: what is known of the
+ * run), coalescing those of unauthenticated requests (refusals.c). */
+void srv_api_audit_refused(const struct srv_request *rq,
+                           const al_audit_who *who, const al_spec *s,
+                           struct srv_response *rs, const char *findings);
+/* Close the windows of coalesced refusals that have ended (every one
+ * when flush) and write their summaries (refusals.c). */
+void srv_api_anon_sweep(bool flush);
+/* Depth and value count of the whole body, before any field is read
+ * (request.c). */
+bool srv_api_json_bounded(json_t *j, int depth, size_t *count);
+/* The body of POST /v1/execute into s, within the key's and the server's
+ * ceilings: 0, or -1 and the response (request.c). */
+int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
+                       const char **mode, struct srv_response *rs,
+                       al_audit_who *who);

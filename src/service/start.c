@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* The service's life: start (as airlock serve does, or in process for
+ * airlock mcp and airlock agent), readiness, the languages, stop. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "airlock.h"
+#include "error.h"
+#include "service-internal.h"
+
+int srv_api_init(const struct srv_config *cfg, al_error *err) {
+        int r;
+        srv_api.cfg = cfg;
+        if ((r = al_audit_open(cfg->state[0] ? cfg->state : NULL,
+                               &srv_api.audit, err)) < 0)
+                return r;
+        if ((r = al_audit_alerts_start(srv_api.audit, err)) < 0)
+                return r;
+        if ((r = al_keys_open(cfg->state[0] ? cfg->state : NULL,
+                              &srv_api.keys_db, err)) < 0)
+                return r;
+        srv_api_reload_keys();
+        if (!(srv_api.policy =
+                      al_policy_load(cfg->policy[0] ? cfg->policy : NULL, err)))
+                return -EINVAL;
+        /* EFD_SEMAPHORE off: once written it stays readable, so every run
+         * (also ones that start later) sees the cancel */
+        srv_api.cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (srv_api.cancel_fd < 0)
+                return al_error_errno(err, errno, "eventfd");
+        return 0;
+}
+
+void srv_api_fini(void) {
+        srv_api_anon_sweep(
+                true); /* the summaries of open windows: none is lost */
+        al_audit_alerts_drain(srv_api.audit, 5000);
+        srv_api.audit = al_audit_close(srv_api.audit);
+        srv_api.keys_db = al_keys_close(srv_api.keys_db);
+        srv_api.policy = al_policy_free(srv_api.policy);
+        free(srv_api.keys);
+        free(srv_api.buckets);
+        int fd = srv_api.cancel_fd;
+        srv_api.cancel_fd = -1;
+        if (fd >= 0)
+                close(fd);
+}
+
+/* Ready unless shutting down or the audit store is about to fill up
+ * (then every run would be refused): its free space, and 503 below
+ * AL_AUDIT_MIN_FREE_BYTES. */
+void srv_api_ready(struct srv_response *rs) {
+        uint64_t free_b = 0;
+        al_error e = {0};
+        if (srv_api.shutting_down)
+                srv_api_error(rs, 503, "shutting_down", NULL,
+                              "the server is shutting down");
+        else if (al_audit_free_bytes(srv_api.cfg->state, &free_b, &e) < 0)
+                srv_api_error(rs, 503, "audit_unavailable", NULL, "%s", e.msg);
+        else if (free_b < AL_AUDIT_MIN_FREE_BYTES)
+                srv_api_error(
+                        rs, 503, "audit_store_full", NULL,
+                        "the audit store has %llu bytes free, under %llu: "
+                        "runs would be refused",
+                        (unsigned long long)free_b,
+                        (unsigned long long)AL_AUDIT_MIN_FREE_BYTES);
+        else
+                srv_api_set_json(rs, 200,
+                                 json_pack("{s:s,s:{s:I,s:I,s:b}}", "status",
+                                           "ready", "audit_store", "free_bytes",
+                                           (json_int_t)free_b, "min_free_bytes",
+                                           (json_int_t)AL_AUDIT_MIN_FREE_BYTES,
+                                           "ok", 1));
+}
+
+json_t *srv_api_languages(void) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < al_languages_count(); i++)
+                json_array_append_new(
+                        a,
+                        json_pack("{s:s,s:b,s:s}", "name", al_language_name(i),
+                                  "available", al_language_available(i),
+                                  "description", al_language_describe(i)));
+        return a;
+}
+
+/* --- in process (airlock mcp, airlock agent) ------------------------------ */
+
+int srv_api_local_option(struct srv_config *c, const char *name, const char *v,
+                         al_error *err) {
+        char *dst = NULL;
+        size_t size = 0;
+        if (!strcmp(name, "state"))
+                dst = c->state, size = sizeof(c->state);
+        else if (!strcmp(name, "policy"))
+                dst = c->policy, size = sizeof(c->policy);
+        else if (!strcmp(name, "languages"))
+                dst = c->languages, size = sizeof(c->languages);
+        else if (!strcmp(name, "policy-mode")) {
+                if (!al_policy_mode_ok(v)) {
+                        al_error_set(err, EINVAL,
+                                     "--policy-mode: off, record, warn or "
+                                     "enforce, not '%s'",
+                                     v);
+                        return -1;
+                }
+                dst = c->policy_mode, size = sizeof(c->policy_mode);
+        }
+        if (!dst || strlen(v) >= size) {
+                al_error_set(err, EINVAL, "--%s: %s", name,
+                             dst ? "too long" : "unknown");
+                return -1;
+        }
+        snprintf(dst, size, "%s", v);
+        return 0;
+}
+
+int srv_api_local_start(struct srv_config *c, al_error *err) {
+        al_error e = {0};
+        if (c->languages[0] && al_languages_load_file(c->languages, &e) < 0) {
+                al_error_set(err, EINVAL, "--languages: %s", e.msg);
+                return -1;
+        }
+        return srv_api_init(c, err) < 0 ? -1 : 0;
+}
