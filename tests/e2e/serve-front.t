@@ -313,6 +313,10 @@ for i in range(12):
         gone = True
         break
 s.close()
+for _ in range(40):   # the server logs it right after the shutdown
+    if any('"airlock.serve.header_timeout"' in x for x in log):
+        break
+    time.sleep(0.05)
 ok(gone and any('"airlock.serve.header_timeout"' in x for x in log),
    "--header-timeout 2: headers trickling in a byte a second are cut off (after %d s), logged as header_timeout"
    % (i + 1), log[-3:])
