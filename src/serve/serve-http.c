@@ -143,11 +143,15 @@ static void log_request(const struct conn *k) {
 }
 
 static enum MHD_Result respond(struct conn *k) {
+        /* the body goes to libmicrohttpd as it is, which frees it once
+         * sent: one copy of a response in memory, not two */
         struct MHD_Response *r = MHD_create_response_from_buffer(
-                k->rs.len, k->rs.body ? k->rs.body : (char *)"",
-                MHD_RESPMEM_MUST_COPY);
+                k->rs.body ? k->rs.len : 0,
+                k->rs.body ? k->rs.body : (char *)"",
+                k->rs.body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
         if (!r)
                 return MHD_NO;
+        k->rs.body = NULL;
         MHD_add_response_header(r, "Content-Type",
                                 k->rs.content_type ? k->rs.content_type
                                                    : "application/json");

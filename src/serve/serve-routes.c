@@ -246,6 +246,9 @@ static void mcp_http(const struct srv_request *rq0, struct srv_response *rs) {
         rs->content_type = "application/json";
         rs->leftover = rep.leftover;
         snprintf(rs->log_code, sizeof(rs->log_code), "mcp");
+        /* the reply (a run's output as tool content) until it is sent;
+         * the run's own reservation ended when the tool result was made */
+        srv_api_hold(rs);
 }
 
 /* --- routing
@@ -370,10 +373,14 @@ int srv_admit(const struct srv_request *rq, struct srv_response *rs) {
                         return -1;
                 return 0;
         }
-        /* executions: who asks first, then what; every refusal audited
-         * (srv_api_refused re-reads the key for the actor) */
-        if (!rq->local_actor && srv_api_authenticate(rq, &key, rs) < 0)
-                goto refuse;
+        /* executions: who asks first, then what; every refusal audited,
+         * with the actor found here */
+        char actor[AL_KEY_ID_SIZE + 8] = "anonymous";
+        if (!rq->local_actor) {
+                if (srv_api_authenticate(rq, &key, rs) < 0)
+                        goto refuse;
+                snprintf(actor, sizeof(actor), "key:%s", key.id);
+        }
         if (!method_ok) {
                 srv_api_error(rs, 405, "method_not_allowed", NULL,
                               "%s wants POST", rq->path);
@@ -394,6 +401,8 @@ int srv_admit(const struct srv_request *rq, struct srv_response *rs) {
         }
         return 0;
 refuse:
-        srv_refused(rq, rs);
+        srv_api_refused_as(rq, rs, rq->local_actor ? NULL : actor);
+        if (route == SRV_ROUTE_EXECUTE_COMPAT)
+                compat_shape(rs);
         return -1;
 }

@@ -269,13 +269,13 @@ void srv_api_execute(const struct srv_request *rq, struct srv_response *rs) {
         }
         run_and_record(s, &key, &who, findings, req, rs);
 out:
-        /* the result is now the response's body (rs->len bytes): the
-         * rest of the worst case reserved for making it is free again;
-         * the body and the front's copy of it are held until the response
-         * has been sent (srv_api_release), so that slow readers cannot
-         * pile up responses outside the budget */
+        /* the result is now the response's body (rs->len bytes, handed
+         * to the front, which sends it without a copy): the rest of the
+         * worst case reserved for making it is free again; the body is
+         * held until the response has been sent (srv_api_release), so
+         * that slow readers cannot pile up responses outside the budget */
         if (cost) {
-                uint64_t keep = 2 * (uint64_t)rs->len;
+                uint64_t keep = (uint64_t)rs->len;
                 if (keep > cost)
                         keep = cost;
                 srv_api_budget_give(cost - keep);

@@ -147,6 +147,7 @@ void srv_api_execution(const struct srv_request *rq, const char *id,
         else {
                 snprintf(rs->log_code, sizeof(rs->log_code), "ok");
                 srv_api_set_json(rs, 200, x);
+                srv_api_hold(rs);
         }
 }
 
@@ -265,4 +266,6 @@ void srv_api_audit_list(const struct srv_request *rq, struct srv_response *rs) {
         rs->len = n;
         rs->content_type = "application/json";
         snprintf(rs->log_code, sizeof(rs->log_code), "ok");
+        /* up to 4 MiB that a client may be slow to read */
+        srv_api_hold(rs);
 }

@@ -36,7 +36,9 @@ struct anon_window {
 
 static struct {
         pthread_mutex_t lock;
-        struct anon_window w[COALESCE_SOURCES + 1]; /* last: the overflow */
+        /* last two: the overflow, one per source (so that alternating
+         * sources cannot restart it and record every refusal in full) */
+        struct anon_window w[COALESCE_SOURCES + 2];
 } anon = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* The summary of a window (its counted refusals). */
@@ -100,10 +102,8 @@ static bool anon_admit(const char *peer, const char *source,
                         w = x;
         }
         if (!w && !free_w) {
-                /* every entry taken: the overflow entry, per source */
-                w = &anon.w[COALESCE_SOURCES];
-                if (w->start && w->source != source)
-                        window_close(w, ended);
+                /* every entry taken: the overflow entry of the source */
+                w = &anon.w[COALESCE_SOURCES + !strcmp(source, "mcp")];
                 peer = "*";
         }
         if (w && w->start && t - w->start >= COALESCE_WINDOW_S)
@@ -133,7 +133,7 @@ void srv_api_anon_sweep(bool flush) {
                 struct anon_summary sm = {0};
                 double t = srv_api_now();
                 pthread_mutex_lock(&anon.lock);
-                for (size_t i = 0; i <= COALESCE_SOURCES && !sm.n; i++) {
+                for (size_t i = 0; i < COALESCE_SOURCES + 2 && !sm.n; i++) {
                         struct anon_window *x = &anon.w[i];
                         if (x->start &&
                             (flush || t - x->start >= COALESCE_WINDOW_S))
@@ -195,12 +195,24 @@ void srv_api_audit_refused(const struct srv_request *rq,
 /* A request refused outside the handlers: audited like every other
  * refusal, with the key as actor when it is valid. */
 void srv_api_refused(const struct srv_request *rq, struct srv_response *rs) {
+        srv_api_refused_as(rq, rs, NULL);
+}
+
+void srv_api_refused_as(const struct srv_request *rq, struct srv_response *rs,
+                        const char *known) {
         al_key_info key;
         struct srv_response scratch = {0};
         char actor[AL_KEY_ID_SIZE + 64] = "anonymous";
         if (rq->local_actor)
                 snprintf(actor, sizeof(actor), "%s", rq->local_actor);
-        else if (srv_api_authenticate(rq, &key, &scratch) == 0) {
+        else if (known) {
+                /* the caller authenticated already: no second look-up
+                 * (an unknown key would cost two of the lookup rate) */
+                snprintf(actor, sizeof(actor), "%s", known);
+                if (strcmp(known, "anonymous"))
+                        snprintf(rs->log_key, sizeof(rs->log_key), "%s",
+                                 actor);
+        } else if (srv_api_authenticate(rq, &key, &scratch) == 0) {
                 snprintf(actor, sizeof(actor), "key:%s", key.id);
                 snprintf(rs->log_key, sizeof(rs->log_key), "%s", actor);
         }

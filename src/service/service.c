@@ -326,6 +326,26 @@ void srv_api_budget_give(uint64_t cost) {
         METER(inflight_add, -(int64_t)cost);
 }
 
+int srv_api_hold(struct srv_response *rs) {
+        uint64_t n = rs->len;
+        if (n < SRV_HOLD_MIN)
+                return 0;
+        if (srv_api_budget_take(n, &(struct srv_response){0}) < 0) {
+                /* the answer exists but would not fit: refused like a run
+                 * whose result would not */
+                free(rs->body);
+                rs->body = NULL;
+                rs->retry_after = 1;
+                srv_api_error(rs, 503, "response_budget_exhausted", NULL,
+                              "this answer of %llu bytes does not fit the "
+                              "server's --max-inflight now; retry later",
+                              (unsigned long long)n);
+                return -1;
+        }
+        rs->budget += n;
+        return 0;
+}
+
 void srv_api_release(struct srv_response *rs) {
         if (rs->budget)
                 srv_api_budget_give(rs->budget);

@@ -164,7 +164,17 @@ void srv_api_execute(const struct srv_request *rq, struct srv_response *rs);
 /* Audit a request refused before it reached the service (rs holds the
  * error): the key is the actor when it is valid. */
 void srv_api_refused(const struct srv_request *rq, struct srv_response *rs);
+/* The same, with the actor the caller found already ("key:ID" or
+ * "anonymous"; NULL: authenticate again to find it). */
+void srv_api_refused_as(const struct srv_request *rq, struct srv_response *rs,
+                        const char *known);
 /* A response has been sent (or dropped): the budget it held is free. */
+/* A response that is not a run's result (an audit page, an MCP reply)
+ * takes its size from the --max-inflight budget until it has been sent
+ * (srv_api_release): 0, or -1 with the answer replaced by 503
+ * response_budget_exhausted. Bodies under SRV_HOLD_MIN are not counted. */
+#define SRV_HOLD_MIN (64u << 10)
+int srv_api_hold(struct srv_response *rs);
 void srv_api_release(struct srv_response *rs);
 
 /* GET /v1/executions/{id} and GET /v1/audit?...: the audit record of one

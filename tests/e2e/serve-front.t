@@ -499,5 +499,24 @@ ok(m1 and int(m1.group(1)) == N and m2 and int(m2.group(1)) == counted,
 p = subprocess.run([BIN, "audit", "verify", "--state", fst], capture_output=True)
 ok(p.returncode == 0, "audit verify: the chain with the summaries is intact", p.stdout[-300:] + p.stderr[-300:])
 
+# Past the 1024 addresses it tracks, new addresses share an overflow entry
+# per source: alternating http and mcp refusals must not restart it (each
+# would then be a record of its own)
+ost = tempfile.mkdtemp(prefix="al-e2e-front-overflow-")
+os.chmod(ost, 0o700)
+srv, port, log = start(st=ost)
+for i in range(1024):
+    request(port, "POST", "/v1/execute", body=b"{}", src="127.1.%d.%d" % (i // 250, i % 250 + 1))
+got = []
+for i in range(40):
+    got.append(request(port, "POST", "/mcp" if i % 2 else "/v1/execute", body=b"{}", src="127.2.0.1")[0])
+metrics = request(port, "GET", "/metrics", src="127.3.0.1")[2].decode()
+stop(srv)
+m = re.search(r"^airlock_refusals_coalesced_total (\d+)", metrics, re.M)
+ok(got == [401] * 40 and m and int(m.group(1)) >= 20,
+   "1024 addresses tracked, then 40 refusals from a new one alternating /v1/execute and /mcp: at most 10 in full "
+   "per source, %s coalesced" % (m and m.group(1)), (got[:4], m and m.group(0)))
+subprocess.run(["rm", "-rf", ost])
+
 subprocess.run(["rm", "-rf", state, fst])
 done()

@@ -869,6 +869,54 @@ after = inflight(port)
 ok(idle0 == 0 and held >= 16000000 and after == 0,
    "a 16 MB result that its client does not read holds %d bytes of --max-inflight until the connection is gone "
    "(then %d)" % (held, after), {"idle": idle0, "held": held, "after": after})
+
+
+def held_while_unread(request, wait_for=None):
+    """Send a raw request on a socket that reads nothing; once the answer is
+    made (wait_for() true, or a moment), what the budget holds; then close
+    it and see the budget come back."""
+    sk = socket.socket()
+    sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sk.connect(("127.0.0.1", port))
+    sk.sendall(request)
+    deadline = time.time() + 60
+    while wait_for and not wait_for() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    h = inflight(port)
+    sk.close()
+    deadline = time.time() + 30
+    while inflight(port) != 0 and time.time() < deadline:
+        time.sleep(0.1)
+    return h, inflight(port)
+
+
+# the same for an MCP reply (run_code's output as tool content; audit pages
+# take their size the same way, srv_api_hold)
+n0 = executions(port)
+mbody = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "run_code", "arguments": {
+    "language": "bash", "code": "head -c 8000000 /dev/zero | tr '\\0' x", "limits": {"output_bytes": 8000000}}}}).encode()
+held, after = held_while_unread(
+    b"POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEYS["KEY"].encode()
+    + b"\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(mbody) + mbody, lambda: executions(port) > n0)
+ok(held >= 8000000 and after == 0,
+   "an MCP reply of 8 MB of output that its client does not read holds %d bytes of --max-inflight (then %d)"
+   % (held, after), {"held": held, "after": after})
+
+# A refused execution with an unknown key is looked up once, not twice
+def lookups(port):
+    text = curl(port, "GET", "/metrics")[2].decode()
+    return sum(int(float(v)) for v in re.findall(r'^airlock_key_lookups_total\{result="(?:unknown|found)"\} (\S+)',
+                                                 text, re.M))
+
+
+l0 = lookups(port)
+st, _, _ = curl(port, "POST", "/v1/execute", ["Authorization: Bearer alk_0123456789ab_" + "0" * 64],
+                b'{"language":"bash","code":"true"}')
+l1 = lookups(port)
+ok(st == 401 and l1 - l0 == 1, "a refused execution with an unknown key costs one key lookup (%d)" % (l1 - l0),
+   (st, l0, l1))
 srv.send_signal(signal.SIGTERM)
 srv.wait(30)
 recs = [json.loads(x) for x in subprocess.run([BIN, "audit", "list", "--json", "--limit", "0", "--state", state],
