@@ -578,6 +578,51 @@ static int parse_findings(const char *findings_json, json_t **ret,
         return 0;
 }
 
+/* A new record of kind (started, refused) for who and s, with detail d:
+ * its columns capped, a new id, appended. n keeps what the record points
+ * to until new_rec_free. */
+struct new_rec {
+        al_audit_rec rec;
+        struct who_cols c;
+        char *detail, *flags;
+        char ts[32];
+};
+
+static void new_rec_free(struct new_rec *n) {
+        who_cols_free(&n->c);
+        free(n->detail);
+        free(n->flags);
+}
+
+static int new_rec_append(al_audit *a, struct new_rec *n, const char *kind,
+                          const char *status, const al_audit_who *who,
+                          const al_spec *s, json_t *findings, json_t *d,
+                          char id[AL_AUDIT_ID_SIZE], al_error *err) {
+        *n = (struct new_rec){0};
+        n->detail = audit_dumps(d);
+        n->flags = flags_cap(flags_of(a, s, findings));
+        if (!n->detail)
+                return al_error_set(err, ENOMEM, "out of memory");
+        int r = who_cols_cap(&n->c, who, s && s->lang ? s->lang->name : NULL,
+                             err);
+        if (r < 0)
+                return r;
+        new_id(id);
+        n->rec = (al_audit_rec){
+                .kind = kind,
+                .id = id,
+                .source = n->c.source,
+                .actor = n->c.actor,
+                .user_id = n->c.user_id,
+                .agent_id = n->c.agent_id,
+                .language = n->c.language,
+                .status = status,
+                .flags = n->flags,
+                .detail = n->detail,
+        };
+        return append(a, &n->rec, n->ts, err);
+}
+
 int al_audit_started(al_audit *a, const al_audit_who *who, const al_spec *s,
                      const char *findings_json, char id[AL_AUDIT_ID_SIZE],
                      al_error *err) {
@@ -591,31 +636,10 @@ int al_audit_started(al_audit *a, const al_audit_who *who, const al_spec *s,
         _cleanup_json_ json_t *d = spec_json(a, s);
         json_object_set_new(d, "owner", owner_json());
         set_findings(d, findings);
-        _cleanup_free_ char *detail = audit_dumps(d);
-        _cleanup_free_ char *flags = flags_cap(flags_of(a, s, findings));
-        if (!detail)
-                return al_error_set(err, ENOMEM, "out of memory");
-        struct who_cols c;
-        if ((r = who_cols_cap(&c, who, s && s->lang ? s->lang->name : NULL,
-                              err)) < 0) {
-                who_cols_free(&c);
-                return r;
-        }
-        new_id(id);
-        char ts[32];
-        al_audit_rec rec = {
-                .kind = "started",
-                .id = id,
-                .source = c.source,
-                .actor = c.actor,
-                .user_id = c.user_id,
-                .agent_id = c.agent_id,
-                .language = c.language,
-                .flags = flags,
-                .detail = detail,
-        };
-        if ((r = append(a, &rec, ts, err)) < 0) {
-                who_cols_free(&c);
+        struct new_rec n;
+        if ((r = new_rec_append(a, &n, "started", NULL, who, s, findings, d,
+                                id, err)) < 0) {
+                new_rec_free(&n);
                 return r;
         }
         /* the finished record repeats who and what: keep it at hand */
@@ -623,11 +647,11 @@ int al_audit_started(al_audit *a, const al_audit_who *who, const al_spec *s,
                 a->last = calloc(1, sizeof(*a->last));
         if (a->last) {
                 audit_started_info_clear(a->last);
-                find_started(&rec, a->last);
+                find_started(&n.rec, a->last);
         }
-        if (flags && alert_wanted(a, "flagged"))
-                raise_alert(a, "flagged", &rec, NULL);
-        who_cols_free(&c);
+        if (n.flags && alert_wanted(a, "flagged"))
+                raise_alert(a, "flagged", &n.rec, NULL);
+        new_rec_free(&n);
         return 0;
 }
 
@@ -744,31 +768,9 @@ int al_audit_refused(al_audit *a, const al_audit_who *who, const al_spec *s,
                           capped_str(code ? code : "", AUDIT_NAME_CAP),
                           "message",
                           capped_str(message ? message : "", AUDIT_TEXT_CAP)));
-        _cleanup_free_ char *detail = audit_dumps(d);
-        _cleanup_free_ char *flags = flags_cap(flags_of(a, s, findings));
-        if (!detail)
-                return al_error_set(err, ENOMEM, "out of memory");
-        struct who_cols c;
-        if ((r = who_cols_cap(&c, who, s && s->lang ? s->lang->name : NULL,
-                              err)) < 0) {
-                who_cols_free(&c);
-                return r;
-        }
-        new_id(id);
-        char ts[32];
-        al_audit_rec rec = {
-                .kind = "refused",
-                .id = id,
-                .source = c.source,
-                .actor = c.actor,
-                .user_id = c.user_id,
-                .agent_id = c.agent_id,
-                .language = c.language,
-                .status = "rejected",
-                .flags = flags,
-                .detail = detail,
-        };
-        r = append(a, &rec, ts, err);
+        struct new_rec n;
+        r = new_rec_append(a, &n, "refused", "rejected", who, s, findings, d,
+                           id, err);
         if (r == 0 && alert_wanted(a, "refused")) {
                 /* the alert's reason within the same cap as the record */
                 _cleanup_free_ char *m =
@@ -776,9 +778,9 @@ int al_audit_refused(al_audit *a, const al_audit_who *who, const al_spec *s,
                                           utf8_cut(message, strlen(message),
                                                    AUDIT_TEXT_CAP))
                                 : NULL;
-                raise_alert(a, "refused", &rec, m);
+                raise_alert(a, "refused", &n.rec, m);
         }
-        who_cols_free(&c);
+        new_rec_free(&n);
         return r;
 }
 
