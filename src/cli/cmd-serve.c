@@ -34,7 +34,7 @@ static void help(FILE *f) {
 "  --max-body-total BYTES bodies held at once, all connections together\n"
 "                         (default 268435456, at least --max-body): then 503\n"
 "  --max-per-ip N         connections from one address (default 64; 0 = no\n"
-"                         cap); more are refused at connect\n"
+"                         cap); a new one past it cuts the address's idlest\n"
 "  --idle-timeout SEC     close a connection silent this long (default 15)\n"
 "  --body-timeout SEC     a request body must arrive within this (default 60)\n"
 "  --header-timeout SEC   a request's headers must arrive within this of the\n"

@@ -114,12 +114,77 @@ struct pending {
         double since;    /* accepted, or its last request ended */
         bool in_request; /* headers are in: other deadlines apply */
         bool cut;
+        unsigned char addr[16]; /* the client (IPv4, or an IPv6 /64) */
         struct pending *prev, *next;
 };
 static struct {
         pthread_mutex_t lock;
         struct pending *head;
+        size_t n;
+        uint64_t evicted; /* since the last sweep's log line */
 } conns = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Past this many connections, a new one evicts the one idle the longest
+ * (libmicrohttpd refuses at MAX_CONNECTIONS itself, when every one is busy
+ * with a request). */
+#define EVICT_AT (MAX_CONNECTIONS - 32)
+
+/* The client's address as the per-address cap counts it: IPv4 whole, IPv6
+ * by its /64 (one host has a /64 to choose addresses from). */
+static void conn_addr(struct MHD_Connection *c, unsigned char out[16]) {
+        memset(out, 0, 16);
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+        if (sa && sa->sa_family == AF_INET)
+                memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        else if (sa && sa->sa_family == AF_INET6) {
+                memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 8);
+                out[15] = 6; /* not an IPv4 address with zeros */
+        }
+}
+
+/* Under conns.lock: cut the connection (of addr, or any when NULL) that
+ * has waited for headers the longest; false when every one is in a
+ * request. */
+static bool evict_idlest(const unsigned char *addr) {
+        struct pending *best = NULL;
+        for (struct pending *p = conns.head; p; p = p->next)
+                if (!p->in_request && !p->cut &&
+                    (!addr || !memcmp(p->addr, addr, 16)) &&
+                    (!best || p->since < best->since))
+                        best = p;
+        if (!best)
+                return false;
+        shutdown(best->fd, SHUT_RDWR);
+        best->cut = true;
+        conns.evicted++;
+        return true;
+}
+
+/* Under conns.lock, for a new connection p: the per-address cap and the
+ * global one make room by cutting idle connections (the longest idle
+ * first), so that a client holding connections open with trickled or no
+ * headers only ever cuts its own, and a new request (a health check from
+ * the same host) is served at once; a new connection past a cap where
+ * every other is in a request is the one cut. */
+static void make_room(struct pending *p) {
+        unsigned cap = fr.cfg->max_per_ip;
+        if (cap) {
+                unsigned same = 0;
+                for (struct pending *q = conns.head; q; q = q->next)
+                        same += q != p && !q->cut &&
+                                !memcmp(q->addr, p->addr, 16);
+                if (same >= cap && !evict_idlest(p->addr)) {
+                        shutdown(p->fd, SHUT_RDWR);
+                        p->cut = true;
+                        conns.evicted++;
+                        return;
+                }
+        }
+        if (conns.n > EVICT_AT)
+                evict_idlest(NULL);
+}
 
 static double mono(void) {
         struct timespec t;
@@ -325,11 +390,14 @@ static void on_connection(void *cls, struct MHD_Connection *c,
                         return; /* not swept: the idle timeout still holds */
                 p->fd = ci->connect_fd;
                 p->since = mono();
+                conn_addr(c, p->addr);
                 pthread_mutex_lock(&conns.lock);
                 p->next = conns.head;
                 if (conns.head)
                         conns.head->prev = p;
                 conns.head = p;
+                conns.n++;
+                make_room(p);
                 pthread_mutex_unlock(&conns.lock);
                 *socket_context = p;
         } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && p) {
@@ -340,6 +408,7 @@ static void on_connection(void *cls, struct MHD_Connection *c,
                         conns.head = p->next;
                 if (p->next)
                         p->next->prev = p->prev;
+                conns.n--;
                 pthread_mutex_unlock(&conns.lock);
                 free(p);
                 *socket_context = NULL;
@@ -372,7 +441,16 @@ static void sweep_headers(void) {
                         p->cut = true;
                         cut++;
                 }
+        uint64_t evicted = conns.evicted;
+        conns.evicted = 0;
         pthread_mutex_unlock(&conns.lock);
+        if (evicted) {
+                char ts[32];
+                al_utc_now(ts);
+                srv_api_log(json_pack("{s:s,s:s,s:I}", "event",
+                                      "airlock.serve.evicted", "ts", ts,
+                                      "connections", (json_int_t)evicted));
+        }
         if (cut) {
                 char ts[32];
                 al_utc_now(ts);
@@ -688,8 +766,10 @@ static struct MHD_Daemon *start_daemon(const struct srv_config *cfg, int lfd,
                 MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_NOTIFY_COMPLETED,
                 on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
                 NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-                /* one address cannot hold every connection (0: no cap) */
-                MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
+                /* the per-address cap is make_room's, which cuts the
+                 * idlest connection of the address instead of refusing
+                 * the new one at accept */
+                MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
                 /* a connection that sends nothing (partial headers, an
                  * idle keep-alive) is closed; a suspended one (its run in
                  * progress) is not timed */
