@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -854,9 +855,25 @@ static void drain(const struct srv_config *cfg) {
         }
 }
 
+/* Room for MAX_CONNECTIONS sockets beside the server's own files (audit
+ * store, keys, pipes of the runs): the soft limit raised towards the hard
+ * one, so that a flood of connections cannot make the server's own opens
+ * fail with EMFILE (Debian's default soft limit is 1024). */
+static void raise_nofile(void) {
+        struct rlimit rl;
+        rlim_t want = MAX_CONNECTIONS + 1024;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+                return;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want
+                              ? want
+                              : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int srv_http_run(const struct srv_config *cfg, al_error *err) {
         int port = 0;
         fr.cfg = cfg;
+        raise_nofile();
         int lfd = listen_on(cfg->listen, &port, err);
         if (lfd < 0)
                 return lfd;

@@ -318,6 +318,20 @@ for c in held:
     c.close()
 stop(srv)
 
+# a soft limit of 512 open files (Debian's default is 1024) would let a
+# flood of connections make the server's own opens fail: it is raised
+import resource  # noqa: E402
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--state", state], stderr=subprocess.PIPE,
+                     stdout=subprocess.DEVNULL,
+                     preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard)))
+p.stderr.readline()
+soft = int(re.search(r"^Max open files\s+(\d+)", open("/proc/%d/limits" % p.pid).read(), re.M).group(1))
+stop(p)
+want = 2048 if hard == resource.RLIM_INFINITY or hard >= 2048 else hard
+ok(soft >= want, "serve started with a soft limit of 512 open files raises it to %d (for 1024 connections and its "
+   "own files; hard limit %s)" % (soft, hard), soft)
+
 # headers that trickle in (a byte a second keeps the idle timeout at bay):
 # cut at the header deadline, so many addresses cannot hold every slot
 srv, port, log = start("--idle-timeout", "5", "--header-timeout", "2")
