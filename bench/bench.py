@@ -517,25 +517,54 @@ def airlock_protections(al):
         return {}  # reported as "unknown"
 
 
+# --timing's absolute CLOCK_MONOTONIC readings: used for with_wall, not a phase
+CLOCK_READINGS = ("at_main_ms", "at_result_ms")
+# more than this much of the wall not in airlock's own phases is flagged
+UNACCOUNTED_FLAG_MS = 1.0
+
+
+def with_wall(t, t0, t1):
+    """One --timing object with the bench's view of the same run added: the
+    wall (spawn to reaped, t0/t1 in CLOCK_MONOTONIC ms, which is the clock of
+    airlock's at_main_ms and at_result_ms), what airlock's own phases account
+    for (the loader's CPU before main, exact but a lower bound, plus main's
+    entry to the result), the rest (unaccounted), and that rest split by the
+    clock readings: spawn -> main and result -> exit (the exit path and the
+    bench's reading of the output)."""
+    t = dict(t)
+    t["wall_ms"] = t1 - t0
+    if isinstance(t.get("main_total_ms"), (int, float)):
+        t["accounted_ms"] = t.get("loader_cpu_ms", 0) + t["main_total_ms"]
+        t["unaccounted_ms"] = t["wall_ms"] - t["accounted_ms"]
+    if isinstance(t.get("at_main_ms"), (int, float)) and isinstance(t.get("at_result_ms"), (int, float)):
+        t["spawn_to_main_ms"] = t["at_main_ms"] - t0
+        t["result_to_exit_ms"] = t1 - t["at_result_ms"]
+    return t
+
+
 def airlock_timing(al, workloads, runs, log):
     """{workload: {"runs": n, "failed": n, "samples": [timing...], "median_ms": {phase: ms}}}
-    from RUNS runs with --json --timing each."""
+    from RUNS runs with --json --timing each, each next to the wall time the
+    bench measures around it (with_wall)."""
     out = {}
     for w in workloads:
         log("timing: airlock --timing x %d on %s" % (runs, w.label))
         samples, failed = [], 0
         for _ in range(runs):
             try:
-                res = json.loads(run_capture(al.argv(w) + ["--json", "--timing"]).stdout)
+                t0 = time.monotonic()
+                p = run_capture(al.argv(w) + ["--json", "--timing"])
+                t1 = time.monotonic()
+                res = json.loads(p.stdout)
             except (OSError, subprocess.TimeoutExpired, ValueError):
                 res = {}
             if res.get("status") == "ok" and isinstance(res.get("timing"), dict):
-                samples.append(res["timing"])
+                samples.append(with_wall(res["timing"], t0 * 1000.0, t1 * 1000.0))
             else:
                 failed += 1
         phases = []  # in the order airlock prints them
         for s in samples:
-            phases += [k for k in s if k not in phases]
+            phases += [k for k in s if k not in phases and k not in CLOCK_READINGS]
         vals = {k: [s[k] for s in samples if isinstance(s.get(k), (int, float))] for k in phases}
         out[w.name] = {"runs": runs, "failed": failed, "samples": samples,
                        "median_ms": {k: statistics.median(v) for k, v in vals.items() if v},
@@ -668,6 +697,23 @@ PHASE_NOTES = {
     "teardown": "what is left before the result",
     "setup": "start to the code's execve: airlock's own cost",
     "total": "start to result",
+    # the process around the run
+    "startup": "process start (/proc starttime, 10 ms ticks) to the run's start: coarse",
+    "loader_cpu": "CPU used before main: exec, loader, constructors (exact, a lower bound)",
+    "main": "main's entry to the run's start (exact)",
+    "args": "of which: the flags parsed",
+    "check": "of which: static validation",
+    "audit_open": "writer thread, beside the run: state dir, key, store opened",
+    "audit_started": "writer thread, beside the run: the started record durable",
+    "audit_finish": "the finished record, after the run",
+    "output": "collected files saved, up to the result's encoding",
+    "main_total": "main's entry to the result (exact)",
+    "process": "process start to the result (coarse start)",
+    "wall": "bench: spawn to reaped, measured outside",
+    "accounted": "loader_cpu + main_total",
+    "unaccounted": "wall - accounted",
+    "spawn_to_main": "bench: spawn to main's entry (bench's clock vs at_main_ms)",
+    "result_to_exit": "bench: the result to reaped: exit path, output read",
 }
 
 
@@ -789,13 +835,16 @@ def markdown(res):
               "Median (and p90) of each field of the `timing` object over %s runs of "
               "`airlock run --json --timing`, in ms. The sandbox side and the supervisor work in "
               "parallel, so the phases overlap and do not add up to total; setup is airlock's own cost "
-              "before the code starts." %
+              "before the code starts. The process's phases around the run (startup to main_total) "
+              "are next to the wall the bench measures around the same runs; what the process's own "
+              "phases leave of the wall is `unaccounted`, split by airlock's CLOCK_MONOTONIC "
+              "readings into spawn to main and result to exit." %
               " / ".join("%d" % tm[w]["runs"] for w in ws), "",
               "| phase | " + " | ".join("`%s`" % WORKLOADS[w].label if w in WORKLOADS else w for w in ws)
               + " | covers |", "|---|" + "---:|" * len(ws) + "---|"]
         for k in phases:
             name = k[:-3] if k.endswith("_ms") else k
-            bold = name in ("setup", "total")
+            bold = name in ("setup", "total", "wall", "unaccounted")
             cells = []
             for w in ws:
                 med, p90 = tm[w]["median_ms"].get(k), tm[w].get("p90_ms", {}).get(k)
@@ -804,6 +853,14 @@ def markdown(res):
                 cells = ["**%s**" % c for c in cells]
             L.append("| %s | %s | %s |" % ("**%s**" % name if bold else name, " | ".join(cells),
                                             PHASE_NOTES.get(name, "")))
+        gaps = ["`%s`: %.1f ms (spawn to main %s, result to exit %s)" % (
+                    WORKLOADS[w].label if w in WORKLOADS else w, tm[w]["median_ms"]["unaccounted_ms"],
+                    fmt_ms(tm[w]["median_ms"].get("spawn_to_main_ms")),
+                    fmt_ms(tm[w]["median_ms"].get("result_to_exit_ms")))
+                for w in ws if tm[w]["median_ms"].get("unaccounted_ms", 0) > UNACCOUNTED_FLAG_MS]
+        if gaps:
+            L.append("\n**unaccounted** (wall minus airlock's own phases, median, over %.0f ms): %s." % (
+                UNACCOUNTED_FLAG_MS, "; ".join(gaps)))
         bad = ["%s: %d" % (w, tm[w]["failed"]) for w in tm if tm[w]["failed"]]
         if bad:
             L.append("\nRuns without an ok result (left out): " + ", ".join(bad) + ".")

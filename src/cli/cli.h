@@ -20,6 +20,14 @@ enum {
         EXIT_CANCELLED = 130 /* airlock itself got SIGINT/SIGTERM */
 };
 
+/* main's entry, for run's --timing (the process phases): CLOCK_MONOTONIC
+ * and CLOCK_BOOTTIME in ms, and the CPU time the process had used by then
+ * (CLOCK_PROCESS_CPUTIME_ID: the loader and constructors, exact). */
+struct cli_main_clock {
+        double mono_ms, boot_ms, cpu_ms;
+};
+extern struct cli_main_clock cli_main_clock;
+
 int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_audit(int argc, char **argv);

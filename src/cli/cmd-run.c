@@ -104,6 +104,18 @@ static void help(FILE *f) {
 
 static bool json_mode;
 
+/* --timing's process phases around al_run (ms, CLOCK_MONOTONIC marks;
+ * main's entry is cli_main_clock): what the sandbox's own phases do not
+ * see, from the process's start to the result printed. */
+static struct {
+        double parsed;         /* the flags parsed */
+        double check0, check1; /* static validation */
+        double run0, run1;     /* al_run */
+        double audited;        /* the finished record written */
+        double audit_open_ms;  /* writer thread: state dir, key, store */
+        double audit_start_ms; /* writer thread: the started record */
+} pt;
+
 /* The audit log of this invocation: opened on first need (a refusal or
  * the run), so --help and --list-languages work without a state dir. */
 static struct {
@@ -212,9 +224,13 @@ struct audit_gate {
 };
 
 static void write_started(struct audit_gate *g) {
-        g->ok = audit_ensure(&g->err) == 0 &&
-                al_audit_started(audit.log, &audit.who, audit.spec,
-                                 audit.findings, g->id, &g->err) == 0;
+        double t0 = al_now_ms();
+        g->ok = audit_ensure(&g->err) == 0;
+        double t1 = al_now_ms();
+        g->ok = g->ok && al_audit_started(audit.log, &audit.who, audit.spec,
+                                          audit.findings, g->id, &g->err) == 0;
+        pt.audit_open_ms = t1 - t0;
+        pt.audit_start_ms = al_now_ms() - t1;
 }
 
 static void *writer_main(void *ctx) {
@@ -856,6 +872,74 @@ static void save_files(const al_result *res, const struct run_opts *o,
         }
 }
 
+/* The process's start in CLOCK_BOOTTIME ms, from /proc/self/stat's
+ * starttime (field 22: clock ticks since boot, taken when the task was
+ * forked, before its exec); 0 when unknown. A tick is 1/CLK_TCK s (10 ms
+ * on Linux), and the kernel truncates: the start is at most a tick before
+ * the true one. */
+static double process_start_boot_ms(void) {
+        char buf[1024];
+        _cleanup_close_ int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+        long tck = sysconf(_SC_CLK_TCK);
+        if (!p || tck <= 0)
+                return 0;
+        /* after ") ": field 3 (state) ... field 22 (starttime) */
+        for (int field = 2; field < 22 && p; field++)
+                p = strchr(p + 1, ' ');
+        if (!p)
+                return 0;
+        unsigned long long ticks = strtoull(p + 1, NULL, 10);
+        return (double)ticks * 1000.0 / (double)tck;
+}
+
+static json_t *ms_json(double v) {
+        /* microseconds, as the sandbox's phases */
+        return json_real((double)(int64_t)(v * 1000 + 0.5) / 1000);
+}
+
+/* --timing: the process's phases added to the result's timing object
+ * (jo's), now, just before the result is encoded and printed. */
+static void add_process_timing(json_t *jo) {
+        json_t *t = json_object_get(jo, "timing");
+        if (!json_is_object(t) || !cli_main_clock.mono_ms)
+                return;
+        double now = al_now_ms(), m0 = cli_main_clock.mono_ms;
+        double start = process_start_boot_ms();
+        /* CLOCK_BOOTTIME at the run's start, from main's pair of clocks */
+        double boot_run0 = cli_main_clock.boot_ms + (pt.run0 - m0);
+        const struct {
+                const char *k;
+                double v;
+        } ph[] = {
+                /* coarse: a tick (10 ms) of resolution */
+                {"startup_ms",
+                 start > 0 && boot_run0 > start ? boot_run0 - start : 0},
+                {"loader_cpu_ms", cli_main_clock.cpu_ms},
+                {"main_ms", pt.run0 - m0},
+                {"args_ms", pt.parsed > m0 ? pt.parsed - m0 : 0},
+                {"check_ms", pt.check1 - pt.check0},
+                {"audit_open_ms", pt.audit_open_ms},
+                {"audit_started_ms", pt.audit_start_ms},
+                {"audit_finish_ms", pt.audited - pt.run1},
+                {"output_ms", now - pt.audited},
+                {"main_total_ms", now - m0},
+                {"process_ms",
+                 start > 0 ? cli_main_clock.boot_ms + (now - m0) - start : 0},
+                {"at_main_ms", m0},
+                {"at_result_ms", now},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(ph); i++)
+                json_object_set_new(t, ph[i].k,
+                                    ms_json(ph[i].v > 0 ? ph[i].v : 0));
+}
+
 /* The result on stdout/stderr: 0, or EXIT_INTERNAL when the JSON could
  * not be made. */
 static int print_result(al_result *res, const struct run_opts *o,
@@ -863,6 +947,19 @@ static int print_result(al_result *res, const struct run_opts *o,
         if (json_mode) {
                 char *j = al_result_to_json(res, o->pretty && !md.on);
                 json_t *jo = j ? json_loads(j, 0, NULL) : NULL;
+                if (jo && res->has_timing) {
+                        /* the process's phases beside the sandbox's */
+                        add_process_timing(jo);
+                        char *j2 = json_dumps(jo,
+                                              JSON_PRESERVE_ORDER |
+                                                      (o->pretty && !md.on
+                                                               ? JSON_INDENT(2)
+                                                               : JSON_COMPACT));
+                        if (j2) {
+                                free(j);
+                                j = j2;
+                        }
+                }
                 if (!md.on && j)
                         puts(j);
                 else if (jo)
@@ -899,8 +996,10 @@ static int run_spec(al_spec *s, const struct run_opts *o, int sfd) {
         if (o->stdin_path && (r = spec_stdin(s, o)) != 0)
                 return r;
         al_spec_set_timing(s, o->timing);
+        pt.check0 = al_now_ms();
         if ((r = validate(s, o->policy_file, o->policy_mode)) != 0)
                 return r;
+        pt.check1 = al_now_ms();
         al_spec_set_cancel_fd(s, sfd);
 
         /* fail closed: the sandbox waits at the gate until the "started"
@@ -918,13 +1017,16 @@ static int run_spec(al_spec *s, const struct run_opts *o, int sfd) {
         }
 
         al_result *res = NULL;
+        pt.run0 = al_now_ms();
         int run_rc = al_run(s, &res, &e);
+        pt.run1 = al_now_ms();
         audit_gate_join(&gate); /* when al_run refused before the gate */
         if (run_rc < 0)
                 return run_failed(&gate, &e);
         if (audit.findings && !(res->findings_json = strdup(audit.findings)))
                 cli_error("out of memory: the findings are not in the result");
         bool audit_incomplete = !audit_finish(res, &gate);
+        pt.audited = al_now_ms();
         char out_dir[PATH_MAX];
         save_files(res, o, out_dir);
         if (print_result(res, o, out_dir) != 0) {
@@ -1129,6 +1231,7 @@ int cmd_run(int argc, char **argv) {
         }
         if ((r = parse_opts(argc, argv, s, &o, false)) >= 0)
                 return r;
+        pt.parsed = al_now_ms();
         if (o.list)
                 return list_languages();
 

@@ -17,12 +17,18 @@ from airlock import BIN, run, slot_busy  # noqa: E402
 PHASES = ["prepare_ms", "cgroup_ms", "clone_ms", "namespaces_ms", "idmap_ms", "attach_ms", "gate_ms",
           "mounts_ms", "net_wait_ms", "inputs_ms", "lockdown_ms", "seccomp_ms", "run_ms",
           "exit_ms", "collect_ms", "teardown_ms", "setup_ms", "total_ms"]
+# the process around the run (the CLI's): before al_run, after it, and the
+# CLOCK_MONOTONIC readings at main's entry and at the result
+PROCESS = ["startup_ms", "loader_cpu_ms", "main_ms", "args_ms", "check_ms", "audit_open_ms",
+           "audit_started_ms", "audit_finish_ms", "output_ms", "main_total_ms", "process_ms",
+           "at_main_ms", "at_result_ms"]
+EPS = 0.01  # each field is rounded to the microsecond
 
 # --- the breakdown --------------------------------------------------------
 rc, r = run("sh", "echo hi", "--timing")
 t = r.get("timing", {})
-ok(r["status"] == "ok" and sorted(t) == sorted(PHASES), "--timing reports every phase", r)
-ok(all(isinstance(t.get(k), (int, float)) and t[k] >= 0 for k in PHASES),
+ok(r["status"] == "ok" and sorted(t) == sorted(PHASES + PROCESS), "--timing reports every phase", r)
+ok(all(isinstance(t.get(k), (int, float)) and t[k] >= 0 for k in PHASES + PROCESS),
    "every phase is a number >= 0 (ms)", t)
 # What must hold whatever the machine: the code ran, the filter was loaded,
 # the sandbox's own steps took time, and the parts fit into the whole.
@@ -32,6 +38,36 @@ ok(t.get("run_ms", 0) > 0 and t.get("seccomp_ms", 0) > 0 and t.get("mounts_ms", 
 ok(t.get("prepare_ms", 0) + t.get("clone_ms", 0) <= t.get("setup_ms", 0) <= t.get("total_ms", 0)
    and t.get("run_ms", 0) <= t.get("total_ms", 0),
    "setup (start to the code's execve) lies within total; run within total", t)
+
+
+# The process's phases: the start before main was measured, and from main's
+# entry on the parts follow one another inside the whole.
+ok(t.get("startup_ms", 0) > 0 and t.get("loader_cpu_ms", 0) > 0,
+   "the time before the run is measured: startup (from /proc starttime) and the loader's CPU", t)
+ok(t.get("args_ms", 0) + t.get("check_ms", 0) <= t.get("main_ms", 0) + EPS,
+   "argument parsing and the static check lie within main_ms", t)
+parts = sum(t.get(k, 0) for k in ("main_ms", "total_ms", "audit_finish_ms", "output_ms"))
+ok(t.get("audit_finish_ms", 0) > 0 and parts <= t.get("main_total_ms", 0) + 4 * EPS,
+   "main -> run -> finished record -> output add up to at most main_total_ms (%.3f <= %.3f)"
+   % (parts, t.get("main_total_ms", -1)), t)
+ok(abs(t.get("at_result_ms", 0) - t.get("at_main_ms", 0) - t.get("main_total_ms", -1)) <= 2 * EPS
+   and t.get("process_ms", 0) >= t.get("main_total_ms", 1e9) - EPS
+   and t.get("startup_ms", 1e9) <= t.get("process_ms", 0) + EPS,
+   "main_total_ms is the span of the two clock readings; process_ms contains it and startup_ms", t)
+
+# The clock readings are CLOCK_MONOTONIC, the caller's clock: they fall
+# between the caller's spawn and its wait (what the bench uses to measure
+# exec -> main and result -> exit from outside).
+t_spawn = time.monotonic() * 1000
+p = subprocess.run([BIN, "run", "--json", "--timing", "--lang", "sh", "-c", "true"],
+                   capture_output=True, timeout=60)
+t_wait = time.monotonic() * 1000
+try:
+    t = json.loads(p.stdout).get("timing", {})
+except ValueError:
+    t = {}
+ok(t_spawn <= t.get("at_main_ms", 0) <= t.get("at_result_ms", 0) <= t_wait,
+   "spawn <= at_main_ms <= at_result_ms <= wait, on the caller's CLOCK_MONOTONIC", (t_spawn, t, t_wait))
 
 rc, r = run("sh", "echo hi")
 ok(r["status"] == "ok" and "timing" not in r, "without --timing there is no timing object", r)
