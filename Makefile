@@ -42,7 +42,19 @@ ALL_CFLAGS := -std=gnu17 $(WARN) $(HARDEN) $(CFLAGS) -D_GNU_SOURCE \
               -Iinclude $(SRC_DIRS:%=-Isrc/%) $(shell pkg-config --cflags $(PKGS) $(DL_PKGS) 2>/dev/null)
 LDFLAGS ?=
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+# The small libraries are linked statically (Debian ships their .a, built
+# as PIE): the loader then maps and relocates libc and libm only, instead
+# of 5 more objects at every start. What the archives need besides is in
+# libc (sqlite3: -lm -ldl -lpthread; libsodium: -pthread). A build that
+# wants the libraries' security updates without a rebuild links them
+# shared: make STATIC_DEPS=0.
+STATIC_DEPS ?= 1
+ifeq ($(STATIC_DEPS),1)
+LIBS    := -Wl,-Bstatic $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
+           -Wl,-Bdynamic -ldl -lpthread -lm
+else
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lpthread -lm
+endif
 GEN_LIBS := $(shell pkg-config --libs $(GEN_PKGS) 2>/dev/null)
 HEADERS := $(wildcard include/*.h $(SRC_DIRS:%=src/%/*.h))
 
