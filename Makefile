@@ -13,10 +13,13 @@
 PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= gcc
-PKGS    := jansson sqlite3 libsodium tree-sitter libcmark libmicrohttpd
-# libcurl (alert webhooks) is loaded with dlopen() when a webhook is
-# configured, so that it does not slow down every start: only its headers
-# are needed at build time.
+PKGS    := jansson sqlite3 libsodium tree-sitter libcmark
+# Loaded with dlopen() on the paths that use them, so that they do not slow
+# down every start (libmicrohttpd brings 9 more libraries, its TLS stack):
+# only their headers are needed at build time. libmicrohttpd by airlock
+# serve alone (src/serve/serve-http.c); libcurl when an alert webhook is
+# configured or airlock agent talks to a model (src/base/httpc.c).
+DL_PKGS := libmicrohttpd
 # libseccomp compiles the filter at build time (src/gen/) and in the tests;
 # the binary does not link it.
 GEN_PKGS := libseccomp
@@ -36,10 +39,22 @@ LIB_DIRS := base sandbox audit check service
 APP_DIRS := serve agent cli
 SRC_DIRS := $(LIB_DIRS) $(APP_DIRS)
 ALL_CFLAGS := -std=gnu17 $(WARN) $(HARDEN) $(CFLAGS) -D_GNU_SOURCE \
-              -Iinclude $(SRC_DIRS:%=-Isrc/%) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+              -Iinclude $(SRC_DIRS:%=-Isrc/%) $(shell pkg-config --cflags $(PKGS) $(DL_PKGS) 2>/dev/null)
 LDFLAGS ?=
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+# The small libraries are linked statically (Debian ships their .a, built
+# as PIE): the loader then maps and relocates libc and libm only, instead
+# of 5 more objects at every start. What the archives need besides is in
+# libc (sqlite3: -lm -ldl -lpthread; libsodium: -pthread). A build that
+# wants the libraries' security updates without a rebuild links them
+# shared: make STATIC_DEPS=0.
+STATIC_DEPS ?= 1
+ifeq ($(STATIC_DEPS),1)
+LIBS    := -Wl,-Bstatic $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
+           -Wl,-Bdynamic -ldl -lpthread -lm
+else
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lpthread -lm
+endif
 GEN_LIBS := $(shell pkg-config --libs $(GEN_PKGS) 2>/dev/null)
 HEADERS := $(wildcard include/*.h $(SRC_DIRS:%=src/%/*.h))
 

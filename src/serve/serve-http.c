@@ -22,6 +22,7 @@
  * never wait for each other's threads.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <microhttpd.h>
@@ -44,6 +45,64 @@
 #include "json.h"
 #include "serve.h"
 #include "util.h"
+
+/* libmicrohttpd is loaded with dlopen() by airlock serve alone, so that
+ * no other command pays for mapping it and its TLS stack (gnutls, nettle,
+ * gmp, p11-kit, ...: 10 more libraries) at every start. The table holds
+ * every function this file calls, typed from the header. */
+#define MHD_SONAME "libmicrohttpd.so.12"
+static struct {
+        pthread_once_t once;
+        bool ok;
+        __typeof__(&MHD_start_daemon) start_daemon;
+        __typeof__(&MHD_stop_daemon) stop_daemon;
+        __typeof__(&MHD_quiesce_daemon) quiesce_daemon;
+        __typeof__(&MHD_get_daemon_info) get_daemon_info;
+        __typeof__(&MHD_get_connection_info) get_connection_info;
+        __typeof__(&MHD_get_connection_values) get_connection_values;
+        __typeof__(&MHD_lookup_connection_value) lookup_connection_value;
+        __typeof__(&MHD_suspend_connection) suspend_connection;
+        __typeof__(&MHD_resume_connection) resume_connection;
+        __typeof__(&MHD_create_response_from_buffer) create_response_from_buffer;
+        __typeof__(&MHD_add_response_header) add_response_header;
+        __typeof__(&MHD_queue_response) queue_response;
+        __typeof__(&MHD_destroy_response) destroy_response;
+} mhd = {.once = PTHREAD_ONCE_INIT};
+
+static void mhd_load(void) {
+        void *h = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+                return;
+#define SYM(field)                                                             \
+        if (!(*(void **)&mhd.field = dlsym(h, "MHD_" #field)))                 \
+                return;
+        SYM(start_daemon);
+        SYM(stop_daemon);
+        SYM(quiesce_daemon);
+        SYM(get_daemon_info);
+        SYM(get_connection_info);
+        SYM(get_connection_values);
+        SYM(lookup_connection_value);
+        SYM(suspend_connection);
+        SYM(resume_connection);
+        SYM(create_response_from_buffer);
+        SYM(add_response_header);
+        SYM(queue_response);
+        SYM(destroy_response);
+#undef SYM
+        mhd.ok = true;
+}
+
+/* 0, or -ENOSYS with err saying which package brings the library. */
+static int mhd_init(al_error *err) {
+        pthread_once(&mhd.once, mhd_load);
+        if (!mhd.ok)
+                return al_error_set(err, ENOSYS,
+                                    MHD_SONAME " cannot be loaded "
+                                               "(Debian: apt-get install "
+                                               "libmicrohttpd12)");
+        return 0;
+}
 
 struct conn {
         struct MHD_Connection *c;
@@ -135,7 +194,7 @@ static struct {
 static void conn_addr(struct MHD_Connection *c, unsigned char out[16]) {
         memset(out, 0, 16);
         const union MHD_ConnectionInfo *ci =
-                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                mhd.get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         const struct sockaddr *sa = ci ? ci->client_addr : NULL;
         if (sa && sa->sa_family == AF_INET)
                 memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
@@ -211,27 +270,27 @@ static void log_request(const struct conn *k) {
 static enum MHD_Result respond(struct conn *k) {
         /* the body goes to libmicrohttpd as it is, which frees it once
          * sent: one copy of a response in memory, not two */
-        struct MHD_Response *r = MHD_create_response_from_buffer(
+        struct MHD_Response *r = mhd.create_response_from_buffer(
                 k->rs.body ? k->rs.len : 0,
                 k->rs.body ? k->rs.body : (char *)"",
                 k->rs.body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
         if (!r)
                 return MHD_NO;
         k->rs.body = NULL;
-        MHD_add_response_header(r, "Content-Type",
+        mhd.add_response_header(r, "Content-Type",
                                 k->rs.content_type ? k->rs.content_type
                                                    : "application/json");
-        MHD_add_response_header(r, "Cache-Control", "no-store");
-        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        mhd.add_response_header(r, "Cache-Control", "no-store");
+        mhd.add_response_header(r, "X-Content-Type-Options", "nosniff");
         if (k->rs.allow)
-                MHD_add_response_header(r, "Allow", k->rs.allow);
+                mhd.add_response_header(r, "Allow", k->rs.allow);
         if (k->rs.retry_after) {
                 char ra[16];
                 snprintf(ra, sizeof(ra), "%u", k->rs.retry_after);
-                MHD_add_response_header(r, "Retry-After", ra);
+                mhd.add_response_header(r, "Retry-After", ra);
         }
-        enum MHD_Result ret = MHD_queue_response(k->c, k->rs.status, r);
-        MHD_destroy_response(r);
+        enum MHD_Result ret = mhd.queue_response(k->c, k->rs.status, r);
+        mhd.destroy_response(r);
         k->answered = true;
         srv_metrics_request(srv_route_of(k->path), k->rs.status,
                             mono() - k->t0);
@@ -283,7 +342,7 @@ static void *worker_main(void *arg) {
                 pthread_mutex_lock(&fr.lock);
                 k->done = true;
                 pthread_mutex_unlock(&fr.lock);
-                MHD_resume_connection(k->c);
+                mhd.resume_connection(k->c);
                 al_result_free(left);
                 pthread_mutex_lock(&fr.lock);
                 p->active--;
@@ -315,7 +374,7 @@ static void pool_join(struct pool *p) {
 }
 
 static char *dup_header(struct MHD_Connection *c, const char *name) {
-        const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+        const char *v = mhd.lookup_connection_value(c, MHD_HEADER_KIND, name);
         return v ? strdup(v) : NULL;
 }
 
@@ -385,7 +444,7 @@ static void on_connection(void *cls, struct MHD_Connection *c,
         (void)cls;
         struct pending *p = *socket_context;
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+                const union MHD_ConnectionInfo *ci = mhd.get_connection_info(
                         c, MHD_CONNECTION_INFO_CONNECTION_FD);
                 if (!ci || !(p = calloc(1, sizeof(*p))))
                         return; /* not swept: the idle timeout still holds */
@@ -420,7 +479,7 @@ static void on_connection(void *cls, struct MHD_Connection *c,
  * waits for the next one's (false). */
 static void conn_in_request(struct MHD_Connection *c, bool in) {
         const union MHD_ConnectionInfo *ci =
-                MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+                mhd.get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         struct pending *p = ci ? ci->socket_context : NULL;
         if (!p)
                 return;
@@ -471,7 +530,7 @@ static enum MHD_Result on_headers(struct conn *k, struct MHD_Connection *c,
         snprintf(k->method, sizeof(k->method), "%s", method);
         snprintf(k->path, sizeof(k->path), "%s", url);
         const union MHD_ConnectionInfo *ci =
-                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                mhd.get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         if (ci && ci->client_addr) {
                 const struct sockaddr *sa = ci->client_addr;
                 if (sa->sa_family == AF_INET)
@@ -483,16 +542,16 @@ static enum MHD_Result on_headers(struct conn *k, struct MHD_Connection *c,
                                   &((const struct sockaddr_in6 *)sa)->sin6_addr,
                                   k->peer, sizeof(k->peer));
         }
-        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_arg, k);
+        mhd.get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_arg, k);
         k->auth = dup_header(c, "Authorization");
         k->api_key = dup_header(c, "X-API-Key");
         k->origin = dup_header(c, "Origin");
         k->mcp_version = dup_header(c, "MCP-Protocol-Version");
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+        const char *cl = mhd.lookup_connection_value(c, MHD_HEADER_KIND,
                                                      "Content-Length");
         const char *ex =
-                MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
-        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+        const char *te = mhd.lookup_connection_value(c, MHD_HEADER_KIND,
                                                      "Transfer-Encoding");
         uint64_t declared = 0;
         /* neither header: no body; chunked (whatever Content-Length also
@@ -645,7 +704,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                         srv_refused(&k->rq, &k->rs);
                 return respond(k);
         }
-        MHD_suspend_connection(c);
+        mhd.suspend_connection(c);
         k->queued = true;
         k->t_queued = mono();
         p->q[(p->head + p->n) % p->cap] = k;
@@ -762,7 +821,7 @@ static struct MHD_Daemon *start_daemon(const struct srv_config *cfg, int lfd,
                 {cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
                 {cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
                 {MHD_OPTION_END, 0, NULL}};
-        fr.d = MHD_start_daemon(
+        fr.d = mhd.start_daemon(
                 flags, 0, NULL, NULL, on_request, NULL,
                 MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_NOTIFY_COMPLETED,
                 on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
@@ -821,7 +880,7 @@ static void drain(const struct srv_config *cfg) {
         al_utc_now(ts);
         srv_api_log(json_pack("{s:s,s:s,s:i}", "event", "airlock.serve.stopping",
                           "ts", ts, "grace_s", (int)cfg->grace_s));
-        MHD_socket qs = MHD_quiesce_daemon(fr.d);
+        MHD_socket qs = mhd.quiesce_daemon(fr.d);
         if (qs != MHD_INVALID_SOCKET)
                 close(qs);
         pthread_mutex_lock(&fr.lock);
@@ -848,7 +907,7 @@ static void drain(const struct srv_config *cfg) {
         /* the answers of the last runs go out before the daemon stops
          * (clients that keep their connection open get 2 s) */
         for (double t_end = mono() + 2; mono() < t_end; usleep(10000)) {
-                const union MHD_DaemonInfo *di = MHD_get_daemon_info(
+                const union MHD_DaemonInfo *di = mhd.get_daemon_info(
                         fr.d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
                 if (!di || !di->num_connections)
                         break;
@@ -872,12 +931,15 @@ static void raise_nofile(void) {
 
 int srv_http_run(const struct srv_config *cfg, al_error *err) {
         int port = 0;
+        int r = mhd_init(err);
+        if (r < 0)
+                return r;
         fr.cfg = cfg;
         raise_nofile();
         int lfd = listen_on(cfg->listen, &port, err);
         if (lfd < 0)
                 return lfd;
-        int r = srv_api_init(cfg, err);
+        r = srv_api_init(cfg, err);
         if (r < 0) {
                 close(lfd);
                 return r;
@@ -919,7 +981,7 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
 
         serve_until_stopped(sfd);
         drain(cfg);
-        MHD_stop_daemon(fr.d);
+        mhd.stop_daemon(fr.d);
         srv_api_fini();
         close(sfd);
         al_utc_now(ts);
