@@ -37,8 +37,11 @@ const char *const cg_ctl_names[CG_NCTL] = {"memory", "pids", "cpu", "cpuacct"};
 /* Most pids remembered as already signalled; past it every pass counts as
  * new and only CG_KILL_ROUNDS bounds the loop. */
 #define CG_KILL_MAX_SEEN 65536
-/* How long destroy retries rmdir while the last tasks exit. */
-#define CG_RMDIR_MS 1000
+/* How long destroy retries rmdir while the last tasks exit: it runs after
+ * the result (a background child, a worker after the response), so a
+ * loaded host that takes seconds to release the last task costs nobody a
+ * wait, while a group given up on stays until its slot's next run. */
+#define CG_RMDIR_MS 5000
 
 static bool fake_tree;
 
