@@ -297,9 +297,19 @@ static int sq_begin(al_audit_store *base, bool write, al_error *err) {
         return r;
 }
 
-static int sq_commit(al_audit_store *base, al_error *err) {
+static int sq_commit(al_audit_store *base, bool durable, al_error *err) {
         sq_store *s = (sq_store *)base;
-        if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        /* in WAL mode, synchronous=NORMAL commits without an fsync; the
+         * log is synced at the next FULL commit (WAL is written in order,
+         * so a later durable record makes every earlier one durable) */
+        if (!durable)
+                sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL,
+                             NULL);
+        int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (!durable)
+                sqlite3_exec(s->db, "PRAGMA synchronous = FULL", NULL, NULL,
+                             NULL);
+        if (rc != SQLITE_OK) {
                 int r = sq_err(s, err, "commit");
                 sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
                 return r;
@@ -742,7 +752,7 @@ static int migrate(sq_store *s, al_error *err) {
                 if ((r = exec_sql(s, pragma, err)) < 0)
                         goto fail;
         }
-        return sq_commit(&s->base, err);
+        return sq_commit(&s->base, true, err);
 fail:
         sq_rollback(&s->base);
         return r;

@@ -62,7 +62,12 @@ typedef struct al_audit_store_ops {
          * the lock timeout; refused (-EBADMSG) when the schema is not
          * exactly airlock's (checked whenever it changed). */
         int (*begin)(al_audit_store *st, bool write, al_error *err);
-        int (*commit)(al_audit_store *st, al_error *err);
+        /* durable: the commit is on disk when it returns (started and
+         * refused records: nothing runs before); otherwise it reaches the
+         * disk with the next durable commit or checkpoint (a finished
+         * record: a crash before then leaves the run "interrupted", which
+         * the next open reports, and never a gap in the chain) */
+        int (*commit)(al_audit_store *st, bool durable, al_error *err);
         void (*rollback)(al_audit_store *st);
         /* The last record (seq 0 and hash "" when there is none). */
         int (*head)(al_audit_store *st, uint64_t *seq,

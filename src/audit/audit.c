@@ -208,7 +208,10 @@ static int append(al_audit *a, al_audit_rec *rec, char ts[32], al_error *err) {
                 a->st->ops->rollback(a->st);
                 return r;
         }
-        return a->st->ops->commit(a->st, err);
+        /* a finished record need not wait for the disk: losing it in a
+         * crash shows the run as interrupted, as a crash during it would */
+        return a->st->ops->commit(a->st, strcmp(rec->kind, "finished") != 0,
+                                  err);
 }
 
 /* --- what a record holds --------------------------------------------- */
@@ -878,7 +881,7 @@ int al_audit_prune(al_audit *a, const char *before, uint64_t *ret_count,
          * everything deleted, chain_tail falls back to the checkpoint */
         if ((r = link_and_insert(a, &rec, ts, err)) < 0)
                 goto fail;
-        if ((r = a->st->ops->commit(a->st, err)) < 0)
+        if ((r = a->st->ops->commit(a->st, true, err)) < 0)
                 return r;
         *ret_count = removed;
         return 0;
