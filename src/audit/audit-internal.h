@@ -50,6 +50,16 @@ static inline char *audit_dumps(json_t *o) {
 }
 
 void audit_started_info_clear(struct started_info *si);
+/* The chain's last record (or the prune checkpoint when every record is
+ * gone): its seq and hash; inside a transaction. */
+int audit_chain_tail(al_audit *a, uint64_t *seq, char hash[AL_AUDIT_HASH_SIZE],
+                     al_error *err);
+/* Link rec to the chain's tail (seq, prev, ts), seal and insert it;
+ * inside a write transaction. */
+int audit_link_and_insert(al_audit *a, al_audit_rec *rec, char ts[32],
+                          al_error *err);
+/* A new random record id, 32 hex digits. */
+void audit_new_id(char id[AL_AUDIT_ID_SIZE]);
 /* The MAC of a prune's checkpoint, hex. */
 void audit_checkpoint_mac(const unsigned char *key,
                           const al_audit_checkpoint *cp,

@@ -165,7 +165,7 @@ void audit_checkpoint_mac(const unsigned char *key,
 
 /* The position and hash a new record links to: the last record, or the
  * checkpoint when everything before was pruned, or the start. */
-static int chain_tail(al_audit *a, uint64_t *seq, char hash[AL_AUDIT_HASH_SIZE],
+int audit_chain_tail(al_audit *a, uint64_t *seq, char hash[AL_AUDIT_HASH_SIZE],
                       al_error *err) {
         int r = a->st->ops->head(a->st, seq, hash, err);
         if (r < 0 || *seq)
@@ -179,12 +179,12 @@ static int chain_tail(al_audit *a, uint64_t *seq, char hash[AL_AUDIT_HASH_SIZE],
 }
 
 /* Link rec after the tail and store it. Inside a write transaction. */
-static int link_and_insert(al_audit *a, al_audit_rec *rec, char ts[32],
+int audit_link_and_insert(al_audit *a, al_audit_rec *rec, char ts[32],
                            al_error *err) {
         char prev[AL_AUDIT_HASH_SIZE], hash[AL_AUDIT_HASH_SIZE],
                 mac[AL_AUDIT_HASH_SIZE];
         uint64_t seq;
-        int r = chain_tail(a, &seq, prev, err);
+        int r = audit_chain_tail(a, &seq, prev, err);
         if (r < 0)
                 return r;
         al_utc_now(ts); /* under the lock: timestamps follow the chain */
@@ -204,7 +204,7 @@ static int append(al_audit *a, al_audit_rec *rec, char ts[32], al_error *err) {
         int r = a->st->ops->begin(a->st, true, err);
         if (r < 0)
                 return r;
-        if ((r = link_and_insert(a, rec, ts, err)) < 0) {
+        if ((r = audit_link_and_insert(a, rec, ts, err)) < 0) {
                 a->st->ops->rollback(a->st);
                 return r;
         }
@@ -216,7 +216,7 @@ static int append(al_audit *a, al_audit_rec *rec, char ts[32], al_error *err) {
 
 /* --- what a record holds --------------------------------------------- */
 
-static void new_id(char id[AL_AUDIT_ID_SIZE]) {
+void audit_new_id(char id[AL_AUDIT_ID_SIZE]) {
         unsigned char b[16];
         randombytes_buf(b, sizeof(b));
         audit_hex(b, sizeof(b), id);
@@ -427,6 +427,15 @@ static json_t *code_json(const al_audit *a, const al_spec *s) {
         return o;
 }
 
+/* A file as a record names it: its name (capped), size and SHA-256. */
+static json_t *file_json(const char *name, const void *data, size_t len) {
+        char h[AL_AUDIT_HASH_SIZE];
+        sha256_hex(data ? data : "", len, h);
+        return json_pack("{s:o,s:I,s:s}", "name",
+                         capped_str(name, AUDIT_NAME_CAP), "bytes",
+                         (json_int_t)len, "sha256", h);
+}
+
 static json_t *spec_json(const al_audit *a, const al_spec *s) {
         json_t *d = json_object();
         if (!s)
@@ -434,18 +443,10 @@ static json_t *spec_json(const al_audit *a, const al_spec *s) {
         if (s->has_code)
                 json_object_set_new(d, "code", code_json(a, s));
         json_t *in = json_array();
-        for (size_t i = 0; i < s->n_files; i++) {
-                char h[AL_AUDIT_HASH_SIZE];
-                sha256_hex(s->files[i].data ? (const void *)s->files[i].data
-                                            : "",
-                           s->files[i].len, h);
-                json_array_append_new(
-                        in,
-                        json_pack("{s:o,s:I,s:s}", "name",
-                                  capped_str(s->files[i].name, AUDIT_NAME_CAP),
-                                  "bytes", (json_int_t)s->files[i].len,
-                                  "sha256", h));
-        }
+        for (size_t i = 0; i < s->n_files; i++)
+                json_array_append_new(in, file_json(s->files[i].name,
+                                                    s->files[i].data,
+                                                    s->files[i].len));
         json_object_set_new(d, "inputs", in);
         if (s->stdin_len)
                 json_object_set_new(
@@ -610,7 +611,7 @@ static int new_rec_append(al_audit *a, struct new_rec *n, const char *kind,
                              err);
         if (r < 0)
                 return r;
-        new_id(id);
+        audit_new_id(id);
         n->rec = (al_audit_rec){
                 .kind = kind,
                 .id = id,
@@ -682,19 +683,13 @@ static json_t *result_detail(const al_audit *a, const al_result *r) {
                                       r->stderr_truncated));
         json_t *files = json_array();
         for (size_t i = 0; i < r->n_files; i++) {
-                char h[AL_AUDIT_HASH_SIZE];
-                sha256_hex(r->files[i].data ? (const void *)r->files[i].data
-                                            : "",
-                           r->files[i].size, h);
-                json_array_append_new(
-                        files,
-                        json_pack("{s:o,s:I,s:s,s:o}", "name",
-                                  capped_str(r->files[i].name, AUDIT_NAME_CAP),
-                                  "bytes", (json_int_t)r->files[i].size,
-                                  "sha256", h, "mime",
-                                  capped_str(r->files[i].mime ? r->files[i].mime
-                                                              : "",
-                                             AUDIT_NAME_CAP)));
+                json_t *f = file_json(r->files[i].name, r->files[i].data,
+                                      r->files[i].size);
+                json_object_set_new(
+                        f, "mime",
+                        capped_str(r->files[i].mime ? r->files[i].mime : "",
+                                   AUDIT_NAME_CAP));
+                json_array_append_new(files, f);
         }
         json_object_set_new(d, "files", files);
         if (r->files_note[0])
@@ -803,89 +798,14 @@ void al_audit_alert_counts(al_audit *a, uint64_t *dropped, uint64_t *failed) {
         al_alerter_counts(a->alerter, dropped, failed);
 }
 
-/* --- head, prune ----------------------------------------------------- */
+/* --- head ------------------------------------------------------------ */
 
 int al_audit_head(al_audit *a, uint64_t *seq, char hash[AL_AUDIT_HASH_SIZE],
                   al_error *err) {
         int r = a->st->ops->begin(a->st, false, err);
         if (r < 0)
                 return r;
-        r = chain_tail(a, seq, hash, err);
-        a->st->ops->rollback(a->st);
-        return r;
-}
-
-int al_audit_prune(al_audit *a, const char *before, uint64_t *ret_count,
-                   al_error *err) {
-        char cut[32];
-        int r = al_audit_parse_time(before, cut, err);
-        if (r < 0)
-                return r;
-        *ret_count = 0;
-        _cleanup_json_ json_t *d = NULL;
-        _cleanup_free_ char *detail = NULL;
-        /* never prune a chain that does not verify: that would erase the
-         * evidence of the tampering */
-        al_audit_verify_report rep;
-        if ((r = al_audit_verify(a, NULL, &rep, err)) < 0)
-                return r;
-        if (!rep.ok)
-                return al_error_set(err, EBADMSG,
-                                    "refusing to prune a chain that does not "
-                                    "verify: %s",
-                                    rep.message);
-        if ((r = a->st->ops->begin(a->st, true, err)) < 0)
-                return r;
-        uint64_t head, first_kept, removed = 0;
-        char head_hash[AL_AUDIT_HASH_SIZE], through_hash[AL_AUDIT_HASH_SIZE];
-        al_audit_checkpoint cp;
-        if ((r = chain_tail(a, &head, head_hash, err)) < 0 ||
-            (r = a->st->ops->first_since(a->st, cut, &first_kept, err)) < 0 ||
-            (r = a->st->ops->checkpoint_get(a->st, &cp, err)) < 0)
-                goto fail;
-        uint64_t through = first_kept ? first_kept - 1 : head;
-        if (through <= cp.seq) { /* nothing older than the cut */
-                a->st->ops->rollback(a->st);
-                return 0;
-        }
-        if ((r = a->st->ops->hash_of(a->st, through, through_hash, err)) < 0)
-                goto fail;
-        if (!through_hash[0]) {
-                r = al_error_set(err, EBADMSG, "record %llu is missing",
-                                 (unsigned long long)through);
-                goto fail;
-        }
-        if ((r = a->st->ops->delete_through(a->st, through, &removed, err)) < 0)
-                goto fail;
-        char now[32];
-        al_utc_now(now);
-        al_audit_checkpoint ncp = {.seq = through, .count = cp.count + removed};
-        snprintf(ncp.hash, sizeof(ncp.hash), "%s", through_hash);
-        snprintf(ncp.ts, sizeof(ncp.ts), "%s", now);
-        audit_checkpoint_mac(a->key, &ncp, ncp.mac);
-        if ((r = a->st->ops->checkpoint_put(a->st, &ncp, err)) < 0)
-                goto fail;
-        /* the prune itself is evidence: a record in the chain */
-        d = json_pack("{s:s,s:I,s:s,s:I}", "before", cut, "through_seq",
-                      (json_int_t)through, "through_hash", through_hash,
-                      "removed", (json_int_t)removed);
-        detail = d ? audit_dumps(d) : NULL;
-        char id[AL_AUDIT_ID_SIZE], ts[32];
-        new_id(id);
-        al_audit_rec rec = {.kind = "pruned", .id = id, .detail = detail};
-        if (!detail) {
-                r = al_error_set(err, ENOMEM, "out of memory");
-                goto fail;
-        }
-        /* the chain's tail is still the record we keep linking to: with
-         * everything deleted, chain_tail falls back to the checkpoint */
-        if ((r = link_and_insert(a, &rec, ts, err)) < 0)
-                goto fail;
-        if ((r = a->st->ops->commit(a->st, true, err)) < 0)
-                return r;
-        *ret_count = removed;
-        return 0;
-fail:
+        r = audit_chain_tail(a, seq, hash, err);
         a->st->ops->rollback(a->st);
         return r;
 }

@@ -26,6 +26,8 @@
 #include "macro.h"
 #include "sandbox-internal.h"
 
+static int mkdir_parent(const char *path);
+
 /* mkdir -p for a path we build ourselves (no symlinks in it: the new root
  * is a fresh tmpfs). Tries the whole path first: most parents exist. */
 static int mkdir_p(const char *path, mode_t mode) {
@@ -33,21 +35,13 @@ static int mkdir_p(const char *path, mode_t mode) {
                 return 0;
         if (errno != ENOENT)
                 return -errno;
-        char buf[PATH_MAX];
-        size_t n = strlen(path);
-        if (n >= sizeof(buf))
-                return -ENAMETOOLONG;
-        memcpy(buf, path, n + 1);
-        char *slash = strrchr(buf, '/');
-        if (!slash || slash == buf)
-                return -ENOENT;
-        *slash = '\0';
-        int r = mkdir_p(buf, 0755);
+        int r = mkdir_parent(path);
         if (r < 0)
                 return r;
         return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -errno;
 }
 
+/* The directories above path (none for a path in /). */
 static int mkdir_parent(const char *path) {
         char buf[PATH_MAX];
         size_t n = strlen(path);
