@@ -481,6 +481,22 @@ static json_t *spec_json(const al_audit *a, const al_spec *s) {
 /* The suspicious-pattern flags of the code (case-insensitive substrings,
  * in the configured order) and of static-validation findings
  * ("policy:RULE"), comma-separated; NULL if none. */
+/* Append ",PREFIXNAME" (no comma first) to the growing list *out. */
+static int flag_add(char **out, size_t *len, size_t *cap, const char *prefix,
+                    const char *name) {
+        size_t need = *len + strlen(prefix) + strlen(name) + 2;
+        if (need > *cap) {
+                char *n = realloc(*out, need * 2);
+                if (!n)
+                        return -ENOMEM;
+                *out = n;
+                *cap = need * 2;
+        }
+        *len += (size_t)snprintf(*out + *len, *cap - *len, "%s%s%s",
+                                 *len ? "," : "", prefix, name);
+        return 0;
+}
+
 static char *flags_of(const al_audit *a, const al_spec *s, json_t *findings) {
         size_t cap = 256, len = 0;
         char *out = malloc(cap);
@@ -496,34 +512,17 @@ static char *flags_of(const al_audit *a, const al_spec *s, json_t *findings) {
         }
         for (size_t i = 0; low && i < a->n_patterns; i++) {
                 const char *p = a->patterns[i];
-                if (!memmem(low, s->code_len, p, strlen(p)))
-                        continue;
-                size_t need = len + strlen(p) + 2;
-                if (need > cap) {
-                        char *n = realloc(out, cap = need * 2);
-                        if (!n)
-                                break;
-                        out = n;
-                }
-                len += (size_t)snprintf(out + len, cap - len, "%s%s",
-                                        len ? "," : "", p);
+                if (memmem(low, s->code_len, p, strlen(p)) &&
+                    flag_add(&out, &len, &cap, "", p) < 0)
+                        break;
         }
         size_t i;
         json_t *f;
         json_array_foreach(findings, i, f) {
                 const char *rule =
                         json_string_value(json_object_get(f, "rule"));
-                if (!rule)
-                        continue;
-                size_t need = len + strlen(rule) + 9;
-                if (need > cap) {
-                        char *n = realloc(out, cap = need * 2);
-                        if (!n)
-                                break;
-                        out = n;
-                }
-                len += (size_t)snprintf(out + len, cap - len, "%spolicy:%s",
-                                        len ? "," : "", rule);
+                if (rule && flag_add(&out, &len, &cap, "policy:", rule) < 0)
+                        break;
         }
         if (!len) {
                 free(out);
