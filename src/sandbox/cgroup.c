@@ -567,6 +567,21 @@ int al_cgroup_attach(al_cgroup *cg, pid_t pid, al_error *err) {
         return 0;
 }
 
+int al_cgroup_join_fds(const al_cgroup *cg, int *fds, size_t max) {
+        if (!cg || cg->kind != AL_CG_V1 || cg->n == 0 || cg->n > max)
+                return 0;
+        for (size_t i = 0; i < cg->n; i++) {
+                fds[i] = openat(cg->dir[i].fd, "tasks",
+                                O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fds[i] < 0) {
+                        for (size_t k = 0; k < i; k++)
+                                fds[k] = safe_close(fds[k]);
+                        return 0;
+                }
+        }
+        return (int)cg->n;
+}
+
 int al_cgroup_clone_fd(const al_cgroup *cg) {
         return cg && cg->kind == AL_CG_V2 && cg->n == 1 ? cg->dir[0].fd : -1;
 }

@@ -30,8 +30,8 @@ typedef struct al_cg_probe {
          * only where memory.kmem.tcp.limit_in_bytes exists (it is set to
          * the memory limit, a budget of its own beside it). */
         bool sock;
-        char reason[256];                /* why a controller is missing */
-        char root[256];                  /* e.g. /sys/fs/cgroup */
+        char reason[256]; /* why a controller is missing */
+        char root[256];   /* e.g. /sys/fs/cgroup */
         /* parent directories under which per-run cgroups are created:
          * v2 uses parent_v2; v1 one per controller */
         char parent_v2[512];
@@ -72,6 +72,15 @@ int al_cgroup_create(const al_cg_probe *probe, const char *name,
                      const al_cg_limits *limits, al_cgroup **ret,
                      al_error *err);
 int al_cgroup_attach(al_cgroup *cg, pid_t pid, al_error *err);
+/* v1: the group's "tasks" files, opened for writing into fds[] (up to
+ * AL_CG_JOIN_MAX), so that the child joins by itself: writing "0" moves
+ * the writing thread alone, which the kernel does without the global
+ * threadgroup lock whose write side waits an RCU grace period (~9 ms on
+ * a host without favordynmods) for every al_cgroup_attach. The open
+ * file's credentials are the ones checked, so the caller's. Returns how
+ * many (0: not v1, or a file would not open: attach instead). */
+#define AL_CG_JOIN_MAX 4
+int al_cgroup_join_fds(const al_cgroup *cg, int *fds, size_t max);
 /* v2: the group's directory fd, for clone3(CLONE_INTO_CGROUP), so the
  * child is born in it instead of attached; -1 for v1, none or NULL. */
 int al_cgroup_clone_fd(const al_cgroup *cg);

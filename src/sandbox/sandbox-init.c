@@ -54,30 +54,6 @@ static _Noreturn void child_fail(const al_error *e) {
         _exit(127);
 }
 
-/* Pass fds to the supervisor (which receives them with recv_fds in
- * sandbox.c). */
-static int send_fds(int sock, const int *fds, size_t n) {
-        char dummy = 'W';
-        struct iovec iov = {.iov_base = &dummy, .iov_len = 1};
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int) * AL_PASS_FDS)];
-        } u;
-        if (n > AL_PASS_FDS)
-                return -EINVAL;
-        memset(&u, 0, sizeof(u));
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = u.buf,
-                            .msg_controllen = CMSG_SPACE(sizeof(int) * n)};
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
-        return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -errno;
-}
-
 /* Loopback up, so code that talks to itself over 127.0.0.1 works; the
  * namespace has no other interface. */
 static bool loopback_up(void) {
@@ -441,6 +417,30 @@ static uint32_t child_join_net(struct sandbox *sb, pid_t net_helper) {
         return flags;
 }
 
+/* v1: join the run's group in every hierarchy by writing "0" (this
+ * thread) to the "tasks" fds the supervisor opened and sent. Moving
+ * oneself, a single thread, takes no global lock; the supervisor moving
+ * the child would wait an RCU grace period. init is single-threaded (the
+ * network helper is a process of its own, and gone). */
+static void join_cgroup(struct sandbox *sb) {
+        al_error e = {0};
+        int fds[SBX_FDS_MAX];
+        int n = sbx_recv_fds(CFD_SOCK, fds, SBX_FDS_MAX, 0);
+
+        (void)sb;
+        if (n < 0)
+                child_fail((al_error_errno(&e, -n, "join cgroup: fds"), &e));
+        for (int i = 0; i < n; i++) {
+                int w = (int)write(fds[i], "0", 1);
+                int we = errno;
+                close(fds[i]);
+                if (w != 1)
+                        child_fail((al_error_errno(&e, w < 0 ? we : EIO,
+                                                   "join cgroup"),
+                                    &e));
+        }
+}
+
 /* inputs: after the second go, the input files, the fds passed to the
  * supervisor, the time namespace; then ready. */
 static void child_inputs(struct sandbox *sb, uint32_t flags) {
@@ -453,10 +453,13 @@ static void child_inputs(struct sandbox *sb, uint32_t flags) {
          * on (the input files) is charged to the run, and the cgroup
          * namespace can take the run's group as its root. */
         if (read(CFD_SYNC, &go, 1) != 1 ||
-            (go != SYNC_CGROUP && go != SYNC_NO_CGROUP))
+            (go != SYNC_CGROUP && go != SYNC_CGROUP_JOIN &&
+             go != SYNC_NO_CGROUP))
                 _exit(126);
         if (go == SYNC_NO_CGROUP)
                 sb->cg_pids = sb->cg_memory = false;
+        if (go == SYNC_CGROUP_JOIN)
+                join_cgroup(sb);
         close(CFD_SYNC);
         if (unshare(CLONE_NEWCGROUP) < 0)
                 child_fail((al_error_errno(&e, errno, "cgroup namespace"), &e));
@@ -471,7 +474,7 @@ static void child_inputs(struct sandbox *sb, uint32_t flags) {
                 net_fd,
         };
         if (keep[0] < 0 || keep[1] < 0 ||
-            (r = send_fds(CFD_SOCK, keep, AL_PASS_FDS)) < 0)
+            (r = sbx_send_fds(CFD_SOCK, keep, AL_PASS_FDS)) < 0)
                 child_fail((al_error_errno(
                                     &e, keep[0] < 0 || keep[1] < 0 ? errno : -r,
                                     "pass workspace"),

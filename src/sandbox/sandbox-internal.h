@@ -27,9 +27,16 @@ enum {
 };
 
 enum { MSG_READY = 1, MSG_ERROR = 2 };
-/* The two "go" bytes on the sync pipe: ids mapped; then cgroup joined,
- * or no cgroup after all (its creation failed: rlimits take over). */
-enum { SYNC_IDMAP = 'm', SYNC_CGROUP = 'c', SYNC_NO_CGROUP = 'n' };
+/* The "go" bytes on the sync pipe: ids mapped; then cgroup joined, or
+ * join it yourself with the fds sent on the socket (v1: see
+ * al_cgroup_join_fds), or no cgroup after all (its creation failed:
+ * rlimits take over). */
+enum {
+        SYNC_IDMAP = 'm',
+        SYNC_CGROUP = 'c',
+        SYNC_CGROUP_JOIN = 'j',
+        SYNC_NO_CGROUP = 'n',
+};
 
 /* When the sandbox side reached each step, on the supervisor's
  * CLOCK_MONOTONIC (marks taken inside the run's time namespace are
@@ -79,6 +86,16 @@ struct sandbox {
  * namespaces), over a unix socket (SCM_RIGHTS): in flight, they keep what
  * they refer to alive even if the sender dies. */
 #define AL_PASS_FDS 3
+/* The most fds one message carries either way (init's AL_PASS_FDS, the
+ * supervisor's AL_CG_JOIN_MAX). */
+#define SBX_FDS_MAX 4
+
+/* sandbox.c: pass n fds over a unix socket (SCM_RIGHTS); receive one
+ * message of 1..max fds (flags for recvmsg, e.g. MSG_DONTWAIT) and return
+ * how many; -errno, and nothing kept, else. Used on both sides: no
+ * allocation. */
+int sbx_send_fds(int sock, const int *fds, size_t n);
+int sbx_recv_fds(int sock, int *fds, size_t max, int flags);
 
 /* sandbox-init.c: the child's life after clone(), until its _exit. */
 _Noreturn void sbx_child_main(struct sandbox *sb);

@@ -154,36 +154,57 @@ static int write_file(const char *path, const char *s) {
 
 /* ------------------------------------------------------- the supervisor */
 
-/* Receive exactly n fds into fds[] (sent by init: send_fds in
- * sandbox-init.c); -errno (and nothing kept) else. */
-static int recv_fds(int sock, int *fds, size_t n) {
+int sbx_send_fds(int sock, const int *fds, size_t n) {
+        char dummy = 'W';
+        struct iovec iov = {.iov_base = &dummy, .iov_len = 1};
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * SBX_FDS_MAX)];
+        } u;
+        if (n == 0 || n > SBX_FDS_MAX)
+                return -EINVAL;
+        memset(&u, 0, sizeof(u));
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = CMSG_SPACE(sizeof(int) * n)};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
+        return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+}
+
+int sbx_recv_fds(int sock, int *fds, size_t max, int flags) {
         char dummy;
         struct iovec iov = {.iov_base = &dummy, .iov_len = 1};
         union {
                 struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int) * AL_PASS_FDS)];
+                char buf[CMSG_SPACE(sizeof(int) * SBX_FDS_MAX)];
         } u;
         struct msghdr mh = {.msg_iov = &iov,
                             .msg_iovlen = 1,
                             .msg_control = u.buf,
                             .msg_controllen = sizeof(u.buf)};
-        if (n > AL_PASS_FDS)
+        if (max == 0 || max > SBX_FDS_MAX)
                 return -EINVAL;
-        if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != 1)
+        if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags) != 1)
                 return -errno;
         struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
         if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
                 return -EBADMSG;
         size_t got = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        int tmp[AL_PASS_FDS];
-        memcpy(tmp, CMSG_DATA(cm), sizeof(int) * (got < n ? got : n));
-        if (got != n || (mh.msg_flags & MSG_CTRUNC)) {
-                for (size_t i = 0; i < got && i < n; i++)
+        int tmp[SBX_FDS_MAX];
+        memcpy(tmp, CMSG_DATA(cm),
+               sizeof(int) * (got < SBX_FDS_MAX ? got : SBX_FDS_MAX));
+        if (got == 0 || got > max || (mh.msg_flags & MSG_CTRUNC)) {
+                for (size_t i = 0; i < got && i < SBX_FDS_MAX; i++)
                         close(tmp[i]);
                 return -EBADMSG;
         }
-        memcpy(fds, tmp, sizeof(int) * n);
-        return 0;
+        memcpy(fds, tmp, sizeof(int) * got);
+        return (int)got;
 }
 
 static void sb_close_all(struct sandbox *sb) {
@@ -363,7 +384,12 @@ static bool read_child_msg(struct sandbox *sb, struct progress *pg,
                 pg->ready_flags = m.flags;
                 pg->t_ready = now;
                 int fds[AL_PASS_FDS] = {-1, -1, -1};
-                if (recv_fds(sb->sock_p, fds, AL_PASS_FDS) == 0) {
+                int got = sbx_recv_fds(sb->sock_p, fds, AL_PASS_FDS,
+                                       MSG_DONTWAIT);
+                if (got > 0 && got != AL_PASS_FDS)
+                        for (int i = 0; i < got; i++)
+                                fds[i] = safe_close(fds[i]);
+                if (got == AL_PASS_FDS) {
                         pg->ws_fd = fds[0];
                         pg->mnt_fd = fds[1];
                         pg->net_fd = fds[2];
@@ -555,6 +581,7 @@ struct run {
         al_cgroup *cg;
         char cg_fail[AL_ERROR_MSG_MAX]; /* why there is no cgroup after all */
         bool into;                      /* born in it (CLONE_INTO_CGROUP) */
+        bool join;                      /* joins it itself (v1 "tasks" fds) */
         pid_t pid;                      /* init, until reaped */
         int pidfd;
         struct stream out, errs;
@@ -682,7 +709,18 @@ static int run_idmap(struct run *run) {
                 take_cgroup(run);
         if (run->cg && !run->into) {
                 run->mk[T_ATT0] = al_now_ms();
-                if ((r = al_cgroup_attach(run->cg, run->pid, run->err)) < 0)
+                int fds[AL_CG_JOIN_MAX];
+                int n = al_cgroup_join_fds(run->cg, fds, AL_CG_JOIN_MAX);
+                if (n > 0) {
+                        r = sbx_send_fds(run->sb.sock_p, fds, (size_t)n);
+                        for (int i = 0; i < n; i++)
+                                close(fds[i]);
+                        if (r < 0)
+                                return al_error_errno(run->err, -r,
+                                                      "pass cgroup fds");
+                        run->join = true;
+                } else if ((r = al_cgroup_attach(run->cg, run->pid, run->err)) <
+                           0)
                         return r;
                 run->mk[T_ATT1] = al_now_ms();
         }
@@ -703,7 +741,10 @@ static int run_gate(struct run *run) {
                 run->mk[T_GATE1] = al_now_ms();
         }
         if (write(run->sb.sync_w,
-                  &(char){run->cg ? SYNC_CGROUP : SYNC_NO_CGROUP}, 1) != 1)
+                  &(char){run->join ? SYNC_CGROUP_JOIN
+                          : run->cg ? SYNC_CGROUP
+                                    : SYNC_NO_CGROUP},
+                  1) != 1)
                 return al_error_errno(run->err, errno, "start sandbox");
         /* sync_w stays open until the end: its hang-up tells the child
          * that the supervisor died before the parent-death signal was
