@@ -64,7 +64,8 @@ GRAMMARS := python javascript bash
 GRAMMAR_OBJ := $(foreach g,$(GRAMMARS),$(BUILD)/grammars/$(g)-parser.o $(BUILD)/grammars/$(g)-scanner.o)
 LIB_SRC := $(wildcard $(LIB_DIRS:%=src/%/*.c))
 # data linked into the binary with .incbin: languages, the default policy
-LIB_DATA := $(BUILD)/obj/sandbox/languages-data.o $(BUILD)/obj/check/policy-data.o
+LIB_DATA := $(BUILD)/obj/sandbox/languages-data.o $(BUILD)/obj/sandbox/sessions-data.o \
+            $(BUILD)/obj/check/policy-data.o
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o) $(LIB_DATA) \
            $(BUILD)/gen/seccomp-bpf.o $(GRAMMAR_OBJ)
 # what the build-time filter compiler needs from the library
@@ -90,6 +91,11 @@ $(BUILD)/obj/%.o: src/%.c $(HEADERS)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/sandbox/languages-data.o: src/sandbox/languages-data.S languages/default.json
+	@mkdir -p $(@D)
+	$(CC) -c -o $@ $<
+
+SESSION_DRIVERS := languages/sessions/python.py languages/sessions/node.js languages/sessions/bash.sh
+$(BUILD)/obj/sandbox/sessions-data.o: src/sandbox/sessions-data.S $(SESSION_DRIVERS)
 	@mkdir -p $(@D)
 	$(CC) -c -o $@ $<
 

@@ -157,9 +157,8 @@ int cg_v1_limits(struct al_cgroup *cg, const al_cg_probe *p,
                          * memory limit; written before any process is in
                          * the group, since a socket is tied to its group
                          * when it is made. */
-                        if (p->sock &&
-                            (r = set_u64(d, CG_V1_TCP_LIMIT, l->memory_bytes,
-                                         err)) < 0)
+                        if (p->sock && (r = set_u64(d, CG_V1_TCP_LIMIT,
+                                                    l->memory_bytes, err)) < 0)
                                 return r;
                         /* Best effort: prefer reclaiming page cache. */
                         (void)cg_write_at(d->fd, "memory.swappiness", "0",
@@ -200,8 +199,8 @@ void cg_v1_stats(struct al_cgroup *cg, al_cg_stats *st) {
                          * too where the kernel counts it (6.x does not for
                          * this counter). */
                         uint64_t tmax, tpeak, tfail;
-                        if (cg_read_at(fd, CG_V1_TCP_LIMIT, buf,
-                                       sizeof(buf)) >= 0 &&
+                        if (cg_read_at(fd, CG_V1_TCP_LIMIT, buf, sizeof(buf)) >=
+                                    0 &&
                             cg_parse_u64(buf, &tmax) == 0 &&
                             cg_read_at(fd, "memory.kmem.tcp.max_usage_in_bytes",
                                        buf, sizeof(buf)) >= 0 &&

@@ -38,6 +38,7 @@ static void profile_free(al_profile *p) {
         strv_free(p->run);
         strv_free(p->ro_paths);
         strv_free(p->env);
+        strv_free(p->session_run);
         free(p);
 }
 
@@ -152,6 +153,48 @@ static int parse_env(const char *name, json_t *o, al_profile *p,
         return 0;
 }
 
+extern const char al_driver_python[], al_driver_node[], al_driver_bash[];
+
+const char *al_session_driver(const char *name) {
+        static const struct {
+                const char *name, *text;
+        } d[] = {
+                {"python.py", al_driver_python},
+                {"node.js", al_driver_node},
+                {"bash.sh", al_driver_bash},
+        };
+        for (size_t i = 0; name && i < ARRAY_SIZE(d); i++)
+                if (!strcmp(name, d[i].name))
+                        return d[i].text;
+        return NULL;
+}
+
+/* "session": {"driver": "<built-in driver>", "run": [argv with
+ * "{driver}"]}: the language can keep a session. */
+static int parse_session(const char *name, json_t *o, al_profile *p,
+                         al_error *err) {
+        json_t *ss = json_object_get(o, "session");
+        if (!ss)
+                return 0;
+        const char *drv = json_string_value(json_object_get(ss, "driver"));
+        json_t *run = json_object_get(ss, "run");
+        char what[160];
+        snprintf(what, sizeof(what), "language %s: session.run", name);
+        if (!json_is_object(ss) || !drv ||
+            !(p->session_driver = al_session_driver(drv)))
+                return al_error_set(err, EINVAL,
+                                    "language %s: \"session\" needs a "
+                                    "built-in \"driver\" (languages/"
+                                    "sessions/)",
+                                    name);
+        if (!json_is_array(run) || json_array_size(run) == 0)
+                return al_error_set(err, EINVAL,
+                                    "language %s: \"session.run\" must be a "
+                                    "non-empty array",
+                                    name);
+        return strv_from_json(run, NULL, what, &p->session_run, err);
+}
+
 static int parse_one(const char *name, json_t *o, char **base, al_profile **ret,
                      al_error *err) {
         int r;
@@ -208,6 +251,8 @@ static int parse_one(const char *name, json_t *o, char **base, al_profile **ret,
                         goto fail;
                 }
         if ((r = parse_env(name, o, p, err)) < 0)
+                goto fail;
+        if ((r = parse_session(name, o, p, err)) < 0)
                 goto fail;
         *ret = p;
         return 0;

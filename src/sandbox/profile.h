@@ -11,16 +11,24 @@
 
 typedef struct al_profile {
         char *name;
-        char **aliases;        /* NULL-terminated */
+        char **aliases; /* NULL-terminated */
         char *description;
-        char *file;            /* source file name in the workspace */
-        char **compile;        /* argv template or NULL */
-        char *compile_output;  /* file the compile step must produce */
+        char *file;           /* source file name in the workspace */
+        char **compile;       /* argv template or NULL */
+        char *compile_output; /* file the compile step must produce */
         al_limits compile_limits;
-        char **run;            /* argv template */
-        char **ro_paths;       /* base + profile paths, NULL-terminated */
-        char **env;            /* NAME=VALUE, NULL-terminated */
+        char **run;      /* argv template */
+        char **ro_paths; /* base + profile paths, NULL-terminated */
+        char **env;      /* NAME=VALUE, NULL-terminated */
+        /* sessions: the driver's argv template ({driver}: its source) and
+         * its built-in source (al_session_driver), or NULL: no sessions */
+        char **session_run;
+        const char *session_driver;
 } al_profile;
+
+/* The built-in session driver named name ("python.py": the file under
+ * languages/sessions/, embedded in the library), or NULL. */
+const char *al_session_driver(const char *name);
 
 /* Caps on what a profile file may hold (it is operator input, but a typo
  * should give an error, not an unbounded allocation). */

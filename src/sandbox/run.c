@@ -322,6 +322,10 @@ void al_spec_set_cancel_fd(al_spec *s, int fd) {
         s->cancel_fd = fd;
 }
 
+void al_spec_set_live(al_spec *s, const struct al_sbx_live *live) {
+        s->live = live;
+}
+
 /* ------------------------------------------------------------- results */
 
 static void result_clear_files(al_result *r) {
@@ -632,6 +636,7 @@ static int stage(const al_spec *s, bool *gated, char *const *argv,
                 .timing = s->timing,
                 .gate = *gated ? NULL : s->gate,
                 .gate_ctx = s->gate_ctx,
+                .live = s->live,
         };
         *gated = true;
         return al_sandbox_run(&c, r, ret_ws, ret_lo, err);
@@ -653,7 +658,14 @@ static bool refused(const al_spec *s, al_result *r) {
                 reject(r, &s->limits, "no language given");
                 return true;
         }
-        if (!s->has_code) {
+        if (s->live && !s->lang->session_run) {
+                char why[160];
+                snprintf(why, sizeof(why), "language %s has no session driver",
+                         s->lang->name);
+                reject(r, &s->limits, why);
+                return true;
+        }
+        if (!s->has_code && !s->live) {
                 reject(r, &s->limits, "no code given");
                 return true;
         }
@@ -707,8 +719,10 @@ static al_sbx_file *sandbox_files(const al_spec *s) {
         al_sbx_file *files = calloc(s->n_files + 1, sizeof(*files));
         if (!files)
                 return NULL;
-        files[0] = (al_sbx_file){
-                .name = s->lang->file, .data = s->code, .len = s->code_len};
+        /* a session's code comes cell by cell: an empty program file */
+        files[0] = (al_sbx_file){.name = s->lang->file,
+                                 .data = s->code,
+                                 .len = s->live ? 0 : s->code_len};
         for (size_t i = 0; i < s->n_files; i++)
                 files[i + 1] = (al_sbx_file){.name = s->files[i].name,
                                              .data = s->files[i].data,
@@ -791,7 +805,14 @@ static int run_stage(const al_spec *s, bool *gated, char *const *envp,
                      const al_sbx_file *files, double t0, al_result *r, int *ws,
                      al_error *err) {
         _cleanup_free_ char **argv =
-                expand_argv(s->lang->run, s->lang->file, s->args, s->n_args);
+                s->live ? expand_argv(s->lang->session_run, s->lang->file, NULL,
+                                      0)
+                        : expand_argv(s->lang->run, s->lang->file, s->args,
+                                      s->n_args);
+        if (argv && s->live)
+                for (char **a = argv; *a; a++)
+                        if (!strcmp(*a, "{driver}"))
+                                *a = (char *)s->lang->session_driver;
         if (!argv)
                 return al_error_set(err, ENOMEM, "out of memory");
         double t_stage = al_now_ms();
@@ -836,7 +857,7 @@ int al_run(const al_spec *s, al_result **ret, al_error *err) {
                 rc = al_error_set(err, ENOMEM, "out of memory");
                 goto done;
         }
-        if (s->lang->compile &&
+        if (s->lang->compile && !s->live &&
             (rc = compile_stage(s, &gated, envp, files, r, err)) != 0) {
                 if (rc > 0)
                         rc = 0; /* r says why the compile failed */

@@ -149,14 +149,24 @@ static int set_rlimits(const al_limits *l, bool cg_pids, bool cg_memory,
 /* Move the fds the child needs to fixed numbers and close all others,
  * so no supervisor fd (slot locks, other runs' pipes) reaches the code. */
 static int tidy_fds(struct sandbox *sb) {
-        int want[] = {sb->in_r,  sb->out_w,  sb->errp_w,  sb->sync_r,
-                      sb->msg_w, sb->sock_c, sb->status_w};
+        const al_sbx_live *lv = sb->c->live;
+        int want[] = {sb->in_r,
+                      sb->out_w,
+                      sb->errp_w,
+                      sb->sync_r,
+                      sb->msg_w,
+                      sb->sock_c,
+                      sb->status_w,
+                      lv ? lv->child_in : -1,
+                      lv ? lv->child_out : -1};
         int hi[ARRAY_SIZE(want)];
         for (size_t i = 0; i < ARRAY_SIZE(want); i++)
-                if ((hi[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 100)) < 0)
+                if (want[i] >= 0 &&
+                    (hi[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 100)) < 0)
                         return -errno;
         for (size_t i = 0; i < ARRAY_SIZE(want); i++)
-                if (dup3(hi[i], (int)i, i <= 2 ? 0 : O_CLOEXEC) < 0)
+                if (want[i] >= 0 &&
+                    dup3(hi[i], (int)i, i <= 2 ? 0 : O_CLOEXEC) < 0)
                         return -errno;
         if (syscall(SYS_close_range, CFD_FIRST_FREE, ~0U, 0) < 0)
                 for (int fd = CFD_FIRST_FREE; fd < 4096; fd++)
@@ -245,9 +255,24 @@ static int payload_main(void *arg) {
                 uint64_t none = 0;
                 syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL,
                         sizeof(none));
+                /* A live run's driver gets its two channels as fds 3
+                 * and 4; the message pipe (4 until now) moves aside,
+                 * closed by the execve, back if it fails. */
+                int msg = -1;
+                if (sb->c->live && ((msg = fcntl(CFD_MSG, F_DUPFD_CLOEXEC,
+                                                 CFD_FIRST_FREE)) < 0 ||
+                                    dup3(CFD_LIVE_IN, 3, 0) < 0 ||
+                                    dup3(CFD_LIVE_OUT, 4, 0) < 0)) {
+                        al_error_errno(&e, errno, "driver fds");
+                        if (msg >= 0)
+                                dup3(msg, CFD_MSG, O_CLOEXEC);
+                        child_fail(&e);
+                }
                 sb->clock->exec = ck_now();
                 execve(sb->c->argv[0], sb->c->argv, sb->c->envp);
                 al_error_errno(&e, errno, "cannot execute %s", sb->c->argv[0]);
+                if (msg >= 0)
+                        dup3(msg, CFD_MSG, O_CLOEXEC);
         }
         child_fail(&e);
 }
@@ -511,15 +536,42 @@ static pid_t child_start_payload(struct sandbox *sb) {
         return payload;
 }
 
+/* A live run: the supervisor's SIGUSR1 becomes SIGINT for the payload's
+ * process group (it called setsid, so its pid names it): Python raises
+ * KeyboardInterrupt, a shell's foreground child stops. Only init can
+ * name the payload; the supervisor sees neither its pid nor its group. */
+static volatile pid_t live_payload;
+
+static void forward_interrupt(int sig) {
+        int saved = errno;
+        (void)sig;
+        if (live_payload > 0)
+                kill(-live_payload, SIGINT);
+        errno = saved;
+}
+
 /* What init does last: wait for the payload and report its status. */
 static _Noreturn void init_reap(struct sandbox *sb, pid_t payload) {
         struct sbx_clock *ck = sb->clock;
 
+        if (sb->c->live) {
+                live_payload = payload;
+                struct sigaction sa = {.sa_handler = forward_interrupt};
+                sigemptyset(&sa.sa_mask);
+                sigaction(SIGUSR1, &sa, NULL);
+                /* a threaded caller may have blocked it in its threads */
+                sigset_t u;
+                sigemptyset(&u);
+                sigaddset(&u, SIGUSR1);
+                sigprocmask(SIG_UNBLOCK, &u, NULL);
+        }
         /* init: keep only the status pipe, reap. */
         close(0);
         close(1);
         close(2);
         close(CFD_MSG);
+        close(CFD_LIVE_IN);
+        close(CFD_LIVE_OUT);
         for (;;) {
                 int st;
                 pid_t p = waitpid(-1, &st, 0);

@@ -19,11 +19,13 @@
 
 /* fd numbers inside the child after it has tidied its table */
 enum {
-        CFD_SYNC = 3,   /* read: "go" from the supervisor */
-        CFD_MSG = 4,    /* write: ready / error messages */
-        CFD_SOCK = 5,   /* send the workspace dirfd */
-        CFD_STATUS = 6, /* write: payload wait status */
-        CFD_FIRST_FREE = 7,
+        CFD_SYNC = 3,     /* read: "go" from the supervisor */
+        CFD_MSG = 4,      /* write: ready / error messages */
+        CFD_SOCK = 5,     /* send the workspace dirfd */
+        CFD_STATUS = 6,   /* write: payload wait status */
+        CFD_LIVE_IN = 7,  /* a live run: the driver's requests (its fd 3) */
+        CFD_LIVE_OUT = 8, /* a live run: the driver's replies (its fd 4) */
+        CFD_FIRST_FREE = 9,
 };
 
 enum { MSG_READY = 1, MSG_ERROR = 2 };

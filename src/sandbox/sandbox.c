@@ -394,6 +394,13 @@ static bool read_child_msg(struct sandbox *sb, struct progress *pg,
                         pg->mnt_fd = fds[1];
                         pg->net_fd = fds[2];
                 }
+                const al_sbx_live *lv = sb->c->live;
+                int ws = pg->ws_fd >= 0 ? fcntl(pg->ws_fd, F_DUPFD_CLOEXEC, 3)
+                                        : -1;
+                if (lv && lv->on_ready)
+                        lv->on_ready(lv->ctx, ws, sb->host_uid, sb->host_gid);
+                else
+                        safe_close(ws);
         } else if (m.type == MSG_ERROR) {
                 pg->setup_failed = true;
                 pg->child_err.code = m.code;
@@ -764,6 +771,46 @@ static void feed_stdin(struct run *run, size_t *in_off) {
                 run->sb.in_w = safe_close(run->sb.in_w);
 }
 
+static void act_max(int *act, int a) {
+        if (a > *act)
+                *act = a;
+}
+
+/* Read what a stream has: buffered for a one-shot run, handed to the
+ * live run's on_output as it comes (its action merged into *act). False
+ * on EOF or error. */
+static bool stream_pump(struct run *run, struct stream *s, int no, int *act) {
+        const al_sbx_live *lv = run->c->live;
+        if (!lv || !lv->on_output)
+                return stream_read(s, run->c->limits.output_bytes);
+        unsigned char tmp[65536];
+        ssize_t n = read(s->fd, tmp, sizeof(tmp));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return true;
+        if (n <= 0)
+                return false;
+        act_max(act, lv->on_output(lv->ctx, no, tmp, (size_t)n));
+        return true;
+}
+
+/* Before a live run's reply: all the output that is in the pipes. */
+static int live_drain(struct run *run, int *act) {
+        struct stream *ss[] = {&run->out, &run->errs};
+        for (int i = 0; i < 2; i++)
+                /* bounded: a writer that keeps the pipe full gets its
+                 * turn back after 64 reads */
+                for (int k = 0; k < 64 && ss[i]->fd >= 0; k++) {
+                        if (poll(&(struct pollfd){ss[i]->fd, POLLIN, 0}, 1,
+                                 0) <= 0)
+                                break;
+                        if (!stream_pump(run, ss[i], i + 1, act)) {
+                                int *fd = i ? &run->sb.err_r : &run->sb.out_r;
+                                ss[i]->fd = *fd = safe_close(*fd);
+                        }
+                }
+        return *act;
+}
+
 /* supervise: poll init's pidfd, its messages, stdout, stderr, stdin and
  * the cancel fd until init exits, or kill it at the wall deadline, over
  * the CPU limit (the cgroup, checked every 100 ms), at the output cap or
@@ -788,10 +835,12 @@ static int run_supervise(struct run *run) {
         double deadline = t_clone + (double)c->limits.wall_ms;
         double next_cpu_check = t_clone + 50;
 
+        const al_sbx_live *lv = c->live;
+        double next_tick = t_clone + AL_LIVE_TICK_MS;
         while (!exited) {
-                struct pollfd pf[6];
+                struct pollfd pf[8];
                 int n = 0, i_pid = -1, i_msg = -1, i_out = -1, i_err = -1,
-                    i_in = -1, i_cancel = -1;
+                    i_in = -1, i_cancel = -1, i_reply = -1, i_intr = -1;
                 pf[i_pid = n++] = (struct pollfd){run->pidfd, POLLIN, 0};
                 if (sb->msg_r >= 0)
                         pf[i_msg = n++] = (struct pollfd){sb->msg_r, POLLIN, 0};
@@ -804,10 +853,18 @@ static int run_supervise(struct run *run) {
                 if (c->cancel_fd >= 0)
                         pf[i_cancel = n++] =
                                 (struct pollfd){c->cancel_fd, POLLIN, 0};
+                if (lv && lv->reply_fd >= 0 && pg->ready)
+                        pf[i_reply = n++] =
+                                (struct pollfd){lv->reply_fd, POLLIN, 0};
+                if (lv && lv->interrupt_fd >= 0)
+                        pf[i_intr = n++] =
+                                (struct pollfd){lv->interrupt_fd, POLLIN, 0};
                 double now = al_now_ms();
                 double wake = deadline;
                 if (run->cg && next_cpu_check < wake)
                         wake = next_cpu_check;
+                if (lv && next_tick < wake)
+                        wake = next_tick;
                 int timeout = wake <= now ? 0 : (int)(wake - now) + 1;
                 int pr = poll(pf, (nfds_t)n, timeout);
                 if (pr < 0 && errno != EINTR)
@@ -817,15 +874,40 @@ static int run_supervise(struct run *run) {
                 if (pr > 0 && i_msg >= 0 && pf[i_msg].revents &&
                     !read_child_msg(sb, pg, now))
                         sb->msg_r = safe_close(sb->msg_r);
+                int act = AL_LIVE_GO;
+                if (lv && pr > 0 && i_reply >= 0 && pf[i_reply].revents)
+                        /* the driver flushed its output before replying:
+                         * all of it is in the pipes, and goes first */
+                        act = live_drain(run, &act);
                 if (pr > 0 && i_out >= 0 && pf[i_out].revents &&
-                    !stream_read(out, c->limits.output_bytes))
+                    !stream_pump(run, out, 1, &act))
                         /* out->fd aliases sb->out_r: closed once, both
                          * forgotten (a second close would hit another
                          * thread's fd in a threaded caller) */
                         out->fd = sb->out_r = safe_close(sb->out_r);
                 if (pr > 0 && i_err >= 0 && pf[i_err].revents &&
-                    !stream_read(errs, c->limits.output_bytes))
+                    !stream_pump(run, errs, 2, &act))
                         errs->fd = sb->err_r = safe_close(sb->err_r);
+                if (lv && pr > 0 && i_reply >= 0 && pf[i_reply].revents)
+                        act_max(&act, lv->on_reply(lv->ctx, lv->reply_fd));
+                if (lv && pr > 0 && i_intr >= 0 && pf[i_intr].revents) {
+                        uint64_t v;
+                        (void)!read(lv->interrupt_fd, &v, sizeof(v));
+                        act_max(&act, AL_LIVE_INTERRUPT);
+                }
+                if (lv && now >= next_tick) {
+                        al_cg_stats st = {0};
+                        if (run->cg)
+                                al_cgroup_stats(run->cg, &st);
+                        act_max(&act,
+                                lv->on_tick(lv->ctx,
+                                            st.have_cpu ? st.cpu_usec : 0));
+                        next_tick = now + AL_LIVE_TICK_MS;
+                }
+                if (act == AL_LIVE_INTERRUPT)
+                        kill(run->pid, SIGUSR1);
+                else if (act == AL_LIVE_KILL)
+                        run->cancelled = kill_now = true;
                 if (out->truncated || errs->truncated) {
                         run->out_kill = kill_now = true;
                 }

@@ -8,6 +8,8 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "airlock.h"
 
@@ -29,6 +31,31 @@ typedef struct al_sbx_file {
 #define AL_SANDBOX_GID 1000
 #define AL_WORKSPACE "/workspace"
 
+/* A live run: the payload is a session's driver, which takes requests
+ * on its fd 3 and answers on its fd 4 while the run lasts; the caller
+ * sees its output as it comes and can interrupt it (session.c). The
+ * callbacks run on the thread that called al_sandbox_run. */
+enum { AL_LIVE_GO = 0, AL_LIVE_INTERRUPT = 1, AL_LIVE_KILL = 2 };
+typedef struct al_sbx_live {
+        int child_in;     /* read end the driver gets as fd 3 */
+        int child_out;    /* write end the driver gets as fd 4 */
+        int reply_fd;     /* the caller's end of fd 4: polled */
+        int interrupt_fd; /* readable (an eventfd): SIGINT reaches the
+                           * payload's process group (through init) */
+        void *ctx;
+        /* the payload's output, stream 1 or 2, instead of buffering it */
+        int (*on_output)(void *ctx, int stream, const void *buf, size_t n);
+        /* reply_fd readable, stdout and stderr drained before */
+        int (*on_reply)(void *ctx, int fd);
+        /* every AL_LIVE_TICK_MS: the run's CPU so far (0 without a
+         * cgroup) */
+        int (*on_tick)(void *ctx, uint64_t cpu_usec);
+        /* the sandbox is ready: a directory fd of its workspace (the
+         * callee's to close) and the host ids its code runs as */
+        void (*on_ready)(void *ctx, int ws_fd, uid_t uid, gid_t gid);
+} al_sbx_live;
+#define AL_LIVE_TICK_MS 50
+
 typedef struct al_sbx_config {
         char *const *argv;     /* argv[0] absolute or relative to workspace */
         char *const *envp;     /* complete environment */
@@ -44,6 +71,7 @@ typedef struct al_sbx_config {
          * written into it; < 0 aborts the run (al_spec_set_gate). */
         int (*gate)(void *ctx, al_error *err);
         void *gate_ctx;
+        const al_sbx_live *live; /* NULL: a one-shot run */
 } al_sbx_config;
 
 /* What a finished run still holds for the kernel to free: its cgroup
@@ -66,8 +94,8 @@ al_sbx_leftover *al_sbx_leftover_free(al_sbx_leftover *l);
 /* What this host offers, for doctor and for results. */
 typedef struct al_host_info {
         bool root;
-        bool userns;       /* user namespaces can be created */
-        bool timens;       /* time namespaces exist */
+        bool userns; /* user namespaces can be created */
+        bool timens; /* time namespaces exist */
         bool mount_setattr;
         char userns_why[256];
 } al_host_info;

@@ -37,7 +37,13 @@ struct al_spec {
         int cancel_fd;
         int (*gate)(void *ctx, al_error *err);
         void *gate_ctx;
+        /* a session: the profile's driver runs live, no code file */
+        const struct al_sbx_live *live;
 };
+
+/* Make s a session's spec (session.c): al_run then starts the profile's
+ * driver, live, instead of running code. */
+void al_spec_set_live(al_spec *s, const struct al_sbx_live *live);
 
 /* The collect step (run.c): files under ws_fd matching one of globs into
  * r->files, within the caps; what is skipped or where the walk stopped
