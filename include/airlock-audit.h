@@ -14,7 +14,19 @@
  *   al_audit_finished(a, id, res, &err);
  *   al_audit_close(a);
  *
- * Refused requests are recorded with al_audit_refused(). Each record is a
+ * Refused requests are recorded with al_audit_refused(). A session (one
+ * sandbox kept alive, taking one cell of code at a time) has its own
+ * records in the same chain, linked by the session id:
+ *
+ *   al_audit_session_created(a, &who, &sess, sid, &err);  durable
+ *   al_audit_cell_started(a, sid, seq, code, len, lim, cid, &err);
+ *                                            durable before the cell's code
+ *                                            reaches the sandbox
+ *   al_audit_cell_finished(a, cid, &cell, &err);
+ *   al_audit_session_file(a, sid, AL_AUDIT_FILE_PUT, path, size, sha, &err);
+ *   al_audit_session_ended(a, sid, "closed", cells, wall_ms, &err);
+ *
+ * Each record is a
  * link of a hash chain (SHA-256 over the previous hash and the record's
  * canonical encoding) and carries an HMAC-SHA256 under a key kept in the
  * state directory; al_audit_verify() finds the first record that was
@@ -39,6 +51,8 @@ typedef struct al_audit al_audit;
 
 #define AL_AUDIT_ID_SIZE 33  /* 32 hex digits + NUL */
 #define AL_AUDIT_HASH_SIZE 65 /* 64 hex digits + NUL */
+/* A cell's id: its session's id, ".", its sequence number in decimal. */
+#define AL_AUDIT_CELL_ID_SIZE (AL_AUDIT_ID_SIZE + 21)
 
 /* The state directory: dir if given, else $AIRLOCK_STATE, else
  * /var/lib/airlock for root and $XDG_DATA_HOME/airlock (or
@@ -89,6 +103,81 @@ int al_audit_refused(al_audit *a, const al_audit_who *who, const al_spec *s,
                      const char *findings_json, char id[AL_AUDIT_ID_SIZE],
                      al_error *err);
 
+/* --- sessions ------------------------------------------------------- */
+
+/* What a session was created with. */
+typedef struct al_audit_session {
+        const char *language;      /* profile name */
+        const al_limits *limits;   /* the session's limits, or NULL */
+        uint64_t idle_timeout_s;   /* 0: none */
+        uint64_t max_lifetime_s;   /* 0: none */
+        uint64_t max_cells;        /* 0: none */
+} al_audit_session;
+
+/* The "session_created" record, committed durably: call it before the
+ * session's sandbox starts, and start none if it fails. id: in, the
+ * session's id (32 lowercase hex digits) or "" to have one made; out, the
+ * id. Every later record of the session repeats who created it (its
+ * source, actor, user_id, agent_id and language): a key reads its own
+ * sessions as it reads its own runs. */
+int al_audit_session_created(al_audit *a, const al_audit_who *who,
+                             const al_audit_session *sess,
+                             char id[AL_AUDIT_ID_SIZE], al_error *err);
+/* The "cell_started" record of cell seq (1, 2, 3 ...) of a session that
+ * has not ended, committed durably: nothing of the code reaches the
+ * sandbox before it (the same rule as a run's started record; if it
+ * fails, do not send the cell). The code is kept as a run's is (hash,
+ * size, preview, the text up to audit-code-cap) and flagged by the same
+ * patterns; limits: the cell's own, or NULL. cell_id receives
+ * "SESSION.SEQ". -ENOENT: no such session; -ESRCH: it has ended; -EEXIST:
+ * that cell was started already. */
+int al_audit_cell_started(al_audit *a, const char *session_id, uint64_t seq,
+                          const void *code, size_t code_len,
+                          const al_limits *limits,
+                          char cell_id[AL_AUDIT_CELL_ID_SIZE], al_error *err);
+
+/* How a cell ended. */
+typedef struct al_audit_cell {
+        const char *status;     /* "ok", "error", or a limit: "timeout",
+                                   "interrupted", "killed" ... ([a-z_]) */
+        const char *limits_hit; /* comma-separated, e.g. "wall"; or NULL */
+        uint64_t wall_ms, cpu_ms;
+        int64_t execution_count; /* the driver's, -1: none */
+        const char *error_name;  /* e.g. "ZeroDivisionError", or NULL */
+        /* what the cell wrote (hash, size and a preview are kept) */
+        const void *stdout_buf, *stderr_buf;
+        size_t stdout_len, stderr_len;
+        bool stdout_truncated, stderr_truncated;
+} al_audit_cell;
+
+/* The "cell" record of a cell started with al_audit_cell_started. Like a
+ * run's finished record, it does not wait for the disk: a host crash
+ * before the next durable record shows the cell as interrupted, never a
+ * gap in the chain. */
+int al_audit_cell_finished(al_audit *a, const char *cell_id,
+                           const al_audit_cell *c, al_error *err);
+
+typedef enum al_audit_file_op {
+        AL_AUDIT_FILE_PUT,    /* "file_put": written into the workspace */
+        AL_AUDIT_FILE_GET,    /* "file_get": read out of it */
+        AL_AUDIT_FILE_DELETE, /* "file_delete" */
+} al_audit_file_op;
+
+/* A file of a live session's workspace put, got or deleted, committed
+ * durably: before the put's bytes are written or the get's are sent.
+ * sha256: 64 lowercase hex digits of the bytes, or NULL (a delete). */
+int al_audit_session_file(al_audit *a, const char *session_id,
+                          al_audit_file_op op, const char *path,
+                          uint64_t size, const char *sha256, al_error *err);
+
+/* The "session_ended" record, durable. reason: a stable word ([a-z_]),
+ * "closed", "idle", "lifetime", "max_cells", "memory", "crashed",
+ * "protocol", "shutdown" ...; it is the session's status in list. cells:
+ * how many ran; wall_ms: the session's life. -ESRCH: ended already. */
+int al_audit_session_ended(al_audit *a, const char *session_id,
+                           const char *reason, uint64_t cells,
+                           uint64_t wall_ms, al_error *err);
+
 /* Alerts (flagged, refused and failed executions, per the config) are
  * logged at once and queued for the command and webhook sinks. A service
  * starts a delivery thread; a short-lived process delivers the queue
@@ -120,9 +209,10 @@ typedef struct al_audit_verify_report {
         uint64_t first_seq, last_seq;
         char head[AL_AUDIT_HASH_SIZE];
         uint64_t executions, interrupted, refused;
+        uint64_t sessions, cells; /* session_created, cell_started */
         uint64_t pruned;      /* records removed by prune before first_seq */
         uint64_t bad_seq;     /* the first bad record (0: none) */
-        char bad_id[AL_AUDIT_ID_SIZE];
+        char bad_id[AL_AUDIT_CELL_ID_SIZE];
         char problem[24];     /* modified, deleted, inserted, reordered,
                                  forged, truncated, checkpoint, schema,
                                  corrupt (bad_seq 0) */
@@ -140,10 +230,14 @@ int al_audit_verify(al_audit *a, const char *expect_head,
 int al_audit_prune(al_audit *a, const char *before, uint64_t *ret_count,
                    al_error *err);
 
-/* Queries over executions (a started record with its finished record, or
- * a refused one), newest first. */
+/* Queries over executions, newest first: a run (a started record with its
+ * finished record, or a refused one), a session (session_created with
+ * session_ended) or a cell (cell_started with cell). Each has "kind"
+ * ("run", "session", "cell") and "session_id" (null for a run). */
 typedef struct al_audit_filter {
         const char *id;            /* one execution id, or NULL */
+        /* one session (its 32-digit id): the session and its cells */
+        const char *session;
         const char *since, *until; /* timestamps as for prune, or NULL */
         const char *actor, *status, *source, *language; /* exact, or NULL */
         bool suspicious;           /* only flagged */
@@ -178,7 +272,9 @@ int al_audit_query_page(al_audit *a, const al_audit_filter *f,
                         al_audit_page *p, al_error *err);
 
 /* One execution by id (or a unique prefix of at least 6 digits), with its
- * chain records; *ret is a new reference. -ENOENT if none. */
+ * chain records; *ret is a new reference. -ENOENT if none. A session's id
+ * gives the session with its cells ("cells", oldest first) and its file
+ * events ("files"); "PREFIX.SEQ" one cell. */
 int al_audit_get(al_audit *a, const char *id, struct json_t **ret,
                  al_error *err);
 /* The same among the executions of one actor only (NULL: every actor):

@@ -50,7 +50,20 @@ static json_t *exec_json(const al_audit_rec *s, const al_audit_rec *f) {
                 status = audit_owner_alive(json_object_get(req, "owner"))
                                  ? "running"
                                  : "interrupted";
+        /* a session's entry and its cells' carry the session id (a
+         * cell's id is "SESSION.SEQ"); a run's is null */
+        bool session = !strcmp(s->kind, "session_created"),
+             cell = !strcmp(s->kind, "cell_started");
         json_object_set_new(o, "id", al_jstr(s->id));
+        json_object_set_new(o, "kind", json_string(session ? "session"
+                                                   : cell  ? "cell"
+                                                           : "run"));
+        json_object_set_new(
+                o, "session_id",
+                session || cell ? json_stringn(s->id, strcspn(s->id, "."))
+                                : json_null());
+        if (cell)
+                json_object_set(o, "seq", json_object_get(req, "seq"));
         json_object_set_new(o, "status", json_string(status));
         json_object_set_new(o, "started_at", al_jstr(s->ts));
         set_opt(o, "finished_at", f ? f->ts : NULL);
@@ -222,33 +235,82 @@ int al_audit_query_page(al_audit *a, const al_audit_filter *f, al_audit_page *p,
 }
 
 struct get_ctx {
-        json_t *records;
-        char *id;                   /* the first execution's */
+        json_t *records, *files;
+        char *id;                   /* the first execution's (32 digits) */
         char cur[AL_AUDIT_ID_SIZE]; /* the group being read */
         int ids; /* distinct execution ids seen (records come grouped) */
 };
 
+/* A session's file event for show: where it sits and what it names. */
+static json_t *file_event(const al_audit_rec *rec) {
+        _cleanup_json_ json_t *d = json_loads(rec->detail, 0, NULL);
+        json_t *o = json_pack("{s:I,s:s,s:s}", "seq", (json_int_t)rec->seq,
+                              "kind", rec->kind, "ts", rec->ts);
+        static const char *const keys[] = {"path", "bytes", "sha256"};
+        for (size_t i = 0; o && i < ARRAY_SIZE(keys); i++) {
+                json_t *v = json_object_get(d, keys[i]);
+                json_object_set(o, keys[i], v ? v : json_null());
+        }
+        return o;
+}
+
 static int get_rec(const al_audit_rec *rec, void *ctx) {
         struct get_ctx *g = ctx;
-        if (!g->ids || strcmp(g->cur, rec->id)) {
+        /* a session's records and its cells' ("SESSION.SEQ") are one
+         * group: the ids' first 32 characters */
+        size_t n = strcspn(rec->id, ".");
+        if (n >= sizeof(g->cur))
+                n = sizeof(g->cur) - 1;
+        if (!g->ids || strlen(g->cur) != n || strncmp(g->cur, rec->id, n)) {
                 g->ids++;
-                snprintf(g->cur, sizeof(g->cur), "%s", rec->id);
-                if (g->ids == 1 && !(g->id = strdup(rec->id)))
+                snprintf(g->cur, sizeof(g->cur), "%.*s", (int)n, rec->id);
+                if (g->ids == 1 && !(g->id = strdup(g->cur)))
                         return -ENOMEM;
         }
         if (g->ids > 1)
                 return 0; /* ambiguous: only counted */
         json_array_append_new(g->records,
-                              json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "seq",
+                              json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s}", "seq",
                                         (json_int_t)rec->seq, "kind", rec->kind,
-                                        "ts", rec->ts, "prev", rec->prev,
-                                        "hash", rec->hash, "mac", rec->mac));
+                                        "id", rec->id, "ts", rec->ts, "prev",
+                                        rec->prev, "hash", rec->hash, "mac",
+                                        rec->mac));
+        if (!strncmp(rec->kind, "file_", 5))
+                json_array_append_new(g->files, file_event(rec));
         return 0;
 }
 
 static int get_pair(const al_audit_rec *s, const al_audit_rec *f, void *ctx) {
         *(json_t **)ctx = exec_json(s, f);
         return 1;
+}
+
+/* At most this many of a session's cells are in its show (the newest;
+ * cells_more says there are more: list --session pages through all). */
+#define AUDIT_SHOW_CELLS 1000
+
+struct cells_ctx {
+        json_t *cells; /* newest first while collected */
+        bool more;
+};
+
+static int get_cell(const al_audit_rec *s, const al_audit_rec *f, void *ctx) {
+        struct cells_ctx *c = ctx;
+        if (strcmp(s->kind, "cell_started"))
+                return 0; /* the session itself */
+        if (json_array_size(c->cells) == AUDIT_SHOW_CELLS) {
+                c->more = true;
+                return 1;
+        }
+        json_t *o = exec_json(s, f);
+        if (!o)
+                return -ENOMEM;
+        /* the code is in the cell's own show */
+        json_t *code = json_object_get(json_object_get(o, "request"), "code");
+        json_object_del(code, "text");
+        json_object_del(code, "base64");
+        json_object_del(o, "records");
+        return json_array_insert_new(c->cells, 0, o) ? -ENOMEM : 0;
 }
 
 int al_audit_get(al_audit *a, const char *id, json_t **ret, al_error *err) {
@@ -258,18 +320,26 @@ int al_audit_get(al_audit *a, const char *id, json_t **ret, al_error *err) {
 int al_audit_get_as(al_audit *a, const char *id, const char *actor,
                     json_t **ret, al_error *err) {
         *ret = NULL;
-        size_t n = strlen(id);
-        if (n < 6 || n > 32 || strspn(id, "0123456789abcdef") != n)
+        /* an execution or session id (or a prefix), or one cell:
+         * "PREFIX.SEQ" */
+        const char *dot = strchr(id, '.');
+        size_t n = dot ? (size_t)(dot - id) : strlen(id);
+        size_t digits = dot ? strlen(dot + 1) : 0;
+        if (n < 6 || n > 32 || strspn(id, "0123456789abcdef") != n ||
+            (dot && (digits < 1 || digits > 20 || dot[1] == '0' ||
+                     strspn(dot + 1, "0123456789") != digits)))
                 return al_error_set(err, EINVAL,
                                     "an execution id is 6 to 32 lowercase "
-                                    "hex digits, got '%s'",
+                                    "hex digits (a cell's: then '.' and its "
+                                    "number), got '%s'",
                                     id);
         int r = a->st->ops->begin(a->st, false, err);
         if (r < 0)
                 return r;
-        struct get_ctx g = {.records = json_array()};
+        struct get_ctx g = {.records = json_array(), .files = json_array()};
         json_t *o = NULL;
-        if (!g.records) {
+        char full[AL_AUDIT_CELL_ID_SIZE];
+        if (!g.records || !g.files) {
                 r = al_error_set(err, ENOMEM, "out of memory");
                 goto out;
         }
@@ -286,14 +356,35 @@ int al_audit_get_as(al_audit *a, const char *id, const char *actor,
                                  id, g.ids);
         if (r < 0)
                 goto out;
-        al_audit_filter f = {.id = g.id};
+        snprintf(full, sizeof(full), "%s%s", g.id, dot ? dot : "");
+        al_audit_filter f = {.id = full};
         r = a->st->ops->pairs(a->st, &f, false, 1, get_pair, &o, err);
         if (r == 1)
                 r = 0;
         if (r == 0 && !o) /* only a finished or pruned record is left */
-                o = json_pack("{s:s,s:s}", "id", g.id, "status", "pruned");
+                o = json_pack("{s:s,s:s}", "id", full, "status", "pruned");
+        if (r == 0 && o &&
+            !strcmp(json_string_value(json_object_get(o, "kind")) ?: "",
+                    "session")) {
+                struct cells_ctx c = {.cells = json_array()};
+                al_audit_filter sf = {.session = g.id};
+                if (!c.cells)
+                        r = -ENOMEM;
+                else
+                        r = a->st->ops->pairs(a->st, &sf, false, 0, get_cell,
+                                              &c, err);
+                if (r == 1)
+                        r = 0;
+                if (r == -ENOMEM)
+                        al_error_set(err, ENOMEM, "out of memory");
+                json_object_set_new(o, "cells", c.cells);
+                if (c.more)
+                        json_object_set_new(o, "cells_more", json_true());
+                json_object_set(o, "files", g.files);
+        }
 out:
         a->st->ops->rollback(a->st);
+        json_decref(g.files);
         if (r < 0 || !o) {
                 json_decref(o);
                 json_decref(g.records);

@@ -500,6 +500,10 @@ static int sq_each(al_audit_store *base, uint64_t from, al_audit_rec_cb cb,
         return each_row(s, st, cb, ctx, err);
 }
 
+/* The kinds that open an entry of the log (a run, a refusal, a session, a
+ * cell) and carry who asked: what the actor of an id is decided by. */
+#define OPENING_KINDS "('started', 'refused', 'session_created', 'cell_started')"
+
 static int sq_by_id(al_audit_store *base, const char *id, const char *actor,
                     al_audit_rec_cb cb, void *ctx, al_error *err) {
         sq_store *s = (sq_store *)base;
@@ -507,19 +511,43 @@ static int sq_by_id(al_audit_store *base, const char *id, const char *actor,
         /* ids are lowercase hex: a prefix range instead of LIKE, which
          * would treat '_' and '%' in the argument as wildcards; the actor
          * is decided before anything is counted, so another actor's ids
-         * neither match nor make a prefix ambiguous */
+         * neither match nor make a prefix ambiguous. A cell's id is its
+         * session's followed by ".SEQ": "PREFIX.SEQ" is that cell of the
+         * sessions PREFIX matches (the part after the 32 hex digits
+         * exactly), a bare prefix takes a session with its cells */
+        const char *dot = strchr(id, '.');
+        _cleanup_free_ char *pre = dot ? strndup(id, (size_t)(dot - id)) : NULL;
+        if (dot && !pre)
+                return al_error_set(err, ENOMEM, "out of memory");
         int r = prepare(s,
                         "SELECT " COLS " FROM records WHERE id >= ?1 "
-                        "AND id < ?1 || 'g' AND (?2 IS NULL OR id IN ("
+                        "AND id < ?1 || 'g' AND (?3 IS NULL OR "
+                        " substr(id, 33) = ?3) AND (?2 IS NULL OR id IN ("
                         " SELECT id FROM records WHERE id >= ?1"
                         " AND id < ?1 || 'g' AND actor = ?2"
-                        " AND kind IN ('started', 'refused'))) "
-                        "ORDER BY id, seq",
+                        " AND kind IN " OPENING_KINDS ")) "
+                        "ORDER BY substr(id, 1, 32), seq",
+                        &st, err);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, dot ? pre : id);
+        bind_text(st, 2, actor);
+        bind_text(st, 3, dot);
+        return each_row(s, st, cb, ctx, err);
+}
+
+static int sq_first_of(al_audit_store *base, const char *id, const char *kind,
+                       al_audit_rec_cb cb, void *ctx, al_error *err) {
+        sq_store *s = (sq_store *)base;
+        sqlite3_stmt *st;
+        int r = prepare(s,
+                        "SELECT " COLS " FROM records WHERE id = ?1 "
+                        "AND kind = ?2 ORDER BY seq LIMIT 1",
                         &st, err);
         if (r < 0)
                 return r;
         bind_text(st, 1, id);
-        bind_text(st, 2, actor);
+        bind_text(st, 2, kind);
         return each_row(s, st, cb, ctx, err);
 }
 
@@ -537,17 +565,22 @@ static int sq_pairs(al_audit_store *base, const al_audit_filter *f,
                 " f.agent_id, f.language, f.status, f.flags, f.detail, "
                 " f.prev, f.hash, f.mac "
                 "FROM records s LEFT JOIN records f "
-                " ON f.id = s.id AND f.kind = 'finished' "
-                "WHERE s.kind IN ('started', 'refused')"
+                " ON f.id = s.id AND f.kind = CASE s.kind"
+                "  WHEN 'session_created' THEN 'session_ended'"
+                "  WHEN 'cell_started' THEN 'cell' ELSE 'finished' END "
+                "WHERE s.kind IN " OPENING_KINDS
                 " AND (?1 IS NULL OR s.ts >= ?1) AND (?2 IS NULL OR s.ts < ?2)"
                 " AND (?3 IS NULL OR s.actor = ?3)"
                 " AND (?4 IS NULL OR coalesce(f.status, s.status) = ?4)"
                 " AND (?5 IS NULL OR s.source = ?5)"
                 " AND (?6 IS NULL OR s.language = ?6)"
                 " AND (?7 = 0 OR s.flags IS NOT NULL)"
-                " AND (?8 = 0 OR (s.kind = 'started' AND f.seq IS NULL))"
+                " AND (?8 = 0 OR (s.kind <> 'refused' AND f.seq IS NULL))"
                 " AND (?10 IS NULL OR s.id = ?10)"
-                " AND (?11 = 0 OR s.seq < ?11) "
+                " AND (?11 = 0 OR s.seq < ?11)"
+                /* a session: itself and its cells ("ID.SEQ") */
+                " AND (?12 IS NULL OR s.id = ?12"
+                "  OR (s.id > ?12 || '.' AND s.id < ?12 || '/')) "
                 "ORDER BY s.seq DESC LIMIT ?9",
                 &st, err);
         if (r < 0)
@@ -563,6 +596,7 @@ static int sq_pairs(al_audit_store *base, const al_audit_filter *f,
         sqlite3_bind_int64(st, 9, limit ? (sqlite3_int64)limit : -1);
         bind_text(st, 10, f->id);
         sqlite3_bind_int64(st, 11, (sqlite3_int64)f->before);
+        bind_text(st, 12, f->session);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 al_audit_rec a, b;
@@ -714,6 +748,7 @@ static const al_audit_store_ops sqlite_ops = {
         .integrity_check = sq_integrity_check,
         .each = sq_each,
         .by_id = sq_by_id,
+        .first_of = sq_first_of,
         .pairs = sq_pairs,
         .first_since = sq_first_since,
         .hash_of = sq_hash_of,

@@ -20,8 +20,12 @@
  * kind, id, ts, detail and the hashes. */
 typedef struct al_audit_rec {
         uint64_t seq;              /* position, 1, 2, 3 ... */
-        const char *kind;          /* started, finished, refused, pruned */
-        const char *id;            /* execution id */
+        const char *kind;          /* started, finished, refused, pruned,
+                                      session_created, cell_started, cell,
+                                      file_put, file_get, file_delete,
+                                      session_ended */
+        const char *id;            /* execution or session id; a cell's
+                                      is "SESSION.SEQ" */
         const char *ts;            /* YYYY-MM-DDTHH:MM:SS.mmmZ */
         const char *source, *actor, *user_id, *agent_id, *language;
         const char *status;        /* finished/refused: the outcome */
@@ -90,14 +94,24 @@ typedef struct al_audit_store_ops {
         /* Every record from from_seq on, in order. */
         int (*each)(al_audit_store *st, uint64_t from_seq, al_audit_rec_cb cb,
                     void *ctx, al_error *err);
-        /* Records of the executions whose id starts with id, grouped by
-         * id, each in order; with actor, only executions whose started or
-         * refused record has that actor. */
+        /* Records of the executions (and sessions) whose id starts with
+         * id, grouped by their first 32 characters (a session with its
+         * cells, whose ids are "SESSION.SEQ"), each group in order; id
+         * "PREFIX.SEQ": only that cell of the sessions PREFIX matches;
+         * with actor, only ids whose opening record (started, refused,
+         * session_created, cell_started) has that actor. */
         int (*by_id)(al_audit_store *st, const char *id, const char *actor,
                      al_audit_rec_cb cb, void *ctx, al_error *err);
+        /* The first record whose id and kind are exactly these (cb is not
+         * called when there is none). */
+        int (*first_of)(al_audit_store *st, const char *id, const char *kind,
+                        al_audit_rec_cb cb, void *ctx, al_error *err);
         /* Executions matching the filter's SQL-able parts (time, actor,
          * status of the refused/finished record, source, language,
-         * flagged, unfinished, before), newest first; limit 0 = all. */
+         * flagged, unfinished, before, session), newest first; limit 0 =
+         * all. An execution is a run (started or refused, with finished),
+         * a session (session_created with session_ended) or a cell
+         * (cell_started with cell). */
         int (*pairs)(al_audit_store *st, const al_audit_filter *f,
                      bool unfinished_only, uint64_t limit, al_audit_pair_cb cb,
                      void *ctx, al_error *err);

@@ -134,6 +134,10 @@ static int verify_one(const al_audit_rec *rec, void *ctx) {
                 rep->executions++;
         else if (!strcmp(rec->kind, "refused"))
                 rep->refused++;
+        else if (!strcmp(rec->kind, "session_created"))
+                rep->sessions++;
+        else if (!strcmp(rec->kind, "cell_started"))
+                rep->cells++;
         if (!rep->records)
                 rep->first_seq = rec->seq;
         rep->records++;

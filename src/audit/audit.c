@@ -61,9 +61,10 @@ void audit_started_info_clear(struct started_info *si) {
         *si = (struct started_info){0};
 }
 
-static int find_started(const al_audit_rec *rec, void *ctx) {
+/* Who and what of rec, whatever its kind, into si (the first call). */
+static int take_who(const al_audit_rec *rec, void *ctx) {
         struct started_info *si = ctx;
-        if (strcmp(rec->kind, "started") || si->found)
+        if (si->found)
                 return 0;
         si->found = true;
         snprintf(si->id, sizeof(si->id), "%s", rec->id);
@@ -75,6 +76,10 @@ static int find_started(const al_audit_rec *rec, void *ctx) {
         si->language = dup_opt(rec->language);
         si->flags = dup_opt(rec->flags);
         return 0;
+}
+
+static int find_started(const al_audit_rec *rec, void *ctx) {
+        return strcmp(rec->kind, "started") ? 0 : take_who(rec, ctx);
 }
 
 /* --- small helpers ---------------------------------------------------- */
@@ -408,21 +413,22 @@ static void set_findings(json_t *d, json_t *findings) {
 
 /* The code: hash, size, a preview, and the code itself up to the cap
  * (text when UTF-8, else base64). */
-static json_t *code_json(const al_audit *a, const al_spec *s) {
-        json_t *o = blob_json(s->code, s->code_len, a->preview, false);
-        size_t kept = s->code_len < a->code_cap ? s->code_len : a->code_cap;
+static json_t *code_json(const al_audit *a, const unsigned char *code,
+                         size_t code_len) {
+        json_t *o = blob_json(code, code_len, a->preview, false);
+        size_t kept = code_len < a->code_cap ? code_len : a->code_cap;
         /* cut at a character boundary */
-        while (kept && kept < s->code_len && (s->code[kept] & 0xc0) == 0x80)
+        while (kept && kept < code_len && (code[kept] & 0xc0) == 0x80)
                 kept--;
-        if (al_utf8_valid(s->code, kept))
+        if (al_utf8_valid(code, kept))
                 json_object_set_new(o, "text",
-                                    json_stringn((const char *)s->code, kept));
+                                    json_stringn((const char *)code, kept));
         else {
-                _cleanup_free_ char *b64 = al_base64_encode(s->code, kept);
+                _cleanup_free_ char *b64 = al_base64_encode(code, kept);
                 json_object_set_new(o, "base64", json_string(b64 ? b64 : ""));
         }
         json_object_set_new(o, "stored", json_integer((json_int_t)kept));
-        if (kept < s->code_len)
+        if (kept < code_len)
                 json_object_set_new(o, "truncated", json_true());
         return o;
 }
@@ -441,7 +447,8 @@ static json_t *spec_json(const al_audit *a, const al_spec *s) {
         if (!s)
                 return d;
         if (s->has_code)
-                json_object_set_new(d, "code", code_json(a, s));
+                json_object_set_new(d, "code",
+                                    code_json(a, s->code, s->code_len));
         json_t *in = json_array();
         for (size_t i = 0; i < s->n_files; i++)
                 json_array_append_new(in, file_json(s->files[i].name,
@@ -497,22 +504,23 @@ static int flag_add(char **out, size_t *len, size_t *cap, const char *prefix,
         return 0;
 }
 
-static char *flags_of(const al_audit *a, const al_spec *s, json_t *findings) {
+static char *flags_of(const al_audit *a, const unsigned char *code,
+                      size_t code_len, json_t *findings) {
         size_t cap = 256, len = 0;
         char *out = malloc(cap);
         _cleanup_free_ char *low = NULL;
         if (!out)
                 return NULL;
         out[0] = '\0';
-        if (s && s->has_code && s->code_len) {
-                low = malloc(s->code_len);
+        if (code && code_len) {
+                low = malloc(code_len);
                 if (low)
-                        for (size_t i = 0; i < s->code_len; i++)
-                                low[i] = (char)tolower(s->code[i]);
+                        for (size_t i = 0; i < code_len; i++)
+                                low[i] = (char)tolower(code[i]);
         }
         for (size_t i = 0; low && i < a->n_patterns; i++) {
                 const char *p = a->patterns[i];
-                if (memmem(low, s->code_len, p, strlen(p)) &&
+                if (memmem(low, code_len, p, strlen(p)) &&
                     flag_add(&out, &len, &cap, "", p) < 0)
                         break;
         }
@@ -603,7 +611,9 @@ static int new_rec_append(al_audit *a, struct new_rec *n, const char *kind,
                           char id[AL_AUDIT_ID_SIZE], al_error *err) {
         *n = (struct new_rec){0};
         n->detail = audit_dumps(d);
-        n->flags = flags_cap(flags_of(a, s, findings));
+        bool code = s && s->has_code;
+        n->flags = flags_cap(flags_of(a, code ? s->code : NULL,
+                                      code ? s->code_len : 0, findings));
         if (!n->detail)
                 return al_error_set(err, ENOMEM, "out of memory");
         int r = who_cols_cap(&n->c, who, s && s->lang ? s->lang->name : NULL,
@@ -778,6 +788,336 @@ int al_audit_refused(al_audit *a, const al_audit_who *who, const al_spec *s,
                 raise_alert(a, "refused", &n.rec, m);
         }
         new_rec_free(&n);
+        return r;
+}
+
+/* --- sessions --------------------------------------------------------- */
+
+/* A stable word a caller gives (a status, a reason): [a-z_], 1 to this
+ * many bytes, so that it is a key for the filters and never text. */
+#define AUDIT_WORD_CAP 32
+
+static bool word_ok(const char *w) {
+        size_t n = w ? strlen(w) : 0;
+        return n && n <= AUDIT_WORD_CAP &&
+               strspn(w, "abcdefghijklmnopqrstuvwxyz_") == n;
+}
+
+static bool hex_ok(const char *h, size_t n) {
+        return h && strlen(h) == n && strspn(h, "0123456789abcdef") == n;
+}
+
+static int bad_session_id(const char *id, al_error *err) {
+        if (hex_ok(id, AL_AUDIT_ID_SIZE - 1))
+                return 0;
+        return al_error_set(err, EINVAL,
+                            "a session id is 32 lowercase hex digits");
+}
+
+/* What a session record must find (need) and must not (absent) in the
+ * chain, decided under the write lock that appends it: a record of a
+ * session that does not exist or has ended, or a second record of one
+ * cell, is refused rather than chained. */
+struct sess_check {
+        const char *need_id, *need_kind; /* its who is copied to the rec */
+        const char *absent_id[2], *absent_kind[2];
+        int absent_errno[2];
+};
+
+static int found_cb(const al_audit_rec *rec, void *ctx) {
+        (void)rec;
+        *(bool *)ctx = true;
+        return 0;
+}
+
+/* Check c, copy who from the needed record into rec, append rec (its
+ * kind, id, status, detail set; flags: the needed record's unless set),
+ * commit. rec points into si (and ts) until the caller clears si. */
+static int sess_append(al_audit *a, const struct sess_check *c,
+                       al_audit_rec *rec, bool durable,
+                       struct started_info *si, char ts[32], al_error *err) {
+        const al_audit_store_ops *op = a->st->ops;
+        int r = op->begin(a->st, true, err);
+        if (r < 0)
+                return r;
+        if (c->need_id &&
+            (r = op->first_of(a->st, c->need_id, c->need_kind, take_who, si,
+                              err)) == 0 &&
+            !si->found)
+                r = al_error_set(err, ENOENT, "no %s %s",
+                                 strcmp(c->need_kind, "session_created")
+                                         ? "started cell"
+                                         : "session",
+                                 c->need_id);
+        for (size_t i = 0; r == 0 && i < ARRAY_SIZE(c->absent_id); i++) {
+                bool found = false;
+                if (!c->absent_id[i])
+                        continue;
+                r = op->first_of(a->st, c->absent_id[i], c->absent_kind[i],
+                                 found_cb, &found, err);
+                if (r == 0 && found)
+                        r = al_error_set(err, c->absent_errno[i],
+                                         "%s %s: there is a %s record "
+                                         "already",
+                                         rec->kind, c->absent_id[i],
+                                         c->absent_kind[i]);
+        }
+        if (r == 0 && si->found) {
+                rec->source = si->source;
+                rec->actor = si->actor;
+                rec->user_id = si->user_id;
+                rec->agent_id = si->agent_id;
+                rec->language = si->language;
+                if (!rec->flags)
+                        rec->flags = si->flags;
+        }
+        if (r == 0)
+                r = audit_link_and_insert(a, rec, ts, err);
+        if (r == 0)
+                r = op->commit(a->st, durable, err);
+        else
+                op->rollback(a->st);
+        return r;
+}
+
+int al_audit_session_created(al_audit *a, const al_audit_who *who,
+                             const al_audit_session *sess,
+                             char id[AL_AUDIT_ID_SIZE], al_error *err) {
+        static const al_audit_who nobody = {0};
+        if (!who)
+                who = &nobody;
+        if (id[0] && bad_session_id(id, err) < 0)
+                return -EINVAL;
+        if (!id[0])
+                audit_new_id(id);
+        _cleanup_json_ json_t *d = json_pack(
+                "{s:s,s:o,s:I,s:I,s:I}", "session_id", id, "owner",
+                owner_json(), "idle_timeout_s",
+                (json_int_t)sess->idle_timeout_s, "max_lifetime_s",
+                (json_int_t)sess->max_lifetime_s, "max_cells",
+                (json_int_t)sess->max_cells);
+        if (d && sess->limits)
+                json_object_set_new(d, "limits", al_limits_json(sess->limits));
+        _cleanup_free_ char *detail = d ? audit_dumps(d) : NULL;
+        if (!detail)
+                return al_error_set(err, ENOMEM, "out of memory");
+        struct who_cols wc;
+        int r = who_cols_cap(&wc, who, sess->language, err);
+        al_audit_rec rec = {
+                .kind = "session_created",
+                .id = id,
+                .source = wc.source,
+                .actor = wc.actor,
+                .user_id = wc.user_id,
+                .agent_id = wc.agent_id,
+                .language = wc.language,
+                .detail = detail,
+        };
+        char ts[32];
+        bool found = false;
+        if (r == 0 && (r = a->st->ops->begin(a->st, true, err)) == 0) {
+                /* an id the caller chose is new (a made one is random) */
+                r = a->st->ops->first_of(a->st, id, "session_created",
+                                         found_cb, &found, err);
+                if (r == 0 && found)
+                        r = al_error_set(err, EEXIST, "session %s exists",
+                                         id);
+                if (r == 0)
+                        r = audit_link_and_insert(a, &rec, ts, err);
+                if (r == 0)
+                        r = a->st->ops->commit(a->st, true, err);
+                else
+                        a->st->ops->rollback(a->st);
+        }
+        who_cols_free(&wc);
+        return r;
+}
+
+int al_audit_cell_started(al_audit *a, const char *session_id, uint64_t seq,
+                          const void *code, size_t code_len,
+                          const al_limits *limits,
+                          char cell_id[AL_AUDIT_CELL_ID_SIZE], al_error *err) {
+        if (bad_session_id(session_id, err) < 0)
+                return -EINVAL;
+        if (!seq)
+                return al_error_set(err, EINVAL, "cells are counted from 1");
+        snprintf(cell_id, AL_AUDIT_CELL_ID_SIZE, "%s.%llu", session_id,
+                 (unsigned long long)seq);
+        _cleanup_json_ json_t *d =
+                json_pack("{s:s,s:I,s:o,s:o}", "session_id", session_id, "seq",
+                          (json_int_t)seq, "owner", owner_json(), "code",
+                          code_json(a, code, code_len));
+        if (d && limits)
+                json_object_set_new(d, "limits", al_limits_json(limits));
+        _cleanup_free_ char *detail = d ? audit_dumps(d) : NULL;
+        _cleanup_free_ char *flags =
+                flags_cap(flags_of(a, code, code_len, NULL));
+        if (!detail)
+                return al_error_set(err, ENOMEM, "out of memory");
+        al_audit_rec rec = {.kind = "cell_started",
+                            .id = cell_id,
+                            .flags = flags,
+                            .detail = detail};
+        const struct sess_check c = {
+                .need_id = session_id,
+                .need_kind = "session_created",
+                .absent_id = {session_id, cell_id},
+                .absent_kind = {"session_ended", "cell_started"},
+                .absent_errno = {ESRCH, EEXIST},
+        };
+        struct started_info si = {0};
+        char ts[32];
+        /* durable: the code reaches the sandbox only after this */
+        int r = sess_append(a, &c, &rec, true, &si, ts, err);
+        if (r == 0 && flags && alert_wanted(a, "flagged"))
+                raise_alert(a, "flagged", &rec, NULL);
+        audit_started_info_clear(&si);
+        return r;
+}
+
+static json_t *words_json(const char *list) {
+        json_t *arr = json_array();
+        for (const char *p = list; p && *p;) {
+                size_t n = strcspn(p, ",");
+                _cleanup_free_ char *w = strndup(p, n);
+                json_array_append_new(arr, capped_str(w ? w : "",
+                                                      AUDIT_NAME_CAP));
+                p += n + (p[n] == ',');
+        }
+        return arr;
+}
+
+int al_audit_cell_finished(al_audit *a, const char *cell_id,
+                           const al_audit_cell *c, al_error *err) {
+        const char *dot = cell_id ? strchr(cell_id, '.') : NULL;
+        uint64_t seq = 0;
+        char sid[AL_AUDIT_ID_SIZE];
+        if (!dot || dot - cell_id != AL_AUDIT_ID_SIZE - 1 ||
+            al_parse_u64(dot + 1, &seq) < 0 || !seq)
+                return al_error_set(err, EINVAL,
+                                    "a cell id is SESSION.SEQ, got '%s'",
+                                    cell_id ? cell_id : "");
+        snprintf(sid, sizeof(sid), "%.*s", (int)(dot - cell_id), cell_id);
+        if (bad_session_id(sid, err) < 0)
+                return -EINVAL;
+        if (!word_ok(c->status))
+                return al_error_set(err, EINVAL,
+                                    "a cell's status is a word of a-z and "
+                                    "_ (at most %d bytes)",
+                                    AUDIT_WORD_CAP);
+        _cleanup_json_ json_t *d = json_pack(
+                "{s:s,s:I,s:s,s:o,s:I,s:I,s:o,s:o,s:o}", "session_id", sid,
+                "seq", (json_int_t)seq, "status", c->status, "limits_hit",
+                words_json(c->limits_hit), "wall_ms", (json_int_t)c->wall_ms,
+                "cpu_ms", (json_int_t)c->cpu_ms, "execution_count",
+                c->execution_count >= 0
+                        ? json_integer((json_int_t)c->execution_count)
+                        : json_null(),
+                "error_name", capped_str(c->error_name, AUDIT_NAME_CAP),
+                "stdout",
+                blob_json(c->stdout_buf, c->stdout_len, a->preview,
+                          c->stdout_truncated));
+        if (d)
+                json_object_set_new(d, "stderr",
+                                    blob_json(c->stderr_buf, c->stderr_len,
+                                              a->preview,
+                                              c->stderr_truncated));
+        _cleanup_free_ char *detail = d ? audit_dumps(d) : NULL;
+        if (!detail)
+                return al_error_set(err, ENOMEM, "out of memory");
+        al_audit_rec rec = {.kind = "cell",
+                            .id = cell_id,
+                            .status = c->status,
+                            .detail = detail};
+        const struct sess_check k = {
+                .need_id = cell_id,
+                .need_kind = "cell_started",
+                .absent_id = {cell_id},
+                .absent_kind = {"cell"},
+                .absent_errno = {EEXIST},
+        };
+        /* not durable, as a run's finished record: losing it in a host
+         * crash shows the cell as interrupted, never a gap */
+        struct started_info si = {0};
+        char ts[32];
+        int r = sess_append(a, &k, &rec, false, &si, ts, err);
+        if (r == 0 && alert_wanted(a, c->status))
+                raise_alert(a, "failure", &rec, c->error_name);
+        audit_started_info_clear(&si);
+        return r;
+}
+
+int al_audit_session_file(al_audit *a, const char *session_id,
+                          al_audit_file_op op, const char *path,
+                          uint64_t size, const char *sha256, al_error *err) {
+        static const char *const kinds[] = {
+                [AL_AUDIT_FILE_PUT] = "file_put",
+                [AL_AUDIT_FILE_GET] = "file_get",
+                [AL_AUDIT_FILE_DELETE] = "file_delete",
+        };
+        if (bad_session_id(session_id, err) < 0)
+                return -EINVAL;
+        if ((unsigned)op >= ARRAY_SIZE(kinds) || !path)
+                return al_error_set(err, EINVAL, "no such file event");
+        if (sha256 && !hex_ok(sha256, AL_AUDIT_HASH_SIZE - 1))
+                return al_error_set(err, EINVAL,
+                                    "sha256 is 64 lowercase hex digits");
+        _cleanup_json_ json_t *d = json_pack(
+                "{s:s,s:o,s:I,s:s?}", "session_id", session_id, "path",
+                capped_str(path, AUDIT_NAME_CAP), "bytes", (json_int_t)size,
+                "sha256", sha256);
+        _cleanup_free_ char *detail = d ? audit_dumps(d) : NULL;
+        if (!detail)
+                return al_error_set(err, ENOMEM, "out of memory");
+        al_audit_rec rec = {.kind = kinds[op],
+                            .id = session_id,
+                            .detail = detail};
+        const struct sess_check c = {
+                .need_id = session_id,
+                .need_kind = "session_created",
+                .absent_id = {session_id},
+                .absent_kind = {"session_ended"},
+                .absent_errno = {ESRCH},
+        };
+        struct started_info si = {0};
+        char ts[32];
+        int r = sess_append(a, &c, &rec, true, &si, ts, err);
+        audit_started_info_clear(&si);
+        return r;
+}
+
+int al_audit_session_ended(al_audit *a, const char *session_id,
+                           const char *reason, uint64_t cells,
+                           uint64_t wall_ms, al_error *err) {
+        if (bad_session_id(session_id, err) < 0)
+                return -EINVAL;
+        if (!word_ok(reason))
+                return al_error_set(err, EINVAL,
+                                    "a session's end reason is a word of a-z "
+                                    "and _ (at most %d bytes)",
+                                    AUDIT_WORD_CAP);
+        _cleanup_json_ json_t *d =
+                json_pack("{s:s,s:s,s:I,s:I}", "session_id", session_id,
+                          "reason", reason, "cells", (json_int_t)cells,
+                          "wall_ms", (json_int_t)wall_ms);
+        _cleanup_free_ char *detail = d ? audit_dumps(d) : NULL;
+        if (!detail)
+                return al_error_set(err, ENOMEM, "out of memory");
+        al_audit_rec rec = {.kind = "session_ended",
+                            .id = session_id,
+                            .status = reason,
+                            .detail = detail};
+        const struct sess_check c = {
+                .need_id = session_id,
+                .need_kind = "session_created",
+                .absent_id = {session_id},
+                .absent_kind = {"session_ended"},
+                .absent_errno = {ESRCH},
+        };
+        struct started_info si = {0};
+        char ts[32];
+        int r = sess_append(a, &c, &rec, true, &si, ts, err);
+        audit_started_info_clear(&si);
         return r;
 }
 

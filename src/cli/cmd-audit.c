@@ -21,8 +21,11 @@ static const char usage[] =
 "The tamper-evident record of every execution (see airlock-audit(1)).\n"
 "\n"
 "Commands:\n"
-"  list              executions, newest first (default: the last 50)\n"
-"  show ID           one execution with its chain records (ID or a prefix)\n"
+"  list              executions (runs, sessions, their cells), newest first\n"
+"                    (default: the last 50); ID* is a session, PREFIX.N\n"
+"                    its cell N\n"
+"  show ID           one execution with its chain records (ID or a prefix;\n"
+"                    a session's with its cells and files; SESSION.N a cell)\n"
 "  export            every matching execution: --format jsonl (default) or csv\n"
 "                    (formula cells get a leading ')\n"
 "  verify            check the schema and the whole chain; exit 1 at the\n"
@@ -139,8 +142,18 @@ static int list_row(json_t *e, void *ctx) {
                                                 i ? "," : "",
                                                 json_string_value(v));
         }
-        printf("%-12.12s  %-19s  %-6s  %-16.16s  %-7.7s  %-14s  %7s  %s\n",
-               sget(e, "id"), safe(ts), sget(e, "source"), sget(e, "actor"),
+        /* a cell as SESSION-PREFIX.N (what show takes), a session with a
+         * trailing '*' */
+        const char *id = jget(e, "id"), *dot = strchr(id, '.');
+        const char *kind = jget(e, "kind");
+        char shown[48];
+        if (dot)
+                snprintf(shown, sizeof(shown), "%.8s%s", id, dot);
+        else
+                snprintf(shown, sizeof(shown), "%.12s%s", id,
+                         strcmp(kind, "session") ? "" : "*");
+        printf("%-12s  %-19s  %-6s  %-16.16s  %-7.7s  %-14s  %7s  %s\n",
+               safe(shown), safe(ts), sget(e, "source"), sget(e, "actor"),
                sget(e, "language"), sget(e, "status"), wall, safe(flags));
         return 0;
 }
@@ -199,6 +212,46 @@ static int do_show(al_audit *a, struct audit_args *o, const char *id) {
                sget(x, "id"), sget(x, "status"), sget(x, "started_at"),
                sget(x, "finished_at"), sget(x, "source"), sget(x, "actor"),
                sget(x, "user_id"), sget(x, "agent_id"), sget(x, "language"));
+        const char *kind = jget(x, "kind");
+        if (strcmp(kind, "run"))
+                printf("kind:      %s\nsession:   %s\n", safe(kind),
+                       sget(x, "session_id"));
+        if (!strcmp(kind, "session")) {
+                printf("idle_timeout_s: %lld  max_lifetime_s: %lld  "
+                       "max_cells: %lld\n",
+                       (long long)jint(req, "idle_timeout_s", NULL),
+                       (long long)jint(req, "max_lifetime_s", NULL),
+                       (long long)jint(req, "max_cells", NULL));
+                if (json_is_object(res))
+                        printf("ended:     %s, %lld cells, wall_ms %lld\n",
+                               sget(res, "reason"),
+                               (long long)jint(res, "cells", NULL),
+                               (long long)jint(res, "wall_ms", NULL));
+                size_t i;
+                json_t *c;
+                json_array_foreach(json_object_get(x, "cells"), i, c) {
+                        json_t *cr = json_object_get(c, "result");
+                        json_t *cc = json_object_get(
+                                json_object_get(c, "request"), "code");
+                        printf("cell %-5lld %-12s %7lld ms  sha256 %.16s  "
+                               "%s\n",
+                               (long long)jint(c, "seq", NULL),
+                               sget(c, "status"),
+                               (long long)jint(cr, "wall_ms", NULL),
+                               sget(cc, "sha256"),
+                               safe(jget(cr, "error_name")));
+                }
+                if (json_is_true(json_object_get(x, "cells_more")))
+                        printf("(older cells: airlock audit list --session "
+                               "%s)\n",
+                               sget(x, "session_id"));
+                json_array_foreach(json_object_get(x, "files"), i, c)
+                        printf("%-11s %s  %s  %lld bytes  sha256 %s\n",
+                               sget(c, "kind"), sget(c, "ts"),
+                               stext(json_object_get(c, "path")),
+                               (long long)jint(c, "bytes", NULL),
+                               sget(c, "sha256"));
+        }
         json_t *fl = json_object_get(x, "flags");
         if (json_array_size(fl)) {
                 printf("flags:    ");
@@ -233,7 +286,21 @@ static int do_show(al_audit *a, struct audit_args *o, const char *id) {
                                 printf("  [%zu] %s\n", i, stext(v));
                 }
         }
-        if (json_is_object(res)) {
+        if (json_is_object(res) && !strcmp(kind, "cell")) {
+                char count[24] = "-";
+                json_t *ec = json_object_get(res, "execution_count");
+                if (json_is_integer(ec))
+                        snprintf(count, sizeof(count), "%lld",
+                                 (long long)json_integer_value(ec));
+                printf("execution_count: %s  wall_ms: %lld  cpu_ms: %lld  "
+                       "error: %s\n",
+                       count,
+                       (long long)jint(res, "wall_ms", NULL),
+                       (long long)jint(res, "cpu_ms", NULL),
+                       stext(json_object_get(res, "error_name")));
+                show_blob("stdout", json_object_get(res, "stdout"));
+                show_blob("stderr", json_object_get(res, "stderr"));
+        } else if (json_is_object(res) && !strcmp(kind, "run")) {
                 printf("exit_code: %lld  signal: %lld  wall_ms: %lld  "
                        "cpu_ms: %lld  memory_peak: %lld bytes\n",
                        (long long)jint(res, "exit_code", NULL),
@@ -250,9 +317,13 @@ static int do_show(al_audit *a, struct audit_args *o, const char *id) {
         size_t i;
         json_t *rec;
         json_array_foreach(json_object_get(x, "records"), i, rec)
-                printf("record %lld %-8s %s hash %s\n",
+                printf("record %lld %-8s %s hash %s%s%s\n",
                        (long long)jint(rec, "seq", NULL), sget(rec, "kind"),
-                       sget(rec, "ts"), sget(rec, "hash"));
+                       sget(rec, "ts"), sget(rec, "hash"),
+                       strcmp(jget(rec, "id"), jget(x, "id")) ? " " : "",
+                       strcmp(jget(rec, "id"), jget(x, "id"))
+                               ? sget(rec, "id")
+                               : "");
         json_decref(x);
         return EXIT_OK;
 }
@@ -367,14 +438,17 @@ static int do_verify(al_audit *a, struct audit_args *o) {
         }
         if (o->json) {
                 json_t *j = json_pack(
-                        "{s:b,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:f}", "ok",
+                        "{s:b,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:f}",
+                        "ok",
                         rep.ok, "records", (json_int_t)rep.records,
                         "first_seq", (json_int_t)rep.first_seq, "last_seq",
                         (json_int_t)rep.last_seq, "head", rep.head,
                         "executions", (json_int_t)rep.executions, "refused",
                         (json_int_t)rep.refused, "interrupted",
                         (json_int_t)rep.interrupted, "pruned",
-                        (json_int_t)rep.pruned, "ms", ms);
+                        (json_int_t)rep.pruned, "sessions",
+                        (json_int_t)rep.sessions, "cells",
+                        (json_int_t)rep.cells, "ms", ms);
                 if (!rep.ok) {
                         json_object_set_new(j, "bad_seq",
                                             json_integer((json_int_t)
@@ -397,6 +471,10 @@ static int do_verify(al_audit *a, struct audit_args *o) {
                        (unsigned long long)rep.executions,
                        (unsigned long long)rep.refused,
                        (unsigned long long)rep.interrupted);
+                if (rep.sessions)
+                        printf("; %llu sessions, %llu cells",
+                               (unsigned long long)rep.sessions,
+                               (unsigned long long)rep.cells);
                 if (rep.pruned)
                         printf("; %llu pruned before",
                                (unsigned long long)rep.pruned);
@@ -502,6 +580,18 @@ static int set_time(const struct cli_opt *o, const char *arg) {
         return 0;
 }
 
+static int set_session(const struct cli_opt *o, const char *arg) {
+        struct audit_args *x = o->ctx;
+        if (strlen(arg) != 32 || strspn(arg, "0123456789abcdef") != 32) {
+                cli_error("--session wants a session id (32 lowercase hex "
+                          "digits), got '%s'",
+                          safe(arg));
+                return EXIT_USAGE;
+        }
+        x->f.session = arg;
+        return 0;
+}
+
 static int set_limit(const struct cli_opt *o, const char *arg) {
         struct audit_args *x = o->ctx;
         if (al_parse_u64(arg, &x->f.limit) < 0) {
@@ -532,6 +622,9 @@ int cmd_audit(int argc, char **argv) {
                 CLI_OPT_STRING("status", &o.f.status, NULL),
                 CLI_OPT_STRING("source", &o.f.source, NULL),
                 CLI_OPT_STRING("language", &o.f.language, NULL),
+                CLI_OPT_CALL("session", set_session, &o, 0,
+"  --session ID        one session (its 32-digit id): the session and its\n"
+"                      cells\n"),
                 CLI_OPT_FLAG("suspicious", &o.f.suspicious,
 "  --suspicious        only flagged executions\n"),
                 CLI_OPT_FLAG("interrupted", &o.f.interrupted,

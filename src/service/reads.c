@@ -103,9 +103,18 @@ static void reads_end(al_audit *a) {
                 pthread_mutex_unlock(&srv_api.audit_lock);
 }
 
+/* An execution or session id or a prefix of one (6 to 32 hex digits),
+ * optionally followed by ".N" (a session's cell N). */
 static bool is_hex_id(const char *id) {
         size_t n = strspn(id, "0123456789abcdef");
-        return n == strlen(id) && n >= 6 && n < AL_AUDIT_ID_SIZE;
+        if (n < 6 || n >= AL_AUDIT_ID_SIZE)
+                return false;
+        if (id[n] == '.') {
+                size_t d = strspn(id + n + 1, "0123456789");
+                return d >= 1 && d <= 20 && id[n + 1] != '0' &&
+                       !id[n + 1 + d];
+        }
+        return !id[n];
 }
 
 /* GET /v1/executions/{id}: the audit record (airlock audit show --json).
@@ -122,7 +131,8 @@ void srv_api_execution(const struct srv_request *rq, const char *id,
         if (!is_hex_id(id)) {
                 srv_api_error(
                         rs, 400, "invalid_value", "id",
-                        "an execution id is 6 to 32 lowercase hex digits");
+                        "an execution id is 6 to 32 lowercase hex digits "
+                        "(a session's cell: then '.' and its number)");
                 return;
         }
         json_t *x = NULL;
@@ -163,14 +173,15 @@ void srv_api_execution(const struct srv_request *rq, const char *id,
 #define AUDIT_PAGE_MAX_SCAN 20000
 
 /* GET /v1/audit?since&until&actor&status&source&language&suspicious&
- * interrupted&limit&cursor: executions newest first, as airlock audit
+ * interrupted&limit&cursor&session: executions (runs, sessions, cells)
+ * newest first, as airlock audit
  * list --json, in pages: {executions, count, more, next}; next is the
  * cursor of the following page (the same query with cursor=next). */
 void srv_api_audit_list(const struct srv_request *rq, struct srv_response *rs) {
         static const char *const ARGS[] = {
                 "since",  "until",    "actor",      "status",
                 "source", "language", "suspicious", "interrupted",
-                "limit",  "cursor",   NULL};
+                "limit",  "cursor",   "session", NULL};
         al_key_info key;
         bool all;
         if (reader(rq, &key, &all, rs) < 0 || only_args(rq, ARGS, rs) < 0)
@@ -193,6 +204,16 @@ void srv_api_audit_list(const struct srv_request *rq, struct srv_response *rs) {
         f.status = arg(rq, "status");
         f.source = arg(rq, "source");
         f.language = arg(rq, "language");
+        /* one session: itself and its cells */
+        if ((v = arg(rq, "session")) &&
+            (strlen(v) != AL_AUDIT_ID_SIZE - 1 ||
+             strspn(v, "0123456789abcdef") != AL_AUDIT_ID_SIZE - 1)) {
+                srv_api_error(rs, 400, "invalid_value", "session",
+                              "session is a session id (32 lowercase hex "
+                              "digits)");
+                return;
+        }
+        f.session = v;
         static const char *const BOOLS[] = {"suspicious", "interrupted"};
         for (int i = 0; i < 2; i++) {
                 bool b = false;

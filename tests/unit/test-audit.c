@@ -746,6 +746,327 @@ static void state_dir_paths(void) {
                                          &e) < 0);
 }
 
+/* --- sessions ------------------------------------------------------- */
+
+static const char *jstr(json_t *o, const char *k) {
+        return json_string_value(json_object_get(o, k));
+}
+
+/* A session of key A: created, two cells (one an error), a file put, got
+ * and deleted, closed. */
+static int add_session(al_audit *a, const char *actor, char sid[AL_AUDIT_ID_SIZE]) {
+        al_error e = {0};
+        al_limits lim = {.memory_mb = 1024, .wall_ms = 30000};
+        al_audit_who w = {.source = "http", .actor = actor, .user_id = "u9"};
+        al_audit_session ss = {.language = "python",
+                               .limits = &lim,
+                               .idle_timeout_s = 600,
+                               .max_lifetime_s = 3600,
+                               .max_cells = 100};
+        char cid[AL_AUDIT_CELL_ID_SIZE];
+        sid[0] = '\0';
+        static const char *const code[] = {"x = 1", "import socket\n1/0"};
+        if (al_audit_session_created(a, &w, &ss, sid, &e) < 0)
+                goto fail;
+        for (int i = 0; i < 2; i++) {
+                if (al_audit_cell_started(a, sid, (uint64_t)i + 1, code[i],
+                                          strlen(code[i]), NULL, cid, &e) < 0)
+                        goto fail;
+                al_audit_cell c = {.status = i ? "error" : "ok",
+                                   .wall_ms = 3,
+                                   .cpu_ms = 2,
+                                   .execution_count = i + 1,
+                                   .error_name = i ? "ZeroDivisionError"
+                                                   : NULL,
+                                   .stderr_buf = i ? "Traceback" : NULL,
+                                   .stderr_len = i ? 9 : 0};
+                if (al_audit_cell_finished(a, cid, &c, &e) < 0)
+                        goto fail;
+        }
+        static const char sha[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0"
+                                  "b822cd15d6c15b0f00a08";
+        if (al_audit_session_file(a, sid, AL_AUDIT_FILE_PUT, "data/in.csv", 4,
+                                  sha, &e) < 0 ||
+            al_audit_session_file(a, sid, AL_AUDIT_FILE_GET, "data/in.csv", 4,
+                                  sha, &e) < 0 ||
+            al_audit_session_file(a, sid, AL_AUDIT_FILE_DELETE, "data/in.csv",
+                                  0, NULL, &e) < 0 ||
+            al_audit_session_ended(a, sid, "closed", 2, 1500, &e) < 0)
+                goto fail;
+        return 0;
+fail:
+        printf("# %s\n", e.msg);
+        return -1;
+}
+
+/* The session tests reuse the first test's state directory (a process
+ * protects at most AL_MAX_PROTECTED paths from its sandboxes, and every
+ * directory opened takes one), emptied of its store for each. */
+static const char *fresh_sess_dir(void) {
+        static const char *const f[] = {"audit.db", "audit.db-wal",
+                                        "audit.db-shm"};
+        for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+                char p[128];
+                snprintf(p, sizeof(p), "%s/%s", state, f[i]);
+                unlink(p);
+        }
+        return state;
+}
+
+static int count_entries(json_t *x, void *ctx) {
+        json_array_append(ctx, x);
+        return 0;
+}
+
+static void session_records(void) {
+        const char *dir = fresh_sess_dir();
+        ASSERT_TRUE(dir != NULL);
+        al_error e = {0};
+        al_audit *a = NULL;
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+        ASSERT_INT_EQ(add_runs(a, 2, NULL), 0);
+        char sid[AL_AUDIT_ID_SIZE], id[80];
+        ASSERT_INT_EQ(add_session(a, "key:A", sid), 0);
+        ASSERT_INT_EQ(add_runs(a, 1, NULL), 0);
+        al_audit_verify_report rep;
+        ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+        ASSERT_TRUE(rep.ok);
+        ASSERT_INT_EQ(rep.records, 6 + 9);
+        ASSERT_INT_EQ(rep.executions, 3);
+        ASSERT_INT_EQ(rep.sessions, 1);
+        ASSERT_INT_EQ(rep.cells, 2);
+        ASSERT_INT_EQ(rep.interrupted, 0);
+        /* show SESSION: the session, its cells, its files, every record */
+        json_t *x = NULL;
+        ASSERT_INT_EQ(al_audit_get(a, sid, &x, &e), 0);
+        ASSERT_STR_EQ(jstr(x, "kind"), "session");
+        ASSERT_STR_EQ(jstr(x, "session_id"), sid);
+        ASSERT_STR_EQ(jstr(x, "status"), "closed");
+        ASSERT_STR_EQ(jstr(x, "actor"), "key:A");
+        ASSERT_STR_EQ(jstr(x, "language"), "python");
+        json_t *req = json_object_get(x, "request");
+        ASSERT_INT_EQ(json_integer_value(json_object_get(req, "idle_timeout_s")),
+                      600);
+        ASSERT_INT_EQ(json_integer_value(json_object_get(
+                              json_object_get(req, "limits"), "memory_mb")),
+                      1024);
+        ASSERT_STR_EQ(jstr(json_object_get(x, "result"), "reason"), "closed");
+        json_t *cells = json_object_get(x, "cells");
+        ASSERT_INT_EQ(json_array_size(cells), 2);
+        ASSERT_INT_EQ(json_integer_value(json_object_get(
+                              json_array_get(cells, 0), "seq")),
+                      1);
+        ASSERT_STR_EQ(jstr(json_array_get(cells, 1), "status"), "error");
+        json_t *files = json_object_get(x, "files");
+        ASSERT_INT_EQ(json_array_size(files), 3);
+        ASSERT_STR_EQ(jstr(json_array_get(files, 0), "kind"), "file_put");
+        ASSERT_STR_EQ(jstr(json_array_get(files, 0), "path"), "data/in.csv");
+        ASSERT_STR_EQ(jstr(json_array_get(files, 2), "kind"), "file_delete");
+        ASSERT_INT_EQ(json_array_size(json_object_get(x, "records")), 9);
+        json_decref(x);
+        /* show SESSION.2, also by a prefix of the session */
+        snprintf(id, sizeof(id), "%.8s.2", sid);
+        ASSERT_INT_EQ(al_audit_get(a, id, &x, &e), 0);
+        ASSERT_STR_EQ(jstr(x, "kind"), "cell");
+        ASSERT_STR_EQ(jstr(x, "session_id"), sid);
+        ASSERT_STR_EQ(jstr(x, "status"), "error");
+        ASSERT_STR_EQ(jstr(x, "actor"), "key:A");
+        ASSERT_STR_EQ(jstr(json_object_get(x, "result"), "error_name"),
+                      "ZeroDivisionError");
+        ASSERT_STR_EQ(jstr(json_object_get(json_object_get(x, "request"),
+                                           "code"),
+                           "text"),
+                      "import socket\n1/0");
+        /* flagged by the same patterns as a run's code */
+        ASSERT_TRUE(json_is_true(json_object_get(x, "suspicious")));
+        ASSERT_INT_EQ(json_array_size(json_object_get(x, "records")), 2);
+        json_decref(x);
+        snprintf(id, sizeof(id), "%s.3", sid);
+        ASSERT_INT_EQ(al_audit_get(a, id, &x, &e), -ENOENT);
+        snprintf(id, sizeof(id), "%s.02", sid);
+        ASSERT_INT_EQ(al_audit_get(a, id, &x, &e), -EINVAL);
+        /* a key sees only its own: another's session and cells are not
+         * found, its own are */
+        ASSERT_INT_EQ(al_audit_get_as(a, sid, "key:B", &x, &e), -ENOENT);
+        snprintf(id, sizeof(id), "%s.1", sid);
+        ASSERT_INT_EQ(al_audit_get_as(a, id, "key:B", &x, &e), -ENOENT);
+        ASSERT_INT_EQ(al_audit_get_as(a, id, "key:A", &x, &e), 0);
+        json_decref(x);
+        /* list --session: the session and its cells, newest first */
+        json_t *all = json_array();
+        al_audit_filter f = {.session = sid};
+        ASSERT_INT_EQ(al_audit_query(a, &f, count_entries, all, &e), 0);
+        ASSERT_INT_EQ(json_array_size(all), 3);
+        ASSERT_STR_EQ(jstr(json_array_get(all, 0), "kind"), "cell");
+        ASSERT_STR_EQ(jstr(json_array_get(all, 2), "kind"), "session");
+        json_array_clear(all);
+        f = (al_audit_filter){.actor = "key:B"};
+        ASSERT_INT_EQ(al_audit_query(a, &f, count_entries, all, &e), 0);
+        ASSERT_INT_EQ(json_array_size(all), 0);
+        /* every list: runs (session_id null), the session, its cells */
+        f = (al_audit_filter){0};
+        ASSERT_INT_EQ(al_audit_query(a, &f, count_entries, all, &e), 0);
+        ASSERT_INT_EQ(json_array_size(all), 3 + 3);
+        ASSERT_TRUE(json_is_null(json_object_get(json_array_get(all, 0),
+                                                 "session_id")));
+        json_array_clear(all);
+        f = (al_audit_filter){.suspicious = true, .session = sid};
+        ASSERT_INT_EQ(al_audit_query(a, &f, count_entries, all, &e), 0);
+        ASSERT_INT_EQ(json_array_size(all), 1);
+        json_decref(all);
+        al_audit_close(a);
+}
+
+/* What the chain refuses to record: a cell of a session that does not
+ * exist or has ended, a second record of one cell, a bad word. */
+static void session_refusals(void) {
+        const char *dir = fresh_sess_dir();
+        ASSERT_TRUE(dir != NULL);
+        al_error e = {0};
+        al_audit *a = NULL;
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+        al_audit_session ss = {.language = "python"};
+        al_audit_who w = {.source = "mcp", .actor = "key:A"};
+        char sid[AL_AUDIT_ID_SIZE] = "", cid[AL_AUDIT_CELL_ID_SIZE];
+        ASSERT_INT_EQ(al_audit_session_created(a, &w, &ss, sid, &e), 0);
+        /* the same id again, or one that is not 32 hex digits */
+        ASSERT_INT_EQ(al_audit_session_created(a, &w, &ss, sid, &e), -EEXIST);
+        char bad[AL_AUDIT_ID_SIZE] = "../../etc";
+        ASSERT_INT_EQ(al_audit_session_created(a, &w, &ss, bad, &e), -EINVAL);
+        char other[AL_AUDIT_ID_SIZE];
+        snprintf(other, sizeof(other), "%s", sid);
+        other[0] = other[0] == 'f' ? '0' : 'f';
+        ASSERT_INT_EQ(al_audit_cell_started(a, other, 1, "1", 1, NULL, cid, &e),
+                      -ENOENT);
+        ASSERT_INT_EQ(al_audit_cell_started(a, sid, 0, "1", 1, NULL, cid, &e),
+                      -EINVAL);
+        ASSERT_INT_EQ(al_audit_cell_started(a, sid, 1, "1", 1, NULL, cid, &e),
+                      0);
+        ASSERT_INT_EQ(al_audit_cell_started(a, sid, 1, "2", 1, NULL, cid, &e),
+                      -EEXIST);
+        al_audit_cell c = {.status = "timeout", .limits_hit = "wall",
+                           .execution_count = -1};
+        al_audit_cell badc = {.status = "ok\n{\"forged\":1}"};
+        ASSERT_INT_EQ(al_audit_cell_finished(a, cid, &badc, &e), -EINVAL);
+        ASSERT_INT_EQ(al_audit_cell_finished(a, cid, &c, &e), 0);
+        ASSERT_INT_EQ(al_audit_cell_finished(a, cid, &c, &e), -EEXIST);
+        char nocell[AL_AUDIT_CELL_ID_SIZE];
+        snprintf(nocell, sizeof(nocell), "%s.7", sid);
+        ASSERT_INT_EQ(al_audit_cell_finished(a, nocell, &c, &e), -ENOENT);
+        ASSERT_INT_EQ(al_audit_session_file(a, sid, AL_AUDIT_FILE_PUT, "a", 1,
+                                            "nothex", &e),
+                      -EINVAL);
+        ASSERT_INT_EQ(al_audit_session_ended(a, sid, "Closed!", 1, 5, &e),
+                      -EINVAL);
+        ASSERT_INT_EQ(al_audit_session_ended(a, sid, "memory", 1, 5, &e), 0);
+        /* ended: nothing more of it is chained */
+        ASSERT_INT_EQ(al_audit_session_ended(a, sid, "closed", 1, 5, &e),
+                      -ESRCH);
+        ASSERT_INT_EQ(al_audit_cell_started(a, sid, 2, "1", 1, NULL, cid, &e),
+                      -ESRCH);
+        ASSERT_INT_EQ(al_audit_session_file(a, sid, AL_AUDIT_FILE_GET, "a", 0,
+                                            NULL, &e),
+                      -ESRCH);
+        json_t *x = NULL;
+        snprintf(nocell, sizeof(nocell), "%s.1", sid);
+        ASSERT_INT_EQ(al_audit_get(a, nocell, &x, &e), 0);
+        ASSERT_STR_EQ(jstr(x, "status"), "timeout");
+        ASSERT_STR_EQ(json_string_value(json_array_get(
+                              json_object_get(json_object_get(x, "result"),
+                                              "limits_hit"),
+                              0)),
+                      "wall");
+        json_decref(x);
+        ASSERT_INT_EQ(al_audit_get(a, sid, &x, &e), 0);
+        ASSERT_STR_EQ(jstr(x, "status"), "memory");
+        json_decref(x);
+        al_audit_verify_report rep;
+        ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+        ASSERT_TRUE(rep.ok);
+        ASSERT_INT_EQ(rep.records, 4);
+        al_audit_close(a);
+}
+
+/* A cell started and not finished: running while its writer lives,
+ * committed (another connection reads it), then interrupted once the
+ * writer is gone. */
+static void session_cell_open(void) {
+        const char *dir = fresh_sess_dir();
+        ASSERT_TRUE(dir != NULL);
+        al_error e = {0};
+        al_audit *a = NULL, *b = NULL;
+        ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+        al_audit_session ss = {.language = "python"};
+        al_audit_who w = {.source = "http", .actor = "key:A"};
+        char sid[AL_AUDIT_ID_SIZE] = "", cid[AL_AUDIT_CELL_ID_SIZE];
+        ASSERT_INT_EQ(al_audit_session_created(a, &w, &ss, sid, &e), 0);
+        ASSERT_INT_EQ(al_audit_cell_started(a, sid, 1, "while True: pass", 16,
+                                            NULL, cid, &e),
+                      0);
+        ASSERT_INT_EQ(al_audit_open(dir, &b, &e), 0);
+        json_t *x = NULL;
+        ASSERT_INT_EQ(al_audit_get(b, cid, &x, &e), 0);
+        ASSERT_STR_EQ(jstr(x, "status"), "running");
+        json_decref(x);
+        /* the writer's owner (pid, start, boot) made stale */
+        sql(dir, "UPDATE records SET detail = json_set(detail, "
+                 "'$.owner.pid', 1) WHERE kind IN ('cell_started', "
+                 "'session_created')");
+        ASSERT_INT_EQ(al_audit_get(b, cid, &x, &e), 0);
+        ASSERT_STR_EQ(jstr(x, "status"), "interrupted");
+        json_decref(x);
+        al_audit_close(b);
+        al_audit_close(a);
+}
+
+/* Changing a cell record (its status, its code, its session) or moving
+ * it breaks verify at that record. */
+static void session_tamper(void) {
+        static const struct {
+                const char *q, *problem;
+                uint64_t seq;
+        } cases[] = {
+                /* seq: 1 created, 2 cell_started 1, 3 cell 1, 4 started 2,
+                 * 5 cell 2, 6..8 files, 9 ended */
+                {"UPDATE records SET status = 'ok' WHERE seq = 5", "modified",
+                 5},
+                {"UPDATE records SET detail = json_set(detail, "
+                 "'$.error_name', 'KeyboardInterrupt') WHERE seq = 5",
+                 "modified", 5},
+                {"UPDATE records SET detail = json_set(detail, "
+                 "'$.code.text', 'print(1)') WHERE seq = 4",
+                 "modified", 4},
+                {"UPDATE records SET actor = 'key:B' WHERE seq = 4",
+                 "modified", 4},
+                {"DELETE FROM records WHERE seq = 5", "deleted", 5},
+                {"UPDATE records SET id = substr(id, 1, 32) || '.9' "
+                 "WHERE seq = 3",
+                 "modified", 3},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const char *dir = fresh_sess_dir();
+                ASSERT_TRUE(dir != NULL);
+                al_error e = {0};
+                al_audit *a = NULL;
+                char sid[AL_AUDIT_ID_SIZE];
+                ASSERT_INT_EQ(al_audit_open(dir, &a, &e), 0);
+                ASSERT_INT_EQ(add_session(a, "key:A", sid), 0);
+                al_audit_verify_report rep;
+                ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+                ASSERT_TRUE(rep.ok);
+                sql(dir, cases[i].q);
+                ASSERT_INT_EQ(al_audit_verify(a, NULL, &rep, &e), 0);
+                if (rep.ok || strcmp(rep.problem, cases[i].problem) ||
+                    rep.bad_seq != cases[i].seq)
+                        printf("# %s: ok %d, %s at %llu\n", cases[i].q, rep.ok,
+                               rep.problem, (unsigned long long)rep.bad_seq);
+                ASSERT_TRUE(!rep.ok);
+                ASSERT_STR_EQ(rep.problem, cases[i].problem);
+                ASSERT_INT_EQ(rep.bad_seq, cases[i].seq);
+                al_audit_close(a);
+        }
+}
+
 int main(void) {
         if (!mkdtemp(state)) {
                 printf("Bail out! mkdtemp\n");
@@ -764,6 +1085,10 @@ int main(void) {
         RUN(state_dir_paths);
         RUN(prefix_among_own);
         RUN(pages_with_cursor);
+        RUN(session_records);
+        RUN(session_refusals);
+        RUN(session_cell_open);
+        RUN(session_tamper);
         TAP_PLAN_DONE();
         char cmd[600];
         snprintf(cmd, sizeof(cmd), "rm -rf %s /tmp/al-unit-audit[2345]-* /tmp/al-unit-audit6",
