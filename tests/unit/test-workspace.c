@@ -266,6 +266,28 @@ static void list_types(void) {
         ASSERT_TRUE(j == NULL);
 }
 
+/* A listing is bounded, and says how many entries it left out: past
+ * AL_WS_LIST_MAX, and names that are not UTF-8 (no JSON string holds
+ * them). */
+static void list_left_out(void) {
+        al_error e = {0};
+        ASSERT_INT_EQ(ws_new(), 0);
+        for (int i = 0; i <= AL_WS_LIST_MAX; i++) {
+                char n[32];
+                snprintf(n, sizeof(n), "f%05d", i);
+                int fd = openat(ws, n, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+                ASSERT_TRUE(fd >= 0);
+                close(fd);
+        }
+        int fd = openat(ws, "bad\xff", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        ASSERT_TRUE(fd >= 0);
+        close(fd);
+        json_t *j = NULL;
+        ASSERT_INT_EQ(al_ws_list(ws, ".", &j, &e), 2);
+        ASSERT_INT_EQ(json_array_size(j), AL_WS_LIST_MAX);
+        json_decref(j);
+}
+
 static void delete_entries(void) {
         al_error e = {0};
         ASSERT_INT_EQ(ws_new(), 0);
@@ -606,6 +628,7 @@ int main(void) {
                 T(roundtrip_binary);
                 T(nested_owned);
                 T(list_types);
+                T(list_left_out);
                 T(delete_entries);
                 T(symlink_shadow_get);
                 T(symlink_put_through);
