@@ -152,6 +152,20 @@ static int ws_walk(int dfd, const char *path, int flags, mode_t mode) {
         }
 }
 
+/* EPERM from openat2 where an O_PATH open of "." cannot fail for
+ * permissions: a seccomp filter that refuses syscalls it does not know
+ * (container runtimes before they answered ENOSYS), i.e. no openat2. */
+static bool openat2_filtered(int dfd) {
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                               .resolve = RESOLVE_BENEATH};
+        long fd = syscall(SYS_openat2, dfd, ".", &how, sizeof(how));
+        if (fd >= 0) {
+                close((int)fd);
+                return false;
+        }
+        return errno == EPERM;
+}
+
 /* Open a checked path beneath dfd under WS_RESOLVE; an fd or -errno. */
 static int ws_openat(int dfd, const char *path, int flags, mode_t mode) {
         if (!al_ws_test_no_openat2 &&
@@ -165,7 +179,8 @@ static int ws_openat(int dfd, const char *path, int flags, mode_t mode) {
                 long fd = syscall(SYS_openat2, dfd, path, &how, sizeof(how));
                 if (fd >= 0)
                         return (int)fd;
-                if (errno != ENOSYS)
+                if (errno != ENOSYS &&
+                    !(errno == EPERM && openat2_filtered(dfd)))
                         return -errno;
                 __atomic_store_n(&no_openat2, 1, __ATOMIC_RELAXED);
         }

@@ -14,7 +14,8 @@
  * ws_fd with openat2(2) and RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
  * RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV: no component may be a symbolic
  * link (the last one included) or cross a mount. A kernel without openat2
- * (ENOSYS, before Linux 5.6 or under a filter that hides it) gets the same
+ * (ENOSYS, before Linux 5.6, or EPERM from a seccomp filter that refuses
+ * what it does not know, told apart by an O_PATH open of ".") gets the same
  * rules from a walk of one component at a time (O_NOFOLLOW opens, a
  * symbolic link refused, a change of st_dev refused as a mount crossing);
  * never a plain path open.

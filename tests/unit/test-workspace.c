@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -493,6 +495,66 @@ static void hard_link_put(void) {
         ASSERT_TRUE(outside_intact());
 }
 
+/* ------------------------------------------------ openat2 refused */
+
+/* In a child whose seccomp filter answers openat2 with errnum: the files
+ * API still works and still refuses the links, through the walk. */
+static int filtered_child(int errnum) {
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        if (!ctx ||
+            seccomp_rule_add(ctx, SCMP_ACT_ERRNO(errnum), SCMP_SYS(openat2),
+                             0) < 0 ||
+            seccomp_load(ctx) < 0)
+                return 10;
+        seccomp_release(ctx);
+        al_error e = {0};
+        char *data = NULL;
+        size_t len = 0;
+        if (al_ws_get(ws, "f", 10, &data, &len, &e) != 0 ||
+            strcmp(data, "ok") != 0) {
+                printf("#   get f: %s\n", e.msg);
+                return 1;
+        }
+        if (al_ws_get(ws, "shadow", 1 << 20, &data, &len, &e) != -ELOOP)
+                return 2;
+        if (al_ws_get(ws, "etc/passwd", 1 << 20, &data, &len, &e) != -ELOOP)
+                return 3;
+        if (al_ws_put(ws, "out/new.txt", "pwned", 5, -1, -1, 100, &e) != -ELOOP)
+                return 4;
+        if (al_ws_put(ws, "g", "ok", 2, -1, -1, 100, &e) != 0)
+                return 5;
+        return 0;
+}
+
+static void filtered(int errnum) {
+        al_error e = {0};
+        ASSERT_INT_EQ(ws_new(), 0);
+        ASSERT_INT_EQ(al_ws_put(ws, "f", "ok", 2, -1, -1, 10, &e), 0);
+        ASSERT_INT_EQ(plant("shadow", "/etc/shadow"), 0);
+        ASSERT_INT_EQ(plant("etc", "/etc"), 0);
+        ASSERT_INT_EQ(plant("out", outside), 0);
+        fflush(stdout);
+        pid_t pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0)
+                _exit(filtered_child(errnum));
+        int status = 0;
+        ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_INT_EQ(WEXITSTATUS(status), 0);
+        ASSERT_TRUE(outside_intact());
+}
+
+/* An old kernel. */
+static void openat2_enosys(void) {
+        filtered(ENOSYS);
+}
+
+/* A container runtime's filter that refuses what it does not know. */
+static void openat2_eperm(void) {
+        filtered(EPERM);
+}
+
 /* ------------------------------------------------ in a mount namespace */
 
 static const char *mountns_why; /* NULL when we have one */
@@ -599,6 +661,13 @@ int main(void) {
                 printf("Bail out! mkdtemp: %s\n", strerror(errno));
                 return 1;
         }
+        probe_mountns();
+        /* A tmpfs, as the sandbox's workspace is (and creating the 10001
+         * files of list_left_out costs seconds on ext4). */
+        bool on_tmpfs =
+                !mountns_why && mount("airlock-test", base, "tmpfs",
+                                      MS_NOSUID | MS_NODEV, "size=64m") == 0;
+        printf("# workspaces on %s\n", on_tmpfs ? "a tmpfs" : base);
         snprintf(outside, sizeof(outside), "%s/outside", base);
         snprintf(other, sizeof(other), "%s/other", base);
         snprintf(p, sizeof(p), "%s/decoy", outside);
@@ -609,7 +678,6 @@ int main(void) {
                 printf("Bail out! cannot build the tree under %s\n", base);
                 return 1;
         }
-        probe_mountns();
 
         struct open_how how = {.flags = O_PATH | O_CLOEXEC,
                                .resolve = RESOLVE_BENEATH};
@@ -641,8 +709,13 @@ int main(void) {
                 T_NS(mount_point);
                 T_NS(disk_full);
         }
+        al_ws_test_no_openat2 = false;
+        RUN(openat2_enosys);
+        RUN(openat2_eperm);
         if (ws >= 0)
                 close(ws);
+        if (on_tmpfs)
+                umount2(base, MNT_DETACH);
         snprintf(p, sizeof(p), "rm -rf %s", base);
         if (system(p) != 0)
                 printf("# could not remove %s\n", base);
