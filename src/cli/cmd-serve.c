@@ -46,6 +46,11 @@ static void help(FILE *f) {
 "                         their results and responses (default 2048): a run\n"
 "                         that does not fit is refused, 503\n"
 "                         response_budget_exhausted with Retry-After\n"
+"  --max-sessions N       live sessions on the server at most (default 16)\n"
+"  --max-sessions-per-key N   live sessions of one key at most (default 4)\n"
+"  --max-session-memory MB    memory that live sessions may ask together\n"
+"                         (default 8192): then 503 sessions_full\n"
+"  --max-session-lifetime SEC the longest a session may live (default 3600)\n"
 "  --grace SEC            on SIGTERM, in-flight runs get this long before\n"
 "                         they are killed (default 10)\n"
 "  --policy FILE          static-validation policy (default: built-in)\n"
@@ -62,7 +67,9 @@ static void help(FILE *f) {
 "A request is decided on its headers (key, scope, size) before its body\n"
 "is read; a refused one never has its body kept.\n"
 "\n"
-"SIGTERM/SIGINT: stop accepting, finish or kill the runs in flight, exit 0.\n"
+"SIGTERM/SIGINT: stop accepting, finish or kill the runs in flight, end\n"
+"every session (audited: shutdown), exit 0. Sessions are not kept across\n"
+"a restart.\n"
 "SIGHUP: re-read the keys (also re-read every second; a key made since is\n"
 "looked up at once) and the --policy file.\n",
               f);
@@ -95,6 +102,10 @@ enum {
         OPT_MAXDISK,
         OPT_MAXCOLLECT,
         OPT_MAXINFLIGHT,
+        OPT_MAX_SESSIONS,
+        OPT_MAX_SESSIONS_KEY,
+        OPT_MAX_SESSION_MEM,
+        OPT_MAX_SESSION_LIFE,
 };
 
 static int num(const char *name, const char *v, uint64_t lo, uint64_t hi,
@@ -187,6 +198,20 @@ static int set_opt(struct srv_config *c, int id, const char *name,
                         return -1;
                 c->max_inflight_bytes = n << 20;
                 return 0;
+        case OPT_MAX_SESSIONS:
+                if (num(name, v, 0, 65536, &n) < 0)
+                        return -1;
+                c->max_sessions = (unsigned)n;
+                return 0;
+        case OPT_MAX_SESSIONS_KEY:
+                if (num(name, v, 0, 65536, &n) < 0)
+                        return -1;
+                c->max_sessions_per_key = (unsigned)n;
+                return 0;
+        case OPT_MAX_SESSION_MEM:
+                return num(name, v, 0, 1u << 24, &c->max_session_memory_mb);
+        case OPT_MAX_SESSION_LIFE:
+                return num(name, v, 1, 24 * 3600, &c->max_session_lifetime_s);
         case OPT_GRACE:
                 if (num(name, v, 0, 3600, &n) < 0)
                         return -1;
@@ -309,6 +334,10 @@ int cmd_serve(int argc, char **argv) {
                 .body_timeout_s = 60,
                 .header_timeout_s = 10,
                 .max_inflight_bytes = 2048ull << 20,
+                .max_sessions = 16,
+                .max_sessions_per_key = 4,
+                .max_session_memory_mb = 8192,
+                .max_session_lifetime_s = 3600,
                 .grace_s = 10,
                 .policy_mode = "record",
                 .read_rate_count = 10,
@@ -345,6 +374,10 @@ int cmd_serve(int argc, char **argv) {
                 SERVE_OPT("max-disk", OPT_MAXDISK),
                 SERVE_OPT("max-collect", OPT_MAXCOLLECT),
                 SERVE_OPT("max-inflight", OPT_MAXINFLIGHT),
+                SERVE_OPT("max-sessions", OPT_MAX_SESSIONS),
+                SERVE_OPT("max-sessions-per-key", OPT_MAX_SESSIONS_KEY),
+                SERVE_OPT("max-session-memory", OPT_MAX_SESSION_MEM),
+                SERVE_OPT("max-session-lifetime", OPT_MAX_SESSION_LIFE),
                 CLI_END};
         const struct cli_cmd cmd = {.opts = opts, .help = help};
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);

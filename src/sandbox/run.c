@@ -816,7 +816,9 @@ static int run_stage(const al_spec *s, bool *gated, char *const *envp,
         if (!argv)
                 return al_error_set(err, ENOMEM, "out of memory");
         double t_stage = al_now_ms();
-        int rc = stage(s, gated, argv, envp, files, s->n_files + 1, &s->limits,
+        /* a session has no program file: its code comes cell by cell */
+        int rc = stage(s, gated, argv, envp, s->live ? files + 1 : files,
+                       s->live ? s->n_files : s->n_files + 1, &s->limits,
                        s->stdin_data, s->stdin_len, r, ws, &r->leftover, err);
         if (rc < 0)
                 return rc;

@@ -639,6 +639,15 @@ int al_session_workspace(al_session *s, int *ws_fd, uid_t *uid, gid_t *gid) {
         return r;
 }
 
+void al_session_kill(al_session *s, const char *reason) {
+        pthread_mutex_lock(&s->mu);
+        if (!s->ended)
+                end_with(s, reason, "the session was ended (%s)", reason);
+        pthread_mutex_unlock(&s->mu);
+        uint64_t one = 1;
+        (void)!write(s->kill_fd, &one, sizeof(one));
+}
+
 void al_session_close(al_session *s, const char *reason, al_result **ret_final,
                       al_session_info *ret_info) {
         if (!s)

@@ -101,6 +101,11 @@ void al_session_info_get(al_session *s, al_session_info *ret);
  * and the host ids its code runs as; -EPIPE once it has ended. */
 int al_session_workspace(al_session *s, int *ws_fd, uid_t *uid, gid_t *gid);
 
+/* End it now, from any thread, without freeing it (a cell being run on
+ * another thread returns AL_CELL_DEAD): reason is kept unless it had
+ * ended already. */
+void al_session_kill(al_session *s, const char *reason);
+
 /* End it (reason: "closed", "idle", "shutdown", ...; kept if it had
  * ended already) and free it. *ret_final, if given, gets the sandbox's
  * own result (status, usage, limits hit), the caller's to free. */

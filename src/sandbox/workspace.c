@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -357,8 +358,8 @@ static int put_tmp(int fd, const void *data, size_t len, uid_t uid, gid_t gid) {
         return r == -EDQUOT ? -ENOSPC : r;
 }
 
-int al_ws_put(int ws_fd, const char *path, const void *data, size_t len,
-              uid_t uid, gid_t gid, uint64_t max_bytes, al_error *err) {
+static int put_as(int ws_fd, const char *path, const void *data, size_t len,
+                  uid_t uid, gid_t gid, uint64_t max_bytes, al_error *err) {
         int r = al_ws_path_check(path, path ? strlen(path) : 0, false, err);
         if (r < 0)
                 return r;
@@ -411,6 +412,27 @@ int al_ws_put(int ws_fd, const char *path, const void *data, size_t len,
                 return ws_fail(ws_fd, "put", path, r, err);
         }
         return 0;
+}
+
+int al_ws_put(int ws_fd, const char *path, const void *data, size_t len,
+              uid_t uid, gid_t gid, uint64_t max_bytes, al_error *err) {
+        /* A sandbox's workspace is a tmpfs of its user namespace: the
+         * kernel refuses (EOVERFLOW) to create a file there for an owner
+         * that namespace does not map, root included. So the new files
+         * and directories are made by the ids the code runs as, this
+         * thread's file-system ids alone (setfsuid is per thread). */
+        bool as = uid != (uid_t)-1 && gid != (gid_t)-1 && geteuid() == 0;
+        int ofs = 0, ogs = 0;
+        if (as) {
+                ogs = setfsgid(gid);
+                ofs = setfsuid(uid);
+        }
+        int r = put_as(ws_fd, path, data, len, uid, gid, max_bytes, err);
+        if (as) {
+                setfsuid((uid_t)ofs);
+                setfsgid((gid_t)ogs);
+        }
+        return r;
 }
 
 /* ------------------------------------------------------------ get */

@@ -63,7 +63,8 @@ static struct {
         __typeof__(&MHD_lookup_connection_value) lookup_connection_value;
         __typeof__(&MHD_suspend_connection) suspend_connection;
         __typeof__(&MHD_resume_connection) resume_connection;
-        __typeof__(&MHD_create_response_from_buffer) create_response_from_buffer;
+        __typeof__(&MHD_create_response_from_buffer)
+                create_response_from_buffer;
         __typeof__(&MHD_add_response_header) add_response_header;
         __typeof__(&MHD_queue_response) queue_response;
         __typeof__(&MHD_destroy_response) destroy_response;
@@ -322,15 +323,15 @@ static void *worker_main(void *arg) {
                  * log are logged, not audited */
                 if (stopping) {
                         srv_api_error(&k->rs, 503, "shutting_down", NULL,
-                                  "the server is shutting down");
+                                      "the server is shutting down");
                         if (!p->reads)
                                 srv_refused(&k->rq, &k->rs);
                 } else if (mono() - k->t_queued > fr.cfg->queue_timeout_s) {
                         k->rs.retry_after = 1;
                         srv_api_error(&k->rs, 503, "queue_timeout", NULL,
-                                  "waited more than %u s for a %s",
-                                  fr.cfg->queue_timeout_s,
-                                  p->reads ? "reader" : "worker");
+                                      "waited more than %u s for a %s",
+                                      fr.cfg->queue_timeout_s,
+                                      p->reads ? "reader" : "worker");
                         if (!p->reads)
                                 srv_refused(&k->rq, &k->rs);
                 } else
@@ -423,19 +424,19 @@ static bool reserve(struct conn *k, size_t want) {
 static void busy(struct conn *k) {
         k->rs.retry_after = 1;
         srv_api_error(&k->rs, 503, "server_busy", NULL,
-                  "the server holds %zu bytes of request bodies already "
-                  "(--max-body-total); retry later",
-                  fr.buffered);
+                      "the server holds %zu bytes of request bodies already "
+                      "(--max-body-total); retry later",
+                      fr.buffered);
         srv_refused(&k->rq, &k->rs);
 }
 
 static void log_event(const struct conn *k, const char *event) {
         char ts[32];
         al_utc_now(ts);
-        srv_api_log(json_pack("{s:s,s:s,s:o,s:o,s:s,s:I}", "event", event, "ts", ts,
-                          "method", al_jstr(k->method), "path",
-                          al_jstr(k->path), "peer", k->peer, "body_bytes",
-                          (json_int_t)k->len));
+        srv_api_log(json_pack("{s:s,s:s,s:o,s:o,s:s,s:I}", "event", event, "ts",
+                              ts, "method", al_jstr(k->method), "path",
+                              al_jstr(k->path), "peer", k->peer, "body_bytes",
+                              (json_int_t)k->len));
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c,
@@ -515,9 +516,10 @@ static void sweep_headers(void) {
                 char ts[32];
                 al_utc_now(ts);
                 srv_api_log(json_pack("{s:s,s:s,s:i,s:i}", "event",
-                                  "airlock.serve.header_timeout", "ts", ts,
-                                  "connections", (int)cut, "header_timeout_s",
-                                  (int)fr.cfg->header_timeout_s));
+                                      "airlock.serve.header_timeout", "ts", ts,
+                                      "connections", (int)cut,
+                                      "header_timeout_s",
+                                      (int)fr.cfg->header_timeout_s));
         }
 }
 
@@ -573,13 +575,14 @@ static enum MHD_Result on_headers(struct conn *k, struct MHD_Connection *c,
                                      .too_many_args = k->too_many_args};
         if (srv_route_of(k->path) == SRV_ROUTE_MCP)
                 k->rq.source = "mcp";
-        k->keep_body = srv_is_execution(method, k->path);
+        k->keep_body = srv_takes_body(method, k->path);
         bool refused = srv_admit(&k->rq, &k->rs) < 0;
         /* a route that takes no body drops one of at most DRAIN_MAX; a
          * longer or unknown one is refused before it is read */
         if (!refused && !k->keep_body && (!known || declared > DRAIN_MAX)) {
                 srv_api_error(&k->rs, 413, "body_too_large", NULL,
-                          "%s %s takes no request body", k->method, k->path);
+                              "%s %s takes no request body", k->method,
+                              k->path);
                 refused = true;
         }
         if (!refused && k->keep_body && known && declared &&
@@ -693,13 +696,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                 k->rs.retry_after = 1;
                 if (stop)
                         srv_api_error(&k->rs, 503, "shutting_down", NULL,
-                                  "the server is shutting down");
+                                      "the server is shutting down");
                 else
                         srv_api_error(&k->rs, 503, "queue_full", NULL,
-                                  "all %u %s are busy and %zu requests "
-                                  "wait; retry later",
-                                  p->nthreads, p->reads ? "readers" : "workers",
-                                  p->cap);
+                                      "all %u %s are busy and %zu requests "
+                                      "wait; retry later",
+                                      p->nthreads,
+                                      p->reads ? "readers" : "workers", p->cap);
                 if (!p->reads)
                         srv_refused(&k->rq, &k->rs);
                 return respond(k);
@@ -878,8 +881,9 @@ static void drain(const struct srv_config *cfg) {
         /* the runs cancelled have their audit records finished as
          * killed */
         al_utc_now(ts);
-        srv_api_log(json_pack("{s:s,s:s,s:i}", "event", "airlock.serve.stopping",
-                          "ts", ts, "grace_s", (int)cfg->grace_s));
+        srv_api_log(json_pack("{s:s,s:s,s:i}", "event",
+                              "airlock.serve.stopping", "ts", ts, "grace_s",
+                              (int)cfg->grace_s));
         MHD_socket qs = mhd.quiesce_daemon(fr.d);
         if (qs != MHD_INVALID_SOCKET)
                 close(qs);
@@ -898,12 +902,16 @@ static void drain(const struct srv_config *cfg) {
                         break;
                 if (mono() >= until) {
                         srv_api_cancel_all();
+                        /* cells of sessions stop with their sandbox */
+                        srv_api_sessions_end_all("shutdown");
                         until = 1e300;
                 }
                 usleep(20000);
         }
         pool_join(&fr.exec);
         pool_join(&fr.reads);
+        /* sessions are not kept across a restart: each ends, audited */
+        srv_api_sessions_end_all("shutdown");
         /* the answers of the last runs go out before the daemon stops
          * (clients that keep their connection open get 2 s) */
         for (double t_end = mono() + 2; mono() < t_end; usleep(10000)) {
@@ -970,14 +978,14 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
         char ts[32];
         al_utc_now(ts);
         srv_api_log(json_pack("{s:s,s:s,s:o,s:i,s:i,s:i,s:b,s:i,s:i,s:i,s:i}",
-                          "event", "airlock.serve.listening", "ts", ts,
-                          "listen", al_jstr(cfg->listen), "port", port,
-                          "workers", (int)fr.exec.nthreads, "queue",
-                          (int)cfg->queue, "tls", cfg->tls_cert[0] != '\0',
-                          "max_per_ip", (int)cfg->max_per_ip, "idle_timeout_s",
-                          (int)cfg->idle_timeout_s, "body_timeout_s",
-                          (int)cfg->body_timeout_s, "header_timeout_s",
-                          (int)cfg->header_timeout_s));
+                              "event", "airlock.serve.listening", "ts", ts,
+                              "listen", al_jstr(cfg->listen), "port", port,
+                              "workers", (int)fr.exec.nthreads, "queue",
+                              (int)cfg->queue, "tls", cfg->tls_cert[0] != '\0',
+                              "max_per_ip", (int)cfg->max_per_ip,
+                              "idle_timeout_s", (int)cfg->idle_timeout_s,
+                              "body_timeout_s", (int)cfg->body_timeout_s,
+                              "header_timeout_s", (int)cfg->header_timeout_s));
 
         serve_until_stopped(sfd);
         drain(cfg);
@@ -985,7 +993,7 @@ int srv_http_run(const struct srv_config *cfg, al_error *err) {
         srv_api_fini();
         close(sfd);
         al_utc_now(ts);
-        srv_api_log(json_pack("{s:s,s:s}", "event", "airlock.serve.stopped", "ts",
-                          ts));
+        srv_api_log(json_pack("{s:s,s:s}", "event", "airlock.serve.stopped",
+                              "ts", ts));
         return 0;
 }

@@ -62,6 +62,7 @@ static const char *const ROUTE_NAMES[SRV_ROUTES] = {
         [SRV_ROUTE_METRICS] = "/metrics",
         [SRV_ROUTE_OPENAPI] = "/openapi.json",
         [SRV_ROUTE_MCP] = "/mcp",
+        [SRV_ROUTE_SESSIONS] = "/v1/sessions",
         [SRV_ROUTE_OTHER] = "other",
 };
 
@@ -226,8 +227,8 @@ static void put_histo(struct out *o, const char *name, const char *label,
 /* HTTP requests by route and status, and their latency; under m.lock. */
 static void render_requests(struct out *o) {
         put(o, "# HELP airlock_http_requests_total HTTP requests answered, "
-                "by route and status.\n"
-                "# TYPE airlock_http_requests_total counter\n");
+               "by route and status.\n"
+               "# TYPE airlock_http_requests_total counter\n");
         for (size_t r = 0; r < SRV_ROUTES; r++)
                 for (size_t s = 0; s <= NS; s++) {
                         if (!m.requests[r][s])
@@ -244,8 +245,8 @@ static void render_requests(struct out *o) {
                             (unsigned long long)m.requests[r][s]);
                 }
         put(o, "# HELP airlock_http_request_duration_seconds Time from the "
-                "request's arrival to its answer, queueing included.\n"
-                "# TYPE airlock_http_request_duration_seconds histogram\n");
+               "request's arrival to its answer, queueing included.\n"
+               "# TYPE airlock_http_request_duration_seconds histogram\n");
         for (size_t r = 0; r < SRV_ROUTES; r++)
                 if (m.latency[r].count)
                         put_histo(o, "airlock_http_request_duration_seconds",
@@ -255,9 +256,9 @@ static void render_requests(struct out *o) {
 /* Executions by language and outcome, and their duration; under m.lock. */
 static void render_executions(struct out *o, size_t nl) {
         put(o, "# HELP airlock_executions_total Executions by language and "
-                "outcome (rejected: refused before a sandbox, e.g. by "
-                "policy).\n"
-                "# TYPE airlock_executions_total counter\n");
+               "outcome (rejected: refused before a sandbox, e.g. by "
+               "policy).\n"
+               "# TYPE airlock_executions_total counter\n");
         for (size_t l = 0; l <= MAX_LANGS; l++)
                 for (size_t s = 0; s < NSTATUS_RUN; s++) {
                         if ((l >= nl && l != MAX_LANGS) || !m.runs[l][s])
@@ -270,8 +271,8 @@ static void render_executions(struct out *o, size_t nl) {
                             (unsigned long long)m.runs[l][s]);
                 }
         put(o, "# HELP airlock_execution_duration_seconds Time in the "
-                "sandbox: setup, run and teardown.\n"
-                "# TYPE airlock_execution_duration_seconds histogram\n");
+               "sandbox: setup, run and teardown.\n"
+               "# TYPE airlock_execution_duration_seconds histogram\n");
         for (size_t l = 0; l <= MAX_LANGS; l++)
                 if ((l < nl || l == MAX_LANGS) && m.run_seconds[l].count)
                         put_histo(o, "airlock_execution_duration_seconds",
@@ -309,16 +310,17 @@ static void render_counters(struct out *o) {
             "airlock_audit_failures_total %llu\n",
             (unsigned long long)m.audit_failures);
         put(o, "# HELP airlock_key_lookups_total Keys not in the cache "
-                "looked up in keys.db (found, unknown, error), or not "
-                "looked up because the lookup rate was spent "
-                "(rate_limited).\n"
-                "# TYPE airlock_key_lookups_total counter\n");
+               "looked up in keys.db (found, unknown, error), or not "
+               "looked up because the lookup rate was spent "
+               "(rate_limited).\n"
+               "# TYPE airlock_key_lookups_total counter\n");
         for (size_t i = 0; i < SRV_KEY_LOOKUP_RESULTS; i++)
                 put(o, "airlock_key_lookups_total{result=\"%s\"} %llu\n",
                     LOOKUP_NAMES[i], (unsigned long long)m.key_lookups[i]);
 }
 
-/* Alerts, the budget, the queues and the pools: gauges read without the lock. */
+/* Alerts, the budget, the queues and the pools: gauges read without the lock.
+ */
 static void render_gauges(struct out *o, uint64_t alerts_dropped,
                           uint64_t alerts_failed, size_t keys_active) {
         put(o,

@@ -19,17 +19,35 @@ static void languages(struct srv_response *rs) {
                          json_pack("{s:o}", "languages", srv_api_languages()));
 }
 
+/* A session route that runs code (or starts a sandbox): POST
+ * /v1/sessions and POST /v1/sessions/{id}/execute. */
+static bool session_runs(const char *method, const char *path) {
+        if (strcmp(method, "POST") || strncmp(path, "/v1/sessions", 12))
+                return false;
+        const char *rest = path + 12;
+        size_t n = strlen(rest);
+        return !*rest || (n > 8 && !strcmp(rest + n - 8, "/execute"));
+}
+
 bool srv_is_execution(const char *method, const char *path) {
         enum srv_route r = srv_route_of(path);
-        return !strcmp(method, "POST") &&
-               (r == SRV_ROUTE_EXECUTE || r == SRV_ROUTE_EXECUTE_COMPAT ||
-                r == SRV_ROUTE_MCP);
+        return (!strcmp(method, "POST") &&
+                (r == SRV_ROUTE_EXECUTE || r == SRV_ROUTE_EXECUTE_COMPAT ||
+                 r == SRV_ROUTE_MCP)) ||
+               session_runs(method, path);
 }
 
 bool srv_is_audit_read(const char *method, const char *path) {
         enum srv_route r = srv_route_of(path);
-        return (!strcmp(method, "GET") || !strcmp(method, "HEAD")) &&
-               (r == SRV_ROUTE_AUDIT || r == SRV_ROUTE_EXECUTION);
+        return ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) &&
+                (r == SRV_ROUTE_AUDIT || r == SRV_ROUTE_EXECUTION)) ||
+               (r == SRV_ROUTE_SESSIONS && !session_runs(method, path));
+}
+
+bool srv_takes_body(const char *method, const char *path) {
+        return srv_is_execution(method, path) ||
+               (srv_route_of(path) == SRV_ROUTE_SESSIONS &&
+                !strcmp(method, "PUT"));
 }
 
 /* POST /execute: the shape agent tutorials post. {code, language,
@@ -274,6 +292,8 @@ enum srv_route srv_route_of(const char *p) {
         for (size_t i = 0; i < sizeof(R) / sizeof(R[0]); i++)
                 if (!strcmp(p, R[i].path))
                         return R[i].r;
+        if (!strncmp(p, "/v1/sessions", 12) && (!p[12] || p[12] == '/'))
+                return SRV_ROUTE_SESSIONS;
         if (!strncmp(p, EXECUTIONS_PREFIX, strlen(EXECUTIONS_PREFIX)) &&
             p[strlen(EXECUTIONS_PREFIX)] &&
             !strchr(p + strlen(EXECUTIONS_PREFIX), '/'))
@@ -289,6 +309,10 @@ void srv_handle(const struct srv_request *rq, struct srv_response *rs) {
         bool get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
         if (route == SRV_ROUTE_OTHER) {
                 srv_api_error(rs, 404, "not_found", NULL, "no route %.200s", p);
+                return;
+        }
+        if (route == SRV_ROUTE_SESSIONS) {
+                srv_api_sessions(rq, p + 12, rs);
                 return;
         }
         if (post ? strcmp(rq->method, "POST") : !get) {
@@ -345,7 +369,9 @@ void srv_refused(const struct srv_request *rq, struct srv_response *rs) {
 int srv_admit(const struct srv_request *rq, struct srv_response *rs) {
         enum srv_route route = srv_route_of(rq->path);
         bool exec = route == SRV_ROUTE_EXECUTE ||
-                    route == SRV_ROUTE_EXECUTE_COMPAT || route == SRV_ROUTE_MCP;
+                    route == SRV_ROUTE_EXECUTE_COMPAT ||
+                    route == SRV_ROUTE_MCP ||
+                    session_runs(rq->method, rq->path);
         bool method_ok = exec ? !strcmp(rq->method, "POST")
                               : !strcmp(rq->method, "GET") ||
                                          !strcmp(rq->method, "HEAD");
@@ -354,6 +380,15 @@ int srv_admit(const struct srv_request *rq, struct srv_response *rs) {
                 srv_api_error(rs, 404, "not_found", NULL, "no route %.200s",
                               rq->path);
                 return -1;
+        }
+        if (route == SRV_ROUTE_SESSIONS &&
+            !session_runs(rq->method, rq->path)) {
+                /* a session's reads and steps: a valid key first (its
+                 * scope and ownership are the service's to check); a
+                 * file's body is read only after that */
+                if (!rq->local_actor && srv_api_authenticate(rq, &key, rs) < 0)
+                        return -1;
+                return 0;
         }
         if (!exec) {
                 /* reads: logged, not audited; a key is checked before

@@ -19,6 +19,9 @@ bool srv_is_execution(const char *method, const char *path);
 /* Whether a request reads the audit log (runs on a reader thread, so a
  * large read never holds the front's thread). */
 bool srv_is_audit_read(const char *method, const char *path);
+/* Whether the route keeps a request body (executions, a session's file
+ * PUT). */
+bool srv_takes_body(const char *method, const char *path);
 
 /* The decision on a request's headers alone, before any byte of its body
  * is read (rq has no body yet): 0 to read the body and hand the request to
@@ -44,6 +47,7 @@ enum srv_route {
         SRV_ROUTE_METRICS,
         SRV_ROUTE_OPENAPI,
         SRV_ROUTE_MCP,
+        SRV_ROUTE_SESSIONS, /* /v1/sessions and below */
         SRV_ROUTE_OTHER,
         SRV_ROUTES
 };

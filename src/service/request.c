@@ -248,8 +248,8 @@ static int spec_who(json_t *req, al_audit_who *who, struct srv_response *rs) {
         return 0;
 }
 
-/* language, code and stdin. */
-static int spec_program(json_t *req, al_spec *s, struct srv_response *rs) {
+/* language. */
+static int spec_language(json_t *req, al_spec *s, struct srv_response *rs) {
         al_error e = {0};
         const char *lang;
         if (get_str(req, "language", "language", &lang, NULL, rs) < 0)
@@ -267,6 +267,14 @@ static int spec_program(json_t *req, al_spec *s, struct srv_response *rs) {
                               langs);
                 return -1;
         }
+        return 0;
+}
+
+/* language, code and stdin. */
+static int spec_program(json_t *req, al_spec *s, struct srv_response *rs) {
+        al_error e = {0};
+        if (spec_language(req, s, rs) < 0)
+                return -1;
         unsigned char *data = NULL;
         size_t len = 0;
         bool present;
@@ -566,3 +574,121 @@ int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
 
 /* Static validation per the mode: 0 to run (findings in *findings), -1
  * with the refusal in rs. */
+
+/* --- sessions ------------------------------------------------------------ */
+
+static const char *const SESSION_FIELDS[] = {
+        "language",       "env",       "files",       "limits",
+        "user_id",        "agent_id",  "metadata",    "idle_timeout_s",
+        "max_lifetime_s", "max_cells", "policy_mode", NULL};
+static const char *const CELL_FIELDS[] = {"code",   "code_base64", "limits",
+                                          "stream", "policy_mode", NULL};
+static const char *const CELL_LIMIT_FIELDS[] = {"wall_ms", "cpu_ms",
+                                                "output_bytes", NULL};
+
+/* A whole number of seconds in 1..max, or the default when absent. */
+static int get_seconds(json_t *req, const char *key, uint64_t max, uint64_t *v,
+                       struct srv_response *rs) {
+        json_t *x = json_object_get(req, key);
+        if (!x)
+                return 0;
+        if (!json_is_integer(x) || json_integer_value(x) < 1 ||
+            (uint64_t)json_integer_value(x) > max) {
+                srv_api_error(rs, 400, "invalid_value", key,
+                              "%s is a whole number from 1 to %llu", key,
+                              (unsigned long long)max);
+                return -1;
+        }
+        *v = (uint64_t)json_integer_value(x);
+        return 0;
+}
+
+int srv_api_build_session(json_t *req, al_spec *s, const al_key_info *key,
+                          struct srv_session_opts *o, struct srv_response *rs,
+                          al_audit_who *who) {
+        if (only_fields(req, SESSION_FIELDS, "", rs) < 0 ||
+            spec_who(req, who, rs) < 0 || spec_language(req, s, rs) < 0 ||
+            spec_env(req, s, rs) < 0 || spec_files(req, s, rs) < 0 ||
+            spec_limits(req, s, key, rs) < 0)
+                return -1;
+        if (get_seconds(req, "idle_timeout_s", SRV_SESSION_MAX_LIFETIME_S,
+                        &o->idle_timeout_s, rs) < 0 ||
+            get_seconds(req, "max_lifetime_s", SRV_SESSION_MAX_LIFETIME_S,
+                        &o->max_lifetime_s, rs) < 0 ||
+            get_seconds(req, "max_cells", SRV_SESSION_MAX_CELLS, &o->max_cells,
+                        rs) < 0)
+                return -1;
+        const char *mode = NULL;
+        if (get_str(req, "policy_mode", "policy_mode", &mode, NULL, rs) < 0)
+                return -1;
+        if (mode && !al_policy_mode_ok(mode)) {
+                srv_api_error(rs, 400, "invalid_value", "policy_mode",
+                              "policy_mode is off, record, warn or enforce");
+                return -1;
+        }
+        snprintf(o->policy_mode, sizeof(o->policy_mode), "%s",
+                 mode ? mode : "");
+        /* the limits asked are the session's (memory, pids, disk, files)
+         * and its cells' defaults (wall, cpu, output) */
+        o->cell = *al_spec_limits(s);
+        al_limits *l = al_spec_limits(s);
+        l->wall_ms = o->max_lifetime_s * 1000;
+        l->cpu_ms = al_limits_max.cpu_ms;
+        return 0;
+}
+
+int srv_api_build_cell(json_t *req, const al_key_info *key, al_limits *l,
+                       unsigned char **code, size_t *len, bool *stream,
+                       const char **mode, struct srv_response *rs) {
+        bool present = false;
+        *code = NULL;
+        if (only_fields(req, CELL_FIELDS, "", rs) < 0 ||
+            get_bytes(req, "code", "code_base64", "", code, len, &present, rs) <
+                    0)
+                return -1;
+        if (!present) {
+                srv_api_error(rs, 400, "missing_field", "code",
+                              "code (or code_base64) is required");
+                return -1;
+        }
+        json_t *st = json_object_get(req, "stream");
+        if (st && !json_is_boolean(st)) {
+                srv_api_error(rs, 400, "invalid_type", "stream",
+                              "stream must be true or false");
+                goto fail;
+        }
+        *stream = json_is_true(st);
+        if (get_str(req, "policy_mode", "policy_mode", mode, NULL, rs) < 0)
+                goto fail;
+        if (*mode && !al_policy_mode_ok(*mode)) {
+                srv_api_error(rs, 400, "invalid_value", "policy_mode",
+                              "policy_mode is off, record, warn or enforce");
+                goto fail;
+        }
+        json_t *lim = json_object_get(req, "limits");
+        if (lim && (!json_is_object(lim) ||
+                    only_fields(lim, CELL_LIMIT_FIELDS, "limits", rs) < 0)) {
+                if (!json_is_object(lim))
+                        srv_api_error(rs, 400, "invalid_type", "limits",
+                                      "limits must be an object");
+                goto fail;
+        }
+        /* the cell's limits through the same checks and ceilings as a
+         * run's, on a spec that holds the session's defaults */
+        al_spec *tmp = al_spec_new();
+        if (!tmp) {
+                srv_api_error(rs, 500, "internal_error", NULL, "out of memory");
+                goto fail;
+        }
+        *al_spec_limits(tmp) = *l;
+        int r = spec_limits(req, tmp, key, rs);
+        *l = *al_spec_limits(tmp);
+        al_spec_free(tmp);
+        if (r < 0)
+                goto fail;
+        return 0;
+fail:
+        free(*code);
+        *code = NULL;
+        return -1;
+}

@@ -82,3 +82,23 @@ bool srv_api_json_bounded(json_t *j, int depth, size_t *count);
 int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
                        const char **mode, struct srv_response *rs,
                        al_audit_who *who);
+
+/* Sessions (sessions.c): what a POST /v1/sessions asks besides its spec. */
+#define SRV_SESSION_MAX_LIFETIME_S (24u * 3600)
+#define SRV_SESSION_MAX_CELLS 1000000
+struct srv_session_opts {
+        uint64_t idle_timeout_s, max_lifetime_s, max_cells;
+        al_limits cell; /* a cell's defaults: wall_ms, cpu_ms, output_bytes */
+        char policy_mode[16];
+};
+/* The body of POST /v1/sessions into s and o (o holds the defaults and
+ * the server's bounds on entry): 0, or -1 and the response. */
+int srv_api_build_session(json_t *req, al_spec *s, const al_key_info *key,
+                          struct srv_session_opts *o, struct srv_response *rs,
+                          al_audit_who *who);
+/* The body of POST /v1/sessions/{id}/execute: the code (the caller frees
+ * it), the cell's limits (l holds the session's defaults on entry),
+ * stream and policy_mode: 0, or -1 and the response. */
+int srv_api_build_cell(json_t *req, const al_key_info *key, al_limits *l,
+                       unsigned char **code, size_t *len, bool *stream,
+                       const char **mode, struct srv_response *rs);

@@ -52,6 +52,12 @@ struct srv_config {
         /* bytes that running executions may hold for their results and
          * responses together (srv-api reserves each run's worst case) */
         uint64_t max_inflight_bytes;
+        /* sessions (sessions.c): live ones at once on the server and per
+         * key, the memory they may hold together, their longest life
+         * (0: the built-in default) */
+        unsigned max_sessions, max_sessions_per_key;
+        uint64_t max_session_memory_mb;
+        uint64_t max_session_lifetime_s;
 };
 
 #define SRV_MAX_ARGS 32 /* query parameters a request may carry */
@@ -77,6 +83,11 @@ struct srv_request {
         bool rate_taken;         /* the key's rate was charged already */
         const char *origin;      /* Origin header, or NULL */
         const char *mcp_version; /* MCP-Protocol-Version header, or NULL */
+        /* streaming: each piece of a cell's (or run's) output as it comes,
+         * when the client asked for it; NULL: none. Called from the
+         * sandbox's thread: must not block. */
+        void (*on_chunk)(void *ctx, int stream, const void *buf, size_t n);
+        void *chunk_ctx;
 };
 
 struct srv_response {
@@ -161,6 +172,14 @@ int srv_api_authorize(const struct srv_request *rq, unsigned scopes,
  * who asks, within which ceilings, validated, run, audited; the result
  * object (200, 422 rejected by the run) or an error (any thread). */
 void srv_api_execute(const struct srv_request *rq, struct srv_response *rs);
+/* Sessions: rest is the path after "/v1/sessions" ("", "/ID",
+ * "/ID/execute", "/ID/interrupt", "/ID/files", "/ID/files/PATH"); any
+ * method (the routes answer 405 for one they do not take). */
+void srv_api_sessions(const struct srv_request *rq, const char *rest,
+                      struct srv_response *rs);
+/* End every session (shutdown, audited with reason) and wait for them. */
+void srv_api_sessions_end_all(const char *reason);
+
 /* Audit a request refused before it reached the service (rs holds the
  * error): the key is the actor when it is valid. */
 void srv_api_refused(const struct srv_request *rq, struct srv_response *rs);
