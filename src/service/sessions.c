@@ -594,7 +594,9 @@ static json_t *cell_json(const struct sess *x, const al_cell_result *c,
         json_t *hit = json_array();
         char hits[sizeof(c->limits_hit)];
         snprintf(hits, sizeof(hits), "%s", c->limits_hit);
-        for (char *t = strtok(hits, ","); t; t = strtok(NULL, ","))
+        char *sv = NULL;
+        for (char *t = strtok_r(hits, ",", &sv); t;
+             t = strtok_r(NULL, ",", &sv))
                 json_array_append_new(hit, json_string(t));
         json_object_set_new(o, "limits_hit", hit);
         json_object_set_new(o, "wall_ms", json_integer((json_int_t)c->wall_ms));
