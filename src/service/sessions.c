@@ -877,28 +877,6 @@ static void interrupt(const struct srv_request *rq, const char *id,
         put_ref(x);
 }
 
-/* Decode %XX of a URL path into out (NULs kept, the checker refuses
- * them); -1 on a bad escape. */
-static int url_decode(const char *in, char *out, size_t size, size_t *len) {
-        size_t o = 0;
-        for (size_t i = 0; in[i]; i++) {
-                if (o + 1 >= size)
-                        return -1;
-                if (in[i] == '%') {
-                        unsigned v;
-                        if (!in[i + 1] || !in[i + 2] ||
-                            sscanf(in + i + 1, "%2x", &v) != 1)
-                                return -1;
-                        out[o++] = (char)v;
-                        i += 2;
-                } else
-                        out[o++] = in[i];
-        }
-        out[o] = '\0';
-        *len = o;
-        return 0;
-}
-
 static void ws_error(struct srv_response *rs, int r, const al_error *e) {
         int status = 500;
         const char *code = al_ws_error_code(r, &status);
@@ -954,15 +932,16 @@ static void files(const struct srv_request *rq, const char *id,
         uid_t uid;
         gid_t gid;
         const char *dir = raw_path ? NULL : query_arg(rq, "dir");
-        if (url_decode(raw_path ? raw_path
-                       : dir    ? dir
-                                : "",
-                       path, sizeof(path), &plen) < 0 ||
-            al_ws_path_check(path, plen, !raw_path, &e) < 0) {
+        /* the front decoded the URL (%XX) once already */
+        const char *in = raw_path ? raw_path : dir ? dir : "";
+        plen = strlen(in);
+        if (plen >= sizeof(path) ||
+            al_ws_path_check(in, plen, !raw_path, &e) < 0) {
                 srv_api_error(rs, 400, "bad_path", "path", "%s",
-                              e.msg[0] ? e.msg : "a bad %XX escape");
+                              e.msg[0] ? e.msg : "the path is too long");
                 goto out;
         }
+        memcpy(path, in, plen + 1);
         int r = al_session_workspace(x->s, &ws, &uid, &gid);
         if (r < 0) {
                 pthread_mutex_lock(&reg.mu);
