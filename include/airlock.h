@@ -26,7 +26,6 @@
 
 #define AIRLOCK_VERSION "0.1.0"
 
-
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -97,8 +96,8 @@ int al_spec_add_env(al_spec *s, const char *name, const char *value,
                     al_error *err);
 /* Input file copied into the workspace. name is a relative path without
  * "..", absolute parts or empty components. */
-int al_spec_add_file(al_spec *s, const char *name, const void *data,
-                     size_t len, bool executable, al_error *err);
+int al_spec_add_file(al_spec *s, const char *name, const void *data, size_t len,
+                     bool executable, al_error *err);
 /* Glob, relative to the workspace, of output files to return. */
 int al_spec_add_collect(al_spec *s, const char *glob, al_error *err);
 /* Lower the cap on the bytes of all collected files together (default
@@ -120,11 +119,18 @@ void al_spec_set_gate(al_spec *s, int (*fn)(void *ctx, al_error *err),
 /* When fd becomes readable (e.g. a signalfd for SIGINT/SIGTERM), the run
  * is killed and cleaned up, with status "killed". -1 (default): none. */
 void al_spec_set_cancel_fd(al_spec *s, int fd);
+/* Hand the code's output to fn as it comes (stream 1: stdout, 2: stderr),
+ * besides keeping it for the result; fn runs on the caller's thread while
+ * the run lasts and must not block. */
+void al_spec_set_output_fn(al_spec *s,
+                           void (*fn)(void *ctx, int stream, const void *buf,
+                                      size_t n),
+                           void *ctx);
 
 /* A returned output file. */
 typedef struct al_file {
-        char *name;        /* relative to the workspace */
-        char *mime;        /* guessed from the name and magic bytes */
+        char *name; /* relative to the workspace */
+        char *mime; /* guessed from the name and magic bytes */
         unsigned char *data;
         size_t size;
 } al_file;
@@ -137,11 +143,11 @@ typedef struct al_protections {
                 time_ns;
         bool pivot_root, readonly_root, no_new_privs, caps_dropped, seccomp,
                 setsid, rlimits;
-        const char *cgroup;   /* "v2", "v1" or "none" */
+        const char *cgroup; /* "v2", "v1" or "none" */
         bool cg_memory, cg_pids, cg_cpu;
-        const char *id_mode;  /* "root-slot" or "userns-self" */
-        uint32_t uid;         /* host uid the code ran as */
-        char note[256];       /* e.g. why cgroups are missing */
+        const char *id_mode; /* "root-slot" or "userns-self" */
+        uint32_t uid;        /* host uid the code ran as */
+        char note[256];      /* e.g. why cgroups are missing */
 } al_protections;
 
 /* Where a run's time went, in milliseconds. The sandbox builds its side
@@ -177,30 +183,30 @@ typedef struct al_timing {
 
 typedef struct al_result {
         al_status status;
-        char reason[256];        /* short words: which limit, or the error */
-        int exit_code;           /* -1 if killed by a signal or not run */
-        int signal;              /* 0 if none */
+        char reason[256]; /* short words: which limit, or the error */
+        int exit_code;    /* -1 if killed by a signal or not run */
+        int signal;       /* 0 if none */
         unsigned char *stdout_buf, *stderr_buf;
         size_t stdout_len, stderr_len;
         bool stdout_truncated, stderr_truncated;
         uint64_t wall_ms, cpu_ms, memory_peak_bytes;
-        char limits_hit[128];    /* comma-separated: wall,cpu,memory,pids,
-                                    disk,output,open_files */
+        char limits_hit[128]; /* comma-separated: wall,cpu,memory,pids,
+                                 disk,output,open_files */
         al_file *files;
         size_t n_files;
-        char files_note[2048];   /* e.g. files skipped over the caps */
-        al_limits limits;        /* the limits actually applied */
+        char files_note[2048]; /* e.g. files skipped over the caps */
+        al_limits limits;      /* the limits actually applied */
         al_protections protections;
-        bool has_compile;        /* the language compiles first */
+        bool has_compile;          /* the language compiles first */
         struct al_result *compile; /* result of the compile step, or NULL */
         bool has_timing;
         al_timing timing;
-        char audit_id[40];       /* set by the caller that audited the run
-                                    (airlock-audit.h); "" when none */
-        char *findings_json;     /* static-validation findings (a JSON
-                                    array, airlock-check.h) set by the
-                                    caller that checked the code; owned,
-                                    freed with the result; NULL: none */
+        char audit_id[40];   /* set by the caller that audited the run
+                                (airlock-audit.h); "" when none */
+        char *findings_json; /* static-validation findings (a JSON
+                                array, airlock-check.h) set by the
+                                caller that checked the code; owned,
+                                freed with the result; NULL: none */
         struct al_sbx_leftover *leftover; /* private: al_result_teardown */
 } al_result;
 
@@ -230,18 +236,18 @@ char *al_result_to_json(const al_result *r, bool pretty);
 
 /* airlock doctor: one check per protection layer. */
 typedef enum al_check_state {
-        AL_CHECK_OK = 0,   /* active */
-        AL_CHECK_WARN,     /* active in a weaker form */
-        AL_CHECK_MISSING,  /* not active on this host */
+        AL_CHECK_OK = 0,  /* active */
+        AL_CHECK_WARN,    /* active in a weaker form */
+        AL_CHECK_MISSING, /* not active on this host */
 } al_check_state;
 
 typedef struct al_check {
-        char name[48];     /* stable id, e.g. "cgroup.memory" */
+        char name[48]; /* stable id, e.g. "cgroup.memory" */
         al_check_state state;
-        char detail[256];  /* what was found */
-        char fix[256];     /* what to do about it, empty when ok */
-        bool speed;        /* about start-up speed, not a protection: a
-                              warning here does not make a layer weaker */
+        char detail[256]; /* what was found */
+        char fix[256];    /* what to do about it, empty when ok */
+        bool speed;       /* about start-up speed, not a protection: a
+                             warning here does not make a layer weaker */
 } al_check;
 
 #define AL_MAX_CHECKS 32

@@ -322,6 +322,14 @@ void al_spec_set_cancel_fd(al_spec *s, int fd) {
         s->cancel_fd = fd;
 }
 
+void al_spec_set_output_fn(al_spec *s,
+                           void (*fn)(void *ctx, int stream, const void *buf,
+                                      size_t n),
+                           void *ctx) {
+        s->output_fn = fn;
+        s->output_ctx = ctx;
+}
+
 void al_spec_set_live(al_spec *s, const struct al_sbx_live *live) {
         s->live = live;
 }
@@ -637,6 +645,8 @@ static int stage(const al_spec *s, bool *gated, char *const *argv,
                 .gate = *gated ? NULL : s->gate,
                 .gate_ctx = s->gate_ctx,
                 .live = s->live,
+                .output_fn = s->output_fn,
+                .output_ctx = s->output_ctx,
         };
         *gated = true;
         return al_sandbox_run(&c, r, ret_ws, ret_lo, err);

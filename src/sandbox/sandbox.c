@@ -781,8 +781,14 @@ static void act_max(int *act, int a) {
  * on EOF or error. */
 static bool stream_pump(struct run *run, struct stream *s, int no, int *act) {
         const al_sbx_live *lv = run->c->live;
-        if (!lv || !lv->on_output)
-                return stream_read(s, run->c->limits.output_bytes);
+        if (!lv || !lv->on_output) {
+                size_t before = s->len;
+                bool more = stream_read(s, run->c->limits.output_bytes);
+                if (run->c->output_fn && s->len > before)
+                        run->c->output_fn(run->c->output_ctx, no,
+                                          s->buf + before, s->len - before);
+                return more;
+        }
         unsigned char tmp[65536];
         ssize_t n = read(s->fd, tmp, sizeof(tmp));
         if (n < 0 && (errno == EAGAIN || errno == EINTR))

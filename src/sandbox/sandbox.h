@@ -72,6 +72,9 @@ typedef struct al_sbx_config {
         int (*gate)(void *ctx, al_error *err);
         void *gate_ctx;
         const al_sbx_live *live; /* NULL: a one-shot run */
+        /* a one-shot run's output as it comes, besides the buffers */
+        void (*output_fn)(void *ctx, int stream, const void *buf, size_t n);
+        void *output_ctx;
 } al_sbx_config;
 
 /* What a finished run still holds for the kernel to free: its cgroup

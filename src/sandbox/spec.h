@@ -39,6 +39,8 @@ struct al_spec {
         void *gate_ctx;
         /* a session: the profile's driver runs live, no code file */
         const struct al_sbx_live *live;
+        void (*output_fn)(void *ctx, int stream, const void *buf, size_t n);
+        void *output_ctx;
 };
 
 /* Make s a session's spec (session.c): al_run then starts the profile's

@@ -65,6 +65,8 @@ static struct {
         __typeof__(&MHD_resume_connection) resume_connection;
         __typeof__(&MHD_create_response_from_buffer)
                 create_response_from_buffer;
+        __typeof__(&MHD_create_response_from_callback)
+                create_response_from_callback;
         __typeof__(&MHD_add_response_header) add_response_header;
         __typeof__(&MHD_queue_response) queue_response;
         __typeof__(&MHD_destroy_response) destroy_response;
@@ -87,6 +89,7 @@ static void mhd_load(void) {
         SYM(suspend_connection);
         SYM(resume_connection);
         SYM(create_response_from_buffer);
+        SYM(create_response_from_callback);
         SYM(add_response_header);
         SYM(queue_response);
         SYM(destroy_response);
@@ -105,8 +108,30 @@ static int mhd_init(al_error *err) {
         return 0;
 }
 
+/* A streamed answer (server-sent events): the worker appends events as
+ * the code writes, libmicrohttpd's thread sends them; when there is
+ * nothing to send, the reader parks the connection and the next append
+ * wakes it. Output events that a slow reader leaves unread are held up to
+ * SSE_HOLD_MAX, then dropped (and counted): the result event at the end
+ * carries the whole output anyway. */
+#define SSE_HOLD_MAX (1u << 20)
+struct sse {
+        pthread_mutex_t mu;
+        char *buf;
+        size_t off, len, cap;
+        bool ended;     /* the last event is in */
+        bool suspended; /* the reader parked the connection */
+        bool gone;      /* libmicrohttpd freed the response */
+        uint64_t dropped;
+        struct MHD_Connection *c;
+        int refs; /* the response's and the worker's */
+};
+
 struct conn {
         struct MHD_Connection *c;
+        struct sse *sse; /* a streamed answer, or NULL */
+        bool in_worker;  /* a worker holds it (a stream is not suspended) */
+        bool orphan;     /* closed while the worker held it: its to free */
         char *body;
         size_t len, cap;
         size_t reserved; /* of fr.buffered, for this body */
@@ -268,6 +293,190 @@ static void log_request(const struct conn *k) {
                 (double)(long long)((mono() - k->t0) * 10000.0) / 10.0));
 }
 
+static void conn_free(struct conn *k);
+static void log_request(const struct conn *k);
+
+static void sse_put(struct sse *e) {
+        pthread_mutex_lock(&e->mu);
+        bool last = --e->refs == 0;
+        pthread_mutex_unlock(&e->mu);
+        if (!last)
+                return;
+        pthread_mutex_destroy(&e->mu);
+        free(e->buf);
+        free(e);
+}
+
+/* Append bytes; an output event (!force) only within SSE_HOLD_MAX. */
+static void sse_append(struct sse *e, const char *p, size_t n, bool force) {
+        pthread_mutex_lock(&e->mu);
+        if (e->gone || (!force && e->len - e->off + n > SSE_HOLD_MAX)) {
+                e->dropped += n;
+                pthread_mutex_unlock(&e->mu);
+                return;
+        }
+        if (e->off && e->off == e->len)
+                e->off = e->len = 0;
+        if (e->len + n > e->cap) {
+                size_t nc = e->cap ? e->cap : 16384;
+                while (nc < e->len + n)
+                        nc *= 2;
+                char *b = realloc(e->buf, nc);
+                if (!b) {
+                        e->dropped += n;
+                        pthread_mutex_unlock(&e->mu);
+                        return;
+                }
+                e->buf = b;
+                e->cap = nc;
+        }
+        memcpy(e->buf + e->len, p, n);
+        e->len += n;
+        if (e->suspended) {
+                e->suspended = false;
+                mhd.resume_connection(e->c);
+        }
+        pthread_mutex_unlock(&e->mu);
+}
+
+static void sse_event(struct sse *e, const char *name, json_t *data,
+                      bool force) {
+        char *j = json_dumps(data, JSON_COMPACT);
+        json_decref(data);
+        if (!j)
+                return;
+        size_t n = strlen(name) + strlen(j) + 32;
+        char *ev = malloc(n);
+        if (ev) {
+                int k = snprintf(ev, n, "event: %s\ndata: %s\n\n", name, j);
+                sse_append(e, ev, (size_t)k, force);
+        }
+        free(ev);
+        free(j);
+}
+
+/* srv_request.on_chunk: the code's output as it comes (the sandbox's
+ * thread: quick, never blocks). */
+static void sse_chunk(void *ctx, int stream, const void *buf, size_t n) {
+        sse_event(ctx, stream == 2 ? "stderr" : "stdout",
+                  json_pack("{s:o}", "text", al_jstrn(buf, n)), false);
+}
+
+/* The answer, as the last event: "result" for a 200, else "error" with
+ * the status; then the end. */
+static void sse_finish(struct sse *e, const struct srv_response *rs) {
+        json_t *o = rs->body ? json_loadb(rs->body, rs->len, 0, NULL) : NULL;
+        if (!o)
+                o = json_object();
+        if (rs->status != 200 && rs->status != 201)
+                json_object_set_new(o, "http_status",
+                                    json_integer((json_int_t)rs->status));
+        pthread_mutex_lock(&e->mu);
+        uint64_t dropped = e->dropped;
+        pthread_mutex_unlock(&e->mu);
+        if (dropped)
+                json_object_set_new(o, "stream_dropped_bytes",
+                                    json_integer((json_int_t)dropped));
+        sse_event(e,
+                  rs->status == 200 || rs->status == 201 ? "result" : "error",
+                  o, true);
+        pthread_mutex_lock(&e->mu);
+        e->ended = true;
+        if (e->suspended && !e->gone) {
+                e->suspended = false;
+                mhd.resume_connection(e->c);
+        }
+        pthread_mutex_unlock(&e->mu);
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        (void)pos;
+        struct sse *e = cls;
+        pthread_mutex_lock(&e->mu);
+        size_t n = e->len - e->off;
+        if (n > max)
+                n = max;
+        if (n) {
+                memcpy(buf, e->buf + e->off, n);
+                e->off += n;
+        } else if (e->ended) {
+                pthread_mutex_unlock(&e->mu);
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        } else {
+                /* nothing yet: parked until the next append */
+                e->suspended = true;
+                mhd.suspend_connection(e->c);
+        }
+        pthread_mutex_unlock(&e->mu);
+        return (ssize_t)n;
+}
+
+static void sse_gone(void *cls) {
+        struct sse *e = cls;
+        pthread_mutex_lock(&e->mu);
+        e->gone = true;
+        pthread_mutex_unlock(&e->mu);
+        sse_put(e);
+}
+
+/* Whether the client asked for a stream: Accept: text/event-stream, or
+ * "stream": true in the body of a route that streams. */
+static bool wants_stream(struct conn *k) {
+        const char *p = k->path;
+        size_t n = strlen(p);
+        bool route = !strcmp(k->method, "POST") &&
+                     (!strcmp(p, "/v1/execute") ||
+                      (!strncmp(p, "/v1/sessions/", 13) && n > 8 &&
+                       !strcmp(p + n - 8, "/execute")));
+        if (!route)
+                return false;
+        const char *acc =
+                mhd.lookup_connection_value(k->c, MHD_HEADER_KIND, "Accept");
+        if (acc && strstr(acc, "text/event-stream"))
+                return true;
+        if (!k->body || !k->len || !memmem(k->body, k->len, "\"stream\"", 8) ||
+            !srv_api_json_within_bounds(k->body, k->len))
+                return false;
+        json_t *o = json_loadb(k->body, k->len, 0, NULL);
+        bool on = json_is_true(json_object_get(o, "stream"));
+        json_decref(o);
+        return on;
+}
+
+/* Answer k as a stream now (200, text/event-stream); the worker's events
+ * follow. false if the response could not be made. */
+static bool stream_start(struct conn *k) {
+        struct sse *e = calloc(1, sizeof(*e));
+        if (!e)
+                return false;
+        pthread_mutex_init(&e->mu, NULL);
+        e->c = k->c;
+        e->refs = 2;
+        struct MHD_Response *r = mhd.create_response_from_callback(
+                MHD_SIZE_UNKNOWN, 16384, sse_read, e, sse_gone);
+        if (!r) {
+                pthread_mutex_destroy(&e->mu);
+                free(e);
+                return false;
+        }
+        mhd.add_response_header(r, "Content-Type", "text/event-stream");
+        mhd.add_response_header(r, "Cache-Control", "no-store");
+        mhd.add_response_header(r, "X-Content-Type-Options", "nosniff");
+        mhd.add_response_header(r, "X-Accel-Buffering", "no");
+        enum MHD_Result ok = mhd.queue_response(k->c, 200, r);
+        mhd.destroy_response(r);
+        if (ok != MHD_YES) {
+                sse_gone(e); /* never sent: both references */
+                sse_put(e);
+                return false;
+        }
+        k->sse = e;
+        k->answered = true;
+        k->rq.on_chunk = sse_chunk;
+        k->rq.chunk_ctx = e;
+        return true;
+}
+
 static enum MHD_Result respond(struct conn *k) {
         /* the body goes to libmicrohttpd as it is, which frees it once
          * sent: one copy of a response in memory, not two */
@@ -340,10 +549,25 @@ static void *worker_main(void *arg) {
                 /* k belongs to libmicrohttpd again after the resume */
                 al_result *left = k->rs.leftover;
                 k->rs.leftover = NULL;
-                pthread_mutex_lock(&fr.lock);
-                k->done = true;
-                pthread_mutex_unlock(&fr.lock);
-                mhd.resume_connection(k->c);
+                if (k->sse) {
+                        /* a stream: its last event; the connection was
+                         * answered already, and may be gone */
+                        sse_finish(k->sse, &k->rs);
+                        srv_metrics_request(srv_route_of(k->path), k->rs.status,
+                                            mono() - k->t0);
+                        log_request(k);
+                        pthread_mutex_lock(&fr.lock);
+                        k->in_worker = false;
+                        bool orphan = k->orphan;
+                        pthread_mutex_unlock(&fr.lock);
+                        if (orphan)
+                                conn_free(k);
+                } else {
+                        pthread_mutex_lock(&fr.lock);
+                        k->done = true;
+                        pthread_mutex_unlock(&fr.lock);
+                        mhd.resume_connection(k->c);
+                }
                 al_result_free(left);
                 pthread_mutex_lock(&fr.lock);
                 p->active--;
@@ -688,7 +912,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                 return respond(k);
         }
         /* to the workers: suspended first, so that the resume (from the
-         * worker) always comes after it */
+         * worker) always comes after it; a stream is answered now and
+         * not suspended (its reader parks it when it has nothing) */
+        bool stream = p == &fr.exec && wants_stream(k);
         pthread_mutex_lock(&fr.lock);
         if (fr.stop || p->n == p->cap) {
                 bool stop = fr.stop;
@@ -707,7 +933,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                         srv_refused(&k->rq, &k->rs);
                 return respond(k);
         }
-        mhd.suspend_connection(c);
+        if (stream && stream_start(k))
+                k->in_worker = true;
+        else
+                mhd.suspend_connection(c);
         k->queued = true;
         k->t_queued = mono();
         p->q[(p->head + p->n) % p->cap] = k;
@@ -727,8 +956,23 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         conn_in_request(c, false);
         if (!k)
                 return;
+        *con_cls = NULL;
         fr.buffered -= k->reserved;
+        k->reserved = 0;
+        /* a stream whose client left while its worker runs: the worker
+         * frees it */
+        pthread_mutex_lock(&fr.lock);
+        bool held = k->in_worker;
+        k->orphan = held;
+        pthread_mutex_unlock(&fr.lock);
+        if (!held)
+                conn_free(k);
+}
+
+static void conn_free(struct conn *k) {
         srv_api_release(&k->rs);
+        if (k->sse)
+                sse_put(k->sse);
         free(k->body);
         free(k->rs.body);
         free(k->auth);
@@ -738,7 +982,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         for (size_t i = 0; i < 2 * k->nargs; i++)
                 free(k->args[i]);
         free(k);
-        *con_cls = NULL;
 }
 
 /* HOST:PORT ([::1]:8080, 127.0.0.1:0, localhost:8080) -> a listening

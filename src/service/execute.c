@@ -244,6 +244,15 @@ void srv_api_execute(const struct srv_request *rq, struct srv_response *rs) {
                 srv_api_audit_refused(rq, &who, s, rs, NULL);
                 goto out;
         }
+        json_t *st = json_object_get(req, "stream");
+        if (st && !json_is_boolean(st)) {
+                srv_api_error(rs, 400, "invalid_type", "stream",
+                              "stream must be true or false");
+                srv_api_audit_refused(rq, &who, s, rs, NULL);
+                goto out;
+        }
+        if (rq->on_chunk) /* the front streams: the client asked */
+                al_spec_set_output_fn(s, rq->on_chunk, rq->chunk_ctx);
         if (validate(s, mode, &findings, rs) < 0) {
                 if (findings)
                         attach_findings(rs, findings);

@@ -111,8 +111,7 @@ static bool is_hex_id(const char *id) {
                 return false;
         if (id[n] == '.') {
                 size_t d = strspn(id + n + 1, "0123456789");
-                return d >= 1 && d <= 20 && id[n + 1] != '0' &&
-                       !id[n + 1 + d];
+                return d >= 1 && d <= 20 && id[n + 1] != '0' && !id[n + 1 + d];
         }
         return !id[n];
 }
@@ -129,10 +128,9 @@ void srv_api_execution(const struct srv_request *rq, const char *id,
         if (reader(rq, &key, &all, rs) < 0 || only_args(rq, NULL, rs) < 0)
                 return;
         if (!is_hex_id(id)) {
-                srv_api_error(
-                        rs, 400, "invalid_value", "id",
-                        "an execution id is 6 to 32 lowercase hex digits "
-                        "(a session's cell: then '.' and its number)");
+                srv_api_error(rs, 400, "invalid_value", "id",
+                              "an execution id is 6 to 32 lowercase hex digits "
+                              "(a session's cell: then '.' and its number)");
                 return;
         }
         json_t *x = NULL;
@@ -181,7 +179,7 @@ void srv_api_audit_list(const struct srv_request *rq, struct srv_response *rs) {
         static const char *const ARGS[] = {
                 "since",  "until",    "actor",      "status",
                 "source", "language", "suspicious", "interrupted",
-                "limit",  "cursor",   "session", NULL};
+                "limit",  "cursor",   "session",    NULL};
         al_key_info key;
         bool all;
         if (reader(rq, &key, &all, rs) < 0 || only_args(rq, ARGS, rs) < 0)

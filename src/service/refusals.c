@@ -210,8 +210,7 @@ void srv_api_refused_as(const struct srv_request *rq, struct srv_response *rs,
                  * (an unknown key would cost two of the lookup rate) */
                 snprintf(actor, sizeof(actor), "%s", known);
                 if (strcmp(known, "anonymous"))
-                        snprintf(rs->log_key, sizeof(rs->log_key), "%s",
-                                 actor);
+                        snprintf(rs->log_key, sizeof(rs->log_key), "%s", actor);
         } else if (srv_api_authenticate(rq, &key, &scratch) == 0) {
                 snprintf(actor, sizeof(actor), "key:%s", key.id);
                 snprintf(rs->log_key, sizeof(rs->log_key), "%s", actor);

@@ -732,7 +732,7 @@ static void execute(const struct srv_request *rq, const char *id,
                            .cpu_ms = l.cpu_ms,
                            .output_bytes = l.output_bytes,
                            .grace_ms = SESSION_GRACE_MS,
-                           .on_chunk = stream ? rq->on_chunk : NULL,
+                           .on_chunk = rq->on_chunk,
                            .chunk_ctx = rq->chunk_ctx};
         al_cell_result c;
         double t0 = srv_api_now();
