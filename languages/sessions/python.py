@@ -24,10 +24,12 @@ import sys
 # builtins.len or builtins.print does not reach the driver.
 __builtins__ = dict(_bi.__dict__)
 
-import ast  # noqa: E402
-import json  # noqa: E402
-import linecache  # noqa: E402
-import signal  # noqa: E402
+# The C halves of ast, json and signal: the Python modules would cost a
+# session ~10 ms of start (re, enum, tokenize); what needs more imports it
+# when a cell needs it.
+import _ast  # noqa: E402
+import _json  # noqa: E402
+import _signal  # noqa: E402
 
 REQ_FD = 3  # requests from the supervisor
 REP_FD = 4  # replies to the supervisor
@@ -44,14 +46,14 @@ ERROR_PART_MAX = 1 << 20
 JSON_DEPTH_MAX = 256
 READ_CHUNK = 1 << 16
 CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: a cell with top-level await
-PyCF_ONLY_AST = ast.PyCF_ONLY_AST
-PyCF_TLA = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+PyCF_ONLY_AST = _ast.PyCF_ONLY_AST
+PyCF_TLA = _ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 INPUT_MESSAGE = "raw_input was called, but this frontend does not support input requests."
 
 # Private references: a cell that patches os or json does not reach these.
 _read = os.read
 _write = os.write
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_quote = _json.encode_basestring
 _G = globals()  # frames with these globals are the driver's, cut from tracebacks
 _PID = os.getpid()
 
@@ -91,6 +93,7 @@ class _State:
     out = (None, None)  # the previous two values of _ (for __ and ___)
     saved_std = {}  # fd -> a private dup of fds 0-2 as they were at start
     orig_streams = ()  # sys.stdout/sys.stderr as they were at start
+    showwarning = None  # warnings.showwarning as it was at start
 
 
 _S = _State()
@@ -193,8 +196,28 @@ def _clean_json(v, depth=0):
     raise ValueError("%s is no JSON value" % type(v).__name__)
 
 
+def _encode(v):
+    """V (made of dict, list, str, int, float, bool, None; floats finite)
+    as compact JSON text."""
+    if isinstance(v, str):
+        return _quote(v)
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        return int.__repr__(v)
+    if isinstance(v, float):
+        return float.__repr__(v)
+    if isinstance(v, dict):
+        return "{" + ",".join(_quote(k) + ":" + _encode(x) for k, x in v.items()) + "}"
+    return "[" + ",".join(_encode(x) for x in v) + "]"
+
+
 def _size(v):
-    return len(_encode(v).encode("utf-8"))
+    return len(_encode(v).encode("utf-8", "replace"))
 
 
 def _cut(s, budget, what):
@@ -214,7 +237,7 @@ def _fit(reply):
     """The reply as UTF-8 JSON of at most REPLY_MAX bytes.  When it is too
     big, the error's parts are cut first, then rich values that do not fit
     are dropped (with a text/plain note), then text is cut."""
-    body = _encode(reply).encode("utf-8")
+    body = _encode(reply).encode("utf-8", "replace")
     if len(body) <= REPLY_MAX:
         return body
     err = reply.get("error")
@@ -235,7 +258,7 @@ def _fit(reply):
     results = reply.get("results", [])
     reply["results"] = []
     # what is left for the results, with room for notes
-    room = REPLY_MAX - len(_encode(reply).encode("utf-8")) - (8 << 10)
+    room = REPLY_MAX - len(_encode(reply).encode("utf-8", "replace")) - (8 << 10)
     kept, dropped = [], 0
     for r in results:
         data = r.get("data", {})
@@ -264,14 +287,14 @@ def _fit(reply):
     if dropped:
         kept.append({"type": "display_data", "data": {"text/plain": "[airlock: %d results dropped: a reply is capped at %d bytes]" % (dropped, REPLY_MAX)}})
     reply["results"] = kept
-    body = _encode(reply).encode("utf-8")
+    body = _encode(reply).encode("utf-8", "replace")
     if len(body) <= REPLY_MAX:
         return body
     # cannot happen with the budgets above; never send what the supervisor refuses
     reply["results"] = [{"type": "display_data", "data": {"text/plain": "[airlock: the reply was too big]"}}]
     if err:
         reply["error"] = {"name": _cut(err.get("name", ""), 4096, "name"), "value": "", "traceback": []}
-    return _encode(reply).encode("utf-8")
+    return _encode(reply).encode("utf-8", "replace")
 
 
 # --- rich results (the Jupyter display protocol) ------------------------------
@@ -319,6 +342,8 @@ def _mime_value(mime, v):
         return None
     if mime == "application/json" or mime.endswith("+json"):
         if isinstance(v, (str, bytes)):
+            import json
+
             v = json.loads(v)
         return _clean_json(v)
     if isinstance(v, (bytes, bytearray, memoryview)):
@@ -458,6 +483,14 @@ def _flush_figures():
         _warn_format("closing the figures", e)
 
 
+def _showwarning(message, category, filename, lineno, file=None, line=None):
+    text = str(message)
+    if issubclass(category, UserWarning) and ("non-GUI backend" in text or "non-interactive, and thus cannot be shown" in text):
+        _flush_figures()  # the first plt.show() after import, before show is patched
+        return
+    _S.showwarning(message, category, filename, lineno, file, line)
+
+
 def _patch_show(plt):
     if getattr(plt.show, "_airlock", False):
         return
@@ -531,13 +564,13 @@ def _execute(src, fname):
     flags = _S.future_flags
     tree = compile(src, fname, "exec", flags | PyCF_ONLY_AST | PyCF_TLA, True)
     body = tree.body
-    last = body.pop() if body and isinstance(body[-1], ast.Expr) else None
+    last = body.pop() if body and isinstance(body[-1], _ast.Expr) else None
     if body:
-        code = compile(ast.Module(body=body, type_ignores=[]), fname, "exec", flags | PyCF_TLA, True)
+        code = compile(_ast.Module(body=body, type_ignores=[]), fname, "exec", flags | PyCF_TLA, True)
         _note_future(code)
         _run_code(code)
     if last is not None:
-        code = compile(ast.Expression(body=last.value), fname, "eval", _S.future_flags | PyCF_TLA, True)
+        code = compile(_ast.Expression(body=last.value), fname, "eval", _S.future_flags | PyCF_TLA, True)
         value = _run_code(code)
         if value is not None and not _hidden(src, last):
             _displayhook(value)
@@ -611,16 +644,16 @@ def _repair_stdio():
 def _sigint_for_cell():
     if _S.user_sigint is not None:
         try:
-            signal.signal(signal.SIGINT, _S.user_sigint)
+            _signal.signal(_signal.SIGINT, _S.user_sigint)
         except (TypeError, ValueError, OSError):
             _S.user_sigint = None
 
 
 def _sigint_for_idle():
-    h = signal.getsignal(signal.SIGINT)
+    h = _signal.getsignal(_signal.SIGINT)
     if h is not _on_sigint:
         _S.user_sigint = h
-        signal.signal(signal.SIGINT, _on_sigint)
+        _signal.signal(_signal.SIGINT, _on_sigint)
 
 
 def _run_cell(src):
@@ -628,7 +661,10 @@ def _run_cell(src):
     _S.count += 1
     n = _S.count
     fname = "<cell %d>" % n
-    # tracebacks, inspect.getsource and pdb find the cell's lines here
+    # tracebacks, inspect.getsource and pdb find the cell's lines here (its
+    # import is left to the first cell: ~5 ms with tokenize and re)
+    import linecache
+
     linecache.cache[fname] = (len(src), None, src.splitlines(True), fname)
     results = _S.results
     status, err = "ok", None
@@ -687,12 +723,14 @@ def _setup():
     _bi.display = _display
     _bi.input = _input
     sys.argv = [""]
-    signal.signal(signal.SIGINT, _on_sigint)
-    # matplotlib's Agg backend warns that plt.show() cannot show; in a cell
-    # show() flushes the figures as results instead
+    _signal.signal(_signal.SIGINT, _on_sigint)
+    # matplotlib's Agg backend warns that plt.show() cannot show: in a
+    # session show() shows them as results instead (showwarning is the
+    # documented hook; a filter would import re at start)
     import warnings
 
-    warnings.filterwarnings("ignore", message=".*(non-GUI backend|non-interactive).*", category=UserWarning)
+    _S.showwarning = warnings.showwarning
+    warnings.showwarning = _showwarning
 
 
 def _main():
