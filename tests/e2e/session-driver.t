@@ -10,9 +10,11 @@ import base64
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -22,6 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SESS = os.path.join(ROOT, "languages", "sessions")
 FRAME_MAX = 16 << 20  # the supervisor's AL_SESSION_FRAME_MAX
 WAIT_S = 30  # bound on any wait for the driver (a loaded host is slow, never this slow)
+# matplotlib's config/cache dir, removed at the end
+MPLDIR = tempfile.mkdtemp(prefix="session-driver-mpl.")
 
 ARGV = {
     "python": ["/usr/bin/python3", "-B", "-u", "-c"],
@@ -51,7 +55,7 @@ class Driver:
             os.dup2(a, 3)
             os.dup2(b, 4)
 
-        env = dict(os.environ, MPLBACKEND="Agg", MPLCONFIGDIR="/tmp/airlock-test-mpl", LANG="C.UTF-8")
+        env = dict(os.environ, MPLBACKEND="Agg", MPLCONFIGDIR=MPLDIR, LANG="C.UTF-8")
         self.p = subprocess.Popen(ARGV[lang] + [src], stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w,
                                   preexec_fn=child_fds, pass_fds=(3, 4), start_new_session=True,
                                   cwd="/tmp", env=env)
@@ -460,4 +464,5 @@ o = d.out()
 ok(o == "end\n", "bash: the cell's commands do not get fds 3 and 4", [r, o])
 ok(d.close() == 0, "bash: end of input ends the driver cleanly")
 
+shutil.rmtree(MPLDIR, ignore_errors=True)
 done()
