@@ -46,6 +46,12 @@ ERROR_PART_MAX = 1 << 20
 JSON_DEPTH_MAX = 256
 READ_CHUNK = 1 << 16
 CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: a cell with top-level await
+import __future__  # noqa: E402
+
+# the compiler flags of `from __future__ import ...`, kept for later cells
+FUTURE_FLAGS = 0
+for _f in __future__.all_feature_names:
+    FUTURE_FLAGS |= getattr(__future__, _f).compiler_flag
 PyCF_ONLY_AST = _ast.PyCF_ONLY_AST
 PyCF_TLA = _ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 INPUT_MESSAGE = "raw_input was called, but this frontend does not support input requests."
@@ -93,6 +99,7 @@ class _State:
     out = (None, None)  # the previous two values of _ (for __ and ___)
     saved_std = {}  # fd -> a private dup of fds 0-2 as they were at start
     orig_streams = ()  # sys.stdout/sys.stderr as they were at start
+    showwarning = None  # warnings.showwarning as it was at start
 
 
 _S = _State()
@@ -166,8 +173,12 @@ def _clean(s):
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:
-        s = s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        s = s.translate(_SURROGATES)
     return s
+
+
+# every surrogate code point in a str is a lone one: one U+FFFD each
+_SURROGATES = dict.fromkeys(range(0xD800, 0xE000), 0xFFFD)
 
 
 def _clean_json(v, depth=0):
@@ -482,6 +493,14 @@ def _flush_figures():
         _warn_format("closing the figures", e)
 
 
+def _showwarning(message, category, filename, lineno, file=None, line=None):
+    text = str(message)
+    if issubclass(category, UserWarning) and ("non-GUI backend" in text or "non-interactive, and thus cannot be shown" in text):
+        _flush_figures()  # the first plt.show() after import, before show is patched
+        return
+    _S.showwarning(message, category, filename, lineno, file, line)
+
+
 def _patch_show(plt):
     if getattr(plt.show, "_airlock", False):
         return
@@ -529,12 +548,7 @@ def _run_code(code):
 
 
 def _note_future(code):
-    import __future__
-
-    for name in __future__.all_feature_names:
-        flag = getattr(__future__, name).compiler_flag
-        if code.co_flags & flag:
-            _S.future_flags |= flag
+    _S.future_flags |= code.co_flags & FUTURE_FLAGS
 
 
 def _hidden(src, node):
@@ -652,9 +666,12 @@ def _run_cell(src):
     _S.count += 1
     n = _S.count
     fname = "<cell %d>" % n
-    # tracebacks, inspect.getsource and pdb find the cell's lines here (its
-    # import is left to the first cell: ~5 ms with tokenize and re)
+    # tracebacks, inspect.getsource and pdb find the cell's lines here.
+    # linecache and traceback are imported by the first cell (~5 ms with
+    # tokenize and re, kept out of the start), before the cell can break
+    # imports by rebinding builtins.
     import linecache
+    import traceback  # noqa: F401
 
     linecache.cache[fname] = (len(src), None, src.splitlines(True), fname)
     results = _S.results
@@ -715,11 +732,13 @@ def _setup():
     _bi.input = _input
     sys.argv = [""]
     _signal.signal(_signal.SIGINT, _on_sigint)
-    # matplotlib's Agg backend warns that plt.show() cannot show; in a cell
-    # show() flushes the figures as results instead
+    # matplotlib's Agg backend warns that plt.show() cannot show: in a
+    # session show() shows them as results instead (showwarning is the
+    # documented hook; a filter would import re at start)
     import warnings
 
-    warnings.filterwarnings("ignore", message=".*(non-GUI backend|non-interactive).*", category=UserWarning)
+    _S.showwarning = warnings.showwarning
+    warnings.showwarning = _showwarning
 
 
 def _main():
@@ -745,7 +764,11 @@ def _main():
             reply = _run_cell(src)
         except BaseException as e:  # a driver bug or a stray signal: say so, keep the session
             _S.in_cell = False
-            reply = {"type": "result", "status": "error", "execution_count": _S.count, "results": [], "error": _error(e, None)}
+            try:
+                err = _error(e, None)
+            except BaseException:
+                err = {"name": _clean(type(e).__name__), "value": "", "traceback": []}
+            reply = {"type": "result", "status": "error", "execution_count": _S.count, "results": [], "error": err}
         reply = dict({"type": "result", "seq": seq}, **reply)
         try:
             _send(reply)
