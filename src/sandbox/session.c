@@ -29,6 +29,11 @@
 
 /* A header: up to 10 digits and a newline. */
 #define HDR_MAX 12
+/* After the driver's channel closes, how long the sandbox has to end by
+ * itself (a driver killed at the memory limit, or one that exited) and
+ * say why, before the session is ended as "protocol" (the code closed
+ * fd 4 and the driver lives on). */
+#define EOF_GRACE_MS 1000
 
 struct obuf {
         unsigned char *buf;
@@ -60,6 +65,7 @@ struct al_session {
         int intr_fd; /* eventfd: interrupt */
         int kill_fd; /* eventfd: the spec's cancel fd */
         bool ready, ended, killing;
+        double eof_at; /* when the driver's channel closed, 0 if open */
         char reason[32], message[256];
         al_result *final;
         int ws_fd;
@@ -201,8 +207,13 @@ static int on_reply(void *ctx, int fd) {
                 return AL_LIVE_GO;
         pthread_mutex_lock(&s->mu);
         int act = AL_LIVE_GO;
-        if (n <= 0)
-                act = end_with(s, "protocol", "the driver closed its channel");
+        if (n <= 0) {
+                /* not "protocol" yet: a driver the memory limit killed
+                 * closes it too, and the sandbox's end says so (on_tick) */
+                if (!s->eof_at)
+                        s->eof_at = al_now_ms();
+                s->live.reply_fd = safe_close(s->live.reply_fd);
+        }
         for (size_t i = 0; act == AL_LIVE_GO && i < (size_t)(n > 0 ? n : 0);) {
                 if (!s->in_body) {
                         unsigned char ch = tmp[i++];
@@ -268,6 +279,8 @@ static int on_tick(void *ctx, uint64_t cpu_usec) {
         struct cell *c = s->cur;
         if (s->killing)
                 act = AL_LIVE_KILL;
+        else if (s->eof_at && now >= s->eof_at + EOF_GRACE_MS)
+                act = end_with(s, "protocol", "the driver closed its channel");
         else if (c && !c->done) {
                 c->cpu_now = cpu_usec;
                 if (!c->intr_at && now >= c->deadline) {

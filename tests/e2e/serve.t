@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from tap import ok, done, diag, skip  # noqa: E402
 from airlock import BIN, REPO, sandbox_uid_procs, slot_busy  # noqa: E402
 from httpload import load  # noqa: E402
-import jsonschema  # noqa: E402  (Debian: python3-jsonschema)
+from openapi import OPENAPI, SEEN_OPS, conforms  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 state = tempfile.mkdtemp(prefix="al-e2e-serve-")
@@ -115,43 +115,8 @@ def subst(s):
     return s
 
 
-# --- the OpenAPI document: every response must match it ------------------------
-OPENAPI = json.load(open(os.path.join(REPO, "docs", "openapi.json")))
-seen_ops = set()
-
-
-def operation(method, target):
-    """-> (path template, operation) of the document for a request."""
-    path = target.split("?")[0]
-    for tpl, ops in OPENAPI["paths"].items():
-        if re.fullmatch(re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(tpl)), path):
-            return tpl, ops.get(method.lower())
-    return None, None
-
-
-def conforms(method, target, status, hdrs, raw):
-    """'' when the response matches the document, else why not."""
-    tpl, op = operation(method, target)
-    if not tpl:
-        return "" if status == 404 else "%s is not in the document" % target
-    if not op:
-        return "" if status == 405 else "%s %s is not in the document" % (method, tpl)
-    seen_ops.add((method.upper(), tpl))
-    resp = op["responses"].get(str(status))
-    if not resp:
-        return "%s %s: status %d is not documented" % (method, tpl, status)
-    for h in resp.get("headers", {}):
-        if status in (429, 503) and h.lower() not in hdrs:
-            return "%s %s %d: no %s header" % (method, tpl, status, h)
-    ctype, media = next(iter(resp.get("content", {}).items()), (None, None))
-    if ctype and hdrs.get("content-type") != ctype:
-        return "content-type %s, document says %s" % (hdrs.get("content-type"), ctype)
-    if not media:
-        return ""
-    body = raw.decode() if ctype.startswith("text/") else json.loads(raw or b"null")
-    schema = dict(media["schema"], components=OPENAPI["components"])
-    errs = sorted(jsonschema.Draft202012Validator(schema).iter_errors(body), key=lambda e: e.path)
-    return "; ".join("%s: %s" % ("/".join(map(str, e.absolute_path)), e.message[:200]) for e in errs[:3])
+# --- the OpenAPI document: every response must match it (lib/openapi.py) ---
+seen_ops = SEEN_OPS
 
 
 srv, port, log = start()
@@ -188,6 +153,24 @@ for path in sorted(glob.glob(os.path.join(REPO, "tests", "http", "*.txt"))):
     if c:
         why.append("OpenAPI: " + c)
     ok(not why, "%s: %s %s -> %s" % (name, method, target, exp["status"]), "; ".join(why) + "\n" + raw[:600].decode(errors="replace"))
+
+# --- 1b. a session through every session route (sessions.t tests them in depth) --
+auth = ["Authorization: Bearer " + KEYS["KEY"]]
+st, _, raw = curl(port, "POST", "/v1/sessions", auth, b'{"language":"python"}')
+sid = json.loads(raw).get("id", "none") if st == 201 else "none"
+steps = [st]
+for method, path, body in (("GET", "/v1/sessions", None), ("GET", "/v1/sessions/" + sid, None),
+                           ("POST", "/v1/sessions/%s/execute" % sid, b'{"code":"x = 6\\nx * 7"}'),
+                           ("POST", "/v1/sessions/%s/interrupt" % sid, b"{}"),
+                           ("GET", "/v1/sessions/%s/files?dir=" % sid, None),
+                           ("GET", "/v1/sessions/%s/files/none.txt" % sid, None)):
+    steps.append(curl(port, method, path, auth, body)[0])
+p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "--data-binary", "hi", "-H",
+                    auth[0], "http://127.0.0.1:%d/v1/sessions/%s/files/a.txt" % (port, sid)], capture_output=True)
+st, hdrs, raw = curl(port, "GET", "/v1/sessions/%s/files/a.txt" % sid, auth)
+steps += [p.stdout.decode(), raw.decode(errors="replace"), curl(port, "DELETE", "/v1/sessions/" + sid, auth)[0]]
+ok(steps == [201, 200, 200, 200, 200, 200, 404, "201", "hi", 200],
+   "a session: create, list, show, a cell, interrupt, list files, a missing file, put and get one, delete", steps)
 
 # --- 2. every execute request is audited with the key as actor ----------------
 time.sleep(0.2)
