@@ -22,6 +22,7 @@
  * never wait for each other's threads.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
@@ -1050,6 +1051,29 @@ static char *read_file(const char *path, al_error *err) {
 
 /* libmicrohttpd on the listening socket lfd, with TLS when configured:
  * fr.d, or NULL (err says why when the certificate cannot be read). */
+/* %XX of a URL's path and query, decoded in place as libmicrohttpd
+ * would, except that %00 becomes 0x01: the decoded text is a C string,
+ * so a NUL would cut "nul%00.txt" to "nul" in silence; 0x01 is a control
+ * character that every check of a name refuses (a session's file path:
+ * 400 bad_path). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
+        (void)cls;
+        (void)c;
+        char *w = s;
+        for (const char *r = s; *r; r++) {
+                unsigned v;
+                if (r[0] == '%' && isxdigit((unsigned char)r[1]) &&
+                    isxdigit((unsigned char)r[2]) &&
+                    sscanf(r + 1, "%2x", &v) == 1) {
+                        *w++ = v ? (char)v : '\x01';
+                        r += 2;
+                } else
+                        *w++ = *r;
+        }
+        *w = '\0';
+        return (size_t)(w - s);
+}
+
 static struct MHD_Daemon *start_daemon(const struct srv_config *cfg, int lfd,
                                        al_error *err) {
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -1081,7 +1105,8 @@ static struct MHD_Daemon *start_daemon(const struct srv_config *cfg, int lfd,
                  * progress) is not timed */
                 MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+                MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_ARRAY,
+                tls, MHD_OPTION_END);
         if (key)
                 sodium_memzero(key, strlen(key));
         free(cert);
