@@ -70,7 +70,8 @@ static const char usage_text[] =
 "\n";
 static const char notes_text[] =
 "\n"
-"Exit status: 0 every cell ok; 1 a cell raised an error, was interrupted\n"
+"Exit status (without a terminal; at a prompt Ctrl-D exits 0):\n"
+"0 every cell ok; 1 a cell raised an error, was interrupted\n"
 "at a limit, or the session ended before its last cell; 2 usage error;\n"
 "8 the session could not start (or the audit log cannot be written);\n"
 "130 airlock was interrupted (without a terminal) or terminated.\n"
@@ -206,6 +207,21 @@ static void shower_stop(void) {
 
 /* --- signals ------------------------------------------------------------ */
 
+/* Ctrl-C while a cell is on its way (its audit record being written, its
+ * request not yet taken): the interrupt waits until the session runs it,
+ * so that a Ctrl-C typed just after Enter is not lost. */
+static void interrupt_cell(void) {
+        while (atomic_load(&R.running)) {
+                al_session_info in;
+                al_session_info_get(R.s, &in);
+                if (in.busy || !in.alive) {
+                        al_session_interrupt(R.s);
+                        return;
+                }
+                usleep(5000);
+        }
+}
+
 static void *signals_main(void *arg) {
         (void)arg;
         struct signalfd_siginfo si;
@@ -213,7 +229,7 @@ static void *signals_main(void *arg) {
                 if (si.ssi_signo == SIGINT && R.tty &&
                     !atomic_load(&R.cancelled)) {
                         if (atomic_load(&R.running))
-                                al_session_interrupt(R.s);
+                                interrupt_cell();
                         else
                                 (void)!write(R.wake[1], "i", 1);
                         continue;
@@ -380,9 +396,12 @@ static bool run_cell(const char *code, size_t len) {
                 return false;
         }
         char cid[AL_AUDIT_CELL_ID_SIZE] = "";
+        /* from here a Ctrl-C is the cell's (interrupt_cell) */
+        atomic_store(&R.running, true);
         /* durable before the code reaches the driver; none runs without */
         if (R.log && al_audit_cell_started(R.log, R.sid, in.cells + 1, code,
                                            len, &R.cell, cid, &e) < 0) {
+                atomic_store(&R.running, false);
                 cli_error("not running the cell: the audit log cannot be "
                           "written: %s",
                           e.msg);
@@ -395,7 +414,6 @@ static bool run_cell(const char *code, size_t len) {
                           .grace_ms = REPL_GRACE_MS,
                           .on_chunk = R.json ? NULL : on_chunk};
         al_cell_result c;
-        atomic_store(&R.running, true);
         al_session_exec(R.s, code, len, &o, &c, &e);
         atomic_store(&R.running, false);
         audit_cell(cid, &c);
@@ -777,7 +795,7 @@ static int start(void) {
         al_spec *spec = R.spec;
         R.spec = NULL; /* the session's now, also on failure */
         if (al_session_start(spec, &R.s, &e) < 0) {
-                cli_error("the session did not start: %s", e.msg);
+                cli_error("%s", e.msg);
                 if (R.log && R.sid[0]) {
                         al_error e2 = {0};
                         al_audit_session_ended(R.log, R.sid, "start_failed", 0,
@@ -868,5 +886,7 @@ int cmd_repl(int argc, char **argv) {
                 return EXIT_CANCELLED;
         if (r != EXIT_OK)
                 return r;
-        return R.saw_error ? EXIT_RUN_ERROR : EXIT_OK;
+        /* at a prompt the person saw each cell: Ctrl-D ends with 0, as
+         * python's own REPL does */
+        return R.saw_error && !R.tty ? EXIT_RUN_ERROR : EXIT_OK;
 }
