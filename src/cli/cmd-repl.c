@@ -37,6 +37,7 @@
 #include "airlock.h"
 #include "cli.h"
 #include "macro.h"
+#include "profile.h"
 #include "session.h"
 #include "util.h"
 
@@ -834,6 +835,15 @@ int cmd_repl(int argc, char **argv) {
                 return EXIT_USAGE;
         }
         R.lang = al_spec_language(R.spec);
+        const al_profile *prof = al_profile_find(R.lang);
+        if (!prof || !prof->session_run) {
+                /* a usage error, before anything is started or recorded */
+                cli_error("language %s has no session driver (one that takes "
+                          "cells: python, node, bash)",
+                          R.lang);
+                R.spec = al_spec_free(R.spec);
+                return EXIT_USAGE;
+        }
         R.tty = isatty(0) == 1;
         R.who.source = "cli";
         cli_local_actor(R.actor, sizeof(R.actor));

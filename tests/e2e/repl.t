@@ -55,6 +55,26 @@ def err(p):
     return p.stderr.decode("utf-8", "replace")
 
 
+# --- usage ---------------------------------------------------------------
+
+p = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=30)
+ok(any(ln.split()[:1] == ["repl"] for ln in p.stdout.splitlines()), "airlock --help lists repl",
+   p.stdout)
+before = audit("verify").stdout
+for args, why in ((["repl"], "--lang is required"),
+                  (["repl", "--lang", "cobol"], "unknown language"),
+                  (["repl", "--lang", "c"], "no session driver"),
+                  (["repl", "--lang", "python", "-t", "abc"], "not a number of seconds"),
+                  (["repl", "--lang", "python", "--memory", "999999999"], "out of range"),
+                  (["repl", "--lang", "python", "cell.py"], "unexpected argument")):
+    p = subprocess.run([BIN] + args, input=b"print(1)\n", capture_output=True, timeout=60)
+    e = err(p)
+    ok(p.returncode == 2 and why in e and "Traceback" not in e and not p.stdout,
+       "usage: %s: exit 2, says %s" % (" ".join(args[1:]) or "no flags", why),
+       "exit %d %r" % (p.returncode, e))
+ok(audit("verify").stdout.split(" verified")[0] == before.split(" verified")[0],
+   "usage errors start no session and record nothing", before)
+
 # --- through a pipe -----------------------------------------------------
 
 p = repl(["x = 20\nimport os\nopen('kept.txt', 'w').write('hi')\nprint('set')",
