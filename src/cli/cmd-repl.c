@@ -442,6 +442,10 @@ static bool run_cell(const char *code, size_t len) {
 
 /* --- without a terminal: stdin split at %% ------------------------------ */
 
+static bool is_space(char ch) {
+        return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
 static int run_piped(void) {
         _cleanup_free_ unsigned char *in = NULL;
         size_t n = 0;
@@ -455,10 +459,11 @@ static int run_piped(void) {
                 cli_error("cannot read stdin: %s", strerror(-r));
                 return EXIT_USAGE;
         }
-        const char *p = (const char *)in, *end = p + n, *cell = p;
-        while (cell <= end && !atomic_load(&R.cancelled)) {
+        const char *cell = (const char *)in, *end = in ? cell + n : NULL;
+        for (bool last = !in; !last && !atomic_load(&R.cancelled);) {
                 /* the next line that holds only %% (or the end) */
-                const char *q = cell, *cut = end, *next = end + 1;
+                const char *q = cell, *cut = end, *next = end;
+                last = true;
                 while (q < end) {
                         const char *nl = memchr(q, '\n', (size_t)(end - q));
                         const char *le = nl ? nl : end;
@@ -468,7 +473,8 @@ static int run_piped(void) {
                         if (ll == strlen(REPL_SEPARATOR) &&
                             !memcmp(q, REPL_SEPARATOR, ll)) {
                                 cut = q;
-                                next = nl ? nl + 1 : end + 1;
+                                next = nl ? nl + 1 : end;
+                                last = false;
                                 break;
                         }
                         q = nl ? nl + 1 : end;
@@ -476,7 +482,7 @@ static int run_piped(void) {
                 size_t len = (size_t)(cut - cell);
                 bool blank = true;
                 for (size_t i = 0; i < len && blank; i++)
-                        blank = strchr(" \t\r\n", cell[i]) != NULL;
+                        blank = is_space(cell[i]);
                 /* an empty cell (before the first %%, two in a row) is
                  * not one */
                 if (!blank && !run_cell(cell, len))
@@ -532,11 +538,11 @@ static bool wants_more(const char *buf, size_t len, bool *block) {
                         last = &buf[i];
                         continue;
                 }
-                if (strchr("([{", ch))
+                if (ch && strchr("([{", ch))
                         depth++;
-                else if (strchr(")]}", ch) && depth > 0)
+                else if (ch && strchr(")]}", ch) && depth > 0)
                         depth--;
-                if (!strchr(" \t\r\n", ch))
+                if (!is_space(ch))
                         last = &buf[i];
                 if (ch == '\n' && last && *last == ':' && depth == 0 &&
                     !strcmp(R.lang, "python"))
@@ -589,7 +595,7 @@ static int read_line(char **line, size_t *len, size_t *cap) {
                                 return -2;
                         return -1;
                 }
-                ssize_t k = read(0, pend, sizeof(pend) - plen);
+                ssize_t k = read(0, pend + plen, sizeof(pend) - plen);
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k <= 0)
@@ -626,7 +632,7 @@ static int run_tty(void) {
                 }
                 bool empty = true;
                 for (size_t i = 0; i < llen && empty; i++)
-                        empty = strchr(" \t\r\n", line[i]) != NULL;
+                        empty = is_space(line[i]);
                 if (!clen && empty)
                         continue;
                 if (clen + llen > REPL_CELL_MAX)
