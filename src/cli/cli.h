@@ -37,6 +37,7 @@ int cmd_keys(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_repl(int argc, char **argv);
 
 /* Flags from a table (opts.c). Each subcommand lists its options once,
  * as cli_opt entries ending with CLI_END; cli_parse() runs getopt_long

@@ -17,6 +17,7 @@ static const struct command {
         {"audit", cmd_audit, "the tamper-evident record of every run"},
         {"serve", cmd_serve, "the execution service (HTTP/JSON API)"},
         {"keys", cmd_keys, "API keys of airlock serve"},
+        {"repl", cmd_repl, "a live sandbox that keeps state between cells"},
         {"mcp", cmd_mcp, "a Model Context Protocol server on stdio"},
         {"agent", cmd_agent, "a model writes code, airlock runs it, until an answer"},
         {"doctor", cmd_doctor, "report which protections this host gives"},
@@ -41,8 +42,8 @@ static void usage(FILE *f) {
                         commands[i].summary);
         fprintf(f, "\n'airlock COMMAND --help' for a command's options; "
                    "man airlock-run, airlock-check,\n"
-                   "airlock-extract, airlock-serve, airlock-mcp, airlock-agent,\n"
-                   "airlock-audit, airlock-doctor.\n");
+                   "airlock-extract, airlock-serve, airlock-repl, airlock-mcp,\n"
+                   "airlock-agent, airlock-audit, airlock-doctor.\n");
 }
 
 struct cli_main_clock cli_main_clock;

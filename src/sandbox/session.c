@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "json.h"
 #include "macro.h"
 #include "sandbox.h"
 #include "spec.h"
@@ -498,6 +499,68 @@ void al_cell_result_clear(al_cell_result *r) {
         free(r->out);
         free(r->err);
         *r = (al_cell_result){0};
+}
+
+const char *al_cell_status_name(enum al_cell_status st) {
+        static const char *const names[] = {"ok", "error", "timeout",
+                                            "session_dead"};
+        return (unsigned)st < ARRAY_SIZE(names) ? names[st] : "session_dead";
+}
+
+json_t *al_cell_result_json(const al_cell_result *c, const char *session_id,
+                            const char *end_reason) {
+        char cid[128];
+        snprintf(cid, sizeof(cid), "%s.%" PRIu64, session_id, c->seq);
+        json_t *o = json_pack("{s:s,s:s,s:I,s:s}", "id", cid, "session_id",
+                              session_id, "seq", (json_int_t)c->seq, "status",
+                              al_cell_status_name(c->status));
+        if (!o)
+                return NULL;
+        json_t *ec = json_object_get(c->reply, "execution_count");
+        if (json_is_integer(ec))
+                json_object_set(o, "execution_count", ec);
+        json_object_set_new(
+                o, "stdout",
+                al_jstrn(c->out ? (const void *)c->out : "", c->out_len));
+        json_object_set_new(
+                o, "stderr",
+                al_jstrn(c->err ? (const void *)c->err : "", c->err_len));
+        json_object_set_new(o, "stdout_truncated",
+                            json_boolean(c->out_truncated));
+        json_object_set_new(o, "stderr_truncated",
+                            json_boolean(c->err_truncated));
+        /* results: MIME bundles, as Jupyter's data */
+        json_t *res = json_array(), *r;
+        size_t i;
+        json_array_foreach(json_object_get(c->reply, "results"), i, r) {
+                json_t *d = json_object_get(r, "data");
+                if (json_is_object(d))
+                        json_array_append(res, d);
+        }
+        json_object_set_new(o, "results", res);
+        json_t *err = json_object_get(c->reply, "error");
+        if (json_is_object(err))
+                json_object_set(o, "error", err);
+        json_t *hit = json_array();
+        char hits[sizeof(c->limits_hit)];
+        snprintf(hits, sizeof(hits), "%s", c->limits_hit);
+        char *sv = NULL;
+        for (char *t = strtok_r(hits, ",", &sv); t;
+             t = strtok_r(NULL, ",", &sv))
+                json_array_append_new(hit, json_string(t));
+        json_object_set_new(o, "limits_hit", hit);
+        json_object_set_new(o, "wall_ms", json_integer((json_int_t)c->wall_ms));
+        json_object_set_new(o, "cpu_ms", json_integer((json_int_t)c->cpu_ms));
+        if (c->reason[0])
+                json_object_set_new(o, "reason", al_jstr(c->reason));
+        if (c->status == AL_CELL_DEAD) {
+                json_object_set_new(o, "session_status", json_string("ended"));
+                json_object_set_new(o, "session_end_reason",
+                                    al_jstr(end_reason && end_reason[0]
+                                                    ? end_reason
+                                                    : "exited"));
+        }
+        return o;
 }
 
 /* Write the request within the cell's deadline; false if it could not

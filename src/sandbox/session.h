@@ -78,6 +78,19 @@ typedef struct al_cell_result {
 } al_cell_result;
 void al_cell_result_clear(al_cell_result *r);
 
+/* A cell as every door answers it (HTTP, airlock repl --json): {"id":
+ * "SESSION.SEQ", "session_id", "seq", "status": "ok" | "error" |
+ * "timeout" | "session_dead", "execution_count", "stdout", "stderr",
+ * "stdout_truncated", "stderr_truncated", "results": [MIME bundles],
+ * "error"?, "limits_hit": [...], "wall_ms", "cpu_ms", "reason"?, and for
+ * a dead session "session_status": "ended" and "session_end_reason"
+ * (end_reason, or "exited")}. A new reference, NULL without memory. */
+struct json_t *al_cell_result_json(const al_cell_result *c,
+                                   const char *session_id,
+                                   const char *end_reason);
+/* The status word of a cell, as in the JSON and the audit record. */
+const char *al_cell_status_name(enum al_cell_status st);
+
 /* Run one cell. -EBUSY while another cell runs, -EPIPE (r->status DEAD
  * and r->reason) when the session has ended; 0 when r holds the cell. */
 int al_session_exec(al_session *s, const char *code, size_t len,

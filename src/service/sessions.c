@@ -559,57 +559,8 @@ out:
 
 static json_t *cell_json(const struct sess *x, const al_cell_result *c,
                          const char *findings) {
-        char cid[AL_AUDIT_CELL_ID_SIZE];
-        snprintf(cid, sizeof(cid), "%s.%" PRIu64, x->id, c->seq);
-        static const char *const ST[] = {"ok", "error", "timeout",
-                                         "session_dead"};
-        json_t *o =
-                json_pack("{s:s,s:s,s:I,s:s}", "id", cid, "session_id", x->id,
-                          "seq", (json_int_t)c->seq, "status", ST[c->status]);
-        json_t *ec = json_object_get(c->reply, "execution_count");
-        if (json_is_integer(ec))
-                json_object_set(o, "execution_count", ec);
-        json_object_set_new(
-                o, "stdout",
-                al_jstrn(c->out ? (const void *)c->out : "", c->out_len));
-        json_object_set_new(
-                o, "stderr",
-                al_jstrn(c->err ? (const void *)c->err : "", c->err_len));
-        json_object_set_new(o, "stdout_truncated",
-                            json_boolean(c->out_truncated));
-        json_object_set_new(o, "stderr_truncated",
-                            json_boolean(c->err_truncated));
-        /* results: MIME bundles, as Jupyter's data */
-        json_t *res = json_array(), *r;
-        size_t i;
-        json_array_foreach(json_object_get(c->reply, "results"), i, r) {
-                json_t *d = json_object_get(r, "data");
-                if (json_is_object(d))
-                        json_array_append(res, d);
-        }
-        json_object_set_new(o, "results", res);
-        json_t *err = json_object_get(c->reply, "error");
-        if (json_is_object(err))
-                json_object_set(o, "error", err);
-        json_t *hit = json_array();
-        char hits[sizeof(c->limits_hit)];
-        snprintf(hits, sizeof(hits), "%s", c->limits_hit);
-        char *sv = NULL;
-        for (char *t = strtok_r(hits, ",", &sv); t;
-             t = strtok_r(NULL, ",", &sv))
-                json_array_append_new(hit, json_string(t));
-        json_object_set_new(o, "limits_hit", hit);
-        json_object_set_new(o, "wall_ms", json_integer((json_int_t)c->wall_ms));
-        json_object_set_new(o, "cpu_ms", json_integer((json_int_t)c->cpu_ms));
-        if (c->reason[0])
-                json_object_set_new(o, "reason", json_string(c->reason));
-        if (c->status == AL_CELL_DEAD) {
-                json_object_set_new(o, "session_status", json_string("ended"));
-                json_object_set_new(
-                        o, "session_end_reason",
-                        json_string(x->reason[0] ? x->reason : "exited"));
-        }
-        if (findings) {
+        json_t *o = al_cell_result_json(c, x->id, x->reason);
+        if (o && findings) {
                 json_t *f = json_loads(findings, 0, NULL);
                 if (f)
                         json_object_set_new(o, "findings", f);
