@@ -7,6 +7,7 @@
 #   make bench      install the peers, build, run every benchmark (cold start,
 #                   check, extract, audit, serve; see bench/README.md)
 #   make bench-serve  the airlock serve benchmark alone
+#   make bench-sessions  the sessions benchmark alone
 #   make asan       build + unit tests with -fsanitize=address,undefined
 #   make install    install binary and man pages under $(PREFIX)
 
@@ -75,7 +76,7 @@ APP_OBJ := $(APP_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/serve/openapi-data.o
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check unit e2e demo serve bench bench-serve bench-audit bench-check bench-extract asan install clean format checksrc
+.PHONY: all deps check unit e2e demo serve bench bench-serve bench-sessions bench-audit bench-check bench-extract asan install clean format checksrc
 
 all: $(BUILD)/airlock $(BUILD)/libairlock.a
 
@@ -185,6 +186,13 @@ bench: deps
 	/usr/bin/python3 bench/audit.py --airlock $(BUILD)/airlock --append $(BUILD)/bench/audit-append \
 	        --out $(BUILD)/bench $(AUDIT_BENCH_ARGS)
 	/usr/bin/python3 bench/serve.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(SERVE_BENCH_ARGS)
+	/usr/bin/python3 bench/sessions.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(SESSIONS_BENCH_ARGS)
+
+# Sessions alone (bench/sessions.py): a cell's round trip over HTTP, a
+# session's creation next to a cold one-shot run, an idle session's memory.
+bench-sessions: deps
+	$(MAKE) all
+	/usr/bin/python3 bench/sessions.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(SESSIONS_BENCH_ARGS)
 
 # airlock serve alone (bench/serve.py): HTTP latency next to the CLI and the
 # bare runtime, 32-client throughput next to the CLI's, idle memory.
