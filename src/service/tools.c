@@ -801,8 +801,16 @@ static json_t *run_cell(const struct srv_request *base, json_t *args) {
         rs = (struct srv_response){0};
         session_call(base, "POST", rest, text, strlen(text), &rs);
         free(text);
-        if (rs.status != 200)
-                return session_refusal(&rs);
+        if (rs.status != 200) {
+                /* 422: the policy refused the cell, "rejected" as a run's */
+                bool rejected = rs.status == 422;
+                json_t *res = session_refusal(&rs);
+                json_t *sc = json_object_get(res, "structuredContent");
+                if (rejected && json_is_object(sc))
+                        json_object_set_new(sc, "status",
+                                            json_string("rejected"));
+                return res;
+        }
         json_t *r = response_json(&rs);
         json_t *res = r ? cell_result(r)
                         : tool_error("no answer from the sessions service");
