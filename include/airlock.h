@@ -230,6 +230,7 @@ size_t al_languages_count(void);
 const char *al_language_name(size_t i);
 const char *al_language_describe(size_t i);
 bool al_language_available(size_t i); /* its runtime exists on this host */
+bool al_language_sessions(size_t i);  /* it has a session driver */
 
 /* Result as one JSON object (newly allocated string). */
 char *al_result_to_json(const al_result *r, bool pretty);

@@ -29,6 +29,18 @@
 
 const char agent_default_system[] =
         "You solve problems by writing and running code. You have a tool, "
+        "run_code, that runs code in a sandbox (no network; python with "
+        "numpy, pandas and matplotlib, node, bash, C) and returns its "
+        "output. For python, node and bash the sandbox lives for the whole "
+        "task, like a notebook: variables, imports and files from one call "
+        "are there in the next, and the value of the last expression is "
+        "shown. Use it to compute anything you are not sure of. If you "
+        "cannot call tools, put the code in one fenced Markdown code block "
+        "with its language (```python) and you will get its output in the "
+        "next message. When you have the result, answer in plain text "
+        "without code blocks.";
+const char agent_oneshot_system[] =
+        "You solve problems by writing and running code. You have a tool, "
         "run_code, that runs a program in a fresh sandbox (no network, "
         "nothing kept between runs, python with numpy, pandas and "
         "matplotlib, node, bash, C) and returns its output. Use it to "
@@ -36,6 +48,11 @@ const char agent_default_system[] =
         "put the code in one fenced Markdown code block with its language "
         "(```python) and you will get its output in the next message. When "
         "you have the result, answer in plain text without code blocks.";
+
+/* Limits that hold for a whole session (set when it starts), not for one
+ * of its cells. */
+static const char *const SESSION_LIMITS[] = {"memory_mb", "pids", "disk_mb",
+                                             "open_files", NULL};
 
 static volatile sig_atomic_t stopping;
 
@@ -66,15 +83,41 @@ static char *request_body(struct agent *a) {
                                            json_object_get(x, "name")),
                                    "run_code"))
                                 continue;
+                        /* the agent picks the session, not the model */
+                        json_t *params = json_deep_copy(
+                                json_object_get(x, "inputSchema"));
+                        json_object_del(json_object_get(params, "properties"),
+                                        "session_id");
                         json_array_append_new(
                                 fns,
-                                json_pack("{s:s,s:{s:O,s:O,s:O}}", "type",
+                                json_pack("{s:s,s:{s:O,s:s,s:o}}", "type",
                                           "function", "function", "name",
                                           json_object_get(x, "name"),
                                           "description",
-                                          json_object_get(x, "description"),
-                                          "parameters",
-                                          json_object_get(x, "inputSchema")));
+                                          a->sessions
+                                                  ? "Run code in this task's "
+                                                    "sandbox for its language "
+                                                    "(no network, every limit "
+                                                    "enforced) and return its "
+                                                    "status, stdout, stderr "
+                                                    "and results. For python, "
+                                                    "node and bash the sandbox "
+                                                    "lives for the whole task: "
+                                                    "variables, imports and "
+                                                    "files in /workspace stay "
+                                                    "from one call to the next "
+                                                    "and the last expression's "
+                                                    "value is returned; other "
+                                                    "languages run in a fresh "
+                                                    "sandbox each time."
+                                                  : "Run a program in a fresh, "
+                                                    "isolated sandbox (no "
+                                                    "network, every limit "
+                                                    "enforced) and return its "
+                                                    "status, stdout, stderr "
+                                                    "and resource use. Nothing "
+                                                    "persists between calls.",
+                                          "parameters", params));
                 }
                 json_decref(t);
                 json_object_set_new(req, "tools", fns);
@@ -186,9 +229,96 @@ static json_t *ask(struct agent *a, al_error *err) {
         return msg;
 }
 
+/* The profile name of a language (or alias), and whether it keeps
+ * sessions; false for an unknown one. */
+static bool session_language(const char *lang, char *name, size_t size) {
+        al_spec *t = al_spec_new();
+        al_error e = {0};
+        bool ok = t && lang && al_spec_set_language(t, lang, &e) == 0;
+        if (ok)
+                snprintf(name, size, "%s", al_spec_language(t));
+        al_spec_free(t);
+        if (!ok)
+                return false;
+        for (size_t i = 0; i < al_languages_count(); i++)
+                if (!strcmp(al_language_name(i), name))
+                        return al_language_sessions(i) &&
+                               al_language_available(i);
+        return false;
+}
+
+static bool is_session_limit(const char *k) {
+        for (const char *const *l = SESSION_LIMITS; *l; l++)
+                if (!strcmp(*l, k))
+                        return true;
+        return false;
+}
+
+/* The task's session for lang, started on first use with the operator's
+ * --limit values: its id (owned by a->session_ids), or NULL and why in
+ * note (the run then goes to a fresh sandbox). */
+static const char *task_session(struct agent *a, const char *lang, char *note,
+                                size_t size) {
+        json_t *have = json_object_get(a->session_ids, lang);
+        if (json_is_string(have))
+                return json_string_value(have);
+        if (have) {
+                /* it failed once this task: not started again per call */
+                snprintf(note, size,
+                         "[the %s session could not start; this ran in a "
+                         "fresh sandbox, nothing is kept]\n",
+                         lang);
+                return NULL;
+        }
+        if (!a->session_ids)
+                a->session_ids = json_object();
+        json_t *args = json_pack("{s:s}", "language", lang);
+        if (a->limits)
+                json_object_set(args, "limits", a->limits);
+        al_result *left = NULL;
+        json_t *r =
+                srv_api_call_tool(&a->caller, "create_session", args, &left);
+        al_result_free(left);
+        json_decref(args);
+        const char *id = json_string_value(
+                json_object_get(json_object_get(r, "structuredContent"), "id"));
+        if (id && !json_is_true(json_object_get(r, "isError"))) {
+                json_object_set_new(a->session_ids, lang, json_string(id));
+                json_decref(r);
+                return json_string_value(json_object_get(a->session_ids, lang));
+        }
+        json_object_set_new(a->session_ids, lang, json_null());
+        const char *why = json_string_value(json_object_get(
+                json_array_get(json_object_get(r, "content"), 0), "text"));
+        snprintf(note, size,
+                 "[the %s session could not start (%.300s); this ran in a "
+                 "fresh sandbox, nothing is kept]\n",
+                 lang, why ? why : "no answer");
+        json_decref(r);
+        return NULL;
+}
+
+void agent_close_sessions(struct agent *a) {
+        const char *lang;
+        json_t *id;
+        json_object_foreach(a->session_ids, lang, id) {
+                if (!json_is_string(id))
+                        continue;
+                json_t *args = json_pack("{s:O}", "session_id", id);
+                al_result *left = NULL;
+                json_decref(srv_api_call_tool(&a->caller, "close_session", args,
+                                              &left));
+                al_result_free(left);
+                json_decref(args);
+        }
+        json_object_clear(a->session_ids);
+}
+
 /* Run one program through the run_code tool; the text for the model. */
 static char *run(struct agent *a, unsigned turn, const char *via,
                  json_t *args) {
+        /* the agent picks the session: one the model names is not its */
+        json_object_del(args, "session_id");
         /* the operator's --limit values are defaults and ceilings: the
          * model may ask for less, never for more */
         json_t *lim = json_object_get(args, "limits"), *v;
@@ -217,7 +347,33 @@ static char *run(struct agent *a, unsigned turn, const char *via,
                                 json_object_set(lim, k, v);
                 }
         } else if (a->limits && !lim)
-                json_object_set(args, "limits", a->limits);
+                json_object_set_new(args, "limits", lim = json_copy(a->limits));
+        char lang[64], note[512] = "";
+        const char *sid = NULL;
+        if (a->sessions && session_language(json_string_value(json_object_get(
+                                                    args, "language")),
+                                            lang, sizeof(lang)))
+                sid = task_session(a, lang, note, sizeof(note));
+        if (sid) {
+                /* memory, pids, disk and open files are the session's,
+                 * set when it started (the operator's --limit values): a
+                 * cell takes wall, cpu and output */
+                lim = json_object_get(args, "limits");
+                const char *lk;
+                json_t *lv;
+                void *tmp;
+                json_object_foreach_safe(lim, tmp, lk, lv) {
+                        if (!is_session_limit(lk))
+                                continue;
+                        size_t used = strlen(note);
+                        snprintf(note + used, sizeof(note) - used,
+                                 "[limits.%s is the session's, set when it "
+                                 "started; not changed for one call]\n",
+                                 lk);
+                        json_object_del(lim, lk);
+                }
+                json_object_set_new(args, "session_id", json_string(sid));
+        }
         al_result *left = NULL;
         json_t *r = srv_api_call_tool(&a->caller, "run_code", args, &left);
         al_result_free(left);
@@ -227,6 +383,7 @@ static char *run(struct agent *a, unsigned turn, const char *via,
         size_t n = 0;
         FILE *f = open_memstream(&text, &n);
         if (f) {
+                fputs(note, f);
                 json_array_foreach(content, i, x) {
                         const char *type =
                                 json_string_value(json_object_get(x, "type"));
@@ -244,14 +401,15 @@ static char *run(struct agent *a, unsigned turn, const char *via,
                 fclose(f);
         }
         json_t *sc = json_object_get(r, "structuredContent");
-        json_array_append_new(
-                a->runs, json_pack("{s:I,s:s,s:O*,s:O*,s:O*,s:O*,s:s}", "turn",
-                                   (json_int_t)turn, "via", via, "language",
-                                   json_object_get(args, "language"), "code",
-                                   json_object_get(args, "code"), "status",
-                                   json_object_get(sc, "status"), "audit_id",
-                                   json_object_get(sc, "id"), "result",
-                                   text ? text : ""));
+        json_t *entry = json_pack(
+                "{s:I,s:s,s:O*,s:O*,s:O*,s:O*,s:s}", "turn", (json_int_t)turn,
+                "via", via, "language", json_object_get(args, "language"),
+                "code", json_object_get(args, "code"), "status",
+                json_object_get(sc, "status"), "audit_id",
+                json_object_get(sc, "id"), "result", text ? text : "");
+        if (sid)
+                json_object_set_new(entry, "session_id", json_string(sid));
+        json_array_append_new(a->runs, entry);
         json_decref(r);
         return text;
 }
@@ -393,6 +551,8 @@ void agent_loop(struct agent *a, const char *problem) {
                 if (!turn_step(a, a->turns))
                         break;
         }
+        /* the task is over: so are its sessions */
+        agent_close_sessions(a);
 }
 
 void agent_free(struct agent *a) {
@@ -400,5 +560,6 @@ void agent_free(struct agent *a) {
         json_decref(a->messages);
         json_decref(a->runs);
         json_decref(a->limits);
-        a->last = a->messages = a->runs = a->limits = NULL;
+        json_decref(a->session_ids);
+        a->last = a->messages = a->runs = a->limits = a->session_ids = NULL;
 }

@@ -14,14 +14,20 @@
 
 #include "service.h"
 
-/* The system prompt unless --system replaces it. */
+/* The system prompt unless --system replaces it: with sessions (the
+ * default), and with --no-session. */
 extern const char agent_default_system[];
+extern const char agent_oneshot_system[];
 
 struct agent {
         /* settings */
         const char *base, *model, *key, *system, *default_lang;
         char url[2048];
         bool tools; /* offer run_code as a tool */
+        /* one session per language for the whole task (the default), so
+         * that the model's variables, imports and files survive between
+         * turns; false (--no-session): every run in a fresh sandbox */
+        bool sessions;
         bool auto_mode;
         unsigned max_turns, retries;
         long timeout_ms;
@@ -38,11 +44,16 @@ struct agent {
         char failure[600];
         unsigned turns;
         json_t *last; /* the last reply, which answer points into */
+        /* the task's sessions: {language: session id} */
+        json_t *session_ids;
 };
 
 /* Solve problem: turns until an answer, max_turns, a model failure or
  * agent_stop. */
 void agent_loop(struct agent *a, const char *problem);
+/* End the task's sessions (each audited as closed); agent_loop does it
+ * when the loop ends. */
+void agent_close_sessions(struct agent *a);
 /* Drop what the loop and the settings hold (limits included). */
 void agent_free(struct agent *a);
 /* Stop the loop and cancel the runs in flight; async-signal-safe. */

@@ -24,6 +24,8 @@
 
 /* The model endpoint failed (after the retries): a distinct exit status. */
 #define EXIT_MODEL 9
+/* Sessions of one task at once: one per language that keeps them. */
+#define AGENT_MAX_SESSIONS 4
 
 /* --help: the usage, the table's lines (cmd_agent), the notes. */
 /* clang-format off */
@@ -31,7 +33,8 @@ static const char usage[] =
 "Usage: airlock agent [OPTIONS] PROBLEM|-\n"
 "\n"
 "Ask a model (any OpenAI-compatible chat-completions endpoint) to solve\n"
-"PROBLEM by writing code; run that code in fresh sandboxes and send the\n"
+"PROBLEM by writing code; run that code in a sandbox (one session per\n"
+"language for the task, or fresh sandboxes with --no-session) and send the\n"
 "results back until the model gives a final answer. See airlock-agent(1).\n"
 "\n";
 static const char notes[] =
@@ -157,6 +160,7 @@ static int report(const struct agent *a, bool json) {
                                   (json_int_t)a->turns, "model", a->model,
                                   "mode", a->tools ? "tools" : "markdown",
                                   "runs", a->runs, "messages", a->messages);
+                json_object_set_new(t, "sessions", json_boolean(a->sessions));
                 if (a->failure[0])
                         json_object_set_new(t, "error", al_jstr(a->failure));
                 char *s = json_dumps(t, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -187,12 +191,16 @@ int cmd_agent(int argc, char **argv) {
                           .timeout_ms = 60000,
                           .tools = true,
                           .auto_mode = true,
+                          .sessions = true,
                           .default_lang = "python",
                           .system = agent_default_system};
-        struct srv_config cfg = {
-                .policy_mode = "record", .workers = 1, .queue = 1};
+        struct srv_config cfg = {.policy_mode = "record",
+                                 .workers = 1,
+                                 .queue = 1,
+                                 .max_sessions = AGENT_MAX_SESSIONS,
+                                 .max_sessions_per_key = AGENT_MAX_SESSIONS};
         const char *key_env = "OPENAI_API_KEY";
-        bool json = false;
+        bool json = false, no_session = false;
         a.base = secure_getenv("AIRLOCK_AGENT_BASE_URL");
         if (!a.base)
                 a.base = secure_getenv("OPENAI_BASE_URL");
@@ -235,6 +243,11 @@ int cmd_agent(int argc, char **argv) {
 "  --limit NAME=VALUE     a limit for every run (repeatable), as run\n"
 "At most 8 runs per reply; further tool calls or code blocks are answered\n"
 "\"not run\".\n"),
+                CLI_OPT_FLAG("no-session", &no_session,
+"  --no-session           run every program in a fresh sandbox; by default\n"
+"                         python, node and bash code runs in one session\n"
+"                         per language for the whole task (variables and\n"
+"                         files survive between turns), ended with it\n"),
                 CLI_OPT_FLAG("json", &json,
 "  --json                 print the whole transcript as JSON\n"),
                 CLI_END};
@@ -252,6 +265,9 @@ int cmd_agent(int argc, char **argv) {
         }
         if (settle(&a, key_env) < 0)
                 return EXIT_USAGE;
+        a.sessions = !no_session;
+        if (no_session && a.system == agent_default_system)
+                a.system = agent_oneshot_system;
         char *problem = read_problem(argv[optind]);
         if (!problem || !*problem) {
                 cli_error("the problem is empty");
@@ -280,6 +296,8 @@ int cmd_agent(int argc, char **argv) {
         int rc = report(&a, json);
         agent_free(&a);
         free(problem);
+        /* the loop closed its sessions; a signal may have cut it short */
+        srv_api_sessions_end_all(rc == EXIT_CANCELLED ? "shutdown" : "closed");
         srv_api_fini();
         return rc;
 }

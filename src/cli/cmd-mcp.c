@@ -19,15 +19,18 @@ static const char usage[] =
 "Usage: airlock mcp [--state DIR] [--policy FILE] [--policy-mode MODE]\n"
 "\n"
 "A Model Context Protocol server on stdin/stdout (newline-delimited\n"
-"JSON-RPC 2.0) with the tools run_code, check_code and list_languages.\n"
-"Every run_code call is validated, sandboxed and audited (source mcp, actor\n"
-"user:NAME) as airlock run would. Logs go to stderr. See airlock-mcp(1).\n"
+"JSON-RPC 2.0) with the tools run_code, check_code, list_languages,\n"
+"create_session, close_session, upload_file and download_file. Every\n"
+"run_code call and session step is validated, sandboxed and audited\n"
+"(source mcp, actor user:NAME) as airlock run would. Logs go to stderr.\n"
+"See airlock-mcp(1).\n"
 "\n";
 static const char notes[] =
 "  -h, --help             this help\n"
 "\n"
 "An MCP host starts it as a command, e.g. {\"command\": \"airlock\",\n"
-"\"args\": [\"mcp\"]}. It exits 0 when stdin closes.\n";
+"\"args\": [\"mcp\"]}. It exits 0 when stdin closes; the sessions it\n"
+"started (at most 8 at once) end then, audited.\n";
 /* clang-format on */
 
 static volatile sig_atomic_t stopping;
@@ -67,9 +70,16 @@ int mcp_local_start(struct srv_config *c) {
         return EXIT_OK;
 }
 
+/* Live sessions one airlock mcp holds at once: each is a sandbox with
+ * its own memory limit, and one host connection has no need of more. */
+#define MCP_MAX_SESSIONS 8
+
 int cmd_mcp(int argc, char **argv) {
-        struct srv_config cfg = {.policy_mode = "record", .workers = 1,
-                                 .queue = 1};
+        struct srv_config cfg = {.policy_mode = "record",
+                                 .workers = 1,
+                                 .queue = 1,
+                                 .max_sessions = MCP_MAX_SESSIONS,
+                                 .max_sessions_per_key = MCP_MAX_SESSIONS};
         /* clang-format off */
         const struct cli_opt opts[] = {
                 CLI_OPT_CALL("state", set_local, &cfg, 0,
@@ -148,6 +158,10 @@ int cmd_mcp(int argc, char **argv) {
                 overlong = false;
         }
         free(line);
+        /* the sessions made here live as long as the host's connection:
+         * stdin closed ends them ("closed"), a signal too ("shutdown"),
+         * each with its ended record before the audit log closes */
+        srv_api_sessions_end_all(stopping ? "shutdown" : "closed");
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         srv_api_fini();

@@ -411,3 +411,8 @@ bool al_language_available(size_t i) {
         const al_profile *p = al_profile_at(i);
         return p && al_profile_available(p);
 }
+
+bool al_language_sessions(size_t i) {
+        const al_profile *p = al_profile_at(i);
+        return p && p->session_run;
+}

@@ -46,12 +46,12 @@ static json_t *tools_call(struct mcp_session *s, json_t *id, json_t *params,
                 return rpc_error(id, RPC_INVALID_PARAMS,
                                  "tools/call wants {name, arguments}");
         const char *n = json_string_value(name);
-        if (strcmp(n, "run_code") && strcmp(n, "check_code") &&
-            strcmp(n, "list_languages")) {
-                char msg[160];
+        if (!srv_api_has_tool(n)) {
+                char msg[256];
                 snprintf(msg, sizeof(msg),
                          "unknown tool '%.64s' (run_code, check_code, "
-                         "list_languages)",
+                         "list_languages, create_session, close_session, "
+                         "upload_file, download_file)",
                          n);
                 return rpc_error(id, RPC_INVALID_PARAMS, msg);
         }
@@ -81,9 +81,13 @@ static json_t *initialize(struct mcp_session *s, json_t *id, json_t *params) {
                           AIRLOCK_VERSION, "instructions",
                           "run_code runs a program in a fresh sandbox with no "
                           "network and returns stdout, stderr, status and "
-                          "saved images; check_code reports static findings; "
-                          "list_languages lists the languages. Every run is "
-                          "audited."));
+                          "saved images; create_session starts a sandbox "
+                          "that keeps its variables and files between "
+                          "run_code calls that pass its session_id "
+                          "(upload_file and download_file move files, "
+                          "close_session ends it); check_code reports "
+                          "static findings; list_languages lists the "
+                          "languages. Every run and cell is audited."));
 }
 
 /* One parsed message: a response, or NULL (notification, response). */

@@ -2,9 +2,10 @@
 #pragma once
 /*
  * The Model Context Protocol server (mcp.c): JSON-RPC 2.0 messages in,
- * answers out, the service's tools (run_code, check_code, list_languages:
- * src/service/tools.c), so that a run from an MCP host is validated,
- * limited and audited exactly like one over /v1/execute (source "mcp").
+ * answers out, the service's tools (run_code, check_code, list_languages
+ * and the session tools: src/service/tools.c), so that a run or a cell
+ * from an MCP host is validated, limited and audited exactly like one
+ * over /v1/execute or /v1/sessions (source "mcp").
  * Two transports use it: stdio (cmd-mcp.c, one message per line) and
  * Streamable HTTP at /mcp on airlock serve (serve-routes.c).
  */

@@ -693,3 +693,9 @@ fail:
         *code = NULL;
         return -1;
 }
+
+int srv_api_get_bytes(json_t *o, const char *key, const char *key64,
+                      unsigned char **data, size_t *len, bool *present,
+                      struct srv_response *rs) {
+        return get_bytes(o, key, key64, "", data, len, present, rs);
+}

@@ -96,6 +96,11 @@ struct srv_session_opts {
 int srv_api_build_session(json_t *req, al_spec *s, const al_key_info *key,
                           struct srv_session_opts *o, struct srv_response *rs,
                           al_audit_who *who);
+/* key or key64 (base64) of o, one of them, into data (malloc'ed; NULL
+ * when neither is there, *present false): 0, or -1 and a 400 in rs. */
+int srv_api_get_bytes(json_t *o, const char *key, const char *key64,
+                      unsigned char **data, size_t *len, bool *present,
+                      struct srv_response *rs);
 /* The body of POST /v1/sessions/{id}/execute: the code (the caller frees
  * it), the cell's limits (l holds the session's defaults on entry),
  * stream and policy_mode: 0, or -1 and the response. */

@@ -223,8 +223,11 @@ json_t *srv_api_languages(void);
 
 /* The tools a model is offered (tools.c), for MCP's tools/list and the
  * agent: {tools: [{name, title, description, inputSchema, annotations}]}
- * for run_code, check_code and list_languages. */
+ * for run_code, check_code, list_languages, create_session,
+ * close_session, upload_file and download_file. */
 json_t *srv_api_tools(void);
+/* Whether name is one of those tools. */
+bool srv_api_has_tool(const char *name);
 /* Call a tool by name on behalf of base (who asks; source "mcp" when
  * NULL): the tool result ({content, structuredContent?, isError}), a new
  * reference, or NULL when out of memory. *leftover: a finished run to

@@ -1,10 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* The tools a model is offered, run_code, check_code and list_languages:
- * their JSON Schemas and their results (text for the model, structured
- * content, images), on top of the service. MCP (src/serve/mcp.c) offers
- * them over JSON-RPC, the agent (src/agent/) as functions of a chat
- * completion; a run is validated, limited and audited exactly like one
- * over POST /v1/execute. */
+/* The tools a model is offered, run_code, check_code, list_languages and
+ * the session tools create_session, close_session, upload_file and
+ * download_file: their JSON Schemas and their results (text for the
+ * model, structured content, images), on top of the service. MCP
+ * (src/serve/mcp.c) offers them over JSON-RPC, the agent (src/agent/) as
+ * functions of a chat completion; a run is validated, limited and audited
+ * exactly like one over POST /v1/execute, and every session call goes
+ * through srv_api_sessions as the HTTP routes do (the same owner, caps,
+ * audit records).
+ *
+ * One tool per action, not one "session" tool with an action argument:
+ * hosts list tools by name and show each one's schema to the model and
+ * the user (approval prompts name the tool), a small schema with every
+ * field required that the action needs is what models fill in best, and
+ * annotations (destructiveHint for close_session, readOnlyHint for
+ * download_file) are per tool. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +22,7 @@
 
 #include "airlock.h"
 #include "json.h"
+#include "service-internal.h"
 #include "service.h"
 #include "util.h"
 
@@ -24,6 +35,12 @@ static const char *const IMAGE_MIMES[] = {"image/png",  "image/jpeg",
 /* Most bytes of stdout or stderr quoted in a text block (the whole of both
  * is in structuredContent). */
 #define TEXT_QUOTE (64u << 10)
+/* The largest file download_file returns: its base64 must fit in one MCP
+ * message (MCP_MAX_MESSAGE, 16 MiB) with room to spare; a larger one is
+ * refused with its size, never cut. */
+#define DOWNLOAD_MAX (8u << 20)
+/* Longest session id the tools pass on (the service's are shorter). */
+#define SESSION_ID_MAX 64
 
 /* --- tools --------------------------------------------------------------- */
 
@@ -59,6 +76,123 @@ static json_t *language_schema(void) {
                          "are installed)");
 }
 
+static json_t *session_id_schema(const char *what) {
+        return json_pack("{s:s,s:i,s:i,s:s}", "type", "string", "minLength", 1,
+                         "maxLength", SESSION_ID_MAX, "description", what);
+}
+
+/* Limits of a session: the sandbox's (memory, pids, disk, open files) and
+ * its cells' defaults (wall, cpu, output). */
+static json_t *session_limits_schema(void) {
+        json_t *l = limits_schema();
+        json_object_set_new(l, "description",
+                            json_string("limits of the session: memory_mb, "
+                                        "pids, disk_mb and open_files hold "
+                                        "for its whole life; wall_ms, cpu_ms "
+                                        "and output_bytes are each cell's "
+                                        "defaults"));
+        return l;
+}
+
+static json_t *session_tools(json_t *tools) {
+        json_t *files = json_pack(
+                "{s:s,s:{s:s,s:{s:{s:s},s:{s:s},s:{s:s}},s:[s],s:b},s:i}",
+                "type", "array", "items", "type", "object", "properties",
+                "path", "type", "string", "content", "type", "string",
+                "content_base64", "type", "string", "required", "path",
+                "additionalProperties", 0, "maxItems", 256);
+        json_array_append_new(
+                tools,
+                json_pack("{s:s,s:s,s:s,s:{s:s,s:{s:o,s:o,s:{s:s,s:i,s:s},s:{s:"
+                          "s,s:i,s:s},s:{s:s,s:i,s:s},s:o},s:[s],s:b},s:{s:b,s:"
+                          "b,s:b}}",
+                          "name", "create_session", "title",
+                          "Start a sandbox session", "description",
+                          "Start a sandbox that stays alive between calls (no "
+                          "network, read-only system, its own /workspace, "
+                          "every limit enforced), running an interpreter "
+                          "(python, node or bash). Pass the returned "
+                          "session_id to run_code: variables, imports and "
+                          "files persist from one call to the next, as in a "
+                          "notebook. The session ends at close_session, after "
+                          "idle_timeout_s without a call, or at "
+                          "max_lifetime_s.",
+                          "inputSchema", "type", "object", "properties",
+                          "language", language_schema(), "limits",
+                          session_limits_schema(), "idle_timeout_s", "type",
+                          "integer", "minimum", 1, "description",
+                          "end the session after this many seconds without a "
+                          "call (default 600)",
+                          "max_lifetime_s", "type", "integer", "minimum", 1,
+                          "description",
+                          "end the session this many seconds after its start "
+                          "(default: the server's, 3600)",
+                          "max_cells", "type", "integer", "minimum", 1,
+                          "description", "run_code calls it takes at most",
+                          "files", files, "required", "language",
+                          "additionalProperties", 0, "annotations",
+                          "readOnlyHint", 0, "destructiveHint", 0,
+                          "openWorldHint", 0));
+        json_array_append_new(
+                tools,
+                json_pack("{s:s,s:s,s:s,s:{s:s,s:{s:o},s:[s],s:b},s:{s:b,s:"
+                          "b,s:b,s:b}}",
+                          "name", "close_session", "title",
+                          "End a sandbox session", "description",
+                          "End a session made by create_session: its "
+                          "processes are killed and its /workspace is "
+                          "gone.",
+                          "inputSchema", "type", "object", "properties",
+                          "session_id",
+                          session_id_schema("the id create_session returned"),
+                          "required", "session_id", "additionalProperties", 0,
+                          "annotations", "readOnlyHint", 0, "destructiveHint",
+                          1, "idempotentHint", 1, "openWorldHint", 0));
+        json_array_append_new(
+                tools,
+                json_pack("{s:s,s:s,s:s,s:{s:s,s:{s:o,s:{s:s,s:s},s:{s:s,s:"
+                          "s},s:{s:s,s:s}},s:[ss],s:b},s:{s:b,s:b,s:b,s:b}}",
+                          "name", "upload_file", "title",
+                          "Write a file into a session", "description",
+                          "Write a file into a session's /workspace (text as "
+                          "content, bytes as content_base64), creating its "
+                          "directories; the code then opens it by that "
+                          "relative path.",
+                          "inputSchema", "type", "object", "properties",
+                          "session_id",
+                          session_id_schema("the id create_session returned"),
+                          "path", "type", "string", "description",
+                          "relative to /workspace, such as data/in.csv (no "
+                          "'..', not absolute)",
+                          "content", "type", "string", "description",
+                          "the file's text (UTF-8)", "content_base64", "type",
+                          "string", "description",
+                          "the file's bytes, base64 (instead of content)",
+                          "required", "session_id", "path",
+                          "additionalProperties", 0, "annotations",
+                          "readOnlyHint", 0, "destructiveHint", 1,
+                          "idempotentHint", 1, "openWorldHint", 0));
+        json_array_append_new(
+                tools,
+                json_pack("{s:s,s:s,s:s,s:{s:s,s:{s:o,s:{s:s,s:s}},s:[ss],s:"
+                          "b},s:{s:b,s:b}}",
+                          "name", "download_file", "title",
+                          "Read a file from a session", "description",
+                          "Read a file from a session's /workspace: text "
+                          "comes back as text, images (png, jpeg, gif, svg, "
+                          "webp) as image content, other bytes as an "
+                          "embedded resource (base64), at most 8 MiB.",
+                          "inputSchema", "type", "object", "properties",
+                          "session_id",
+                          session_id_schema("the id create_session returned"),
+                          "path", "type", "string", "description",
+                          "relative to /workspace, such as out/plot.png",
+                          "required", "session_id", "path",
+                          "additionalProperties", 0, "annotations",
+                          "readOnlyHint", 1, "openWorldHint", 0));
+        return tools;
+}
+
 json_t *srv_api_tools(void) {
         json_t *run = json_pack(
                 "{s:s,s:s,s:s,s:{s:s,s:{s:o,s:{s:s,s:s},s:{s:s,s:s},s:{s:s,"
@@ -72,7 +206,11 @@ json_t *srv_api_tools(void) {
                 "and return its status, stdout, stderr and resource use. "
                 "Images the program saves in /workspace (png, jpeg, gif, "
                 "svg, webp) come back as image content; other files saved "
-                "under out/ are listed. Nothing persists between calls.",
+                "under out/ are listed. Nothing persists between calls, "
+                "unless session_id (from create_session) is given: then the "
+                "code runs in that live session, whose variables, imports "
+                "and files stay, and the value of its last expression comes "
+                "back as a result (a matplotlib figure as an image).",
                 "inputSchema", "type", "object", "properties", "language",
                 language_schema(), "code", "type", "string", "description",
                 "the program's source", "stdin", "type", "string",
@@ -104,7 +242,29 @@ json_t *srv_api_tools(void) {
                 "inputSchema", "type", "object", "properties",
                 "additionalProperties", 0, "annotations", "readOnlyHint", 1,
                 "openWorldHint", 0);
-        return json_pack("{s:[ooo]}", "tools", run, check, langs);
+        json_t *props = json_object_get(json_object_get(run, "inputSchema"),
+                                        "properties");
+        json_object_set_new(
+                props, "session_id",
+                session_id_schema("run the code as the next cell of this "
+                                  "session (create_session); then language "
+                                  "must be the session's, stdin and files are "
+                                  "not taken (upload_file writes files), and "
+                                  "limits may hold wall_ms, cpu_ms and "
+                                  "output_bytes"));
+        return json_pack("{s:o}", "tools",
+                         session_tools(json_pack("[ooo]", run, check, langs)));
+}
+
+bool srv_api_has_tool(const char *name) {
+        static const char *const NAMES[] = {"run_code",       "check_code",
+                                            "list_languages", "create_session",
+                                            "close_session",  "upload_file",
+                                            "download_file",  NULL};
+        for (const char *const *n = NAMES; *n; n++)
+                if (!strcmp(*n, name))
+                        return true;
+        return false;
 }
 
 static json_t *tool_error(const char *fmt, ...)
@@ -285,11 +445,16 @@ static json_t *refusal_result(json_t *e, unsigned status) {
         return text_result(text, json_incref(e), true);
 }
 
+static json_t *run_cell(const struct srv_request *base, json_t *args);
+
 static json_t *run_code(const struct srv_request *base, json_t *args,
                         al_result **leftover) {
-        static const char *const ALLOWED[] = {"language", "code",   "stdin",
-                                              "files",    "limits", NULL};
+        static const char *const ALLOWED[] = {
+                "language", "code",       "stdin", "files",
+                "limits",   "session_id", NULL};
         const char *bad = unknown_key(args, ALLOWED);
+        if (!bad && json_object_get(args, "session_id"))
+                return run_cell(base, args);
         struct srv_request rq = *base;
         struct srv_response rs = {0};
         rq.method = "POST";
@@ -299,8 +464,8 @@ static json_t *run_code(const struct srv_request *base, json_t *args,
         if (bad) {
                 /* refused before the API saw it: audited all the same */
                 srv_api_error(&rs, 400, "unknown_field", bad,
-                              "run_code takes language, code, stdin, files and "
-                              "limits, not '%.64s'",
+                              "run_code takes language, code, stdin, files, "
+                              "limits and session_id, not '%.64s'",
                               bad);
                 srv_api_refused(&rq, &rs);
         } else {
@@ -384,6 +549,508 @@ static json_t *list_languages(json_t *args) {
         return text_result(text, json_pack("{s:o}", "languages", a), false);
 }
 
+/* --- sessions ------------------------------------------------------------ */
+
+/* One call of the sessions API on behalf of base, as the HTTP request
+ * METHOD /v1/sessions{rest} with body would be: the same owner (the key,
+ * or the local actor), caps, rate and audit records. */
+static void session_call(const struct srv_request *base, const char *method,
+                         const char *rest, const void *body, size_t len,
+                         struct srv_response *rs) {
+        struct srv_request rq = *base;
+        char *path = NULL;
+        if (asprintf(&path, "/v1/sessions%s", rest) < 0)
+                path = NULL;
+        rq.method = method;
+        rq.path = path ? path : "/v1/sessions";
+        rq.query = NULL;
+        rq.args = NULL;
+        rq.too_many_args = false;
+        rq.body = body;
+        rq.body_len = len;
+        rq.body_too_large = false;
+        rq.on_chunk = NULL; /* a tool result is one answer, not a stream */
+        rq.chunk_ctx = NULL;
+        if (!rq.source)
+                rq.source = "mcp";
+        srv_api_sessions(&rq, rest, rs);
+        free(path);
+}
+
+/* The JSON of a response (a new reference, or NULL), and the response's
+ * memory and budget released. */
+static json_t *response_json(struct srv_response *rs) {
+        json_t *r = rs->body ? json_loadb(rs->body, rs->len, 0, NULL) : NULL;
+        srv_api_release(rs);
+        free(rs->body);
+        rs->body = NULL;
+        return r;
+}
+
+/* A tool result for a session call the service answered with an error
+ * (or with nothing parsable). */
+static json_t *session_refusal(struct srv_response *rs) {
+        unsigned st = rs->status;
+        json_t *r = response_json(rs);
+        json_t *res = r ? refusal_result(r, st)
+                        : tool_error("no answer from the sessions service");
+        json_decref(r);
+        return res;
+}
+
+/* args.session_id, checked to be one id (no '/': it becomes part of a
+ * route): the id, or NULL and a tool error in *err. */
+static const char *session_arg(json_t *args, const char *tool, json_t **err) {
+        json_t *v = json_object_get(args, "session_id");
+        const char *id = json_string_value(v);
+        *err = NULL;
+        if (!id) {
+                *err = tool_error("%s wants session_id, the string "
+                                  "create_session returned",
+                                  tool);
+                return NULL;
+        }
+        size_t n = strlen(id);
+        if (n == 0 || n > SESSION_ID_MAX ||
+            strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                       "0123456789-_.") != n) {
+                *err = tool_error("refused (session_not_found): no session "
+                                  "'%.64s'",
+                                  id);
+                return NULL;
+        }
+        return id;
+}
+
+/* Bytes of a MIME bundle's value quoted as text. */
+static void put_result(FILE *f, size_t i, json_t *data) {
+        const char *k;
+        json_t *v;
+        char label[64];
+        snprintf(label, sizeof(label), "result %zu", i + 1);
+        json_t *plain = json_object_get(data, "text/plain");
+        if (json_is_string(plain))
+                quote(f, label, json_string_value(plain));
+        json_object_foreach(data, k, v) {
+                if (is_image(k))
+                        fprintf(f, "--- %s: %s, returned as image content\n",
+                                label, k);
+                else if (strcmp(k, "text/plain"))
+                        fprintf(f, "--- %s: also %s (in structuredContent)\n",
+                                label, k);
+        }
+}
+
+/* The MCP result of a cell (the session execute answer): status, stdout,
+ * stderr, the results' text/plain, the error with its traceback as text;
+ * images as image content; the whole answer as structuredContent. */
+static json_t *cell_result(json_t *r) {
+        const char *st = json_string_value(json_object_get(r, "status"));
+        const char *reason = json_string_value(json_object_get(r, "reason"));
+        json_t *ec = json_object_get(r, "execution_count");
+        json_t *results = json_object_get(r, "results");
+        json_t *err = json_object_get(r, "error");
+        json_t *content = json_array();
+        char *text = NULL;
+        size_t tn = 0, i;
+        json_t *x;
+        FILE *f = open_memstream(&text, &tn);
+        if (f) {
+                fprintf(f,
+                        "status: %s%s%s | cell %s | execution_count %lld | "
+                        "wall %lld ms | cpu %lld ms | session %s\n",
+                        st ? st : "?", reason && *reason ? " - " : "",
+                        reason ? reason : "",
+                        json_string_value(json_object_get(r, "id")) ?: "-",
+                        json_is_integer(ec) ? (long long)json_integer_value(ec)
+                                            : -1LL,
+                        (long long)json_integer_value(
+                                json_object_get(r, "wall_ms")),
+                        (long long)json_integer_value(
+                                json_object_get(r, "cpu_ms")),
+                        json_string_value(json_object_get(r, "session_id"))
+                                ?: "-");
+                json_t *hit = json_object_get(r, "limits_hit");
+                if (json_array_size(hit)) {
+                        fputs("limits hit:", f);
+                        json_array_foreach(hit, i, x)
+                                fprintf(f, " %s", json_string_value(x));
+                        fputc('\n', f);
+                }
+                if (json_object_get(r, "session_end_reason"))
+                        fprintf(f,
+                                "the session has ended (%s): create a new "
+                                "one\n",
+                                json_string_value(json_object_get(
+                                        r, "session_end_reason")));
+                quote(f, "stdout",
+                      json_string_value(json_object_get(r, "stdout")));
+                quote(f, "stderr",
+                      json_string_value(json_object_get(r, "stderr")));
+                json_array_foreach(results, i, x) put_result(f, i, x);
+                if (json_is_object(err)) {
+                        char *tb = NULL;
+                        size_t tbn = 0;
+                        FILE *t = open_memstream(&tb, &tbn);
+                        if (t) {
+                                size_t j = 0;
+                                json_t *line;
+                                json_array_foreach(
+                                        json_object_get(err, "traceback"), j,
+                                        line) {
+                                        const char *l =
+                                                json_string_value(line) ?: "";
+                                        size_t ln = strlen(l);
+                                        fprintf(t, "%s%s", l,
+                                                ln && l[ln - 1] == '\n' ? ""
+                                                                        : "\n");
+                                }
+                                /* a traceback ends with "name: value"
+                                 * already (Jupyter's do) */
+                                if (!j)
+                                        fprintf(t, "%s: %s\n",
+                                                json_string_value(
+                                                        json_object_get(err,
+                                                                        "name"))
+                                                        ?: "Error",
+                                                json_string_value(
+                                                        json_object_get(
+                                                                err, "value"))
+                                                        ?: "");
+                                fclose(t);
+                        }
+                        quote(f, "error", tb);
+                        free(tb);
+                }
+                fclose(f);
+        }
+        json_array_append_new(content,
+                              json_pack("{s:s,s:o}", "type", "text", "text",
+                                        al_jstr(text ? text : "?")));
+        free(text);
+        json_array_foreach(results, i, x) {
+                const char *k;
+                json_t *v;
+                json_object_foreach(x, k,
+                                    v) if (is_image(k) && json_is_string(v))
+                        json_array_append_new(content,
+                                              json_pack("{s:s,s:O,s:s}", "type",
+                                                        "image", "data", v,
+                                                        "mimeType", k));
+        }
+        bool ok = st && !strcmp(st, "ok");
+        return json_pack("{s:o,s:O,s:b}", "content", content,
+                         "structuredContent", r, "isError", !ok);
+}
+
+/* The profile name of a language name or alias, in buf; false when no
+ * profile has it. */
+static bool profile_name(const char *lang, char *buf, size_t size) {
+        al_spec *t = al_spec_new();
+        al_error e = {0};
+        bool ok = t && lang && al_spec_set_language(t, lang, &e) == 0;
+        if (ok)
+                snprintf(buf, size, "%s", al_spec_language(t));
+        al_spec_free(t);
+        return ok;
+}
+
+/* run_code with session_id: the code as the session's next cell. */
+static json_t *run_cell(const struct srv_request *base, json_t *args) {
+        json_t *err;
+        const char *sid = session_arg(args, "run_code", &err);
+        if (!sid)
+                return err;
+        if (json_object_get(args, "stdin") || json_object_get(args, "files"))
+                return tool_error(
+                        "run_code with session_id takes no stdin (a cell has "
+                        "no standard input) and no files (write them with "
+                        "upload_file)");
+        char rest[SESSION_ID_MAX + 16];
+        snprintf(rest, sizeof(rest), "/%s", sid);
+        /* the session's language must be the one the model names: a model
+         * that mixes up its sessions hears so instead of a syntax error */
+        struct srv_response rs = {0};
+        session_call(base, "GET", rest, "", 0, &rs);
+        if (rs.status != 200)
+                return session_refusal(&rs);
+        json_t *info = response_json(&rs);
+        const char *have = json_string_value(json_object_get(info, "language"));
+        const char *want = json_string_value(json_object_get(args, "language"));
+        char wname[64];
+        if (!want || !have || !profile_name(want, wname, sizeof(wname)) ||
+            strcmp(wname, have)) {
+                json_t *res = tool_error(
+                        "session %s runs %s; run_code with this session_id "
+                        "wants language \"%s\"%s%.64s%s",
+                        sid, have ? have : "?", have ? have : "?",
+                        want ? ", not \"" : "", want ? want : "",
+                        want ? "\"" : "");
+                json_decref(info);
+                return res;
+        }
+        json_decref(info);
+        json_t *body =
+                json_pack("{s:O*,s:O*}", "code", json_object_get(args, "code"),
+                          "limits", json_object_get(args, "limits"));
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
+        if (!text)
+                return tool_error("out of memory");
+        snprintf(rest, sizeof(rest), "/%s/execute", sid);
+        rs = (struct srv_response){0};
+        session_call(base, "POST", rest, text, strlen(text), &rs);
+        free(text);
+        if (rs.status != 200) {
+                /* 422: the policy refused the cell, "rejected" as a run's */
+                bool rejected = rs.status == 422;
+                json_t *res = session_refusal(&rs);
+                json_t *sc = json_object_get(res, "structuredContent");
+                if (rejected && json_is_object(sc))
+                        json_object_set_new(sc, "status",
+                                            json_string("rejected"));
+                return res;
+        }
+        json_t *r = response_json(&rs);
+        json_t *res = r ? cell_result(r)
+                        : tool_error("no answer from the sessions service");
+        json_decref(r);
+        return res;
+}
+
+static json_t *create_session(const struct srv_request *base, json_t *args) {
+        static const char *const ALLOWED[] = {"language",
+                                              "limits",
+                                              "idle_timeout_s",
+                                              "max_lifetime_s",
+                                              "max_cells",
+                                              "files",
+                                              NULL};
+        const char *bad = unknown_key(args, ALLOWED);
+        if (bad)
+                return tool_error("create_session takes language, limits, "
+                                  "idle_timeout_s, max_lifetime_s, max_cells "
+                                  "and files, not '%.64s'",
+                                  bad);
+        char *text = json_dumps(args, JSON_COMPACT);
+        if (!text)
+                return tool_error("out of memory");
+        struct srv_response rs = {0};
+        session_call(base, "POST", "", text, strlen(text), &rs);
+        free(text);
+        if (rs.status != 201)
+                return session_refusal(&rs);
+        json_t *r = response_json(&rs);
+        if (!r)
+                return tool_error("no answer from the sessions service");
+        json_t *lim = json_object_get(r, "limits");
+        char *msg = NULL;
+        if (asprintf(&msg,
+                     "session %s started: %s %s, memory %lld MiB, idle "
+                     "timeout %lld s, lifetime %lld s, at most %lld cells.\n"
+                     "Pass session_id \"%s\" to run_code (and upload_file, "
+                     "download_file); variables, imports and files in "
+                     "/workspace stay until close_session.\n",
+                     json_string_value(json_object_get(r, "id")) ?: "?",
+                     json_string_value(json_object_get(r, "language")) ?: "?",
+                     json_string_value(json_object_get(r, "version")) ?: "",
+                     (long long)json_integer_value(
+                             json_object_get(lim, "memory_mb")),
+                     (long long)json_integer_value(
+                             json_object_get(r, "idle_timeout_s")),
+                     (long long)json_integer_value(
+                             json_object_get(r, "max_lifetime_s")),
+                     (long long)json_integer_value(
+                             json_object_get(r, "max_cells")),
+                     json_string_value(json_object_get(r, "id")) ?: "?") < 0)
+                msg = NULL;
+        return text_result(msg, r, false);
+}
+
+static json_t *close_session(const struct srv_request *base, json_t *args) {
+        static const char *const ALLOWED[] = {"session_id", NULL};
+        const char *bad = unknown_key(args, ALLOWED);
+        if (bad)
+                return tool_error("close_session takes session_id, not "
+                                  "'%.64s'",
+                                  bad);
+        json_t *err;
+        const char *sid = session_arg(args, "close_session", &err);
+        if (!sid)
+                return err;
+        char rest[SESSION_ID_MAX + 16];
+        snprintf(rest, sizeof(rest), "/%s", sid);
+        struct srv_response rs = {0};
+        session_call(base, "DELETE", rest, "", 0, &rs);
+        if (rs.status != 200)
+                return session_refusal(&rs);
+        json_t *r = response_json(&rs);
+        if (!r)
+                return tool_error("no answer from the sessions service");
+        char *msg = NULL;
+        if (asprintf(&msg, "session %s ended%s after %lld cells\n", sid,
+                     json_is_true(json_object_get(r, "already_ended"))
+                             ? " (it had ended already)"
+                             : "",
+                     (long long)json_integer_value(
+                             json_object_get(r, "cells"))) < 0)
+                msg = NULL;
+        return text_result(msg, r, false);
+}
+
+/* "/ID/files/PATH" of a session and a path argument: malloc'ed, or NULL
+ * and a tool error in *err. */
+static char *file_rest(json_t *args, const char *tool, const char **ret_sid,
+                       json_t **err) {
+        const char *sid = session_arg(args, tool, err);
+        if (!sid)
+                return NULL;
+        const char *path = json_string_value(json_object_get(args, "path"));
+        if (!path) {
+                *err = tool_error("%s wants path, a string relative to "
+                                  "/workspace",
+                                  tool);
+                return NULL;
+        }
+        char *rest = NULL;
+        if (asprintf(&rest, "/%s/files/%s", sid, path) < 0) {
+                *err = tool_error("out of memory");
+                return NULL;
+        }
+        *ret_sid = sid;
+        return rest;
+}
+
+static json_t *upload_file(const struct srv_request *base, json_t *args) {
+        static const char *const ALLOWED[] = {"session_id", "path", "content",
+                                              "content_base64", NULL};
+        const char *bad = unknown_key(args, ALLOWED);
+        if (bad)
+                return tool_error("upload_file takes session_id, path, "
+                                  "content and content_base64, not '%.64s'",
+                                  bad);
+        json_t *err;
+        const char *sid;
+        char *rest = file_rest(args, "upload_file", &sid, &err);
+        if (!rest)
+                return err;
+        struct srv_response rs = {0};
+        unsigned char *data = NULL;
+        size_t n = 0;
+        bool present = false;
+        if (srv_api_get_bytes(args, "content", "content_base64", &data, &n,
+                              &present, &rs) < 0) {
+                free(rest);
+                return session_refusal(&rs);
+        }
+        if (!present) {
+                free(rest);
+                return tool_error("upload_file wants content (text) or "
+                                  "content_base64 (bytes)");
+        }
+        session_call(base, "PUT", rest, data, n, &rs);
+        free(data);
+        free(rest);
+        if (rs.status != 201)
+                return session_refusal(&rs);
+        json_t *r = response_json(&rs);
+        if (!r)
+                return tool_error("no answer from the sessions service");
+        char *msg = NULL;
+        if (asprintf(&msg, "wrote %s in session %s (%lld bytes, sha256 %s)\n",
+                     json_string_value(json_object_get(r, "path")) ?: "?", sid,
+                     (long long)json_integer_value(json_object_get(r, "size")),
+                     json_string_value(json_object_get(r, "sha256")) ?: "?") <
+            0)
+                msg = NULL;
+        return text_result(msg, r, false);
+}
+
+static json_t *download_file(const struct srv_request *base, json_t *args) {
+        static const char *const ALLOWED[] = {"session_id", "path", NULL};
+        const char *bad = unknown_key(args, ALLOWED);
+        if (bad)
+                return tool_error("download_file takes session_id and path, "
+                                  "not '%.64s'",
+                                  bad);
+        json_t *err;
+        const char *sid;
+        char *rest = file_rest(args, "download_file", &sid, &err);
+        if (!rest)
+                return err;
+        struct srv_response rs = {0};
+        session_call(base, "GET", rest, "", 0, &rs);
+        free(rest);
+        if (rs.status != 200)
+                return session_refusal(&rs);
+        const unsigned char *d = (const unsigned char *)rs.body;
+        size_t n = rs.len;
+        const char *path = json_string_value(json_object_get(args, "path"));
+        const char *mime =
+                rs.content_type ? rs.content_type : "application/octet-stream";
+        bool text = al_utf8_valid(d, n) && !memchr(d, 0, n);
+        json_t *sc =
+                json_pack("{s:s,s:s,s:I,s:s,s:s}", "session_id", sid, "path",
+                          path, "size", (json_int_t)n, "mime", mime, "encoding",
+                          is_image(mime) || !text ? "base64" : "utf-8");
+        json_t *content = json_array(), *res;
+        char head[512];
+        snprintf(head, sizeof(head), "%.200s in session %s: %zu bytes, %s%s\n",
+                 path, sid, n, mime,
+                 n > DOWNLOAD_MAX ? ""
+                 : is_image(mime) ? ", returned as image content"
+                 : text           ? "; its text follows"
+                                  : ", returned as an embedded resource "
+                                    "(base64)");
+        if (n > DOWNLOAD_MAX) {
+                char msg[600];
+                snprintf(msg, sizeof(msg),
+                         "%s  download_file returns at most %u bytes: read "
+                         "it in parts with run_code, or over the HTTP API "
+                         "(GET /v1/sessions/{id}/files/{path})\n",
+                         head, DOWNLOAD_MAX);
+                json_decref(content);
+                res = json_pack("{s:[{s:s,s:s}],s:o,s:b}", "content", "type",
+                                "text", "text", msg, "structuredContent", sc,
+                                "isError", 1);
+        } else {
+                json_array_append_new(content,
+                                      json_pack("{s:s,s:o}", "type", "text",
+                                                "text", al_jstr(head)));
+                char *b64 =
+                        text && !is_image(mime) ? NULL : al_base64_encode(d, n);
+                if (text && !is_image(mime))
+                        json_array_append_new(
+                                content, json_pack("{s:s,s:o}", "type", "text",
+                                                   "text", al_jstrn(d, n)));
+                else if (b64 && is_image(mime))
+                        json_array_append_new(content,
+                                              json_pack("{s:s,s:s,s:s}", "type",
+                                                        "image", "data", b64,
+                                                        "mimeType", mime));
+                else if (b64) {
+                        char *uri = NULL;
+                        if (asprintf(&uri, "airlock://sessions/%s/files/%s",
+                                     sid, path) < 0)
+                                uri = NULL;
+                        json_array_append_new(
+                                content,
+                                json_pack("{s:s,s:{s:o,s:s,s:s}}", "type",
+                                          "resource", "resource", "uri",
+                                          al_jstr(uri ? uri : "airlock:file"),
+                                          "mimeType", mime, "blob", b64));
+                        free(uri);
+                }
+                bool failed = (is_image(mime) || !text) && !b64;
+                free(b64);
+                res = json_pack("{s:o,s:o,s:b}", "content", content,
+                                "structuredContent", sc, "isError", failed);
+        }
+        srv_api_release(&rs);
+        free(rs.body);
+        return res;
+}
+
 json_t *srv_api_call_tool(const struct srv_request *base, const char *name,
                           json_t *args, al_result **leftover) {
         al_result *left = NULL;
@@ -398,6 +1065,14 @@ json_t *srv_api_call_tool(const struct srv_request *base, const char *name,
                 res = check_code(args);
         else if (!strcmp(name, "list_languages"))
                 res = list_languages(args);
+        else if (!strcmp(name, "create_session"))
+                res = create_session(base, args);
+        else if (!strcmp(name, "close_session"))
+                res = close_session(base, args);
+        else if (!strcmp(name, "upload_file"))
+                res = upload_file(base, args);
+        else if (!strcmp(name, "download_file"))
+                res = download_file(base, args);
         else
                 res = tool_error("unknown tool '%.64s'", name);
         json_decref(empty);

@@ -69,7 +69,7 @@ def scenario(name, n, body, headers=None):
     if name == "policy":
         return (200, tool_call("import subprocess\nsubprocess.run(['id'])"), 0) if n == 0 else \
             (200, say("refused: " + ("policy_violation" if "policy_violation" in last(body, "tool") else "??")), 0)
-    if name == "greedy":
+    if name in ("greedy", "greedy-session"):
         if n == 0:
             r = tool_call("print('big')")
             r["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = json.dumps(
@@ -81,6 +81,13 @@ def scenario(name, n, body, headers=None):
                 {"language": "python", "code": "print('small')", "limits": {"memory_mb": 64}})
             return 200, r, 0
         return 200, say("done"), 0
+    if name in ("state", "state-oneshot"):
+        # a variable and an import in one turn, used in the next
+        if n == 0:
+            return 200, tool_call("x = 6 * 7\nimport math"), 0
+        if n == 1:
+            return 200, tool_call("print(x, math.floor(math.pi))", cid="call_2"), 0
+        return 200, say("x is 42" if "42 3" in last(body, "tool") else "lost: " + last(body, "tool")[-300:]), 0
     if name == "spoof":
         # a prompt-injected answer: clear the screen, set the clipboard
         # (OSC 52), a C1 CSI, a carriage return over a line, invalid UTF-8
@@ -222,9 +229,10 @@ rc, t, out = agent("badargs")
 ok(rc == 0 and t.get("answer") == "gave up: not a JSON object" and not t.get("runs"),
    "tool arguments that are not JSON: the model is told, nothing runs", out[-400:])
 
-rc, t, out = agent("greedy", "--limit", "memory_mb=128", "--limit", "wall_ms=5000")
+rc, t, out = agent("greedy", "--limit", "memory_mb=128", "--limit", "wall_ms=5000", "--no-session")
 runs = t.get("runs", [])
-tools = [m["content"] for m in SEEN["greedy"][-1][1]["messages"] if m["role"] == "tool"]
+tools = [m["content"] for m in (SEEN.get("greedy") or [({}, {"messages": []})])[-1][1]["messages"]
+         if m["role"] == "tool"] + ["", ""]
 ok(rc == 0 and len(runs) == 1 and "not run: limits.memory_mb 4096" in tools[0] and "small" in tools[1],
    "--limit values are ceilings: a model asking for 4096 MiB is told no and nothing runs; 64 MiB runs", tools)
 if runs:
@@ -233,6 +241,46 @@ if runs:
     lim = rec.get("request", {}).get("limits", {})
     ok(lim.get("memory_mb") == 64 and lim.get("wall_ms") == 5000,
        "... and the run that did happen had memory 64 (asked) and wall 5000 (the operator's)", lim)
+# with a session (the default) the same: 4096 MiB is refused before anything
+# starts; the session holds the operator's 128 MiB for its whole life, and a
+# model's memory_mb for one call is dropped with a note saying so
+rc, t, out = agent("greedy-session", "--limit", "memory_mb=128", "--limit", "wall_ms=5000")
+runs = t.get("runs", [])
+tools = [m["content"] for m in (SEEN.get("greedy-session") or [({}, {"messages": []})])[-1][1]["messages"]
+         if m["role"] == "tool"] + ["", ""]
+ok(rc == 0 and len(runs) == 1 and "not run: limits.memory_mb 4096" in tools[0] and "small" in tools[1]
+   and "limits.memory_mb is the session's" in tools[1] and runs[0].get("session_id"),
+   "a session task: 4096 MiB refused, 64 MiB runs in the session with a note that memory is the session's", tools)
+if runs and runs[0].get("session_id"):
+    rec = json.loads(subprocess.run([BIN, "audit", "show", runs[0]["session_id"], "--json", "--state", state],
+                                    capture_output=True).stdout or b"{}")
+    ok(rec.get("request", {}).get("limits", {}).get("memory_mb") == 128,
+       "... and the session was started with the operator's --limit memory_mb=128", rec.get("request"))
+
+# --- one session per task: the model's variables survive between turns -------------------------
+rc, t, out = agent("state", problem="Keep x")
+runs = t.get("runs", [])
+sids = {r.get("session_id") for r in runs}
+ok(rc == 0 and t.get("answer") == "x is 42" and len(runs) == 2 and len(sids) == 1 and None not in sids
+   and t.get("sessions") is True,
+   "default: x and an import from turn 1 are there in turn 2 (one session for the task)", (t.get("answer"), runs))
+sid = runs[0].get("session_id") if runs else None
+recs = [json.loads(x) for x in subprocess.run([BIN, "audit", "list", "--json", "--limit", "0", "--session",
+                                               sid or "none", "--state", state], capture_output=True).stdout.splitlines()
+        if x.strip()]
+sess = [r for r in recs if r.get("kind") == "session"]
+cells = [r for r in recs if r.get("kind") != "session"]
+ok(len(sess) == 1 and sess[0]["source"] == "agent" and sess[0]["actor"].startswith("user:")
+   and sess[0]["status"] == "closed" and sess[0]["result"]["reason"] == "closed" and sess[0]["result"]["cells"] == 2
+   and sorted(c["id"] for c in cells) == sorted(r["audit_id"] for r in runs),
+   "the session is audited (source agent), its 2 cells are the transcript's runs, and it ended with the task "
+   "(closed)", recs)
+SESSION_IDS = {sid}
+rc, t, out = agent("state-oneshot", "--no-session", problem="Keep x")
+runs = t.get("runs", [])
+ok(rc == 0 and t.get("answer", "").startswith("lost") and "NameError" in t.get("answer", "")
+   and not any(r.get("session_id") for r in runs) and t.get("sessions") is False,
+   "--no-session: every run in a fresh sandbox, x is gone in turn 2 (NameError)", t.get("answer"))
 rc, t, out = agent("echo401")
 ok(rc == 9 and "Incorrect API key provided" in out and SECRET not in out and "[key]" in out,
    "an endpoint that echoes the key in its error: the message is shown with the key blanked", out[-300:])
@@ -278,10 +326,15 @@ ok(rc == 0 and t.get("answer") == "20 answers, 12 not run" and len(t.get("runs",
 recs = [json.loads(x) for x in subprocess.run([BIN, "audit", "list", "--json", "--limit", "0", "--state", state],
                                               capture_output=True).stdout.splitlines() if x.strip()]
 src = {r["source"] for r in recs}
-ok(src == {"agent"} and sorted(r["id"] for r in recs) == sorted(RUN_IDS) and len(RUN_IDS) == 16
-   and any(r["status"] == "rejected" for r in recs) and all(r["actor"].startswith("user:") for r in recs),
-   "every run the transcripts list (%d, the policy refusal included) and no other is in the audit log, "
-   "source agent, actor user:NAME" % len(RUN_IDS), (src, len(recs), len(RUN_IDS)))
+runs_recs = [r for r in recs if r.get("kind") != "session"]
+ok(src == {"agent"} and sorted(r["id"] for r in runs_recs) == sorted(i for i in RUN_IDS if i)
+   and all(r["actor"].startswith("user:") for r in recs)
+   and all(r["status"] in ("closed", "start_failed") for r in recs if r.get("kind") == "session"),
+   "every run and cell the transcripts list (%d) and no other is in the audit log, source agent, actor "
+   "user:NAME; every session ended with its task" % len(RUN_IDS),
+   (src, sorted(r["id"] for r in runs_recs), sorted(i for i in RUN_IDS if i)))
+p = subprocess.run([BIN, "audit", "verify", "--state", state], capture_output=True, timeout=60)
+ok(p.returncode == 0, "audit verify: the chain is intact", p.stdout[-300:] + p.stderr[-300:])
 
 # --- usage errors ------------------------------------------------------------------------------------------
 for args, why in [(["agent"], "PROBLEM"), (["agent", "--mode", "psychic", "x"], "--mode"),

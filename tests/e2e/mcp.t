@@ -50,11 +50,15 @@ def check_sdk(label, rc, s, err):
     ok(rc == 0 and "closed" in s and s.get("connect", {}).get("server", {}).get("name") == "airlock",
        "%s: the official SDK client connects, works through every call and closes" % label, (rc, err, s.get("fatal")))
     tools = s.get("tools", {})
-    ok(tools.get("names") == ["run_code", "check_code", "list_languages"]
+    ok(tools.get("names") == ["run_code", "check_code", "list_languages", "create_session", "close_session",
+                              "upload_file", "download_file"]
        and all(sch.get("type") == "object" and sch.get("additionalProperties") is False
                for sch in tools.get("schemas", {}).values())
-       and tools["schemas"]["run_code"].get("required") == ["language", "code"],
-       "%s: tools/list: three tools with JSON Schemas (objects, no extra properties)" % label, tools)
+       and tools["schemas"]["run_code"].get("required") == ["language", "code"]
+       and "session_id" in tools["schemas"]["run_code"].get("properties", {})
+       and tools["schemas"]["upload_file"].get("required") == ["session_id", "path"],
+       "%s: tools/list: seven tools (run_code with session_id, one tool per session action) with JSON Schemas "
+       "(objects, no extra properties)" % label, tools)
     p = s.get("print", {})
     ok(p.get("isError") is False and "--- stdout\n42\n" in p.get("text", "")
        and p.get("structured", {}).get("stdout") == "42\n",
@@ -86,6 +90,55 @@ def check_sdk(label, rc, s, err):
                                            "unknown_language")]
 
 
+def check_sessions(label, s):
+    """The session steps of client.mjs: create, two cells sharing state, files, close."""
+    c = s.get("s_create", {})
+    sid = (c.get("structured") or {}).get("id")
+    ok(c.get("isError") is False and sid and sid in c.get("text", "")
+       and c["structured"].get("language") == "python" and c["structured"].get("idle_timeout_s") == 300,
+       "%s: create_session python: the session id in the text and structuredContent" % label, c)
+    c1, c2 = s.get("s_cell1", {}), s.get("s_cell2", {})
+    st2 = c2.get("structured") or {}
+    ok(c1.get("isError") is False and c2.get("isError") is False and st2.get("session_id") == sid
+       and st2.get("results") == [{"text/plain": "42"}] and "--- result 1\n42\n" in c2.get("text", "")
+       and st2.get("execution_count") == 2,
+       "%s: run_code with session_id: x = 6 in one call, x * 7 in the next gives 42 (a result, text/plain)" % label,
+       (c1, c2))
+    up, pl = s.get("s_upload", {}), s.get("s_plot", {})
+    imgs = pl.get("images", [])
+    ok(up.get("isError") is False and (up.get("structured") or {}).get("size") == 6
+       and pl.get("isError") is False and "--- result 1\n6\n" in pl.get("text", "")
+       and len(imgs) == 1 and imgs[0]["mimeType"] == "image/png" and imgs[0]["magic"] == "89504e470d0a1a0a",
+       "%s: upload_file, then a cell reads it (and math from cell 1): 6; its open figure as PNG image content"
+       % label, (up, pl.get("text"), imgs))
+    e = s.get("s_error", {})
+    ok(e.get("isError") is True and "ZeroDivisionError: division by zero" in e.get("text", "")
+       and 'line 2, in f' in e.get("text", "")
+       and (e.get("structured") or {}).get("error", {}).get("name") == "ZeroDivisionError",
+       "%s: an exception in a cell: isError, its traceback as text, the error in structuredContent" % label, e)
+    w = s.get("s_wrong_lang", {})
+    ok(w.get("isError") is True and "runs python" in w.get("text", ""),
+       "%s: run_code node with a python session's id: a tool error naming the session's language" % label, w)
+    gt, gp, esc = s.get("s_get_text", {}), s.get("s_get_png", {}), s.get("s_escape", {})
+    ok(gt.get("isError") is False and gt.get("text", "").endswith("\nn\n1\n2\n") and gt.get("types") == ["text", "text"]
+       and gp.get("isError") is False and gp.get("images", [{}])[0].get("magic") == "89504e470d0a1a0a"
+       and gp.get("types") == ["text", "image"],
+       "%s: download_file: a text file as text, a PNG the code saved as image content" % label, (gt, gp))
+    ok(esc.get("isError") is True and "bad_path" in esc.get("text", ""),
+       "%s: download_file ../../etc/passwd: a tool error (bad_path)" % label, esc)
+    cl, af = s.get("s_close", {}), s.get("s_after", {})
+    ok(cl.get("isError") is False and (cl.get("structured") or {}).get("status") == "ended"
+       and af.get("isError") is True and "session_dead" in af.get("text", ""),
+       "%s: close_session ends it; run_code on it afterwards: session_dead" % label, (cl, af))
+    return sid
+
+
+def session_records(sid):
+    return [json.loads(x) for x in subprocess.run(
+        [BIN, "audit", "list", "--json", "--limit", "0", "--session", sid or "none", "--state", state],
+        capture_output=True).stdout.splitlines() if x.strip()]
+
+
 have_sdk = os.path.isdir(os.path.join(MCP_DIR, "node_modules", "@modelcontextprotocol", "sdk"))
 if not have_sdk:
     skip("the official MCP SDK client", "tests/mcp/node_modules is missing: run sh scripts/test-npm.sh")
@@ -94,6 +147,7 @@ if not have_sdk:
 if have_sdk:
     rc, s, err = sdk("stdio", BIN, state)
     ids_stdio = check_sdk("stdio", rc, s, err)
+    sid_stdio = check_sessions("stdio", s)
 
 # --- 2. and over Streamable HTTP on airlock serve -------------------------------------
 srv = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--state", state],
@@ -107,6 +161,7 @@ if have_sdk:
     ok(s.get("connect", {}).get("protocol") == "2025-11-25", "http: protocol version 2025-11-25 negotiated",
        s.get("connect"))
     ids_http = check_sdk("http", rc, s, err)
+    sid_http = check_sessions("http", s)
 
 # --- 3. the audit log: every run_code call, source mcp, the right actor ------------------
 time.sleep(0.3)
@@ -122,6 +177,19 @@ if have_sdk:
        "http: each of the 7 run_code calls is audited, source mcp, actor key:%s" % KEY["id"], ids_http)
     st = {by_id[i]["status"] for i in ids_stdio if i in by_id}
     ok({"ok", "timeout", "rejected"} <= st, "the audit statuses: ok, timeout, rejected", st)
+    for label, sid, actor in (("stdio", sid_stdio, None), ("http", sid_http, "key:" + KEY["id"])):
+        recs = session_records(sid)
+        sess = [r for r in recs if r.get("kind") == "session"]
+        cells = sorted(r["id"] for r in recs if r.get("kind") == "cell")
+        ok(len(sess) == 1 and sess[0]["source"] == "mcp" and sess[0]["status"] == "closed"
+           and (sess[0]["actor"] == actor if actor else sess[0]["actor"].startswith("user:"))
+           and cells == ["%s.%d" % (sid, i) for i in range(1, 5)],
+           "%s: the session is audited (source mcp, its owner), with its 4 cells, ended closed" % label, recs)
+    p = subprocess.run([BIN, "audit", "show", sid_stdio or "none", "--json", "--state", state], capture_output=True)
+    files = json.loads(p.stdout or b"{}").get("files", [])
+    ok([(f.get("kind"), f.get("path")) for f in files] == [("file_put", "data/in.csv"), ("file_get", "data/in.csv"),
+                                                           ("file_get", "out.png")],
+       "stdio: upload_file and the two download_file calls are in the session's audit record", files)
 
 
 # --- 4. stdio protocol edge cases, as raw lines --------------------------------------------
@@ -216,6 +284,40 @@ last = replies[-1]["result"] if replies and "result" in replies[-1] else {}
 ok(rc == 0 and last.get("isError") and last.get("structuredContent", {}).get("status") == "killed",
    "SIGTERM during run_code: the run is killed, answered (isError, killed), airlock mcp exits 0", (rc, replies[-1:]))
 
+# stdio: the sessions airlock mcp started end when stdin closes ("closed")
+# and on SIGTERM ("shutdown"), each audited
+def tool_line(i, name, args):
+    return json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                       "params": {"name": name, "arguments": args}}).encode()
+
+
+rc, out, secs, err = session([INIT, tool_line(2, "create_session", {"language": "python"})])
+sid_eof = (out[-1].get("result", {}).get("structuredContent") or {}).get("id") if out else None
+recs = [r for r in session_records(sid_eof) if r.get("kind") == "session"]
+ok(rc == 0 and sid_eof and len(recs) == 1 and recs[0]["status"] == "closed"
+   and recs[0]["result"]["reason"] == "closed" and recs[0]["actor"].startswith("user:"),
+   "stdio: a session left open when stdin closes is ended and audited (reason closed)", (rc, recs, out[-1:]))
+p = subprocess.Popen([BIN, "mcp", "--state", state], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.DEVNULL)
+p.stdin.write(INIT + b"\n" + tool_line(2, "create_session", {"language": "python"}) + b"\n")
+p.stdin.flush()
+replies = [json.loads(p.stdout.readline()) for _ in range(2)]
+sid_term = (replies[-1].get("result", {}).get("structuredContent") or {}).get("id")
+p.send_signal(signal.SIGTERM)
+try:
+    rc = p.wait(timeout=30)
+except subprocess.TimeoutExpired:
+    p.kill()
+    rc = None
+recs = [r for r in session_records(sid_term) if r.get("kind") == "session"]
+ok(rc == 0 and sid_term and len(recs) == 1 and recs[0]["result"].get("reason") == "shutdown",
+   "stdio: SIGTERM with a live session: it ends, audited (reason shutdown), exit 0", (rc, recs))
+rc, out, secs, err = session([INIT] + [tool_line(i, "create_session", {"language": "python", "limits": {"memory_mb": 64}})
+                                       for i in range(2, 11)])
+codes = [o.get("result", {}).get("isError") for o in out[1:]]
+ok(codes == [False] * 8 + [True] and "too_many_sessions" in out[-1]["result"]["content"][0]["text"],
+   "stdio: at most 8 live sessions; the 9th create_session is a tool error (too_many_sessions)", codes)
+
 # --- 5. HTTP edge cases --------------------------------------------------------------------------------------
 
 
@@ -279,7 +381,41 @@ r = json.loads(body or b"{}").get("result", {})
 ok(st == 200 and r.get("isError") and "forbidden" in r["content"][0]["text"],
    "a key without the execute scope: run_code is a tool error (forbidden), nothing runs", body[:300])
 
+# a session made by create_session over POST /mcp belongs to the key, across
+# POSTs and across doors: the REST routes see it; another key does not
+OTHER = key("--name", "other-host", "--scopes", "execute")
+time.sleep(1.5)  # serve re-reads keys.db every second
+
+
+def mcp_call(name, args, k=KEY):
+    st, _, body = curl(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                   "params": {"name": name, "arguments": args}}).encode(),
+                       ["Authorization: Bearer " + k["key"]])
+    return json.loads(body or b"{}").get("result", {})
+
+
+r = mcp_call("create_session", {"language": "python"})
+sid = (r.get("structuredContent") or {}).get("id", "none")
+r1 = mcp_call("run_code", {"language": "python", "session_id": sid, "code": "y = 5"})
+r2 = mcp_call("run_code", {"language": "python", "session_id": sid, "code": "y * 2"})
+ok(r1.get("isError") is False and (r2.get("structuredContent") or {}).get("results") == [{"text/plain": "10"}],
+   "POST /mcp: a session's state lives across POSTs with the same key (y = 5, then y * 2 is 10)", (r1, r2))
+raw = subprocess.run(["curl", "-s", "-H", AUTH, "http://127.0.0.1:%d/v1/sessions/%s" % (port, sid)],
+                     capture_output=True, timeout=30).stdout
+ok(json.loads(raw or b"{}").get("cells") == 2, "GET /v1/sessions/{id} with the same key sees it (2 cells)", raw[:300])
+o1 = mcp_call("run_code", {"language": "python", "session_id": sid, "code": "y"}, OTHER)
+o2 = mcp_call("download_file", {"session_id": sid, "path": "x"}, OTHER)
+o3 = mcp_call("close_session", {"session_id": sid}, OTHER)
+ok(all(x.get("isError") and "session_not_found" in x["content"][0]["text"] for x in (o1, o2, o3)),
+   "another key: run_code, download_file, close_session on the session are session_not_found", (o1, o2, o3))
+r3 = mcp_call("run_code", {"language": "python", "session_id": sid, "code": "y"})
+ok((r3.get("structuredContent") or {}).get("results") == [{"text/plain": "5"}],
+   "... and the session is untouched: its owner still reads y = 5", r3)
+mcp_call("close_session", {"session_id": sid})
+
 srv.send_signal(signal.SIGTERM)
 ok(srv.wait(30) == 0, "serve exits 0", "")
+p = subprocess.run([BIN, "audit", "verify", "--state", state], capture_output=True, timeout=60)
+ok(p.returncode == 0, "audit verify: the chain is intact after every session step", p.stdout[-300:] + p.stderr[-300:])
 subprocess.run(["rm", "-rf", state])
 done()
