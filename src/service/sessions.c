@@ -378,6 +378,13 @@ static int create_gate(void *ctx, al_error *err) {
         return r;
 }
 
+static bool language_has_session(const char *lang) {
+        for (size_t i = 0; lang && i < al_languages_count(); i++)
+                if (!strcmp(al_language_name(i), lang))
+                        return al_language_sessions(i);
+        return false;
+}
+
 static void create(const struct srv_request *rq, struct srv_response *rs) {
         al_key_info key;
         al_audit_who who = {.source = rq->source ? rq->source : "http",
@@ -421,6 +428,13 @@ static void create(const struct srv_request *rq, struct srv_response *rs) {
                 al_spec_free(s);
                 json_decref(req);
                 return;
+        }
+        if (!language_has_session(al_spec_language(s))) {
+                srv_api_error(rs, 400, "no_session_driver", "language",
+                              "language %s has no session driver (sessions "
+                              "run python, node and bash)",
+                              al_spec_language(s));
+                goto refused;
         }
         uint64_t life_cap = cfg->max_session_lifetime_s
                                     ? cfg->max_session_lifetime_s
@@ -569,7 +583,8 @@ static json_t *cell_json(const struct sess *x, const al_cell_result *c,
 }
 
 /* Static validation of a cell under the server's policy, as a run's. */
-static int cell_validate(const char *lang, const unsigned char *code,
+static int cell_validate(const struct srv_request *rq, const al_audit_who *who,
+                         const char *lang, const unsigned char *code,
                          size_t len, const char *mode, char **findings,
                          struct srv_response *rs) {
         al_spec *t = al_spec_new();
@@ -588,7 +603,6 @@ static int cell_validate(const char *lang, const unsigned char *code,
                          mode && *mode ? mode : srv_api.cfg->policy_mode, &v,
                          &e);
         pthread_rwlock_unlock(&srv_api.policy_lock);
-        al_spec_free(t);
         *findings = v.findings_json;
         v.findings_json = NULL;
         int r = 0;
@@ -596,8 +610,11 @@ static int cell_validate(const char *lang, const unsigned char *code,
                 bool ours = !strcmp(v.refusal, "policy_guard_failed");
                 srv_api_error(rs, ours ? 500 : 422, v.refusal,
                               ours ? NULL : "code", "%s", v.message);
+                /* audited as a run's refusal is: who, the code, findings */
+                srv_api_audit_refused(rq, who, t, rs, *findings);
                 r = -1;
         }
+        al_spec_free(t);
         al_verdict_free(&v);
         return r;
 }
@@ -646,7 +663,7 @@ static void execute(const struct srv_request *rq, const char *id,
                 pthread_mutex_unlock(&reg.mu);
                 goto out;
         }
-        if (cell_validate(x->language, code, len,
+        if (cell_validate(rq, &who, x->language, code, len,
                           mode ? mode : x->o.policy_mode, &findings, rs) < 0) {
                 if (findings) {
                         json_t *o = json_loads(rs->body, 0, NULL);
