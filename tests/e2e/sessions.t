@@ -469,6 +469,27 @@ for sid, why in ((S_IGN, "interrupt_ignored"), (S_MEM, "memory"), (S_IDLE, "idle
 st, js, _, _ = A.req("GET", "/v1/executions/%s" % S1)
 ok(st == 200 and js.get("kind") == "session", "GET /v1/executions/{session id} gives the session record", brief(js))
 
+# --- 12b. refusals before anything runs ------------------------------------------------
+C = Api(port, KC)  # a key with no live session yet
+st, js, _, _ = C.create(language="sh")
+ok(st == 400 and code_of(js) == "no_session_driver",
+   "a language without a session driver: 400 no_session_driver, nothing started", brief(js))
+S9 = new_session(C)
+st, r = C.cell(S9, "import ctypes\nctypes.CDLL(None)", policy_mode="enforce")
+rid = r.get("id") or ""
+ok(st == 422 and code_of(r) == "policy_violation" and r.get("findings"),
+   "a cell the policy refuses (enforce): 422 policy_violation with its findings", brief(r))
+rc, out, err = audit("show", rid, "--json") if rid else (1, "", "no id")
+try:
+    rec = json.loads(out)
+except ValueError:
+    rec = {}
+ok(rc == 0 and rec.get("status") == "rejected" and "ctypes" in json.dumps(rec),
+   "... and the refusal is in the audit log with its code", (rc, out[-600:], err[-300:]))
+st, r = C.cell(S9, "1 + 1")
+ok(r.get("results") == [{"text/plain": "2"}], "the session runs the next cell", brief(r))
+C.req("DELETE", "/v1/sessions/%s" % S9)
+
 # --- 13. caps; SIGTERM with live sessions -----------------------------------------------
 srv.send_signal(signal.SIGTERM)
 srv.wait(60)
