@@ -36,7 +36,8 @@ REP_FD = 4  # replies to the supervisor
 # The supervisor refuses a reply frame over 16 MiB (AL_SESSION_FRAME_MAX);
 # the driver stays 64 KiB under it so that the cap is never reached.
 REPLY_MAX = (16 << 20) - (64 << 10)
-# A request header is `X <seq> <nbytes>\n`: two 20-digit numbers fit.
+# A request header is `X <seq> <nbytes>\n` (a cell) or `R ...` (a script,
+# as `python3 main.py` runs it): two 20-digit numbers fit.
 HEADER_MAX = 64
 # A too-long error is cut: its value and its traceback get this much each
 # (bytes of JSON), so a 100 MB exception message cannot crowd out results.
@@ -707,6 +708,59 @@ def _run_cell(src):
     return reply
 
 
+def _run_script(src):
+    """Run src as `python3 main.py` would (a warm one-shot run, request
+    `R`): a fresh __main__, sys.argv ["main.py"], an uncaught exception's
+    traceback on stderr and exit code 1, SystemExit's code as the exit
+    code. The reply's fields but seq; "exit_code" always."""
+    _S.count += 1
+    fname = "main.py"
+    import linecache
+    import traceback
+    import types
+
+    linecache.cache[fname] = (len(src), None, src.splitlines(True), fname)
+    main = types.ModuleType("__main__")
+    main.__dict__.update({"__builtins__": _bi, "__file__": "/workspace/main.py"})
+    sys.modules["__main__"] = main
+    sys.argv = ["main.py"]
+    code, err = 0, None
+    try:
+        _sigint_for_cell()
+        _S.in_cell = True
+        try:
+            exec(compile(src, fname, "exec", 0, True), main.__dict__)
+        finally:
+            _S.in_cell = False
+    except SystemExit as e:
+        c = e.code
+        if c is None:
+            code = 0
+        elif isinstance(c, int):
+            code = c & 0xFF
+        else:
+            _flush()
+            _stderr(_safe_str(c) + "\n")
+            code = 1
+    except BaseException as e:
+        _S.in_cell = False
+        err = _error(e, fname)
+        _flush()
+        _stderr("\n".join(err["traceback"]) + "\n")
+        code = 1
+    _sigint_for_idle()
+    if os.getpid() != _PID:
+        _flush()
+        os._exit(code)
+    _flush()
+    _repair_stdio()
+    reply = {"type": "result", "status": "ok" if code == 0 else "error", "exit_code": code,
+             "execution_count": _S.count, "results": []}
+    if err:
+        reply["error"] = err
+    return reply
+
+
 def _setup():
     for fd in (REQ_FD, REP_FD):
         try:
@@ -752,7 +806,7 @@ def _main():
             if hdr is None:
                 os._exit(0)  # the supervisor closed the channel: the session is over
             parts = hdr.split(b" ")
-            if len(parts) != 3 or parts[0] != b"X" or not parts[1].isdigit() or not parts[2].isdigit():
+            if len(parts) != 3 or parts[0] not in (b"X", b"R") or not parts[1].isdigit() or not parts[2].isdigit():
                 raise _ProtocolError("bad request header %r" % hdr[:HEADER_MAX])
             seq, n = int(parts[1]), int(parts[2])
             src = rd.exact(n).decode("utf-8", "replace")
@@ -761,7 +815,7 @@ def _main():
         except OSError as e:
             _die("reading requests: %s" % e)
         try:
-            reply = _run_cell(src)
+            reply = _run_script(src) if parts[0] == b"R" else _run_cell(src)
         except BaseException as e:  # a driver bug or a stray signal: say so, keep the session
             _S.in_cell = False
             try:

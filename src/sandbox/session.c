@@ -565,10 +565,11 @@ json_t *al_cell_result_json(const al_cell_result *c, const char *session_id,
 
 /* Write the request within the cell's deadline; false if it could not
  * be (the driver is not reading). */
-static bool send_request(al_session *s, uint64_t seq, const char *code,
-                         size_t len, double deadline) {
+static bool send_request(al_session *s, char kind, uint64_t seq,
+                         const char *code, size_t len, double deadline) {
         char hdr[64];
-        int hn = snprintf(hdr, sizeof(hdr), "X %" PRIu64 " %zu\n", seq, len);
+        int hn = snprintf(hdr, sizeof(hdr), "%c %" PRIu64 " %zu\n", kind, seq,
+                          len);
         const char *parts[2] = {hdr, code};
         size_t lens[2] = {(size_t)hn, len};
         for (int p = 0; p < 2; p++) {
@@ -630,7 +631,8 @@ int al_session_exec(al_session *s, const char *code, size_t len,
         s->cells++;
         pthread_mutex_unlock(&s->mu);
 
-        bool sent = send_request(s, c.seq, code, len, c.deadline);
+        bool sent = send_request(s, o->script ? 'R' : 'X', c.seq, code, len,
+                                 c.deadline);
 
         pthread_mutex_lock(&s->mu);
         if (!sent && !c.done)

@@ -9,7 +9,8 @@
  *   al_session_start(spec) -> al_session_exec(code) ... -> al_session_close
  *
  * The driver protocol (fds 3 and 4 of the driver, nothing on 1 and 2):
- *   request  "X <seq> <nbytes>\n" + <nbytes> of code
+ *   request  "X <seq> <nbytes>\n" + <nbytes> of code (a cell; "R": run it
+ *            as a program, python only, the reply has "exit_code")
  *   reply    "<nbytes>\n" + <nbytes> of one JSON object: first
  *            {"type":"ready",...}, then one {"type":"result","seq":N,...}
  *            per request.
@@ -55,6 +56,9 @@ typedef struct al_cell_opts {
         uint64_t grace_ms;     /* after the interrupt, before the kill */
         al_cell_chunk_fn on_chunk;
         void *chunk_ctx;
+        /* run the code as a program (`python3 main.py`: request R, the
+         * reply has exit_code) instead of a cell; drivers that know it */
+        bool script;
 } al_cell_opts;
 
 enum al_cell_status {

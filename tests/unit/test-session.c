@@ -6,6 +6,7 @@
  * driver's channel ending the session with "protocol", a dead session
  * answering at once.
  */
+#define _GNU_SOURCE
 #include <jansson.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,9 +30,10 @@ static al_session *start(const char *lang) {
         return ss;
 }
 
-static const al_cell_opts cell = {
-        .wall_ms = 5000, .cpu_ms = 5000, .output_bytes = 1 << 20,
-        .grace_ms = 2000};
+static const al_cell_opts cell = {.wall_ms = 5000,
+                                  .cpu_ms = 5000,
+                                  .output_bytes = 1 << 20,
+                                  .grace_ms = 2000};
 
 static int run(al_session *s, const char *code, al_cell_result *r) {
         al_error e = {0};
@@ -57,9 +59,8 @@ static void state_kept(void) {
         ASSERT_INT_EQ(r.out_len, 4);
         ASSERT_TRUE(!memcmp(r.out, "set\n", 4));
         al_cell_result_clear(&r);
-        ASSERT_INT_EQ(run(s, "import os; os.system('echo child'); x * 2 + 2",
-                          &r),
-                      0);
+        ASSERT_INT_EQ(
+                run(s, "import os; os.system('echo child'); x * 2 + 2", &r), 0);
         ASSERT_INT_EQ(r.status, AL_CELL_OK);
         ASSERT_STR_EQ(plain(&r), "42");
         ASSERT_TRUE(r.out_len == 6 && !memcmp(r.out, "child\n", 6));
@@ -108,13 +109,14 @@ static void forged_reply(void) {
         ASSERT_TRUE(s);
         al_cell_result r = {0};
         /* a result for a cell that is not this one */
-        ASSERT_TRUE(run(s,
-                        "import os\n"
-                        "b = b'{\"type\":\"result\",\"seq\":99,\"status\":\"ok\","
-                        "\"results\":[]}'\n"
-                        "os.write(4, b'%d\\n' % len(b) + b)\n"
-                        "import time; time.sleep(1)",
-                        &r) < 0);
+        ASSERT_TRUE(
+                run(s,
+                    "import os\n"
+                    "b = b'{\"type\":\"result\",\"seq\":99,\"status\":\"ok\","
+                    "\"results\":[]}'\n"
+                    "os.write(4, b'%d\\n' % len(b) + b)\n"
+                    "import time; time.sleep(1)",
+                    &r) < 0);
         ASSERT_INT_EQ(r.status, AL_CELL_DEAD);
         ASSERT_TRUE(strstr(r.reason, "protocol") != NULL);
         al_cell_result_clear(&r);
@@ -132,6 +134,37 @@ static void forged_reply(void) {
         ASSERT_STR_EQ(in.end_reason, "protocol");
 }
 
+/* R: the code as a program, a fresh __main__, exit codes as python's */
+static void script_mode(void) {
+        al_session *s = start("python");
+        ASSERT_TRUE(s);
+        al_cell_result r = {0};
+        al_cell_opts o = cell;
+        o.script = true;
+        al_error e = {0};
+        const char *code = "import sys\nprint(sys.argv, __name__)\n"
+                           "print('x' in dir())\nsys.exit(3)";
+        ASSERT_INT_EQ(run(s, "x = 1", &r), 0);
+        al_cell_result_clear(&r);
+        ASSERT_INT_EQ(al_session_exec(s, code, strlen(code), &o, &r, &e), 0);
+        ASSERT_INT_EQ(r.status, AL_CELL_ERROR);
+        ASSERT_INT_EQ(json_integer_value(json_object_get(r.reply, "exit_code")),
+                      3);
+        const char *want = "['main.py'] __main__\nFalse\n";
+        ASSERT_TRUE(r.out_len == strlen(want) &&
+                    !memcmp(r.out, want, r.out_len));
+        al_cell_result_clear(&r);
+        code = "def f():\n    raise ValueError('bad')\nf()";
+        ASSERT_INT_EQ(al_session_exec(s, code, strlen(code), &o, &r, &e), 0);
+        ASSERT_INT_EQ(json_integer_value(json_object_get(r.reply, "exit_code")),
+                      1);
+        ASSERT_TRUE(r.err_len > 0 &&
+                    memmem(r.err, r.err_len, "ValueError: bad", 15) &&
+                    memmem(r.err, r.err_len, "main.py", 7));
+        al_cell_result_clear(&r);
+        al_session_close(s, "closed", NULL, NULL);
+}
+
 int main(void) {
         if (access("/usr/bin/python3", X_OK) != 0) {
                 printf("1..0 # SKIP no /usr/bin/python3\n");
@@ -140,5 +173,6 @@ int main(void) {
         RUN(state_kept);
         RUN(wall_interrupts);
         RUN(forged_reply);
+        RUN(script_mode);
         TAP_END();
 }
