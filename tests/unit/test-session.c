@@ -6,7 +6,6 @@
  * driver's channel ending the session with "protocol", a dead session
  * answering at once.
  */
-#define _GNU_SOURCE
 #include <jansson.h>
 #include <string.h>
 #include <unistd.h>
