@@ -207,6 +207,10 @@ typedef struct al_result {
                                 array, airlock-check.h) set by the
                                 caller that checked the code; owned,
                                 freed with the result; NULL: none */
+        char start[8];         /* "warm", "cold" (a server with warm
+                                  pools), or "" */
+        char start_reason[32]; /* why a run was cold: "limits", "env",
+                                  "pool_empty", "asked" ... */
         struct al_sbx_leftover *leftover; /* private: al_result_teardown */
 } al_result;
 

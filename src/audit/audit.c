@@ -171,7 +171,7 @@ void audit_checkpoint_mac(const unsigned char *key,
 /* The position and hash a new record links to: the last record, or the
  * checkpoint when everything before was pruned, or the start. */
 int audit_chain_tail(al_audit *a, uint64_t *seq, char hash[AL_AUDIT_HASH_SIZE],
-                      al_error *err) {
+                     al_error *err) {
         int r = a->st->ops->head(a->st, seq, hash, err);
         if (r < 0 || *seq)
                 return r;
@@ -185,7 +185,7 @@ int audit_chain_tail(al_audit *a, uint64_t *seq, char hash[AL_AUDIT_HASH_SIZE],
 
 /* Link rec after the tail and store it. Inside a write transaction. */
 int audit_link_and_insert(al_audit *a, al_audit_rec *rec, char ts[32],
-                           al_error *err) {
+                          al_error *err) {
         char prev[AL_AUDIT_HASH_SIZE], hash[AL_AUDIT_HASH_SIZE],
                 mac[AL_AUDIT_HASH_SIZE];
         uint64_t seq;
@@ -650,8 +650,8 @@ int al_audit_started(al_audit *a, const al_audit_who *who, const al_spec *s,
         json_object_set_new(d, "owner", owner_json());
         set_findings(d, findings);
         struct new_rec n;
-        if ((r = new_rec_append(a, &n, "started", NULL, who, s, findings, d,
-                                id, err)) < 0) {
+        if ((r = new_rec_append(a, &n, "started", NULL, who, s, findings, d, id,
+                                err)) < 0) {
                 new_rec_free(&n);
                 return r;
         }
@@ -684,6 +684,8 @@ static json_t *result_detail(const al_audit *a, const al_result *r) {
                 p += n + (p[n] == ',');
         }
         json_object_set_new(d, "limits_hit", hit);
+        if (r->start[0])
+                json_object_set_new(d, "start", json_string(r->start));
         json_object_set_new(d, "stdout",
                             blob_json(r->stdout_buf, r->stdout_len, a->preview,
                                       r->stdout_truncated));
@@ -834,8 +836,8 @@ static int found_cb(const al_audit_rec *rec, void *ctx) {
  * kind, id, status, detail set; flags: the needed record's unless set),
  * commit. rec points into si (and ts) until the caller clears si. */
 static int sess_append(al_audit *a, const struct sess_check *c,
-                       al_audit_rec *rec, bool durable,
-                       struct started_info *si, char ts[32], al_error *err) {
+                       al_audit_rec *rec, bool durable, struct started_info *si,
+                       char ts[32], al_error *err) {
         const al_audit_store_ops *op = a->st->ops;
         int r = op->begin(a->st, true, err);
         if (r < 0)
@@ -890,12 +892,12 @@ int al_audit_session_created(al_audit *a, const al_audit_who *who,
                 return -EINVAL;
         if (!id[0])
                 audit_new_id(id);
-        _cleanup_json_ json_t *d = json_pack(
-                "{s:s,s:o,s:I,s:I,s:I}", "session_id", id, "owner",
-                owner_json(), "idle_timeout_s",
-                (json_int_t)sess->idle_timeout_s, "max_lifetime_s",
-                (json_int_t)sess->max_lifetime_s, "max_cells",
-                (json_int_t)sess->max_cells);
+        _cleanup_json_ json_t *d =
+                json_pack("{s:s,s:o,s:I,s:I,s:I}", "session_id", id, "owner",
+                          owner_json(), "idle_timeout_s",
+                          (json_int_t)sess->idle_timeout_s, "max_lifetime_s",
+                          (json_int_t)sess->max_lifetime_s, "max_cells",
+                          (json_int_t)sess->max_cells);
         if (d && sess->limits)
                 json_object_set_new(d, "limits", al_limits_json(sess->limits));
         _cleanup_free_ char *detail = d ? audit_dumps(d) : NULL;
@@ -917,11 +919,10 @@ int al_audit_session_created(al_audit *a, const al_audit_who *who,
         bool found = false;
         if (r == 0 && (r = a->st->ops->begin(a->st, true, err)) == 0) {
                 /* an id the caller chose is new (a made one is random) */
-                r = a->st->ops->first_of(a->st, id, "session_created",
-                                         found_cb, &found, err);
+                r = a->st->ops->first_of(a->st, id, "session_created", found_cb,
+                                         &found, err);
                 if (r == 0 && found)
-                        r = al_error_set(err, EEXIST, "session %s exists",
-                                         id);
+                        r = al_error_set(err, EEXIST, "session %s exists", id);
                 if (r == 0)
                         r = audit_link_and_insert(a, &rec, ts, err);
                 if (r == 0)
@@ -980,8 +981,8 @@ static json_t *words_json(const char *list) {
         for (const char *p = list; p && *p;) {
                 size_t n = strcspn(p, ",");
                 _cleanup_free_ char *w = strndup(p, n);
-                json_array_append_new(arr, capped_str(w ? w : "",
-                                                      AUDIT_NAME_CAP));
+                json_array_append_new(arr,
+                                      capped_str(w ? w : "", AUDIT_NAME_CAP));
                 p += n + (p[n] == ',');
         }
         return arr;
@@ -1020,8 +1021,7 @@ int al_audit_cell_finished(al_audit *a, const char *cell_id,
         if (d)
                 json_object_set_new(d, "stderr",
                                     blob_json(c->stderr_buf, c->stderr_len,
-                                              a->preview,
-                                              c->stderr_truncated));
+                                              a->preview, c->stderr_truncated));
         _cleanup_free_ char *detail = d ? audit_dumps(d) : NULL;
         if (!detail)
                 return al_error_set(err, ENOMEM, "out of memory");
@@ -1048,8 +1048,8 @@ int al_audit_cell_finished(al_audit *a, const char *cell_id,
 }
 
 int al_audit_session_file(al_audit *a, const char *session_id,
-                          al_audit_file_op op, const char *path,
-                          uint64_t size, const char *sha256, al_error *err) {
+                          al_audit_file_op op, const char *path, uint64_t size,
+                          const char *sha256, al_error *err) {
         static const char *const kinds[] = {
                 [AL_AUDIT_FILE_PUT] = "file_put",
                 [AL_AUDIT_FILE_GET] = "file_get",
@@ -1062,16 +1062,15 @@ int al_audit_session_file(al_audit *a, const char *session_id,
         if (sha256 && !hex_ok(sha256, AL_AUDIT_HASH_SIZE - 1))
                 return al_error_set(err, EINVAL,
                                     "sha256 is 64 lowercase hex digits");
-        _cleanup_json_ json_t *d = json_pack(
-                "{s:s,s:o,s:I,s:s?}", "session_id", session_id, "path",
-                capped_str(path, AUDIT_NAME_CAP), "bytes", (json_int_t)size,
-                "sha256", sha256);
+        _cleanup_json_ json_t *d =
+                json_pack("{s:s,s:o,s:I,s:s?}", "session_id", session_id,
+                          "path", capped_str(path, AUDIT_NAME_CAP), "bytes",
+                          (json_int_t)size, "sha256", sha256);
         _cleanup_free_ char *detail = d ? audit_dumps(d) : NULL;
         if (!detail)
                 return al_error_set(err, ENOMEM, "out of memory");
-        al_audit_rec rec = {.kind = kinds[op],
-                            .id = session_id,
-                            .detail = detail};
+        al_audit_rec rec = {
+                .kind = kinds[op], .id = session_id, .detail = detail};
         const struct sess_check c = {
                 .need_id = session_id,
                 .need_kind = "session_created",
@@ -1087,8 +1086,8 @@ int al_audit_session_file(al_audit *a, const char *session_id,
 }
 
 int al_audit_session_ended(al_audit *a, const char *session_id,
-                           const char *reason, uint64_t cells,
-                           uint64_t wall_ms, al_error *err) {
+                           const char *reason, uint64_t cells, uint64_t wall_ms,
+                           al_error *err) {
         if (bad_session_id(session_id, err) < 0)
                 return -EINVAL;
         if (!word_ok(reason))
@@ -1096,10 +1095,9 @@ int al_audit_session_ended(al_audit *a, const char *session_id,
                                     "a session's end reason is a word of a-z "
                                     "and _ (at most %d bytes)",
                                     AUDIT_WORD_CAP);
-        _cleanup_json_ json_t *d =
-                json_pack("{s:s,s:s,s:I,s:I}", "session_id", session_id,
-                          "reason", reason, "cells", (json_int_t)cells,
-                          "wall_ms", (json_int_t)wall_ms);
+        _cleanup_json_ json_t *d = json_pack(
+                "{s:s,s:s,s:I,s:I}", "session_id", session_id, "reason", reason,
+                "cells", (json_int_t)cells, "wall_ms", (json_int_t)wall_ms);
         _cleanup_free_ char *detail = d ? audit_dumps(d) : NULL;
         if (!detail)
                 return al_error_set(err, ENOMEM, "out of memory");

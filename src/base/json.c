@@ -35,30 +35,28 @@ json_t *al_limits_json(const al_limits *l) {
         return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "wall_ms",
                          (json_int_t)l->wall_ms, "cpu_ms",
                          (json_int_t)l->cpu_ms, "memory_mb",
-                         (json_int_t)l->memory_mb, "pids",
-                         (json_int_t)l->pids, "disk_mb",
-                         (json_int_t)l->disk_mb, "output_bytes",
+                         (json_int_t)l->memory_mb, "pids", (json_int_t)l->pids,
+                         "disk_mb", (json_int_t)l->disk_mb, "output_bytes",
                          (json_int_t)l->output_bytes, "open_files",
                          (json_int_t)l->open_files);
 }
 
 static json_t *protections_json(const al_protections *p) {
-        json_t *ns = json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "user",
-                               p->user_ns, "pid", p->pid_ns, "mount",
-                               p->mount_ns, "net", p->net_ns, "ipc", p->ipc_ns,
-                               "uts", p->uts_ns, "cgroup", p->cgroup_ns,
-                               "time", p->time_ns);
+        json_t *ns =
+                json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "user",
+                          p->user_ns, "pid", p->pid_ns, "mount", p->mount_ns,
+                          "net", p->net_ns, "ipc", p->ipc_ns, "uts", p->uts_ns,
+                          "cgroup", p->cgroup_ns, "time", p->time_ns);
         json_t *o = json_pack(
                 "{s:o,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:{s:s,s:b,s:b,s:b},s:s,"
                 "s:I}",
-                "namespaces", ns, "pivot_root", p->pivot_root,
-                "readonly_root", p->readonly_root, "no_new_privs",
-                p->no_new_privs, "capabilities_dropped", p->caps_dropped,
-                "seccomp", p->seccomp, "setsid", p->setsid, "rlimits",
-                p->rlimits, "cgroup", "version", p->cgroup ? p->cgroup : "none",
-                "memory", p->cg_memory, "pids", p->cg_pids, "cpu", p->cg_cpu,
-                "identity", p->id_mode ? p->id_mode : "", "host_uid",
-                (json_int_t)p->uid);
+                "namespaces", ns, "pivot_root", p->pivot_root, "readonly_root",
+                p->readonly_root, "no_new_privs", p->no_new_privs,
+                "capabilities_dropped", p->caps_dropped, "seccomp", p->seccomp,
+                "setsid", p->setsid, "rlimits", p->rlimits, "cgroup", "version",
+                p->cgroup ? p->cgroup : "none", "memory", p->cg_memory, "pids",
+                p->cg_pids, "cpu", p->cg_cpu, "identity",
+                p->id_mode ? p->id_mode : "", "host_uid", (json_int_t)p->uid);
         if (o && p->note[0])
                 json_object_set_new(o, "note", al_jstr(p->note));
         return o;
@@ -80,8 +78,8 @@ static void set_text(json_t *o, const char *key, const unsigned char *buf,
         char *b64 = al_base64_encode(buf, len);
         char k64[64];
         snprintf(k64, sizeof(k64), "%s_base64", key);
-        json_object_set_new(o, key, clean ? json_stringn(clean, n)
-                                          : json_string(""));
+        json_object_set_new(o, key,
+                            clean ? json_stringn(clean, n) : json_string(""));
         json_object_set_new(o, k64, b64 ? json_string(b64) : json_null());
         free(clean);
         free(b64);
@@ -89,7 +87,8 @@ static void set_text(json_t *o, const char *key, const unsigned char *buf,
 
 static json_t *result_json(const al_result *r) {
         json_t *o = json_object();
-        json_object_set_new(o, "status", json_string(al_status_name(r->status)));
+        json_object_set_new(o, "status",
+                            json_string(al_status_name(r->status)));
         json_object_set_new(o, "reason", al_jstr(r->reason));
         if (r->audit_id[0])
                 json_object_set_new(o, "audit_id", json_string(r->audit_id));
@@ -97,9 +96,9 @@ static json_t *result_json(const al_result *r) {
                 json_t *f = json_loads(r->findings_json, 0, NULL);
                 json_object_set_new(o, "findings", f ? f : json_array());
         }
-        json_object_set_new(o, "exit_code", r->exit_code >= 0
-                                                    ? json_integer(r->exit_code)
-                                                    : json_null());
+        json_object_set_new(o, "exit_code",
+                            r->exit_code >= 0 ? json_integer(r->exit_code)
+                                              : json_null());
         json_object_set_new(o, "signal", json_integer(r->signal));
         set_text(o, "stdout", r->stdout_buf, r->stdout_len);
         set_text(o, "stderr", r->stderr_buf, r->stderr_len);
@@ -120,36 +119,46 @@ static json_t *result_json(const al_result *r) {
         json_object_set_new(o, "limits_hit", hits);
         json_t *files = json_array();
         for (size_t i = 0; i < r->n_files; i++) {
-                char *b64 = al_base64_encode(r->files[i].data, r->files[i].size);
+                char *b64 =
+                        al_base64_encode(r->files[i].data, r->files[i].size);
                 json_array_append_new(
-                        files, json_pack("{s:s,s:I,s:s,s:s}", "name",
-                                         r->files[i].name, "size",
-                                         (json_int_t)r->files[i].size, "mime",
-                                         r->files[i].mime, "content_base64",
-                                         b64 ? b64 : ""));
+                        files,
+                        json_pack("{s:s,s:I,s:s,s:s}", "name", r->files[i].name,
+                                  "size", (json_int_t)r->files[i].size, "mime",
+                                  r->files[i].mime, "content_base64",
+                                  b64 ? b64 : ""));
                 free(b64);
         }
         json_object_set_new(o, "files", files);
         if (r->files_note[0])
                 json_object_set_new(o, "files_note", al_jstr(r->files_note));
+        if (r->start[0]) {
+                json_object_set_new(o, "start", json_string(r->start));
+                if (r->start_reason[0])
+                        json_object_set_new(o, "start_reason",
+                                            json_string(r->start_reason));
+        }
         json_object_set_new(o, "limits", al_limits_json(&r->limits));
         json_object_set_new(o, "protections",
                             protections_json(&r->protections));
         if (r->compile) {
                 json_t *c = json_object();
-                json_object_set_new(c, "status", json_string(al_status_name(
-                                                         r->compile->status)));
+                json_object_set_new(
+                        c, "status",
+                        json_string(al_status_name(r->compile->status)));
                 json_object_set_new(c, "reason", al_jstr(r->compile->reason));
-                json_object_set_new(c, "exit_code",
-                                    r->compile->exit_code >= 0
-                                            ? json_integer(r->compile->exit_code)
-                                            : json_null());
+                json_object_set_new(
+                        c, "exit_code",
+                        r->compile->exit_code >= 0
+                                ? json_integer(r->compile->exit_code)
+                                : json_null());
                 set_text(c, "stdout", r->compile->stdout_buf,
                          r->compile->stdout_len);
                 set_text(c, "stderr", r->compile->stderr_buf,
                          r->compile->stderr_len);
-                json_object_set_new(c, "wall_ms",
-                                    json_integer((json_int_t)r->compile->wall_ms));
+                json_object_set_new(
+                        c, "wall_ms",
+                        json_integer((json_int_t)r->compile->wall_ms));
                 json_object_set_new(c, "limits",
                                     al_limits_json(&r->compile->limits));
                 json_object_set_new(o, "compile", c);

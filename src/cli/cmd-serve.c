@@ -46,6 +46,13 @@ static void help(FILE *f) {
 "                         their results and responses (default 2048): a run\n"
 "                         that does not fit is refused, 503\n"
 "                         response_budget_exhausted with Retry-After\n"
+"  --warm LANG[=MODULES]  keep sandboxes of LANG (python) ready, the\n"
+"                         modules imported (e.g. python=numpy,pandas):\n"
+"                         /v1/execute starts from one (\"start\": \"warm\");\n"
+"                         each is used by one run and destroyed (repeatable)\n"
+"  --warm-pool N          sandboxes ready per warm language (default 2)\n"
+"  --warm-max-age SEC     a ready sandbox unused this long is replaced\n"
+"                         (default 300)\n"
 "  --max-sessions N       live sessions on the server at most (default 16)\n"
 "  --max-sessions-per-key N   live sessions of one key at most (default 4)\n"
 "  --max-session-memory MB    memory that live sessions may ask together\n"
@@ -102,6 +109,9 @@ enum {
         OPT_MAXDISK,
         OPT_MAXCOLLECT,
         OPT_MAXINFLIGHT,
+        OPT_WARM,
+        OPT_WARM_POOL,
+        OPT_WARM_AGE,
         OPT_MAX_SESSIONS,
         OPT_MAX_SESSIONS_KEY,
         OPT_MAX_SESSION_MEM,
@@ -197,6 +207,22 @@ static int set_opt(struct srv_config *c, int id, const char *name,
                 if (num(name, v, 16, 1u << 20, &n) < 0)
                         return -1;
                 c->max_inflight_bytes = n << 20;
+                return 0;
+        case OPT_WARM:
+                if (c->nwarm >= SRV_MAX_WARM) {
+                        cli_error("%s: at most %d", name, SRV_MAX_WARM);
+                        return -1;
+                }
+                return str(name, v, c->warm[c->nwarm++], sizeof(c->warm[0]));
+        case OPT_WARM_POOL:
+                if (num(name, v, 1, 64, &n) < 0)
+                        return -1;
+                c->warm_pool = (unsigned)n;
+                return 0;
+        case OPT_WARM_AGE:
+                if (num(name, v, 1, 24 * 3600, &n) < 0)
+                        return -1;
+                c->warm_max_age_s = (unsigned)n;
                 return 0;
         case OPT_MAX_SESSIONS:
                 if (num(name, v, 0, 65536, &n) < 0)
@@ -374,6 +400,9 @@ int cmd_serve(int argc, char **argv) {
                 SERVE_OPT("max-disk", OPT_MAXDISK),
                 SERVE_OPT("max-collect", OPT_MAXCOLLECT),
                 SERVE_OPT("max-inflight", OPT_MAXINFLIGHT),
+                SERVE_OPT("warm", OPT_WARM),
+                SERVE_OPT("warm-pool", OPT_WARM_POOL),
+                SERVE_OPT("warm-max-age", OPT_WARM_AGE),
                 SERVE_OPT("max-sessions", OPT_MAX_SESSIONS),
                 SERVE_OPT("max-sessions-per-key", OPT_MAX_SESSIONS_KEY),
                 SERVE_OPT("max-session-memory", OPT_MAX_SESSION_MEM),

@@ -13,6 +13,7 @@
 #include "findings-json.h"
 #include "json.h"
 #include "service-internal.h"
+#include "warm.h"
 
 /* What one execution may hold while its result becomes a response: per
  * output byte (two streams) the run's buffer, a UTF-8-clean copy and its
@@ -176,7 +177,21 @@ static void run_and_record(al_spec *s, const al_key_info *key,
         }
         al_result *res = NULL;
         double t0 = srv_api_now();
-        r = al_run(s, &res, &e);
+        /* warm when it can be (a sandbox of a --warm pool, made ahead),
+         * else cold, saying why */
+        char why[32] = "asked";
+        const char *start = json_string_value(json_object_get(req, "start"));
+        r = start && !strcmp(start, "cold")
+                    ? 0
+                    : al_run_warm(s, &res, why, sizeof(why), &e);
+        if (r == 0) {
+                r = al_run(s, &res, &e);
+                if (r == 0 && srv_api.cfg->nwarm) {
+                        snprintf(res->start, sizeof(res->start), "cold");
+                        snprintf(res->start_reason, sizeof(res->start_reason),
+                                 "%s", why);
+                }
+        }
         srv_api_concurrency_give(key);
         METER(execution, al_spec_language(s),
               r < 0 ? AL_STATUS_INTERNAL_ERROR : res->status,
@@ -241,6 +256,16 @@ void srv_api_execute(const struct srv_request *rq, struct srv_response *rs) {
                 return;
         }
         if (srv_api_build_spec(req, s, &key, &mode, rs, &who) < 0) {
+                srv_api_audit_refused(rq, &who, s, rs, NULL);
+                goto out;
+        }
+        json_t *sw = json_object_get(req, "start");
+        if (sw &&
+            (!json_is_string(sw) || (strcmp(json_string_value(sw), "cold") &&
+                                     strcmp(json_string_value(sw), "auto")))) {
+                srv_api_error(rs, 400, "invalid_value", "start",
+                              "start is \"auto\" (warm when a pool can) or "
+                              "\"cold\"");
                 srv_api_audit_refused(rq, &who, s, rs, NULL);
                 goto out;
         }

@@ -202,10 +202,10 @@ static int get_bytes(json_t *o, const char *key, const char *key64,
 }
 
 static const char *const TOP_FIELDS[] = {
-        "language",     "code",     "code_base64", "stdin",
-        "stdin_base64", "args",     "env",         "files",
-        "collect",      "limits",   "policy_mode", "user_id",
-        "agent_id",     "metadata", "stream",      NULL};
+        "language",    "code",    "code_base64", "stdin",    "stdin_base64",
+        "args",        "env",     "files",       "collect",  "limits",
+        "policy_mode", "user_id", "agent_id",    "metadata", "stream",
+        "start",       NULL};
 static const char *const FILE_FIELDS[] = {"path", "content", "content_base64",
                                           "executable", NULL};
 static const char *const LIMIT_FIELDS[] = {

@@ -107,3 +107,6 @@ int srv_api_get_bytes(json_t *o, const char *key, const char *key64,
 int srv_api_build_cell(json_t *req, const al_key_info *key, al_limits *l,
                        unsigned char **code, size_t *len, bool *stream,
                        const char **mode, struct srv_response *rs);
+
+/* Start the warm pools of cfg->warm (start.c): 0, or -1 and err. */
+int srv_api_warm_start(const struct srv_config *cfg, al_error *err);

@@ -55,6 +55,12 @@ struct srv_config {
         /* sessions (sessions.c): live ones at once on the server and per
          * key, the memory they may hold together, their longest life
          * (0: the built-in default) */
+        /* warm starts (--warm PROFILE[=MODULES]): the profiles and
+         * their preloads, sandboxes ready per profile, their age */
+#define SRV_MAX_WARM 8
+        char warm[SRV_MAX_WARM][256];
+        unsigned nwarm;
+        unsigned warm_pool, warm_max_age_s;
         unsigned max_sessions, max_sessions_per_key;
         uint64_t max_session_memory_mb;
         uint64_t max_session_lifetime_s;

@@ -11,6 +11,7 @@
 #include "airlock.h"
 #include "error.h"
 #include "service-internal.h"
+#include "warm.h"
 
 int srv_api_init(const struct srv_config *cfg, al_error *err) {
         int r;
@@ -27,6 +28,8 @@ int srv_api_init(const struct srv_config *cfg, al_error *err) {
         if (!(srv_api.policy =
                       al_policy_load(cfg->policy[0] ? cfg->policy : NULL, err)))
                 return -EINVAL;
+        if ((r = srv_api_warm_start(cfg, err)) < 0)
+                return r;
         /* EFD_SEMAPHORE off: once written it stays readable, so every run
          * (also ones that start later) sees the cancel */
         srv_api.cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -35,7 +38,29 @@ int srv_api_init(const struct srv_config *cfg, al_error *err) {
         return 0;
 }
 
+/* The warm pools of --warm: "python" or "python=numpy,pandas". */
+int srv_api_warm_start(const struct srv_config *cfg, al_error *err) {
+        for (unsigned i = 0; i < cfg->nwarm; i++) {
+                char lang[64];
+                const char *eq = strchr(cfg->warm[i], '=');
+                size_t n =
+                        eq ? (size_t)(eq - cfg->warm[i]) : strlen(cfg->warm[i]);
+                if (n >= sizeof(lang))
+                        return al_error_set(err, EINVAL, "--warm: too long");
+                memcpy(lang, cfg->warm[i], n);
+                lang[n] = '\0';
+                int r = al_warm_start(
+                        lang, eq ? eq + 1 : "",
+                        cfg->warm_pool ? cfg->warm_pool : 2,
+                        cfg->warm_max_age_s ? cfg->warm_max_age_s : 300, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 void srv_api_fini(void) {
+        al_warm_stop();
         srv_api_anon_sweep(
                 true); /* the summaries of open windows: none is lost */
         al_audit_alerts_drain(srv_api.audit, 5000);
