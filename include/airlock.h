@@ -212,6 +212,8 @@ typedef struct al_result {
         char start_reason[32]; /* why a run was cold: "limits", "env",
                                   "pool_empty", "asked" ... */
         struct al_sbx_leftover *leftover; /* private: al_result_teardown */
+        struct al_session *warm; /* private: a warm run's sandbox, killed,
+                                    joined by al_result_teardown */
 } al_result;
 
 /* Run the spec in a fresh sandbox. */

@@ -394,13 +394,6 @@ static bool read_child_msg(struct sandbox *sb, struct progress *pg,
                         pg->mnt_fd = fds[1];
                         pg->net_fd = fds[2];
                 }
-                const al_sbx_live *lv = sb->c->live;
-                int ws = pg->ws_fd >= 0 ? fcntl(pg->ws_fd, F_DUPFD_CLOEXEC, 3)
-                                        : -1;
-                if (lv && lv->on_ready)
-                        lv->on_ready(lv->ctx, ws, sb->host_uid, sb->host_gid);
-                else
-                        safe_close(ws);
         } else if (m.type == MSG_ERROR) {
                 pg->setup_failed = true;
                 pg->child_err.code = m.code;
@@ -799,6 +792,31 @@ static bool stream_pump(struct run *run, struct stream *s, int no, int *act) {
         return true;
 }
 
+/* A live run is ready: its workspace and its layers to the caller. */
+static void live_ready(struct run *run) {
+        const al_sbx_live *lv = run->c->live;
+        struct progress *pg = &run->pg;
+        int ws = pg->ws_fd >= 0 ? fcntl(pg->ws_fd, F_DUPFD_CLOEXEC, 3) : -1;
+        al_protections p = {0};
+        fill_protections(&p, run->probe, run->cg != NULL, run->sb.root_mode,
+                         run->sb.host_uid, pg->ready_flags);
+        if (lv->on_ready)
+                lv->on_ready(lv->ctx, ws, run->sb.host_uid, run->sb.host_gid,
+                             &p);
+        else
+                safe_close(ws);
+}
+
+/* A live run's usage to the caller. */
+static int live_tick(struct run *run) {
+        al_cg_stats st = {0};
+        if (run->cg)
+                al_cgroup_stats(run->cg, &st);
+        return run->c->live->on_tick(
+                run->c->live->ctx, st.have_cpu ? st.cpu_usec : 0,
+                st.have_memory_peak ? st.memory_peak_bytes : 0);
+}
+
 /* Before a live run's reply: all the output that is in the pipes. */
 static int live_drain(struct run *run, int *act) {
         struct stream *ss[] = {&run->out, &run->errs};
@@ -877,9 +895,12 @@ static int run_supervise(struct run *run) {
                         return al_error_errno(run->err, errno, "poll");
                 now = al_now_ms();
                 bool kill_now = false;
+                bool was_ready = pg->ready;
                 if (pr > 0 && i_msg >= 0 && pf[i_msg].revents &&
                     !read_child_msg(sb, pg, now))
                         sb->msg_r = safe_close(sb->msg_r);
+                if (!was_ready && pg->ready && lv)
+                        live_ready(run);
                 int act = AL_LIVE_GO;
                 if (lv && pr > 0 && i_reply >= 0 && pf[i_reply].revents)
                         /* the driver flushed its output before replying:
@@ -894,20 +915,19 @@ static int run_supervise(struct run *run) {
                 if (pr > 0 && i_err >= 0 && pf[i_err].revents &&
                     !stream_pump(run, errs, 2, &act))
                         errs->fd = sb->err_r = safe_close(sb->err_r);
-                if (lv && pr > 0 && i_reply >= 0 && pf[i_reply].revents)
+                if (lv && pr > 0 && i_reply >= 0 && pf[i_reply].revents) {
+                        /* the usage as the reply comes, then the reply */
+                        next_tick = now;
+                        act_max(&act, live_tick(run));
                         act_max(&act, lv->on_reply(lv->ctx, lv->reply_fd));
+                }
                 if (lv && pr > 0 && i_intr >= 0 && pf[i_intr].revents) {
                         uint64_t v;
                         (void)!read(lv->interrupt_fd, &v, sizeof(v));
                         act_max(&act, AL_LIVE_INTERRUPT);
                 }
                 if (lv && now >= next_tick) {
-                        al_cg_stats st = {0};
-                        if (run->cg)
-                                al_cgroup_stats(run->cg, &st);
-                        act_max(&act,
-                                lv->on_tick(lv->ctx,
-                                            st.have_cpu ? st.cpu_usec : 0));
+                        act_max(&act, live_tick(run));
                         next_tick = now + AL_LIVE_TICK_MS;
                 }
                 if (act == AL_LIVE_INTERRUPT)

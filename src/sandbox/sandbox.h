@@ -47,12 +47,15 @@ typedef struct al_sbx_live {
         int (*on_output)(void *ctx, int stream, const void *buf, size_t n);
         /* reply_fd readable, stdout and stderr drained before */
         int (*on_reply)(void *ctx, int fd);
-        /* every AL_LIVE_TICK_MS: the run's CPU so far (0 without a
-         * cgroup) */
-        int (*on_tick)(void *ctx, uint64_t cpu_usec);
+        /* every AL_LIVE_TICK_MS, and before each reply: the run's CPU
+         * so far and its memory peak (0 without a cgroup) */
+        int (*on_tick)(void *ctx, uint64_t cpu_usec,
+                       uint64_t memory_peak_bytes);
         /* the sandbox is ready: a directory fd of its workspace (the
-         * callee's to close) and the host ids its code runs as */
-        void (*on_ready)(void *ctx, int ws_fd, uid_t uid, gid_t gid);
+         * callee's to close), the host ids its code runs as, and the
+         * layers that hold it (as the result will say) */
+        void (*on_ready)(void *ctx, int ws_fd, uid_t uid, gid_t gid,
+                         const al_protections *prot);
 } al_sbx_live;
 #define AL_LIVE_TICK_MS 50
 

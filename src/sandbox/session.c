@@ -73,7 +73,8 @@ struct al_session {
         uid_t uid;
         gid_t gid;
         char version[64];
-        uint64_t cells, seq, cpu_usec;
+        uint64_t cells, seq, cpu_usec, mem_peak;
+        al_protections prot; /* the sandbox's layers, from its ready */
         /* the reply being read */
         char hdr[HDR_MAX];
         size_t hdr_len;
@@ -271,12 +272,14 @@ static int on_reply(void *ctx, int fd) {
         return act;
 }
 
-static int on_tick(void *ctx, uint64_t cpu_usec) {
+static int on_tick(void *ctx, uint64_t cpu_usec, uint64_t mem_peak) {
         al_session *s = ctx;
         int act = AL_LIVE_GO;
         double now = al_now_ms();
         pthread_mutex_lock(&s->mu);
         s->cpu_usec = cpu_usec;
+        if (mem_peak > s->mem_peak)
+                s->mem_peak = mem_peak;
         struct cell *c = s->cur;
         if (s->killing)
                 act = AL_LIVE_KILL;
@@ -307,12 +310,14 @@ static int on_tick(void *ctx, uint64_t cpu_usec) {
         return act;
 }
 
-static void on_ready(void *ctx, int ws_fd, uid_t uid, gid_t gid) {
+static void on_ready(void *ctx, int ws_fd, uid_t uid, gid_t gid,
+                     const al_protections *prot) {
         al_session *s = ctx;
         pthread_mutex_lock(&s->mu);
         s->ws_fd = ws_fd;
         s->uid = uid;
         s->gid = gid;
+        s->prot = *prot;
         /* the driver has its ends now */
         s->live.child_in = safe_close(s->live.child_in);
         s->live.child_out = safe_close(s->live.child_out);
@@ -650,6 +655,7 @@ int al_session_exec(al_session *s, const char *code, size_t len,
         r->wall_ms = (uint64_t)(al_now_ms() - c.t0);
         r->cpu_ms = c.cpu_now > c.cpu0 ? (c.cpu_now - c.cpu0) / 1000 : 0;
         r->interrupted = c.intr_sent;
+        r->memory_peak_bytes = s->mem_peak;
         snprintf(r->limits_hit, sizeof(r->limits_hit), "%s", c.hit);
         take_obuf(&c.out, &r->out, &r->out_len, &r->out_truncated);
         take_obuf(&c.err, &r->err, &r->err_len, &r->err_truncated);
@@ -701,6 +707,12 @@ void al_session_info_get(al_session *s, al_session_info *ret) {
         snprintf(ret->version, sizeof(ret->version), "%s", s->version);
         snprintf(ret->end_reason, sizeof(ret->end_reason), "%s", s->reason);
         snprintf(ret->end_message, sizeof(ret->end_message), "%s", s->message);
+        pthread_mutex_unlock(&s->mu);
+}
+
+void al_session_protections(al_session *s, al_protections *ret) {
+        pthread_mutex_lock(&s->mu);
+        *ret = s->prot;
         pthread_mutex_unlock(&s->mu);
 }
 

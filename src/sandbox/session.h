@@ -78,7 +78,8 @@ typedef struct al_cell_result {
         bool interrupted;    /* SIGINT was sent */
         char limits_hit[64]; /* "wall", "cpu", "output", ... */
         uint64_t wall_ms, cpu_ms;
-        char reason[256]; /* for DEAD and TIMEOUT */
+        uint64_t memory_peak_bytes; /* the session's so far (its cgroup) */
+        char reason[256];           /* for DEAD and TIMEOUT */
 } al_cell_result;
 void al_cell_result_clear(al_cell_result *r);
 
@@ -113,6 +114,9 @@ typedef struct al_session_info {
         char end_message[256];
 } al_session_info;
 void al_session_info_get(al_session *s, al_session_info *ret);
+
+/* The layers that hold the session's sandbox, as a run's result says. */
+void al_session_protections(al_session *s, al_protections *ret);
 
 /* A directory fd of the live session's workspace (the caller closes it)
  * and the host ids its code runs as; -EPIPE once it has ended. */

@@ -449,22 +449,20 @@ int al_run_warm(const al_spec *s, al_result **ret, char *reason,
         snprintf(r->start, sizeof(r->start), "warm");
 out:
         safe_close(ws);
-        al_cell_result_clear(&c);
-        al_result *final = NULL;
-        al_session_close(e.s, "closed", &final, NULL);
+        /* the run is over: its sandbox dies now (SIGKILL to the whole pid
+         * namespace); waiting for the kernel to free it (~10 ms for an
+         * interpreter with numpy) is the teardown's, after the answer */
+        al_session_kill(e.s, "closed");
         if (rc < 0) {
-                al_result_free(final);
+                al_cell_result_clear(&c);
+                al_session_close(e.s, "closed", NULL, NULL);
                 al_result_free(r);
                 return rc;
         }
-        /* what only the sandbox's end says: its layers, its peak */
-        if (final) {
-                r->protections = final->protections;
-                r->memory_peak_bytes = final->memory_peak_bytes;
-                r->leftover = final->leftover;
-                final->leftover = NULL;
-                al_result_free(final);
-        }
+        al_session_protections(e.s, &r->protections);
+        r->memory_peak_bytes = c.memory_peak_bytes;
+        al_cell_result_clear(&c);
+        r->warm = e.s;
         *ret = r;
         return 1;
 }
