@@ -270,15 +270,22 @@ struct stream {
         bool truncated;
 };
 
+/* One read of a stream's pipe into tmp: the bytes (> 0), 0 when none is
+ * there yet, -1 at EOF or on an error (the stream is closed). */
+static ssize_t read_some(int fd, unsigned char *tmp, size_t size) {
+        ssize_t n = read(fd, tmp, size);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        return n > 0 ? n : -1;
+}
+
 /* Read what is available; keep at most `limit` bytes. Returns false on
  * EOF or error (stream closed). */
 static bool stream_read(struct stream *s, uint64_t limit) {
         unsigned char tmp[65536];
-        ssize_t n = read(s->fd, tmp, sizeof(tmp));
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                return true;
+        ssize_t n = read_some(s->fd, tmp, sizeof(tmp));
         if (n <= 0)
-                return false;
+                return n == 0;
         size_t keep = (size_t)n;
         if (s->len + keep > limit) {
                 keep = limit > s->len ? (size_t)(limit - s->len) : 0;
@@ -783,13 +790,10 @@ static bool stream_pump(struct run *run, struct stream *s, int no, int *act) {
                 return more;
         }
         unsigned char tmp[65536];
-        ssize_t n = read(s->fd, tmp, sizeof(tmp));
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                return true;
-        if (n <= 0)
-                return false;
-        act_max(act, lv->on_output(lv->ctx, no, tmp, (size_t)n));
-        return true;
+        ssize_t n = read_some(s->fd, tmp, sizeof(tmp));
+        if (n > 0)
+                act_max(act, lv->on_output(lv->ctx, no, tmp, (size_t)n));
+        return n >= 0;
 }
 
 /* A live run is ready: its workspace and its layers to the caller. */

@@ -31,10 +31,8 @@ static uint64_t run_cost(const al_limits *l, bool collects,
                (collects ? collect_max * SRV_COST_PER_COLLECT_BYTE : 0);
 }
 
-/* Static validation per the mode: 0 to run (findings in *findings), -1
- * with the refusal in rs. */
-static int validate(al_spec *s, const char *mode, char **findings,
-                    struct srv_response *rs) {
+int srv_api_validate(al_spec *s, const char *mode, char **findings,
+                     struct srv_response *rs) {
         al_verdict v;
         al_error e = {0};
         *findings = NULL;
@@ -278,7 +276,7 @@ void srv_api_execute(const struct srv_request *rq, struct srv_response *rs) {
         }
         if (rq->on_chunk) /* the front streams: the client asked */
                 al_spec_set_output_fn(s, rq->on_chunk, rq->chunk_ctx);
-        if (validate(s, mode, &findings, rs) < 0) {
+        if (srv_api_validate(s, mode, &findings, rs) < 0) {
                 if (findings)
                         attach_findings(rs, findings);
                 METER(execution, al_spec_language(s), AL_STATUS_REJECTED, 0);

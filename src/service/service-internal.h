@@ -110,3 +110,8 @@ int srv_api_build_cell(json_t *req, const al_key_info *key, al_limits *l,
 
 /* Start the warm pools of cfg->warm (start.c): 0, or -1 and err. */
 int srv_api_warm_start(const struct srv_config *cfg, al_error *err);
+/* Static validation of s under the server's policy in mode (NULL or "":
+ * the server's): 0 to run (findings in *findings, the caller frees), -1
+ * with the refusal in rs (execute.c). */
+int srv_api_validate(al_spec *s, const char *mode, char **findings,
+                     struct srv_response *rs);

@@ -43,8 +43,8 @@ struct srv_config {
         unsigned body_timeout_s; /* a body must arrive within this */
         unsigned header_timeout_s; /* a request's headers within this of
                                       the connection (or the last request) */
-        size_t max_body_total;   /* bytes of bodies held at once, all
-                                    connections together */
+        size_t max_body_total;     /* bytes of bodies held at once, all
+                                      connections together */
         /* server-wide ceilings, like a key's (0: none but al_limits_max) */
         uint64_t max_output_bytes;  /* limits.output_bytes */
         uint64_t max_disk_mb;       /* limits.disk_mb */

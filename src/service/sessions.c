@@ -312,6 +312,17 @@ static struct sess *get_ref(const char *id, const char *actor, bool live,
         return x;
 }
 
+/* Who asks (a key with the execute scope, its rate taken if take_rate)
+ * and their session id, with a reference: NULL and the answer in rs. */
+static struct sess *owned(const struct srv_request *rq, const char *id,
+                          bool live, bool take_rate, struct srv_response *rs) {
+        al_key_info key;
+        char actor[AL_KEY_ID_SIZE + 64];
+        if (who_asks(rq, &key, actor, sizeof(actor), take_rate, rs) < 0)
+                return NULL;
+        return get_ref(id, actor, live, rs);
+}
+
 static json_t *sess_json(struct sess *x) {
         al_session_info in = {0};
         if (x->s)
@@ -597,25 +608,10 @@ static int cell_validate(const struct srv_request *rq, const al_audit_who *who,
                               t ? e.msg : "out of memory");
                 return -1;
         }
-        al_verdict v;
-        pthread_rwlock_rdlock(&srv_api.policy_lock);
-        al_spec_validate(t, srv_api.policy,
-                         mode && *mode ? mode : srv_api.cfg->policy_mode, &v,
-                         &e);
-        pthread_rwlock_unlock(&srv_api.policy_lock);
-        *findings = v.findings_json;
-        v.findings_json = NULL;
-        int r = 0;
-        if (v.refusal) {
-                bool ours = !strcmp(v.refusal, "policy_guard_failed");
-                srv_api_error(rs, ours ? 500 : 422, v.refusal,
-                              ours ? NULL : "code", "%s", v.message);
-                /* audited as a run's refusal is: who, the code, findings */
+        int r = srv_api_validate(t, mode && *mode ? mode : NULL, findings, rs);
+        if (r < 0) /* audited as a run's refusal is: who, code, findings */
                 srv_api_audit_refused(rq, who, t, rs, *findings);
-                r = -1;
-        }
         al_spec_free(t);
-        al_verdict_free(&v);
         return r;
 }
 
@@ -791,11 +787,7 @@ static void list(const struct srv_request *rq, struct srv_response *rs) {
 
 static void show(const struct srv_request *rq, const char *id,
                  struct srv_response *rs) {
-        al_key_info key;
-        char actor[AL_KEY_ID_SIZE + 64];
-        if (who_asks(rq, &key, actor, sizeof(actor), false, rs) < 0)
-                return;
-        struct sess *x = get_ref(id, actor, false, rs);
+        struct sess *x = owned(rq, id, false, false, rs);
         if (!x)
                 return;
         pthread_mutex_lock(&reg.mu);
@@ -807,11 +799,7 @@ static void show(const struct srv_request *rq, const char *id,
 
 static void delete_session(const struct srv_request *rq, const char *id,
                            struct srv_response *rs) {
-        al_key_info key;
-        char actor[AL_KEY_ID_SIZE + 64];
-        if (who_asks(rq, &key, actor, sizeof(actor), false, rs) < 0)
-                return;
-        struct sess *x = get_ref(id, actor, false, rs);
+        struct sess *x = owned(rq, id, false, false, rs);
         if (!x)
                 return;
         pthread_mutex_lock(&reg.mu);
@@ -829,11 +817,7 @@ static void delete_session(const struct srv_request *rq, const char *id,
 
 static void interrupt(const struct srv_request *rq, const char *id,
                       struct srv_response *rs) {
-        al_key_info key;
-        char actor[AL_KEY_ID_SIZE + 64];
-        if (who_asks(rq, &key, actor, sizeof(actor), false, rs) < 0)
-                return;
-        struct sess *x = get_ref(id, actor, true, rs);
+        struct sess *x = owned(rq, id, true, false, rs);
         if (!x)
                 return;
         al_session_info in;
@@ -884,13 +868,9 @@ static int audit_file(const struct sess *x, al_audit_file_op op,
 
 static void files(const struct srv_request *rq, const char *id,
                   const char *raw_path, struct srv_response *rs) {
-        al_key_info key;
-        char actor[AL_KEY_ID_SIZE + 64];
         bool put = !strcmp(rq->method, "PUT");
         bool del = !strcmp(rq->method, "DELETE");
-        if (who_asks(rq, &key, actor, sizeof(actor), put || del, rs) < 0)
-                return;
-        struct sess *x = get_ref(id, actor, true, rs);
+        struct sess *x = owned(rq, id, true, put || del, rs);
         if (!x)
                 return;
         char path[AL_WS_PATH_MAX + 1];
