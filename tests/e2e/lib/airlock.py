@@ -165,11 +165,14 @@ def session_result(returncode, out, err):
     limits_hit is the cell's and the sandbox's over the session's life (one
     cell: the probe's own; pids, disk and memory are counted for the whole
     session). protections and memory_peak_bytes are the sandbox's."""
-    lines = [ln for ln in out.decode("utf-8", "replace").splitlines() if ln.strip()]
+    # one object a line: split at \n only (str.splitlines also cuts at
+    # U+2028 and the like, which a cell's output may hold unescaped)
     objs = []
-    for ln in lines:
+    for ln in out.split(b"\n"):
+        if not ln.strip():
+            continue
         try:
-            o = json.loads(ln)
+            o = json.loads(ln.decode("utf-8", "replace"))
         except ValueError:
             continue
         if isinstance(o, dict):
