@@ -1,6 +1,7 @@
 # airlock — plain GNU make + pkg-config.
 #   make            build build/airlock and build/libairlock.a
 #   make check      install missing Debian deps, build, run every test (TAP/prove)
+#   make check-sessions  the three attack suites again, each probe a session's cell
 #   make serve      install deps, build, make a key, run airlock serve on
 #                   127.0.0.1:8080 and print how to call it
 #   make demo       install deps, build, run a sandboxed demonstration
@@ -76,7 +77,7 @@ APP_OBJ := $(APP_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/serve/openapi-data.o
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check unit e2e demo serve bench bench-serve bench-sessions bench-audit bench-check bench-extract asan install clean format checksrc
+.PHONY: all deps check check-sessions unit e2e demo serve bench bench-serve bench-sessions bench-audit bench-check bench-extract asan install clean format checksrc
 
 all: $(BUILD)/airlock $(BUILD)/libairlock.a
 
@@ -167,6 +168,12 @@ check: deps
 	@sh scripts/checksrc.sh
 	@sh scripts/test-npm.sh
 	prove -f $(UNIT_BIN) tests/e2e/
+
+# The three attack suites again, each probe the one cell of a fresh session
+# (tests/e2e/lib/airlock.py: AIRLOCK_E2E_VIA=session); make check runs the
+# short slice of it (tests/e2e/attacks-session.t).
+check-sessions: all
+	AIRLOCK_E2E_VIA=session prove -v tests/e2e/attacks.t tests/e2e/attack-escape.t tests/e2e/attack-exhaust.t
 
 demo: deps
 	$(MAKE) all

@@ -9,6 +9,12 @@
 // awaited first, so `(async () => { ... })()` is the way to await).
 // Timers and promises keep running between cells.  process.exit() in a
 // cell ends the session.
+//
+// `node -e` runs this file as a script, whose top-level let/const/function
+// would share the global scope with the cells' (a cell's `const fs =
+// require('fs')` was a SyntaxError, `count = 0` reset the driver's
+// counter): the driver's own names live in this function, not indented.
+(() => {
 'use strict';
 const fs = require('fs');
 const vm = require('vm');
@@ -170,3 +176,4 @@ input.on('data', (chunk) => {
 input.on('end', () => process.exit(0)); // the supervisor closed the channel
 input.on('error', (e) => die(`reading requests: ${e.message}`));
 send({type: 'ready', protocol: 1, language: 'node', version: process.versions.node});
+})();

@@ -83,7 +83,7 @@ static const char notes_text[] =
 static struct {
         /* flags */
         const char *lang, *save_images, *state;
-        bool json, no_audit;
+        bool json, json_session, no_audit;
         al_spec *spec;
         al_limits cell; /* the cells' wall, cpu, output */
         uint64_t lifetime_s;
@@ -440,6 +440,31 @@ static bool run_cell(const char *code, size_t len) {
         return !dead;
 }
 
+/* --json-session: the session's end as one last object, {"session_id",
+ * "session_end_reason", "session_end_message", "cells", "sandbox": the
+ * sandbox's own result as airlock run --json prints it (status, exit_code,
+ * signal, limits_hit over the session's life, memory_peak_bytes,
+ * protections), or null if it has none}. A program reading the cells can
+ * tell why the session ended and what the sandbox was. */
+static void print_session_end(const al_session_info *in,
+                              const al_result *final) {
+        _cleanup_free_ char *res =
+                final ? al_result_to_json(final, false) : NULL;
+        json_t *sb = res ? json_loads(res, 0, NULL) : NULL;
+        json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:o}", "session_id",
+                              R.sid[0] ? R.sid : "-", "session_end_reason",
+                              in->end_reason[0] ? in->end_reason : "closed",
+                              "session_end_message", in->end_message, "cells",
+                              (json_int_t)in->cells, "sandbox",
+                              sb ? sb : json_null());
+        char *str =
+                o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        puts(str ? str : "{\"session_end_reason\":\"internal_error\"}");
+        fflush(stdout);
+        free(str);
+        json_decref(o);
+}
+
 /* --- without a terminal: stdin split at %% ------------------------------ */
 
 static bool is_space(char ch) {
@@ -671,8 +696,9 @@ static const struct {
         const char *name;
         bool seconds;
 } limit_flags[] = {
-        {"wall_ms", true}, {"cpu_ms", true},   {"memory_mb", false},
-        {"pids", false},   {"disk_mb", false}, {"output_bytes", false},
+        {"wall_ms", true},     {"cpu_ms", true},   {"memory_mb", false},
+        {"pids", false},       {"disk_mb", false}, {"output_bytes", false},
+        {"open_files", false},
 };
 
 /* "1.5" seconds -> 1500 ms: digits, at most three decimals. */
@@ -724,7 +750,15 @@ static int set_lifetime(const struct cli_opt *o, const char *arg) {
         return 0;
 }
 
-enum { LIM_WALL, LIM_CPU, LIM_MEMORY, LIM_PIDS, LIM_DISK, LIM_OUTPUT };
+enum {
+        LIM_WALL,
+        LIM_CPU,
+        LIM_MEMORY,
+        LIM_PIDS,
+        LIM_DISK,
+        LIM_OUTPUT,
+        LIM_FILES
+};
 
 /* clang-format off */
 #define LIMIT(n, sh, i, h) {.name = n, .has_arg = 1, .short_name = sh,         \
@@ -750,12 +784,18 @@ static const struct cli_opt repl_opts[] = {
               "  --pids N               processes of the session (64)\n"),
         LIMIT("disk", 0, LIM_DISK,
               "  --disk MB              workspace+/tmp of the session (64)\n"),
+        LIMIT("open-files", 0, LIM_FILES,
+              "  --open-files N         file descriptors of each process (256)\n"),
         {.name = "lifetime", .has_arg = 1, .kind = CLI_CALL,
          .set = set_lifetime,
          .help = "  --lifetime SEC         the session's longest life (3600)\n"},
         {.name = "json", .kind = CLI_FLAG, .flag = &R.json,
          .help = "  --json                 one JSON object per cell (as POST\n"
                  "                         /v1/sessions/{id}/execute answers)\n"},
+        {.name = "json-session", .kind = CLI_FLAG, .flag = &R.json_session,
+         .help = "  --json-session         with --json, one more object at the end:\n"
+                 "                         how the session ended and its sandbox's\n"
+                 "                         result (as airlock run --json prints it)\n"},
         {.name = "save-images", .has_arg = 1, .kind = CLI_STRING,
          .str = &R.save_images,
          .help = "  --save-images DIR      write image/png results as\n"
@@ -882,10 +922,14 @@ int cmd_repl(int argc, char **argv) {
                 pthread_join(sig, NULL);
         }
         al_session_info in;
+        al_result *final = NULL;
         al_session_close(R.s,
                          atomic_load(&R.cancelled) ? "cancelled" : "closed",
-                         NULL, &in);
+                         R.json_session ? &final : NULL, &in);
         R.s = NULL;
+        if (R.json_session)
+                print_session_end(&in, final);
+        final = al_result_free(final);
         if (R.log) {
                 if (al_audit_session_ended(
                             R.log, R.sid,

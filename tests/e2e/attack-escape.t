@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import ok, skip, done, diag  # noqa: E402
-from airlock import BIN, run  # noqa: E402
+from airlock import BIN, VIA, NotInSession, driver_fd, run, run_or_why  # noqa: E402
 from host import (become_subreaper, descendants, leftovers, parallel,  # noqa: E402
                   run_measured, short, wait_until)
 from hostprobe import foreign_write_program, host_c, probe_foreign_abi, foreign_abi_check  # noqa: E402
@@ -330,13 +330,14 @@ const net = require('net'), os = require('os'), fs = require('fs');
 const res = {};
 res.ifaces = Object.keys(os.networkInterfaces()).join(',');
 try { fs.watch('/usr'); res.watch = 'WATCHING'; } catch (e) { res.watch = e.code; }
-const srv = net.createServer(c => c.end('pong')).listen(0, '127.0.0.1', () => {
+// the last value, a Promise of the end: a session's cell waits for it
+new Promise(done => { const srv = net.createServer(c => c.end('pong')).listen(0, '127.0.0.1', () => {
   const c = net.connect(srv.address().port, '127.0.0.1');
   let got = '';
   c.on('data', d => got += d);
-  c.on('end', () => { res.tcp = got; srv.close(); console.log(JSON.stringify(res)); });
-  c.on('error', e => { res.tcp = e.code; srv.close(); console.log(JSON.stringify(res)); });
-});
+  c.on('end', () => { res.tcp = got; srv.close(); console.log(JSON.stringify(res)); done(); });
+  c.on('error', e => { res.tcp = e.code; srv.close(); console.log(JSON.stringify(res)); done(); });
+}); });
 """
 
 
@@ -348,10 +349,13 @@ def case_socket_families():
     want_nl = [n for n in names if n.startswith(("nl_", "pair_nl_"))]
     want_ok = [n for n in names if n.startswith("ok_")]
     out = []
-    (rc, r), (rc_py, r_py), (rc_js, r_js) = parallel(lambda a: run(*a), [
+    (rc, r), (rc_py, r_py), (rc_js, r_js) = parallel(lambda a: run_or_why(*a), [
         ("c", C_SOCKETS, "--timeout", "20"), ("python", PY_SOCKETS, "--timeout", "30"),
         ("node", JS_SOCKETS, "--timeout", "30")], 3)
-    inside = dict(l.split() for l in r.get("stdout", "").splitlines() if len(l.split()) == 2)
+    if "not_in_session" in r:  # the C probe in session mode: its checks are skipped, python's and node's run
+        out.append((None, "socket families of the C probe (in a session)", r["not_in_session"]))
+        r = None
+    inside = dict(l.split() for l in r.get("stdout", "").splitlines() if len(l.split()) == 2) if r else {}
     # the same program on the host, outside any sandbox: which of these the kernel itself offers
     hrc, hout = host_c(C_SOCKETS)
     host = dict(l.split() for l in hout.splitlines() if len(l.split()) == 2) if hrc == 0 else {}
@@ -360,36 +364,37 @@ def case_socket_families():
     diag("socket families inside: %s" % " ".join("%s=%s" % kv for kv in inside.items()))
     diag("the host kernel itself (outside any sandbox) offers: %s" % (" ".join(
         "%s=%s" % (k, host[k]) for k in offered) if host else hout))
-    ran = r.get("status") == "ok" and inside.get("end") == "END"
-    fams = {k: v for k, v in inside.items() if not k.startswith(("ok_", "nl_", "pair_nl_", "ipp_")) and k != "end"}
-    bad = {k: v for k, v in fams.items() if v != "EAFNOSUPPORT"}
-    out.append((ran and sorted(fams) == sorted(want_fams) and not bad,
-                "%d socket()/socketpair() calls of families other than unix/inet/inet6/netlink (vsock, AF_ALG, "
-                "AF_PACKET, Bluetooth, AF_XDP, AF_KEY, TIPC, RDS, CAN, ..., family 46, vsock with high bits "
-                "set) fail with EAFNOSUPPORT; this kernel has %d of them (outside the sandbox they do not fail "
-                "with EAFNOSUPPORT)"
-                % (len(want_fams), len([k for k in offered if k in want_fams])), bad or short(r)))
-    if "vsock" in host and host["vsock"] not in ("EAFNOSUPPORT",):
-        out.append((inside.get("vsock") == "EAFNOSUPPORT" and inside.get("vsock_dgram") == "EAFNOSUPPORT",
-                    "vsock, which reaches the hypervisor from this VM (outside: %s), is refused inside"
-                    % host["vsock"], {"inside": inside.get("vsock"), "host": host.get("vsock")}))
-    else:
-        out.append((None, "vsock refused where the host offers it",
-                     "no vsock in this kernel (outside the sandbox: %s)" % host.get("vsock", hout)))
-    nl = {k: v for k, v in inside.items() if k.startswith(("nl_", "pair_nl_"))}
-    out.append((ran and sorted(nl) == sorted(want_nl) and all(v == "EPROTONOSUPPORT" for v in nl.values()),
-                "netlink other than NETLINK_ROUTE (audit, uevent, connector, generic, sock_diag, xfrm, "
-                "netfilter, selinux, crypto) fails with EPROTONOSUPPORT", nl))
-    ipp = {k: v for k, v in inside.items() if k.startswith("ipp_")}
-    out.append((ran and sorted(ipp) == sorted(want_ipp) and all(v == "EPROTONOSUPPORT" for v in ipp.values()),
-                "AF_INET/AF_INET6 protocols other than TCP, UDP and ICMP (SCTP, DCCP, MPTCP, UDP-Lite, L2TP; "
-                "TCP with high bits set) fail with EPROTONOSUPPORT; outside the sandbox this kernel makes: %s"
-                % (" ".join(k for k in want_ipp if host.get(k) == "MADE") or "none"), ipp))
-    need = {k: v for k, v in inside.items() if k.startswith("ok_")}
-    six_missing = host.get("ok_inet6") == "EAFNOSUPPORT"
-    out.append((ran and sorted(need) == sorted(want_ok)
-                and all(v == "MADE" or (k == "ok_inet6" and six_missing) for k, v in need.items()),
-                "AF_UNIX (also socketpair), AF_INET, AF_INET6 and NETLINK_ROUTE sockets are still made", need))
+    if r is not None:
+        ran = r.get("status") == "ok" and inside.get("end") == "END"
+        fams = {k: v for k, v in inside.items() if not k.startswith(("ok_", "nl_", "pair_nl_", "ipp_")) and k != "end"}
+        bad = {k: v for k, v in fams.items() if v != "EAFNOSUPPORT"}
+        out.append((ran and sorted(fams) == sorted(want_fams) and not bad,
+                    "%d socket()/socketpair() calls of families other than unix/inet/inet6/netlink (vsock, AF_ALG, "
+                    "AF_PACKET, Bluetooth, AF_XDP, AF_KEY, TIPC, RDS, CAN, ..., family 46, vsock with high bits "
+                    "set) fail with EAFNOSUPPORT; this kernel has %d of them (outside the sandbox they do not fail "
+                    "with EAFNOSUPPORT)"
+                    % (len(want_fams), len([k for k in offered if k in want_fams])), bad or short(r)))
+        if "vsock" in host and host["vsock"] not in ("EAFNOSUPPORT",):
+            out.append((inside.get("vsock") == "EAFNOSUPPORT" and inside.get("vsock_dgram") == "EAFNOSUPPORT",
+                        "vsock, which reaches the hypervisor from this VM (outside: %s), is refused inside"
+                        % host["vsock"], {"inside": inside.get("vsock"), "host": host.get("vsock")}))
+        else:
+            out.append((None, "vsock refused where the host offers it",
+                         "no vsock in this kernel (outside the sandbox: %s)" % host.get("vsock", hout)))
+        nl = {k: v for k, v in inside.items() if k.startswith(("nl_", "pair_nl_"))}
+        out.append((ran and sorted(nl) == sorted(want_nl) and all(v == "EPROTONOSUPPORT" for v in nl.values()),
+                    "netlink other than NETLINK_ROUTE (audit, uevent, connector, generic, sock_diag, xfrm, "
+                    "netfilter, selinux, crypto) fails with EPROTONOSUPPORT", nl))
+        ipp = {k: v for k, v in inside.items() if k.startswith("ipp_")}
+        out.append((ran and sorted(ipp) == sorted(want_ipp) and all(v == "EPROTONOSUPPORT" for v in ipp.values()),
+                    "AF_INET/AF_INET6 protocols other than TCP, UDP and ICMP (SCTP, DCCP, MPTCP, UDP-Lite, L2TP; "
+                    "TCP with high bits set) fail with EPROTONOSUPPORT; outside the sandbox this kernel makes: %s"
+                    % (" ".join(k for k in want_ipp if host.get(k) == "MADE") or "none"), ipp))
+        need = {k: v for k, v in inside.items() if k.startswith("ok_")}
+        six_missing = host.get("ok_inet6") == "EAFNOSUPPORT"
+        out.append((ran and sorted(need) == sorted(want_ok)
+                    and all(v == "MADE" or (k == "ok_inet6" and six_missing) for k, v in need.items()),
+                    "AF_UNIX (also socketpair), AF_INET, AF_INET6 and NETLINK_ROUTE sockets are still made", need))
     try:
         py = json.loads(r_py.get("stdout", ""))
     except ValueError:
@@ -481,6 +486,7 @@ def case_inherited_fd():
     os.set_inheritable(fd, True)
     rfd, wfd = os.pipe()  # and a pipe end, as a server would hold
     os.set_inheritable(wfd, True)
+    pipe_ino = os.fstat(wfd).st_ino
     code = r"""
 import os
 fds = sorted(int(x) for x in os.listdir('/proc/self/fd'))
@@ -497,6 +503,8 @@ for fd in range(3, 1024):
     except OSError as e:
         print('err', fd, e)
 """
+    if VIA == "session":  # what fds 0-2 are, to tell the driver's dups of them
+        code += "print('std', *(os.readlink('/proc/self/fd/%d' % i) for i in (0, 1, 2)))\n"
     try:
         rc, r, dt = run_measured("python", code, pass_fds=(fd, wfd))
     finally:
@@ -506,6 +514,18 @@ for fd in range(3, 1024):
         os.unlink(path)
     blob = json.dumps(r)
     opened = [l for l in r.get("stdout", "").splitlines() if l.startswith("open ")]
+    if VIA == "session":
+        # a cell shares its driver's fds (driver_fd): those may be open
+        # above 2 (pipes), and nothing else; the pipe end given to airlock
+        # is recognised by its inode, the secret file by its bytes and path
+        targets = [l.split(" ", 2)[1:] for l in opened]
+        std = set(next((l.split()[1:] for l in r.get("stdout", "").splitlines() if l.startswith("std ")), []))
+        foreign = [ft for ft in targets if not driver_fd(ft[0], ft[1], std)]
+        return [(r.get("status") == "ok" and secret not in blob and path not in blob and len(std) == 3
+                 and not foreign and "pipe:[%d]" % pipe_ino not in blob,
+                 "an inheritable fd on a secret (and a pipe end) given to airlock do not reach the code "
+                 "(fds above 2 inside: %s, the driver's own)" % (" ".join(f for f, t in targets) or "none"),
+                 {"foreign": foreign, "r": short(r)})]
     return [(r.get("status") == "ok" and secret not in blob and path not in blob and "pipe:" not in blob,
              "an inheritable fd on a secret (and a pipe end) given to airlock do not reach the code "
              "(fds above 2 inside: %s)" % (" ".join(l.split()[1] for l in opened) or "none"), short(r))]
@@ -553,16 +573,20 @@ def case_env_all_languages():
         ("sh", "env; cat /proc/1/environ 2>&1; true"),
         ("c", "#include <stdio.h>\nextern char **environ;\nint main(void){for(char**e=environ;*e;e++)puts(*e);return 0;}"),
     ]
-    outs = parallel(lambda p: (p[0],) + run(p[0], p[1], env=env), progs, 3)
+    outs = parallel(lambda p: (p[0],) + run_or_why(p[0], p[1], env=env), progs, 3)
     res = []
     bad = {}
     for lang, rc, r in outs:
+        if "not_in_session" in r:  # session mode: c has no driver; the others are judged
+            res.append((None, "the environment of %s (in a session)" % lang, r["not_in_session"]))
+            continue
         blob = json.dumps(r)
         if r.get("status") != "ok" or secret in blob or "AIRLOCK_E2E_SECRET" in blob \
                 or "AWS_SECRET" in blob or ".pyenv" in r.get("stdout", ""):
             bad[lang] = short(r)
     res.append((not bad, "canary variables (and BASH_ENV/PYTHONPATH/PYTHONSTARTUP, the host PATH) in "
-                "airlock's environment reach none of python, node, bash, sh, c", bad))
+                "airlock's environment reach none of %s" % ", ".join(
+                    lang for lang, rc, r in outs if "not_in_session" not in r), bad))
     return res
 
 
@@ -823,15 +847,15 @@ def case_ipc():
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 KEY, IPC_CREAT, IPC_EXCL = %d, 0o1000, 0o2000
-mode = sys.argv[1] if len(sys.argv) > 1 else 'make'
+mode = %r
 flags = (IPC_CREAT | IPC_EXCL | 0o666) if mode == 'make' else 0
 r = [libc.shmget(KEY, 4096, flags), libc.msgget(KEY, flags), libc.semget(KEY, 1, flags)]
 print(mode, r, os.strerror(ctypes.get_errno()))
-""" % key
+"""
     before = sysvipc_keys()
-    rc1, r1 = run("python", code, "--", "make")
+    rc1, r1 = run("python", code % (key, "make"))
     during_after = sysvipc_keys()
-    rc2, r2 = run("python", code, "--", "look")
+    rc2, r2 = run("python", code % (key, "look"))
     hexkey = "%d" % key
     leaked = [k for k in during_after - before if k[1] == hexkey]
     out1, out2 = r1.get("stdout", ""), r2.get("stdout", "")
@@ -1511,6 +1535,8 @@ cases += [case_host_identity]
 def guarded(fn):
     try:
         return fn()
+    except NotInSession as e:  # AIRLOCK_E2E_VIA=session: a probe a session cannot run
+        return [(None, "%s (in a session)" % fn.__name__, str(e))]
     except Exception:  # a crash in one case must not hide the others
         import traceback
         return [(False, "%s ran to completion" % fn.__name__, traceback.format_exc())]

@@ -187,6 +187,37 @@ rec = session_record(tsid) if tsid else {}
 ok(rec.get("status") == "cancelled", "audit: the session ended by SIGTERM says cancelled",
    json.dumps(rec)[:800])
 
+# --json-session: after the cells, the session's end and its sandbox's own
+# result (what airlock run --json prints), so a program reading the cells
+# can tell how the session ended; --open-files sets the session's RLIMIT_NOFILE
+p = repl(["import resource\nprint(resource.getrlimit(resource.RLIMIT_NOFILE)[0])",
+          "import os\nos._exit(3)", "print('never')"],
+         "--json", "--json-session", "--open-files", "40", "-m", "96")
+lines = [ln for ln in out(p).splitlines() if ln.strip()]
+try:
+    js = [json.loads(ln) for ln in lines]
+except ValueError:
+    js = []
+ok(len(js) == 3 and js[0].get("stdout") == "40\n",
+   "json-session: --open-files 40 is the cells' RLIMIT_NOFILE", out(p) + err(p))
+js += [{}] * (3 - len(js))
+ok(js[1].get("status") == "session_dead" and js[1].get("session_end_reason") == "exited",
+   "json-session: os._exit in a cell ends the session (exited)", json.dumps(js[1])[:1500])
+end, sb = js[2], js[2].get("sandbox") or {}
+ok(end.get("session_id") == js[0].get("session_id") and end.get("session_end_reason") == "exited"
+   and end.get("cells") == 2 and "session_end_message" in end,
+   "json-session: one last object says why the session ended and after how many cells",
+   json.dumps(end)[:1500])
+prot = sb.get("protections") or {}
+ok(sb.get("status") == "error" and sb.get("exit_code") == 3 and sb.get("signal") == 0
+   and sb.get("limits", {}).get("memory_mb") == 96 and sb.get("memory_peak_bytes", 0) > 0
+   and prot.get("seccomp") is True and isinstance(prot.get("host_uid"), int),
+   "json-session: the sandbox's result: the driver's exit code 3, limits, memory peak, protections",
+   json.dumps(sb)[:1500])
+p = repl(["print(1)"], "--json")
+ok(len([ln for ln in out(p).splitlines() if ln.strip()]) == 1,
+   "json: without --json-session, only the cells' objects", out(p) + err(p))
+
 # --- through a pty ------------------------------------------------------
 
 

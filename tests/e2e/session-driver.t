@@ -415,7 +415,8 @@ d.close()
 
 # === node =====================================================================
 if not os.path.exists("/usr/bin/node"):
-    for n in ("ready", "let/const/function between cells", "completion value", "errors", "console.log", "SIGINT"):
+    for n in ("ready", "let/const/function between cells", "completion value", "errors", "console.log", "SIGINT",
+              "the driver's names free for cells"):
         skip("node: " + n, "/usr/bin/node is absent on this host")
 else:
     d = Driver("node")
@@ -444,6 +445,15 @@ else:
     r2 = d.cell("a")
     ok(r.get("error", {}).get("name") == "KeyboardInterrupt" and plain(r2) == "20",
        "node: SIGINT interrupts a looping cell, the session lives on", [r, r2])
+    # the driver's own names are not the cells' (node -e runs it as a
+    # script: its top-level consts shared the global scope with the cells)
+    r = d.cell("const fs = require('fs'), vm = 1, util = 2; let count = 40, buf = 'x', busy = true, queue = null")
+    r2 = d.cell("count + 2")
+    r3 = d.cell("fs.existsSync('/')")
+    ok(r["status"] == "ok" and plain(r2) == "42" and r2.get("execution_count") == r["execution_count"] + 1
+       and plain(r3) == "true" and r3.get("seq") == r2.get("seq", 0) + 1,
+       "node: a cell declares fs, vm, util, count, buf, busy, queue (the driver's names) and the session goes on",
+       [r, r2, r3])
     ok(d.close() == 0, "node: end of input ends the driver cleanly")
 
 # === bash =====================================================================

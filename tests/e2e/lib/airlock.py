@@ -40,7 +40,13 @@ def run(lang, code, *flags, stdin=None, timeout=120, env=None):
     """airlock run --json --lang LANG -c CODE FLAGS... -> (exit code, dict).
 
     When airlock prints no JSON the dict still has status ("<no json>") and
-    the usual keys, so assertions fail instead of crashing."""
+    the usual keys, so assertions fail instead of crashing.
+    With AIRLOCK_E2E_VIA=session the code is the one cell of a fresh
+    session instead (session_argv, session_result below)."""
+    if VIA == "session":
+        argv, cells = session_argv(lang, code, flags, stdin)
+        p = subprocess.run(argv, input=cells, capture_output=True, timeout=timeout, env=env)
+        return session_result(p.returncode, p.stdout, p.stderr)
     p = run_raw(["run", "--json", "--lang", lang, "-c", code] + list(flags),
                 stdin=stdin, timeout=timeout, env=env)
     try:
@@ -54,6 +60,187 @@ def run(lang, code, *flags, stdin=None, timeout=120, env=None):
                  ("reason", ""), ("protections", {})):
         r.setdefault(k, v)
     return p.returncode, r
+
+
+# --- the same probes as the one cell of a session ---------------------------
+# AIRLOCK_E2E_VIA=session (make check-sessions) makes run() and
+# host.run_full() run each probe as the only cell of a fresh session,
+# through `airlock repl --lang L --json --json-session` with the code on
+# stdin: every layer of the session's sandbox meets the same attack, and
+# the answer is mapped onto the fields of `airlock run --json` that the
+# suites read. A probe that needs what a session has not (a compiled
+# language, --collect, --file, --stdin, arguments) raises NotInSession and
+# the suite prints it as a TAP SKIP with that reason; nothing is faked.
+VIA = os.environ.get("AIRLOCK_E2E_VIA", "run")
+if VIA not in ("run", "session"):
+    print("Bail out! AIRLOCK_E2E_VIA=%s: run or session" % VIA)
+    sys.exit(255)
+
+# language of the probe -> the session driver that runs it. sh has no
+# driver of its own: its probes are POSIX shell, and the bash driver
+# evaluates them in bash (`exit` in a cell ends the session as it ends
+# the script).
+SESSION_LANGS = {"python": "python", "node": "node", "bash": "bash", "sh": "bash"}
+# run's flags that a session takes, per cell (wall, cpu, output) or for
+# the whole session (memory, pids, disk, open files), with a value
+SESSION_FLAGS = {"--timeout", "-t", "--wall", "--cpu", "--output", "--memory", "-m", "--pids",
+                 "--disk", "--open-files"}
+# airlock run's exit status for each status (airlock-run(1))
+RUN_EXIT = {"ok": 0, "error": 1, "timeout": 4, "memory_limit": 5, "output_limit": 6, "killed": 7}
+
+
+class NotInSession(Exception):
+    """This probe cannot be run as a session's cell; str() says why."""
+
+
+def session_argv(lang, code, flags, stdin=None):
+    """(argv of airlock repl, its stdin) for CODE as one cell, or
+    NotInSession."""
+    if lang not in SESSION_LANGS:
+        raise NotInSession("%s has no session driver (sessions run python, node, bash)" % lang)
+    if stdin is not None:
+        raise NotInSession("a session's code has no stdin channel (--stdin)")
+    flags = list(flags)
+    argv = [BIN, "repl", "--json", "--json-session", "--lang", SESSION_LANGS[lang]]
+    i = 0
+    while i < len(flags):
+        f = flags[i]
+        if f in SESSION_FLAGS and i + 1 < len(flags):
+            argv += [f, flags[i + 1]]
+            i += 2
+            continue
+        if f.startswith("--") and "=" in f and f.split("=", 1)[0] in SESSION_FLAGS:
+            argv.append(f)
+            i += 1
+            continue
+        why = {"--collect": "a session hands files out through its files API, not --collect",
+               "--out-dir": "a session hands files out through its files API, not --collect",
+               "--file": "a session takes files through its files API, not --file",
+               "--stdin": "a session's code has no stdin channel (--stdin)",
+               "--": "a cell has no program arguments"}.get(f.split("=", 1)[0])
+        raise NotInSession(why or "airlock repl has no %s" % f)
+    if any(line.rstrip("\r") == "%%" for line in code.split("\n")):
+        raise NotInSession("the code holds a line %%, airlock repl's cell separator")
+    if not code.strip():
+        raise NotInSession("an empty program is no cell")
+    return argv, code.encode()
+
+
+def _cell_exit(cell):
+    """A cell that raised -> (status, exit code) as the same code run
+    one-shot ends: bash's cell carries $? ("exit status N"); Python's
+    sys.exit(N) is SystemExit N (Jupyter keeps the kernel; a process would
+    exit N, 0 for none); any other exception exits a process with 1."""
+    err = cell.get("error") or {}
+    name, value = err.get("name"), str(err.get("value", ""))
+    if name == "ExitStatus" and value.startswith("exit status "):
+        n = int(value.split()[-1])
+        return ("ok" if n == 0 else "error"), n
+    if name == "SystemExit":
+        if value in ("", "None", "0"):
+            return "ok", 0
+        return "error", int(value) if value.lstrip("-").isdigit() else 1
+    return "error", 1
+
+
+def session_result(returncode, out, err):
+    """airlock repl --json --json-session's output -> (exit code, dict) with
+    the fields of airlock run --json. The mapping (a status differs where a
+    session legitimately differs from a run):
+      cell ok                          -> ok, exit 0
+      cell error                       -> error (exit code: _cell_exit)
+      cell timeout, limits_hit output  -> output_limit (the cell was
+                                          interrupted where a run is killed)
+      cell timeout, wall or cpu        -> timeout
+      session_dead, end memory         -> memory_limit (the session dies at
+                                          its memory limit as a run does)
+      session_dead, interrupt_ignored  -> timeout (output_limit if output):
+                                          killed after the interrupt's grace,
+                                          as a run is killed at its limit
+      session_dead, exited             -> the sandbox's own status, exit
+                                          code and signal (bash `exit N`, a
+                                          driver killed by a signal)
+      session_dead, any other reason   -> "session_dead:REASON", which no
+                                          probe accepts
+    limits_hit is the cell's and the sandbox's over the session's life (one
+    cell: the probe's own; pids, disk and memory are counted for the whole
+    session). protections and memory_peak_bytes are the sandbox's."""
+    # one object a line: split at \n only (str.splitlines also cuts at
+    # U+2028 and the like, which a cell's output may hold unescaped)
+    objs = []
+    for ln in out.split(b"\n"):
+        if not ln.strip():
+            continue
+        try:
+            o = json.loads(ln.decode("utf-8", "replace"))
+        except ValueError:
+            continue
+        if isinstance(o, dict):
+            objs.append(o)
+    cells = [o for o in objs if "seq" in o]
+    ends = [o for o in objs if "sandbox" in o]
+    r = {"status": "<no json>", "raw_stdout": out[-2000:].decode("utf-8", "replace"),
+         "raw_stderr": err[-2000:].decode("utf-8", "replace"), "repl_exit": returncode}
+    if len(cells) != 1 or len(ends) != 1:
+        for k, v in (("stdout", ""), ("stderr", ""), ("limits_hit", []), ("files", []),
+                     ("reason", ""), ("protections", {})):
+            r.setdefault(k, v)
+        return returncode, r
+    cell, end = cells[0], ends[0]
+    sb = end.get("sandbox") or {}
+    st, hit = cell.get("status"), list(cell.get("limits_hit") or [])
+    for h in sb.get("limits_hit") or []:
+        if h not in hit:
+            hit.append(h)
+    exit_code, sig = None, 9
+    if st == "ok":
+        status, exit_code, sig = "ok", 0, 0
+    elif st == "error":
+        (status, exit_code), sig = _cell_exit(cell), 0
+    elif st == "timeout":
+        status = "output_limit" if "output" in hit else "timeout"
+    else:
+        why = cell.get("session_end_reason") or end.get("session_end_reason")
+        if why == "memory":
+            status = "memory_limit"
+        elif why == "interrupt_ignored":
+            status = "output_limit" if "output" in hit else "timeout"
+        elif why == "exited":
+            status, exit_code, sig = sb.get("status"), sb.get("exit_code"), sb.get("signal")
+        else:
+            status = "session_dead:%s" % why
+    r = {"status": status, "reason": cell.get("reason") or end.get("session_end_message") or "",
+         "exit_code": exit_code, "signal": sig,
+         "stdout": cell.get("stdout", ""), "stderr": cell.get("stderr", ""),
+         "stdout_truncated": cell.get("stdout_truncated"), "stderr_truncated": cell.get("stderr_truncated"),
+         "wall_ms": cell.get("wall_ms"), "cpu_ms": cell.get("cpu_ms"),
+         "memory_peak_bytes": sb.get("memory_peak_bytes"), "limits_hit": hit, "files": [],
+         "protections": sb.get("protections") or {}, "via": "session", "cell": cell,
+         "session_end_reason": end.get("session_end_reason"), "repl_exit": returncode}
+    return RUN_EXIT.get(status, returncode), r
+
+
+def run_or_why(lang, code, *flags, **kw):
+    """run(), or in session mode for a probe a session cannot run
+    (None, {"not_in_session": why}): for a case that judges several probes
+    and skips only that one."""
+    try:
+        return run(lang, code, *flags, **kw)
+    except NotInSession as e:
+        return None, {"not_in_session": str(e)}
+
+
+def driver_fd(fd, target, std_targets):
+    """In session mode, whether the code's fd FD (-> TARGET, a readlink of
+    /proc/self/fd) is its session driver's own, which a cell shares since
+    it runs in the driver's process: the channel to the supervisor, pipes
+    on fds 3 and 4 (by design; sessions.t writes forged frames there), or
+    a private dup of the driver's fds 0-2 (STD_TARGETS, the targets of
+    0-2; the python driver restores a cell's close(1) from it). Always
+    False for a one-shot run, which has no driver."""
+    if VIA != "session":
+        return False
+    return (str(fd) in ("3", "4") and target.startswith("pipe:")) or target in std_targets
 
 
 def uptime():

@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from airlock import BIN
+from airlock import BIN, VIA, session_argv, session_result
 
 SLOT_UID_LO, SLOT_UID_HI = 1660000000, 1660000256
 
@@ -162,6 +162,10 @@ def run_measured(lang, code, *flags, stdin=None, timeout=120, env=None, pass_fds
 
 def run_full(lang, code, *flags, stdin=None, timeout=120, env=None, pass_fds=(), started=None):
     args = [BIN, "run", "--json", "--lang", lang, "-c", code] + list(flags)
+    if VIA == "session":
+        # the code as the one cell of a session (airlock.session_argv);
+        # airlock repl is then the process watched and waited for
+        args, stdin = session_argv(lang, code, flags, stdin)
     t0 = time.monotonic()
     p = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, pass_fds=pass_fds)
@@ -191,6 +195,9 @@ def run_full(lang, code, *flags, stdin=None, timeout=120, env=None, pass_fds=(),
         t.join()
     dt = time.monotonic() - t0
     out, err = bufs.get("out", b""), bufs.get("err", b"")
+    if VIA == "session":
+        rc, r = session_result(p.returncode, out, err)
+        return rc, r, dt, ru
     try:
         r = json.loads(out)
     except ValueError:
