@@ -816,9 +816,18 @@ static int live_tick(struct run *run) {
         al_cg_stats st = {0};
         if (run->cg)
                 al_cgroup_stats(run->cg, &st);
-        return run->c->live->on_tick(
-                run->c->live->ctx, st.have_cpu ? st.cpu_usec : 0,
-                st.have_memory_peak ? st.memory_peak_bytes : 0);
+        al_live_usage u = {
+                .cpu_usec = st.have_cpu ? st.cpu_usec : 0,
+                .memory_peak_bytes =
+                        st.have_memory_peak ? st.memory_peak_bytes : 0,
+                .oom_kills = st.oom_kills,
+                .pids_denied = st.pids_denied,
+                .sock_limit_hit = st.sock_limit_hit,
+        };
+        struct statfs sf;
+        if (run->pg.ws_fd >= 0 && fstatfs(run->pg.ws_fd, &sf) == 0)
+                u.disk_full = sf.f_bavail == 0 || sf.f_ffree == 0;
+        return run->c->live->on_tick(run->c->live->ctx, &u);
 }
 
 /* Before a live run's reply: all the output that is in the pipes. */

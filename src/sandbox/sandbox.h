@@ -36,6 +36,15 @@ typedef struct al_sbx_file {
  * sees its output as it comes and can interrupt it (session.c). The
  * callbacks run on the thread that called al_sandbox_run. */
 enum { AL_LIVE_GO = 0, AL_LIVE_INTERRUPT = 1, AL_LIVE_KILL = 2 };
+/* A live run's usage so far (its cgroup's; zeros without one). */
+typedef struct al_live_usage {
+        uint64_t cpu_usec, memory_peak_bytes;
+        uint64_t oom_kills;   /* processes the memory limit killed */
+        uint64_t pids_denied; /* forks the pids limit refused */
+        bool sock_limit_hit;  /* socket buffers at the memory limit */
+        bool disk_full;       /* the workspace tmpfs is out of blocks or
+                                 inodes */
+} al_live_usage;
 typedef struct al_sbx_live {
         int child_in;     /* read end the driver gets as fd 3 */
         int child_out;    /* write end the driver gets as fd 4 */
@@ -49,8 +58,7 @@ typedef struct al_sbx_live {
         int (*on_reply)(void *ctx, int fd);
         /* every AL_LIVE_TICK_MS, and before each reply: the run's CPU
          * so far and its memory peak (0 without a cgroup) */
-        int (*on_tick)(void *ctx, uint64_t cpu_usec,
-                       uint64_t memory_peak_bytes);
+        int (*on_tick)(void *ctx, const al_live_usage *u);
         /* the sandbox is ready: a directory fd of its workspace (the
          * callee's to close), the host ids its code runs as, and the
          * layers that hold it (as the result will say) */

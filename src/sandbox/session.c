@@ -43,6 +43,7 @@ struct obuf {
 };
 
 struct cell {
+        al_live_usage u0; /* the session's usage when the cell began */
         uint64_t seq;
         const al_cell_opts *o;
         double t0, deadline;
@@ -74,6 +75,7 @@ struct al_session {
         gid_t gid;
         char version[64];
         uint64_t cells, seq, cpu_usec, mem_peak;
+        al_live_usage usage; /* the last the sandbox said */
         al_protections prot; /* the sandbox's layers, from its ready */
         /* the reply being read */
         char hdr[HDR_MAX];
@@ -272,7 +274,8 @@ static int on_reply(void *ctx, int fd) {
         return act;
 }
 
-static int on_tick(void *ctx, uint64_t cpu_usec, uint64_t mem_peak) {
+static int on_tick(void *ctx, const al_live_usage *u) {
+        uint64_t cpu_usec = u->cpu_usec, mem_peak = u->memory_peak_bytes;
         al_session *s = ctx;
         int act = AL_LIVE_GO;
         double now = al_now_ms();
@@ -280,6 +283,7 @@ static int on_tick(void *ctx, uint64_t cpu_usec, uint64_t mem_peak) {
         s->cpu_usec = cpu_usec;
         if (mem_peak > s->mem_peak)
                 s->mem_peak = mem_peak;
+        s->usage = *u;
         struct cell *c = s->cur;
         if (s->killing)
                 act = AL_LIVE_KILL;
@@ -628,6 +632,7 @@ int al_session_exec(al_session *s, const char *code, size_t len,
         c.t0 = al_now_ms();
         c.deadline = c.t0 + (double)o->wall_ms;
         c.cpu0 = c.cpu_now = s->cpu_usec;
+        c.u0 = s->usage;
         /* what ran between the cells comes first */
         c.out = s->pend_out;
         c.err = s->pend_err;
@@ -654,6 +659,19 @@ int al_session_exec(al_session *s, const char *code, size_t len,
         r->seq = c.seq;
         r->wall_ms = (uint64_t)(al_now_ms() - c.t0);
         r->cpu_ms = c.cpu_now > c.cpu0 ? (c.cpu_now - c.cpu0) / 1000 : 0;
+        /* the session's limits the cell ran into, as a run reports them:
+         * a process the memory limit killed (the driver may live on), a
+         * fork refused, socket buffers or the workspace full */
+        char stopped[sizeof(c.hit)]; /* the limits that interrupted it */
+        snprintf(stopped, sizeof(stopped), "%s", c.hit);
+        const al_live_usage *u = &s->usage;
+        if (u->oom_kills > c.u0.oom_kills ||
+            (u->sock_limit_hit && !c.u0.sock_limit_hit))
+                add_hit(c.hit, sizeof(c.hit), "memory");
+        if (u->pids_denied > c.u0.pids_denied)
+                add_hit(c.hit, sizeof(c.hit), "pids");
+        if (u->disk_full)
+                add_hit(c.hit, sizeof(c.hit), "disk");
         r->interrupted = c.intr_sent;
         r->memory_peak_bytes = s->mem_peak;
         snprintf(r->limits_hit, sizeof(r->limits_hit), "%s", c.hit);
@@ -667,12 +685,12 @@ int al_session_exec(al_session *s, const char *code, size_t len,
         } else {
                 const char *st =
                         json_string_value(json_object_get(c.reply, "status"));
-                r->status = c.hit[0]                  ? AL_CELL_TIMEOUT
+                r->status = stopped[0]                ? AL_CELL_TIMEOUT
                             : st && !strcmp(st, "ok") ? AL_CELL_OK
                                                       : AL_CELL_ERROR;
-                if (c.hit[0])
+                if (stopped[0])
                         snprintf(r->reason, sizeof(r->reason),
-                                 "cell interrupted at its %s limit", c.hit);
+                                 "cell interrupted at its %s limit", stopped);
         }
         s->cur = NULL;
         pthread_mutex_unlock(&s->mu);

@@ -329,7 +329,10 @@ static void verdict(al_result *r, const al_cell_result *c,
         bool wall = strstr(c->limits_hit, "wall"),
              cpu = strstr(c->limits_hit, "cpu"),
              out = strstr(c->limits_hit, "output");
-        if (c->status == AL_CELL_DEAD && !strcmp(in->end_reason, "memory")) {
+        bool oom = (c->status == AL_CELL_DEAD &&
+                    !strcmp(in->end_reason, "memory")) ||
+                   strstr(c->limits_hit, "memory");
+        if (oom && !wall && !cpu && !out) {
                 r->status = AL_STATUS_MEMORY_LIMIT;
                 snprintf(r->limits_hit, sizeof(r->limits_hit), "memory");
                 snprintf(r->reason, sizeof(r->reason),

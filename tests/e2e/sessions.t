@@ -218,6 +218,19 @@ st, r = A.cell(S_MEM, "1")
 ok(st == 410 and code_of(r) == "session_dead" and r["error"].get("reason") == "memory",
    "the next call: 410 session_dead, reason memory", brief(r))
 
+S_KID = new_session(A, limits={"memory_mb": 96})
+st, r = A.cell(S_KID, "import subprocess, sys\n"
+                      "p = subprocess.run([sys.executable, '-c', 'b = bytearray(400 << 20)'])\n"
+                      "p.returncode")
+ok(st == 200 and r.get("status") == "ok" and "memory" in r.get("limits_hit", [])
+   and r.get("results") == [{"text/plain": "-9"}],
+   "a child of the cell killed at the session's memory limit: the cell says memory in limits_hit, "
+   "the driver lives on", brief(r))
+st, r = A.cell(S_KID, "2 + 2")
+ok(r.get("results") == [{"text/plain": "4"}] and r.get("limits_hit") == [],
+   "... the next cell runs and is not charged with it", brief(r))
+A.req("DELETE", "/v1/sessions/%s" % S_KID)
+
 # --- 6. idle timeout, max lifetime, max cells ----------------------------------------
 S_IDLE = new_session(A, idle_timeout_s=2)
 S_LIFE = new_session(A, idle_timeout_s=600, max_lifetime_s=3)

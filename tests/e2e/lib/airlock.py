@@ -154,6 +154,9 @@ def session_result(returncode, out, err):
       cell timeout, wall or cpu        -> timeout
       session_dead, end memory         -> memory_limit (the session dies at
                                           its memory limit as a run does)
+      cell ok/error, limits_hit memory -> memory_limit (a process of the cell
+                                          was killed at the session's memory
+                                          limit, the driver lived on)
       session_dead, interrupt_ignored  -> timeout (output_limit if output):
                                           killed after the interrupt's grace,
                                           as a run is killed at its limit
@@ -199,6 +202,14 @@ def session_result(returncode, out, err):
         (status, exit_code), sig = _cell_exit(cell), 0
     elif st == "timeout":
         status = "output_limit" if "output" in hit else "timeout"
+    else:
+        status = None
+    if status in ("ok", "error") and "memory" in cell.get("limits_hit", []):
+        # the memory limit killed one of the cell's processes (the driver
+        # lived on): a run reports any OOM kill in its tree as memory_limit
+        status, exit_code, sig = "memory_limit", None, 9
+    if status is not None:
+        pass
     else:
         why = cell.get("session_end_reason") or end.get("session_end_reason")
         if why == "memory":
