@@ -63,8 +63,8 @@ static json_t *protections_json(const al_protections *p) {
 }
 
 /* Put buf as text under key, plus key_base64 when it is not UTF-8. */
-static void set_text(json_t *o, const char *key, const unsigned char *buf,
-                     size_t len) {
+void al_json_set_text(json_t *o, const char *key, const unsigned char *buf,
+                      size_t len) {
         static const unsigned char empty[1];
         if (!buf)
                 buf = empty;
@@ -100,8 +100,8 @@ static json_t *result_json(const al_result *r) {
                             r->exit_code >= 0 ? json_integer(r->exit_code)
                                               : json_null());
         json_object_set_new(o, "signal", json_integer(r->signal));
-        set_text(o, "stdout", r->stdout_buf, r->stdout_len);
-        set_text(o, "stderr", r->stderr_buf, r->stderr_len);
+        al_json_set_text(o, "stdout", r->stdout_buf, r->stdout_len);
+        al_json_set_text(o, "stderr", r->stderr_buf, r->stderr_len);
         json_object_set_new(o, "stdout_truncated",
                             json_boolean(r->stdout_truncated));
         json_object_set_new(o, "stderr_truncated",
@@ -152,10 +152,10 @@ static json_t *result_json(const al_result *r) {
                         r->compile->exit_code >= 0
                                 ? json_integer(r->compile->exit_code)
                                 : json_null());
-                set_text(c, "stdout", r->compile->stdout_buf,
-                         r->compile->stdout_len);
-                set_text(c, "stderr", r->compile->stderr_buf,
-                         r->compile->stderr_len);
+                al_json_set_text(c, "stdout", r->compile->stdout_buf,
+                                 r->compile->stdout_len);
+                al_json_set_text(c, "stderr", r->compile->stderr_buf,
+                                 r->compile->stderr_len);
                 json_object_set_new(
                         c, "wall_ms",
                         json_integer((json_int_t)r->compile->wall_ms));

@@ -528,12 +528,8 @@ json_t *al_cell_result_json(const al_cell_result *c, const char *session_id,
         json_t *ec = json_object_get(c->reply, "execution_count");
         if (json_is_integer(ec))
                 json_object_set(o, "execution_count", ec);
-        json_object_set_new(
-                o, "stdout",
-                al_jstrn(c->out ? (const void *)c->out : "", c->out_len));
-        json_object_set_new(
-                o, "stderr",
-                al_jstrn(c->err ? (const void *)c->err : "", c->err_len));
+        al_json_set_text(o, "stdout", c->out, c->out_len);
+        al_json_set_text(o, "stderr", c->err, c->err_len);
         json_object_set_new(o, "stdout_truncated",
                             json_boolean(c->out_truncated));
         json_object_set_new(o, "stderr_truncated",

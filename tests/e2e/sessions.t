@@ -231,6 +231,13 @@ ok(r.get("results") == [{"text/plain": "4"}] and r.get("limits_hit") == [],
    "... the next cell runs and is not charged with it", brief(r))
 A.req("DELETE", "/v1/sessions/%s" % S_KID)
 
+S_BIN = new_session(A)
+st, r = A.cell(S_BIN, "import sys\nsys.stdout.buffer.write(b'ok\\xff\\x00end')\nsys.stdout.flush()")
+ok(st == 200 and base64.b64decode(r.get("stdout_base64", "")) == b"ok\xff\x00end"
+   and r.get("stdout") == "ok\ufffd\x00end",
+   "bytes that are not UTF-8: stdout with U+FFFD, stdout_base64 exactly, as a run's", brief(r))
+A.req("DELETE", "/v1/sessions/%s" % S_BIN)
+
 # --- 6. idle timeout, max lifetime, max cells ----------------------------------------
 S_IDLE = new_session(A, idle_timeout_s=2)
 S_LIFE = new_session(A, idle_timeout_s=600, max_lifetime_s=3)
