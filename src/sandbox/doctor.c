@@ -216,10 +216,13 @@ static void check_run(al_check *c, size_t *n, int rc, const al_result *r,
                 add(c, n, "limits",
                     strcmp(p->cgroup, "none") ? AL_CHECK_OK : AL_CHECK_WARN,
                     buf, cgfix);
-                /* Moving a process into a cgroup waits for an RCU grace
-                 * period (milliseconds) unless the kernel favours dynamic
-                 * cgroup changes; v2 runs are born in their group instead
-                 * (CLONE_INTO_CGROUP) and never move. */
+                /* Moving another process into a cgroup waits for an RCU
+                 * grace period (milliseconds) unless the kernel favours
+                 * dynamic cgroup changes; v1 runs join by themselves (one
+                 * thread moving itself takes no global lock) and v2 runs
+                 * are born in their group (CLONE_INTO_CGROUP): neither
+                 * should wait. A slow figure here means a kernel without
+                 * that fast path. */
                 if (strcmp(p->cgroup, "none")) {
                         bool slow = attach_ms > 2.0;
                         snprintf(buf, sizeof(buf),
