@@ -394,6 +394,8 @@ int al_run_warm(const al_spec *s, al_result **ret, char *reason,
         uid_t uid;
         gid_t gid;
         al_cell_result c = {0};
+        bool ended = false; /* the program ended its sandbox (os._exit, a
+                               signal): the sandbox's end is its verdict */
         if (!r) {
                 rc = al_error_set(err, ENOMEM, "out of memory");
                 goto out;
@@ -427,6 +429,7 @@ int al_run_warm(const al_spec *s, al_result **ret, char *reason,
         al_session_info_get(e.s, &in);
         r->limits = s->limits;
         verdict(r, &c, &in, &s->limits);
+        ended = c.status == AL_CELL_DEAD && !strcmp(in.end_reason, "exited");
         r->wall_ms = (uint64_t)(al_now_ms() - t0);
         r->cpu_ms = c.cpu_ms;
         r->stdout_buf = c.out;
@@ -463,6 +466,18 @@ out:
                 r->memory_peak_bytes = final->memory_peak_bytes;
                 r->leftover = final->leftover;
                 final->leftover = NULL;
+                /* a program that ended its interpreter (os._exit(7), a
+                 * segfault) is judged as a cold run's process is: its
+                 * exit code or signal, not "the driver ended" */
+                if (ended && (final->status == AL_STATUS_OK ||
+                              final->status == AL_STATUS_ERROR ||
+                              final->status == AL_STATUS_KILLED)) {
+                        r->status = final->status;
+                        r->exit_code = final->exit_code;
+                        r->signal = final->signal;
+                        snprintf(r->reason, sizeof(r->reason), "%s",
+                                 final->reason);
+                }
                 al_result_free(final);
         }
         *ret = r;
