@@ -429,7 +429,8 @@ int al_run_warm(const al_spec *s, al_result **ret, char *reason,
         al_session_info_get(e.s, &in);
         r->limits = s->limits;
         verdict(r, &c, &in, &s->limits);
-        ended = c.status == AL_CELL_DEAD && !strcmp(in.end_reason, "exited");
+        ended = c.status == AL_CELL_DEAD && r->status == AL_STATUS_KILLED &&
+                !strcmp(in.end_reason, "exited"); /* no limit hit */
         r->wall_ms = (uint64_t)(al_now_ms() - t0);
         r->cpu_ms = c.cpu_ms;
         r->stdout_buf = c.out;
