@@ -201,19 +201,17 @@ typedef struct al_result {
         struct al_result *compile; /* result of the compile step, or NULL */
         bool has_timing;
         al_timing timing;
-        char audit_id[40];   /* set by the caller that audited the run
-                                (airlock-audit.h); "" when none */
-        char *findings_json; /* static-validation findings (a JSON
-                                array, airlock-check.h) set by the
-                                caller that checked the code; owned,
-                                freed with the result; NULL: none */
+        char audit_id[40];     /* set by the caller that audited the run
+                                  (airlock-audit.h); "" when none */
+        char *findings_json;   /* static-validation findings (a JSON
+                                  array, airlock-check.h) set by the
+                                  caller that checked the code; owned,
+                                  freed with the result; NULL: none */
         char start[8];         /* "warm", "cold" (a server with warm
                                   pools), or "" */
         char start_reason[32]; /* why a run was cold: "limits", "env",
                                   "pool_empty", "asked" ... */
         struct al_sbx_leftover *leftover; /* private: al_result_teardown */
-        struct al_session *warm; /* private: a warm run's sandbox, killed,
-                                    joined by al_result_teardown */
 } al_result;
 
 /* Run the spec in a fresh sandbox. */

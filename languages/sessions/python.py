@@ -761,6 +761,34 @@ def _run_script(src):
     return reply
 
 
+def _program(src):
+    """Request R: the code as a program, the last thing this process does.
+    The channel to the supervisor (fds 3 and 4) and the driver's copies of
+    fds 0-2 are closed before the code runs, so the code holds nothing back
+    to the supervisor; the process then ends as `python3 main.py` would
+    (non-daemon threads joined, atexit handlers run) with the program's
+    exit code, and the supervisor reads that from the sandbox's end."""
+    for fd in [REQ_FD, REP_FD] + [f for f in _S.saved_std.values() if f is not None]:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _S.saved_std = {}
+    reply = _run_script(src)
+    code = reply.get("exit_code", 1)
+    try:
+        t = sys.modules.get("threading")
+        if t is not None:
+            t._shutdown()
+        import atexit
+
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    _flush()
+    os._exit(code)
+
+
 def _setup():
     for fd in (REQ_FD, REP_FD):
         try:
@@ -814,8 +842,10 @@ def _main():
             _die("protocol: %s" % e)
         except OSError as e:
             _die("reading requests: %s" % e)
+        if parts[0] == b"R":
+            _program(src)  # never returns
         try:
-            reply = _run_script(src) if parts[0] == b"R" else _run_cell(src)
+            reply = _run_cell(src)
         except BaseException as e:  # a driver bug or a stray signal: say so, keep the session
             _S.in_cell = False
             try:

@@ -686,6 +686,10 @@ static json_t *result_detail(const al_audit *a, const al_result *r) {
         json_object_set_new(d, "limits_hit", hit);
         if (r->start[0])
                 json_object_set_new(d, "start", json_string(r->start));
+        /* why a run of a server with warm pools was cold */
+        if (r->start_reason[0])
+                json_object_set_new(d, "start_reason",
+                                    json_string(r->start_reason));
         json_object_set_new(d, "stdout",
                             blob_json(r->stdout_buf, r->stdout_len, a->preview,
                                       r->stdout_truncated));

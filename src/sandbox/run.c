@@ -19,7 +19,6 @@
 #include "macro.h"
 #include "profile.h"
 #include "sandbox.h"
-#include "session.h"
 #include "spec.h"
 #include "util.h"
 
@@ -349,17 +348,8 @@ static void result_clear_files(al_result *r) {
 }
 
 void al_result_teardown(al_result *r) {
-        if (!r)
-                return;
-        if (r->warm) {
-                /* a warm run's sandbox, killed when its run ended: wait for
-                 * it, then tear down what is left as for a cold run */
-                al_result *final = NULL;
-                al_session_close(r->warm, "closed", &final, NULL);
-                r->warm = NULL;
-                al_result_free(final);
-        }
-        r->leftover = al_sbx_leftover_free(r->leftover);
+        if (r)
+                r->leftover = al_sbx_leftover_free(r->leftover);
 }
 
 al_result *al_result_free(al_result *r) {

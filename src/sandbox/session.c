@@ -287,7 +287,10 @@ static int on_tick(void *ctx, const al_live_usage *u) {
         struct cell *c = s->cur;
         if (s->killing)
                 act = AL_LIVE_KILL;
-        else if (s->eof_at && now >= s->eof_at + EOF_GRACE_MS)
+        else if (s->eof_at && now >= s->eof_at + EOF_GRACE_MS &&
+                 !(c && c->o->script))
+                /* (a program closes the channel on purpose: its end is
+                 * the sandbox's) */
                 act = end_with(s, "protocol", "the driver closed its channel");
         else if (c && !c->done) {
                 c->cpu_now = cpu_usec;
@@ -652,6 +655,19 @@ int al_session_exec(al_session *s, const char *code, size_t len,
                 ;
         if (!c.done && !s->ended && !s->killing)
                 end_with(s, "protocol", "the cell's answer never came");
+        if (o->script && !c.done && s->ended && s->final &&
+            !strcmp(s->reason, "exited")) {
+                /* a program ends with its sandbox: what was still in the
+                 * pipes, and its exit code, are the sandbox's result */
+                const al_result *f = s->final;
+                obuf_add(&c.out, f->stdout_buf, f->stdout_len, o->output_bytes);
+                obuf_add(&c.err, f->stderr_buf, f->stderr_len, o->output_bytes);
+                c.reply = json_pack(
+                        "{s:s,s:s,s:i,s:i}", "type", "result", "status",
+                        f->status == AL_STATUS_OK ? "ok" : "error", "exit_code",
+                        f->exit_code, "signal", f->signal);
+                c.done = c.reply != NULL;
+        }
         r->seq = c.seq;
         r->wall_ms = (uint64_t)(al_now_ms() - c.t0);
         r->cpu_ms = c.cpu_now > c.cpu0 ? (c.cpu_now - c.cpu0) / 1000 : 0;

@@ -56,8 +56,11 @@ typedef struct al_cell_opts {
         uint64_t grace_ms;     /* after the interrupt, before the kill */
         al_cell_chunk_fn on_chunk;
         void *chunk_ctx;
-        /* run the code as a program (`python3 main.py`: request R, the
-         * reply has exit_code) instead of a cell; drivers that know it */
+        /* run the code as a program (`python3 main.py`: request R)
+         * instead of a cell, python's driver only: the driver closes its
+         * channel before the code runs and the program's end is the
+         * session's (its reply: exit_code and signal from the sandbox's
+         * end); for a warm run */
         bool script;
 } al_cell_opts;
 

@@ -320,25 +320,28 @@ static const char *not_warm(const al_spec *s) {
         return NULL;
 }
 
-/* The run's status from its cell, in the words a cold run uses. */
-static void verdict(al_result *r, const al_cell_result *c,
-                    const al_session_info *in, const al_limits *l) {
-        json_t *ec = json_object_get(c->reply, "exit_code");
-        r->exit_code = json_is_integer(ec) ? (int)json_integer_value(ec) : -1;
-        snprintf(r->limits_hit, sizeof(r->limits_hit), "%s", c->limits_hit);
+/* The run's status, in the words a cold run uses: a limit the cell was
+ * stopped at (wall, CPU, output), else the sandbox's own end (its exit
+ * code or signal, the memory limit, a kill). */
+static void verdict(al_result *r, const al_cell_result *c, const al_result *f,
+                    const al_limits *l) {
         bool wall = strstr(c->limits_hit, "wall"),
              cpu = strstr(c->limits_hit, "cpu"),
              out = strstr(c->limits_hit, "output");
-        bool oom = (c->status == AL_CELL_DEAD &&
-                    !strcmp(in->end_reason, "memory")) ||
-                   strstr(c->limits_hit, "memory");
-        if (oom && !wall && !cpu && !out) {
-                r->status = AL_STATUS_MEMORY_LIMIT;
-                snprintf(r->limits_hit, sizeof(r->limits_hit), "memory");
-                snprintf(r->reason, sizeof(r->reason),
-                         "memory limit of %llu MiB exceeded",
-                         (unsigned long long)l->memory_mb);
-        } else if (wall || cpu) {
+        snprintf(r->limits_hit, sizeof(r->limits_hit), "%s", c->limits_hit);
+        for (const char *h = f->limits_hit; *h;) {
+                size_t n = strcspn(h, ",");
+                char one[32];
+                snprintf(one, sizeof(one), "%.*s", (int)n, h);
+                if (!strstr(r->limits_hit, one)) {
+                        size_t k = strlen(r->limits_hit);
+                        snprintf(r->limits_hit + k, sizeof(r->limits_hit) - k,
+                                 "%s%s", k ? "," : "", one);
+                }
+                h += n + (h[n] == ',');
+        }
+        r->exit_code = -1;
+        if (wall || cpu) {
                 r->status = AL_STATUS_TIMEOUT;
                 snprintf(r->reason, sizeof(r->reason),
                          "%s limit of %llu ms exceeded",
@@ -349,18 +352,19 @@ static void verdict(al_result *r, const al_cell_result *c,
                 snprintf(r->reason, sizeof(r->reason),
                          "output limit of %llu bytes per stream exceeded",
                          (unsigned long long)l->output_bytes);
-        } else if (c->status == AL_CELL_DEAD) {
-                r->status = AL_STATUS_KILLED;
-                snprintf(r->reason, sizeof(r->reason), "%s", c->reason);
-        } else if (r->exit_code == 0) {
-                r->status = AL_STATUS_OK;
+        } else if (strstr(r->limits_hit, "memory") &&
+                   f->status != AL_STATUS_MEMORY_LIMIT) {
+                /* a process of the program killed at the memory limit */
+                r->status = AL_STATUS_MEMORY_LIMIT;
+                snprintf(r->reason, sizeof(r->reason),
+                         "memory limit of %llu MiB exceeded",
+                         (unsigned long long)l->memory_mb);
         } else {
-                r->status = AL_STATUS_ERROR;
-                snprintf(r->reason, sizeof(r->reason), "exited with code %d",
-                         r->exit_code);
+                r->status = f->status;
+                r->exit_code = f->exit_code;
+                r->signal = f->signal;
+                snprintf(r->reason, sizeof(r->reason), "%s", f->reason);
         }
-        if (r->status != AL_STATUS_OK && r->status != AL_STATUS_ERROR)
-                r->exit_code = -1;
 }
 
 int al_run_warm(const al_spec *s, al_result **ret, char *reason,
@@ -426,19 +430,8 @@ int al_run_warm(const al_spec *s, al_result **ret, char *reason,
         if (rc < 0 && c.status != AL_CELL_DEAD)
                 goto out;
         rc = 0;
-        al_session_info in;
-        al_session_info_get(e.s, &in);
-        r->limits = s->limits;
-        verdict(r, &c, &in, &s->limits);
         r->wall_ms = (uint64_t)(al_now_ms() - t0);
-        r->cpu_ms = c.cpu_ms;
-        r->stdout_buf = c.out;
-        r->stdout_len = c.out_len;
-        r->stdout_truncated = c.out_truncated;
-        r->stderr_buf = c.err;
-        r->stderr_len = c.err_len;
-        r->stderr_truncated = c.err_truncated;
-        c.out = c.err = NULL;
+        /* the files it leaves, before the sandbox is gone */
         if (s->n_collect && c.status != AL_CELL_DEAD) {
                 uint64_t total = s->collect_max ? s->collect_max : (64u << 20);
                 struct al_collect_caps caps = {
@@ -449,23 +442,40 @@ int al_run_warm(const al_spec *s, al_result **ret, char *reason,
                         .cancel_fd = s->cancel_fd};
                 al_collect_files(ws, s->collect, s->n_collect, &caps, r);
         }
-        snprintf(r->start, sizeof(r->start), "warm");
 out:
         safe_close(ws);
-        /* the run is over: its sandbox dies now (SIGKILL to the whole pid
-         * namespace); waiting for the kernel to free it (~10 ms for an
-         * interpreter with numpy) is the teardown's, after the answer */
-        al_session_kill(e.s, "closed");
-        if (rc < 0) {
+        /* the program ended its sandbox (or a limit did: then it dies
+         * now); its end is the verdict, as a cold run's */
+        al_result *final = NULL;
+        al_session_info in = {0};
+        al_session_close(e.s, "closed", &final, &in);
+        if (rc < 0 || !final) {
                 al_cell_result_clear(&c);
-                al_session_close(e.s, "closed", NULL, NULL);
+                al_result_free(final);
                 al_result_free(r);
-                return rc;
+                return rc < 0 ? rc : al_error_set(err, EIO, "warm run: no end");
         }
-        al_session_protections(e.s, &r->protections);
-        r->memory_peak_bytes = c.memory_peak_bytes;
+        r->limits = s->limits;
+        verdict(r, &c, final, &s->limits);
+        r->cpu_ms = c.cpu_ms;
+        r->stdout_buf = c.out;
+        r->stdout_len = c.out_len;
+        r->stdout_truncated = c.out_truncated;
+        r->stderr_buf = c.err;
+        r->stderr_len = c.err_len;
+        r->stderr_truncated = c.err_truncated;
+        c.out = c.err = NULL;
+        r->protections = final->protections;
+        r->memory_peak_bytes = final->memory_peak_bytes > c.memory_peak_bytes
+                                       ? final->memory_peak_bytes
+                                       : c.memory_peak_bytes;
+        /* what the kernel still frees (namespaces, cgroup): after the
+         * answer, as for a cold run */
+        r->leftover = final->leftover;
+        final->leftover = NULL;
+        al_result_free(final);
         al_cell_result_clear(&c);
-        r->warm = e.s;
+        snprintf(r->start, sizeof(r->start), "warm");
         *ret = r;
         return 1;
 }

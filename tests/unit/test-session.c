@@ -133,35 +133,49 @@ static void forged_reply(void) {
         ASSERT_STR_EQ(in.end_reason, "protocol");
 }
 
-/* R: the code as a program, a fresh __main__, exit codes as python's */
-static void script_mode(void) {
+/* R: the code as a program, a fresh __main__, exit codes as python's;
+ * the channel closed before the code runs, the program's end the
+ * session's */
+static int script(const char *code, al_cell_result *r) {
         al_session *s = start("python");
-        ASSERT_TRUE(s);
-        al_cell_result r = {0};
+        if (!s)
+                return -1;
         al_cell_opts o = cell;
         o.script = true;
         al_error e = {0};
-        const char *code = "import sys\nprint(sys.argv, __name__)\n"
-                           "print('x' in dir())\nsys.exit(3)";
-        ASSERT_INT_EQ(run(s, "x = 1", &r), 0);
-        al_cell_result_clear(&r);
-        ASSERT_INT_EQ(al_session_exec(s, code, strlen(code), &o, &r, &e), 0);
+        int rc = al_session_exec(s, code, strlen(code), &o, r, &e);
+        al_session_close(s, "closed", NULL, NULL);
+        return rc;
+}
+
+static void script_mode(void) {
+        al_cell_result r = {0};
+        const char *code = "import sys, os\nprint(sys.argv, __name__)\n"
+                           "print(sorted(os.listdir('/proc/self/fd')))\n"
+                           "sys.exit(3)";
+        ASSERT_INT_EQ(script(code, &r), 0);
         ASSERT_INT_EQ(r.status, AL_CELL_ERROR);
         ASSERT_INT_EQ(json_integer_value(json_object_get(r.reply, "exit_code")),
                       3);
-        const char *want = "['main.py'] __main__\nFalse\n";
+        const char *want = "['main.py'] __main__\n['0', '1', '2', '3']\n";
         ASSERT_TRUE(r.out_len == strlen(want) &&
                     !memcmp(r.out, want, r.out_len));
         al_cell_result_clear(&r);
         code = "def f():\n    raise ValueError('bad')\nf()";
-        ASSERT_INT_EQ(al_session_exec(s, code, strlen(code), &o, &r, &e), 0);
+        ASSERT_INT_EQ(script(code, &r), 0);
         ASSERT_INT_EQ(json_integer_value(json_object_get(r.reply, "exit_code")),
                       1);
         ASSERT_TRUE(r.err_len > 0 &&
                     memmem(r.err, r.err_len, "ValueError: bad", 15) &&
                     memmem(r.err, r.err_len, "main.py", 7));
         al_cell_result_clear(&r);
-        al_session_close(s, "closed", NULL, NULL);
+        ASSERT_INT_EQ(script("import atexit\natexit.register(print, 'bye')\n"
+                             "print('hi')",
+                             &r),
+                      0);
+        ASSERT_INT_EQ(r.status, AL_CELL_OK);
+        ASSERT_TRUE(r.out_len == 7 && !memcmp(r.out, "hi\nbye\n", 7));
+        al_cell_result_clear(&r);
 }
 
 int main(void) {
