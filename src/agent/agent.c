@@ -409,6 +409,14 @@ static char *run(struct agent *a, unsigned turn, const char *via,
                 json_object_get(sc, "id"), "result", text ? text : "");
         if (sid)
                 json_object_set_new(entry, "session_id", json_string(sid));
+        /* with --warm: whether it started from a sandbox made ahead, and
+         * why not */
+        json_t *start = json_object_get(sc, "start"),
+               *why = json_object_get(sc, "start_reason");
+        if (entry && start)
+                json_object_set(entry, "start", start);
+        if (entry && why)
+                json_object_set(entry, "start_reason", why);
         json_array_append_new(a->runs, entry);
         json_decref(r);
         return text;

@@ -105,7 +105,7 @@ static int set_default_lang(const struct cli_opt *o, const char *arg) {
         return 0;
 }
 
-/* --state, --policy, --policy-mode: as airlock mcp takes them. */
+/* --state, --policy, --policy-mode, --warm*: as airlock mcp takes them. */
 static int set_local(const struct cli_opt *o, const char *arg) {
         return mcp_local_option(o->ctx, o->name, arg) < 0 ? EXIT_USAGE : 0;
 }
@@ -239,6 +239,13 @@ int cmd_agent(int argc, char **argv) {
 "  --state DIR, --policy FILE, --policy-mode MODE   as airlock run\n"),
                 CLI_OPT_CALL("policy", set_local, &cfg, 0, NULL),
                 CLI_OPT_CALL("policy-mode", set_local, &cfg, 0, NULL),
+                CLI_OPT_CALL("warm", set_local, &cfg, 0,
+"  --warm LANG[=MODULES], --warm-pool N, --warm-max-age SEC   as airlock\n"
+"                         mcp: programs run in fresh sandboxes made ahead\n"
+"                         with MODULES imported (--no-session; or a\n"
+"                         language without sessions)\n"),
+                CLI_OPT_CALL("warm-pool", set_local, &cfg, 0, NULL),
+                CLI_OPT_CALL("warm-max-age", set_local, &cfg, 0, NULL),
                 CLI_OPT_CALL("limit", set_limit, &a, 0,
 "  --limit NAME=VALUE     a limit for every run (repeatable), as run\n"
 "At most 8 runs per reply; further tool calls or code blocks are answered\n"

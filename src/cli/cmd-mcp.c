@@ -17,6 +17,7 @@
 /* clang-format off */
 static const char usage[] =
 "Usage: airlock mcp [--state DIR] [--policy FILE] [--policy-mode MODE]\n"
+"                   [--warm LANG[=MODULES]] [--warm-pool N]\n"
 "\n"
 "A Model Context Protocol server on stdin/stdout (newline-delimited\n"
 "JSON-RPC 2.0) with the tools run_code, check_code, list_languages,\n"
@@ -56,7 +57,7 @@ int mcp_local_option(struct srv_config *c, const char *name, const char *v) {
         return 0;
 }
 
-/* --state, --policy, --policy-mode, --languages of cmd_mcp. */
+/* --state, --policy, --policy-mode, --languages, --warm* of cmd_mcp. */
 static int set_local(const struct cli_opt *o, const char *arg) {
         return mcp_local_option(o->ctx, o->name, arg) < 0 ? EXIT_USAGE : 0;
 }
@@ -90,6 +91,16 @@ int cmd_mcp(int argc, char **argv) {
 "  --policy-mode MODE     off, record, warn or enforce (default record)\n"),
                 CLI_OPT_CALL("languages", set_local, &cfg, 0,
 "  --languages FILE       extra language profiles\n"),
+                CLI_OPT_CALL("warm", set_local, &cfg, 0,
+"  --warm LANG[=MODULES]  keep sandboxes of LANG (python) ready, the\n"
+"                         modules imported (e.g. python=numpy,pandas):\n"
+"                         run_code starts from one (\"start\": \"warm\");\n"
+"                         each serves one run and is destroyed (repeatable)\n"),
+                CLI_OPT_CALL("warm-pool", set_local, &cfg, 0,
+"  --warm-pool N          sandboxes ready per warm language (default 2)\n"),
+                CLI_OPT_CALL("warm-max-age", set_local, &cfg, 0,
+"  --warm-max-age SEC     a ready sandbox unused this long is replaced\n"
+"                         (default 300)\n"),
                 CLI_END};
         /* clang-format on */
         const struct cli_cmd cmd = {opts, usage, notes, NULL};

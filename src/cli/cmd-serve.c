@@ -220,7 +220,7 @@ static int set_opt(struct srv_config *c, int id, const char *name,
                 c->warm_pool = (unsigned)n;
                 return 0;
         case OPT_WARM_AGE:
-                if (num(name, v, 1, 24 * 3600, &n) < 0)
+                if (num(name, v, 1, SRV_WARM_MAX_AGE_S, &n) < 0)
                         return -1;
                 c->warm_max_age_s = (unsigned)n;
                 return 0;

@@ -55,6 +55,7 @@ static struct {
         unsigned np;
         pthread_t th;
         bool running, stop;
+        al_warm_notify_fn notify;
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* The preload as a cell: one import per module; matplotlib with its Agg
@@ -177,6 +178,18 @@ static void *filler(void *arg) {
                 char why[256] = "";
                 int r = build(&snap, &s, why, sizeof(why));
                 pthread_mutex_lock(&W.mu);
+                /* a change of state (a new reason to fail, or built
+                 * again after failing) is told once */
+                bool changed = r < 0 ? strcmp(todo->last_error, why) != 0
+                                     : todo->last_error[0] != '\0';
+                if (changed && W.notify) {
+                        al_warm_notify_fn fn = W.notify;
+                        char lang[sizeof(todo->lang)];
+                        snprintf(lang, sizeof(lang), "%s", todo->lang);
+                        pthread_mutex_unlock(&W.mu);
+                        fn(lang, r < 0 ? why : "");
+                        pthread_mutex_lock(&W.mu);
+                }
                 if (r < 0) {
                         todo->failed++;
                         snprintf(todo->last_error, sizeof(todo->last_error),
@@ -234,8 +247,16 @@ int al_warm_start(const char *lang, const char *preload, unsigned size,
                 return al_error_set(err, EINVAL, "--warm: at most %d profiles",
                                     AL_WARM_MAX_POOLS);
         }
-        if (!p)
+        if (!p) {
+                /* a slot of a stopped pool (al_warm_stop, then a rebuild):
+                 * the same profile keeps its counters and last error, so
+                 * the metrics' counters only grow; another starts from
+                 * zero */
                 p = &W.p[W.np++];
+                if (strcmp(p->lang, pr->name))
+                        *p = (struct pool){0};
+        }
+        p->retry_at = 0; /* a (re)start tries at once */
         snprintf(p->lang, sizeof(p->lang), "%s", pr->name);
         snprintf(p->preload, sizeof(p->preload), "%s", preload ? preload : "");
         p->size = size;
@@ -279,6 +300,12 @@ void al_warm_stop(void) {
                 }
         }
         W.np = 0;
+        pthread_mutex_unlock(&W.mu);
+}
+
+void al_warm_set_notify(al_warm_notify_fn fn) {
+        pthread_mutex_lock(&W.mu);
+        W.notify = fn;
         pthread_mutex_unlock(&W.mu);
 }
 

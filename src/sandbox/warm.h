@@ -52,3 +52,10 @@ typedef struct al_warm_stats {
 } al_warm_stats;
 /* The pools' counts, for metrics and doctor: how many filled in. */
 size_t al_warm_stats_get(al_warm_stats *v, size_t max);
+
+/* Told (on the filler thread, no lock held) when a profile's sandboxes
+ * start failing to build or fail for another reason (error: why, e.g.
+ * "preload numpy: ModuleNotFoundError: ..."), and when one builds again
+ * after a failure (error ""): once per change, not per retry. */
+typedef void (*al_warm_notify_fn)(const char *lang, const char *error);
+void al_warm_set_notify(al_warm_notify_fn fn);

@@ -1135,6 +1135,7 @@ static void serve_until_stopped(int sfd) {
                 if (si.ssi_signo == SIGHUP) {
                         srv_api_reload_keys();
                         srv_api_reload_policy();
+                        srv_api_reload_warm();
                         continue;
                 }
                 break;

@@ -16,6 +16,7 @@
 
 #include "airlock.h"
 #include "serve.h"
+#include "warm.h"
 
 /* Upper bounds of the latency buckets, seconds (+Inf implied). */
 static const double BOUNDS[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -35,6 +36,12 @@ static const unsigned STATUSES[] = {200, 202, 400, 401, 403, 404,
 #define NS (sizeof(STATUSES) / sizeof(STATUSES[0]))
 #define NSTATUS_RUN (AL_STATUS_INTERNAL_ERROR + 1)
 #define MAX_LANGS 64
+/* Why a run was cold with --warm (al_run_warm's start_reason, and
+ * "asked"): a closed set; anything new counts under "other". */
+static const char *const COLD_REASONS[] = {
+        "asked", "no_pool", "pool_empty", "pool_broken", "limits",
+        "env",   "stdin",   "args",       "language",    "other"};
+#define NREASONS (sizeof(COLD_REASONS) / sizeof(COLD_REASONS[0]))
 
 static struct {
         pthread_mutex_t lock;
@@ -45,6 +52,7 @@ static struct {
         uint64_t audit_failures, refused;
         uint64_t key_lookups[SRV_KEY_LOOKUP_RESULTS];
         uint64_t unauthenticated, coalesced;
+        uint64_t cold_starts[MAX_LANGS + 1][NREASONS];
         atomic_uint queued, active, queue_cap, workers;
         atomic_uint reads_queued, reads_active;
         atomic_uint_fast64_t inflight_bytes;
@@ -84,6 +92,7 @@ void srv_metrics_start(unsigned workers, unsigned queue_cap) {
                 .audit_failure = srv_metrics_audit_failure,
                 .inflight_add = srv_metrics_inflight_add,
                 .key_lookup = srv_metrics_key_lookup,
+                .cold_start = srv_metrics_cold_start,
         };
         m.started = time(NULL);
         m.workers = workers;
@@ -120,6 +129,15 @@ void srv_metrics_execution(const char *lang, al_status status, double seconds) {
         m.runs[l][status]++;
         if (status != AL_STATUS_REJECTED)
                 observe(&m.run_seconds[l], seconds);
+        pthread_mutex_unlock(&m.lock);
+}
+
+void srv_metrics_cold_start(const char *lang, const char *reason) {
+        size_t l = lang_index(lang), i = 0;
+        while (i < NREASONS - 1 && strcmp(COLD_REASONS[i], reason))
+                i++;
+        pthread_mutex_lock(&m.lock);
+        m.cold_starts[l][i]++;
         pthread_mutex_unlock(&m.lock);
 }
 
@@ -281,6 +299,65 @@ static void render_executions(struct out *o, size_t nl) {
                                   &m.run_seconds[l]);
 }
 
+/* Cold starts by reason; under m.lock. */
+static void render_cold(struct out *o, size_t nl) {
+        put(o, "# HELP airlock_warm_cold_starts_total Runs that started cold "
+               "on a server with --warm, by language and start_reason.\n"
+               "# TYPE airlock_warm_cold_starts_total counter\n");
+        for (size_t l = 0; l <= MAX_LANGS; l++)
+                for (size_t i = 0; i < NREASONS; i++)
+                        if ((l < nl || l == MAX_LANGS) && m.cold_starts[l][i])
+                                put(o,
+                                    "airlock_warm_cold_starts_total{language="
+                                    "\"%s\",reason=\"%s\"} %llu\n",
+                                    l < nl ? al_language_name(l) : "other",
+                                    COLD_REASONS[i],
+                                    (unsigned long long)m.cold_starts[l][i]);
+}
+
+/* The --warm pools (al_warm_stats_get): nothing without --warm. */
+static void render_warm(struct out *o) {
+        al_warm_stats w[AL_WARM_MAX_POOLS];
+        size_t n = al_warm_stats_get(w, AL_WARM_MAX_POOLS);
+        if (!n)
+                return;
+        static const struct {
+                const char *name, *type, *help;
+        } F[] = {
+                {"airlock_warm_ready", "gauge",
+                 "Sandboxes made ahead and ready for one run each, by warm "
+                 "language."},
+                {"airlock_warm_pool_size", "gauge",
+                 "Sandboxes the pool keeps ready (--warm-pool)."},
+                {"airlock_warm_runs_total", "counter",
+                 "Runs that started from a ready sandbox."},
+                {"airlock_warm_pool_misses_total", "counter",
+                 "Runs of a warm language that started cold instead (see "
+                 "airlock_warm_cold_starts_total for why)."},
+                {"airlock_warm_built_total", "counter",
+                 "Sandboxes built and made ready, their preload imported."},
+                {"airlock_warm_build_failures_total", "counter",
+                 "Sandboxes that could not be made ready (preload import "
+                 "failed, sandbox did not start); retried every 30 s."},
+                {"airlock_warm_failing", "gauge",
+                 "1 while the pool's last build failed (runs are cold, "
+                 "start_reason pool_broken; the reason is logged as "
+                 "airlock.serve.warm_failed)."},
+        };
+        for (size_t f = 0; f < sizeof(F) / sizeof(F[0]); f++) {
+                put(o, "# HELP %s %s\n# TYPE %s %s\n", F[f].name, F[f].help,
+                    F[f].name, F[f].type);
+                for (size_t i = 0; i < n; i++) {
+                        const uint64_t v[] = {w[i].ready,     w[i].size,
+                                              w[i].warm_runs, w[i].cold_runs,
+                                              w[i].built,     w[i].failed,
+                                              w[i].last_error[0] != '\0'};
+                        put(o, "%s{language=\"%s\"} %llu\n", F[f].name,
+                            w[i].lang, (unsigned long long)v[f]);
+                }
+        }
+}
+
 /* Refusals, audit failures and key lookups; under m.lock. */
 static void render_counters(struct out *o) {
         put(o,
@@ -390,8 +467,10 @@ char *srv_metrics_render(size_t *len, uint64_t alerts_dropped,
         render_requests(&o);
         render_executions(&o, nl);
         render_counters(&o);
+        render_cold(&o, nl);
         pthread_mutex_unlock(&m.lock);
         render_gauges(&o, alerts_dropped, alerts_failed, keys_active);
+        render_warm(&o);
         if (o.failed) {
                 free(o.p);
                 return NULL;

@@ -60,6 +60,7 @@ void srv_metrics_start(unsigned workers, unsigned queue_cap);
 void srv_metrics_request(enum srv_route route, unsigned status, double seconds);
 void srv_metrics_execution(const char *lang, al_status status, double seconds);
 void srv_metrics_refused(void);
+void srv_metrics_cold_start(const char *lang, const char *reason);
 /* An unauthenticated refusal; coalesced: counted in a summary record
  * instead of a record of its own. */
 void srv_metrics_unauthenticated(bool coalesced);

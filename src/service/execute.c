@@ -188,6 +188,7 @@ static void run_and_record(al_spec *s, const al_key_info *key,
                         snprintf(res->start, sizeof(res->start), "cold");
                         snprintf(res->start_reason, sizeof(res->start_reason),
                                  "%s", why);
+                        METER(cold_start, al_spec_language(s), why);
                 }
         }
         srv_api_concurrency_give(key);

@@ -58,6 +58,9 @@ struct srv_config {
         /* warm starts (--warm PROFILE[=MODULES]): the profiles and
          * their preloads, sandboxes ready per profile, their age */
 #define SRV_MAX_WARM 8
+/* the longest --warm-max-age: a day bounds how old a ready sandbox's
+ * preload may grow */
+#define SRV_WARM_MAX_AGE_S (24 * 3600)
         char warm[SRV_MAX_WARM][256];
         unsigned nwarm;
         unsigned warm_pool, warm_max_age_s;
@@ -124,6 +127,11 @@ void srv_api_reload_keys(void);
 /* Re-read the --policy file (SIGHUP); a file that no longer loads leaves
  * the old policy in force and says so in the log. */
 void srv_api_reload_policy(void);
+/* Rebuild the --warm pools (SIGHUP): every ready sandbox is destroyed and
+ * new ones are built, their preload imported again (after a package
+ * upgrade, or a preload that failed now fixed). Blocks while the pool's
+ * filler finishes the sandbox it is building. */
+void srv_api_reload_warm(void);
 /* Once a second (the main thread): write the summary records of windows
  * of coalesced refusals that have ended. */
 void srv_api_tick(void);
@@ -161,6 +169,9 @@ struct srv_api_meter {
         /* bytes of the --max-inflight budget reserved (+) or freed (-) */
         void (*inflight_add)(int64_t delta);
         void (*key_lookup)(enum srv_key_lookup result);
+        /* with --warm: a run of lang started cold, and why (a
+         * start_reason: pool_empty, limits, asked, ...) */
+        void (*cold_start)(const char *lang, const char *reason);
 };
 /* Before srv_api_init's callers start threads; m stays valid. */
 void srv_api_set_meter(const struct srv_api_meter *m);

@@ -10,7 +10,9 @@
 
 #include "airlock.h"
 #include "error.h"
+#include "json.h"
 #include "service-internal.h"
+#include "util.h"
 #include "warm.h"
 
 int srv_api_init(const struct srv_config *cfg, al_error *err) {
@@ -38,8 +40,26 @@ int srv_api_init(const struct srv_config *cfg, al_error *err) {
         return 0;
 }
 
+/* A pool that starts failing (its preload does not import, a sandbox
+ * does not start) or recovers: one log line per change, not per retry;
+ * its runs are cold meanwhile (start_reason pool_broken). */
+static void warm_notify(const char *lang, const char *error) {
+        char ts[32];
+        al_utc_now(ts);
+        if (*error)
+                srv_api_log(json_pack("{s:s,s:s,s:s,s:o}", "event",
+                                      "airlock.serve.warm_failed", "ts", ts,
+                                      "language", lang, "error",
+                                      al_jstr(error)));
+        else
+                srv_api_log(json_pack("{s:s,s:s,s:s}", "event",
+                                      "airlock.serve.warm_ready", "ts", ts,
+                                      "language", lang));
+}
+
 /* The warm pools of --warm: "python" or "python=numpy,pandas". */
 int srv_api_warm_start(const struct srv_config *cfg, al_error *err) {
+        al_warm_set_notify(warm_notify);
         for (unsigned i = 0; i < cfg->nwarm; i++) {
                 char lang[64];
                 const char *eq = strchr(cfg->warm[i], '=');
@@ -57,6 +77,22 @@ int srv_api_warm_start(const struct srv_config *cfg, al_error *err) {
                         return r;
         }
         return 0;
+}
+
+void srv_api_reload_warm(void) {
+        const struct srv_config *cfg = srv_api.cfg;
+        if (!cfg || !cfg->nwarm)
+                return;
+        al_warm_stop();
+        al_error e = {0};
+        if (srv_api_warm_start(cfg, &e) < 0)
+                srv_api_log(json_pack("{s:s,s:s,s:o}", "event",
+                                      "airlock.serve.reload_failed", "what",
+                                      "warm", "error", al_jstr(e.msg)));
+        else
+                srv_api_log(json_pack("{s:s,s:[s]}", "event",
+                                      "airlock.serve.reloaded", "what",
+                                      "warm"));
 }
 
 void srv_api_fini(void) {
@@ -115,11 +151,39 @@ json_t *srv_api_languages(void) {
 
 /* --- in process (airlock mcp, airlock agent) ------------------------------ */
 
+/* --warm-pool and --warm-max-age: as airlock serve bounds them. */
+static int local_number(const char *name, const char *v, uint64_t max,
+                        unsigned *dst, al_error *err) {
+        uint64_t n;
+        if (al_parse_u64(v, &n) < 0 || n < 1 || n > max) {
+                al_error_set(err, EINVAL, "--%s wants a number from 1 to %llu",
+                             name, (unsigned long long)max);
+                return -1;
+        }
+        *dst = (unsigned)n;
+        return 0;
+}
+
 int srv_api_local_option(struct srv_config *c, const char *name, const char *v,
                          al_error *err) {
         char *dst = NULL;
         size_t size = 0;
-        if (!strcmp(name, "state"))
+        if (!strcmp(name, "warm-pool"))
+                return local_number(name, v, AL_WARM_MAX_SIZE, &c->warm_pool,
+                                    err);
+        if (!strcmp(name, "warm-max-age"))
+                return local_number(name, v, SRV_WARM_MAX_AGE_S,
+                                    &c->warm_max_age_s, err);
+        if (!strcmp(name, "warm")) {
+                if (c->nwarm >= SRV_MAX_WARM) {
+                        al_error_set(err, EINVAL, "--warm: at most %d",
+                                     SRV_MAX_WARM);
+                        return -1;
+                }
+                dst = c->warm[c->nwarm], size = sizeof(c->warm[0]);
+                if (strlen(v) < size)
+                        c->nwarm++;
+        } else if (!strcmp(name, "state"))
                 dst = c->state, size = sizeof(c->state);
         else if (!strcmp(name, "policy"))
                 dst = c->policy, size = sizeof(c->policy);

@@ -112,6 +112,13 @@ def scenario(name, n, body, headers=None):
             r["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = "{not json"
             return 200, r, 0
         return 200, say("gave up: " + ("not a JSON object" if "not a JSON object" in last(body, "tool") else "??")), 0
+    if name == "warm":
+        # run until a run saw the preload (colorsys imported before the
+        # code: a warm start), then say so; a short pause per turn lets
+        # the pool fill
+        if "True" in last(body, "tool"):
+            return 200, say("warm"), 0
+        return 200, tool_call("import sys\nprint('colorsys' in sys.modules)", cid="call_%d" % n), 0.3
     return 404, {"error": {"message": "no scenario"}}, 0
 
 
@@ -276,6 +283,16 @@ ok(len(sess) == 1 and sess[0]["source"] == "agent" and sess[0]["actor"].startswi
    "the session is audited (source agent), its 2 cells are the transcript's runs, and it ended with the task "
    "(closed)", recs)
 SESSION_IDS = {sid}
+# --- --warm: the runs start from sandboxes made ahead, the preload imported ------------------------
+rc, t, out = agent("warm", "--no-session", "--warm", "python=colorsys", "--warm-pool", "1", "--max-turns", "200")
+runs = t.get("runs", [])
+ok(rc == 0 and t.get("answer") == "warm" and runs and runs[-1].get("start") == "warm"
+   and runs[-1].get("status") == "ok" and all(r.get("start") == "cold" and r.get("start_reason") == "pool_empty"
+                                              for r in runs[:-1]),
+   "--no-session --warm python=colorsys: a run starts warm (start warm in the transcript, the preload "
+   "imported); the ones before the pool filled are cold, pool_empty (%d runs)" % len(runs),
+   (out[-500:], [(r.get("start"), r.get("start_reason")) for r in runs][-5:]))
+
 rc, t, out = agent("state-oneshot", "--no-session", problem="Keep x")
 runs = t.get("runs", [])
 ok(rc == 0 and t.get("answer", "").startswith("lost") and "NameError" in t.get("answer", "")

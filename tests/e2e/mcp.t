@@ -312,6 +312,49 @@ except subprocess.TimeoutExpired:
 recs = [r for r in session_records(sid_term) if r.get("kind") == "session"]
 ok(rc == 0 and sid_term and len(recs) == 1 and recs[0]["result"].get("reason") == "shutdown",
    "stdio: SIGTERM with a live session: it ends, audited (reason shutdown), exit 0", (rc, recs))
+
+# stdio with --warm: run_code starts from a sandbox made ahead with the
+# preload imported ("start": "warm" in structuredContent). colorsys is a
+# module neither the driver nor site imports: in sys.modules only when the
+# preload ran. Each run takes a sandbox; the pool (1) refills between them.
+p = subprocess.Popen([BIN, "mcp", "--state", state, "--warm", "python=colorsys", "--warm-pool", "1"],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+starts, warm_runs, deadline = [], [], time.time() + 120
+for i in range(1, 400):  # bounded by count and time: the pool fills in its own time
+    if len(warm_runs) == 2 or time.time() > deadline:
+        break
+    try:
+        p.stdin.write((INIT if i == 1 else tool_line(i, "run_code", {
+            "language": "python", "code": "import sys\nprint('colorsys' in sys.modules)"})) + b"\n")
+        p.stdin.flush()
+    except BrokenPipeError:
+        break
+    line = p.stdout.readline()
+    if i == 1:
+        continue
+    sc = (json.loads(line or b"{}").get("result") or {}).get("structuredContent") or {}
+    starts.append((sc.get("start"), sc.get("start_reason")))
+    if sc.get("start") == "warm":
+        warm_runs.append(sc)
+    else:
+        time.sleep(0.3)
+try:
+    p.stdin.close()
+except BrokenPipeError:
+    pass
+rc = p.wait(timeout=60)
+err = p.stderr.read()
+ok(rc == 0 and len(warm_runs) == 2 and all(w.get("status") == "ok" and w.get("stdout") == "True\n" for w in warm_runs),
+   "stdio --warm python=colorsys: run_code starts warm (structuredContent start warm, the preload imported), "
+   "twice, each from a sandbox of its own", (rc, starts[-5:], warm_runs[-1:], err[-300:]))
+ok(warm_runs and all(s == ("cold", "pool_empty") for s in starts if s[0] != "warm"),
+   "stdio --warm: a run while the pool is empty is cold, start_reason pool_empty", starts)
+p = subprocess.run([BIN, "mcp", "--warm", "cobol"], input=b"", capture_output=True, timeout=30)
+ok(p.returncode == 2 and b"--warm cobol" in p.stderr, "stdio: --warm of an unknown language is a usage error (2)",
+   p.stderr[-300:])
+p = subprocess.run([BIN, "mcp", "--warm-pool", "0"], input=b"", capture_output=True, timeout=30)
+ok(p.returncode == 2 and b"--warm-pool" in p.stderr, "stdio: --warm-pool 0 is a usage error (2)", p.stderr[-300:])
+
 rc, out, secs, err = session([INIT] + [tool_line(i, "create_session", {"language": "python", "limits": {"memory_mb": 64}})
                                        for i in range(2, 11)])
 codes = [o.get("result", {}).get("isError") for o in out[1:]]
