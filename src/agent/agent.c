@@ -132,7 +132,7 @@ static char *request_body(struct agent *a) {
  * *no_tools when the endpoint refuses function calling. */
 static bool http_error(const al_http_response *r, al_error *err,
                        bool *no_tools) {
-        json_t *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
+        json_t *j = r->body ? json_loads(r->body, JSON_ALLOW_NUL, NULL) : NULL;
         const char *m = json_string_value(
                 json_object_get(json_object_get(j, "error"), "message"));
         al_error_set(err, EPROTO,
@@ -148,7 +148,7 @@ static bool http_error(const al_http_response *r, al_error *err,
  * err when it has neither content nor tool calls. */
 static json_t *reply_message(const al_http_response *r, al_error *err) {
         json_t *msg = NULL;
-        json_t *j = json_loads(r->body ? r->body : "", 0, NULL);
+        json_t *j = json_loads(r->body ? r->body : "", JSON_ALLOW_NUL, NULL);
         json_t *m = json_object_get(
                 json_array_get(json_object_get(j, "choices"), 0), "message");
         if (json_is_object(m) &&

@@ -450,7 +450,7 @@ static void print_session_end(const al_session_info *in,
                               const al_result *final) {
         _cleanup_free_ char *res =
                 final ? al_result_to_json(final, false) : NULL;
-        json_t *sb = res ? json_loads(res, 0, NULL) : NULL;
+        json_t *sb = res ? json_loads(res, JSON_ALLOW_NUL, NULL) : NULL;
         json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:o}", "session_id",
                               R.sid[0] ? R.sid : "-", "session_end_reason",
                               in->end_reason[0] ? in->end_reason : "closed",

@@ -946,7 +946,7 @@ static int print_result(al_result *res, const struct run_opts *o,
                         const char *out_dir) {
         if (json_mode) {
                 char *j = al_result_to_json(res, o->pretty && !md.on);
-                json_t *jo = j ? json_loads(j, 0, NULL) : NULL;
+                json_t *jo = j ? json_loads(j, JSON_ALLOW_NUL, NULL) : NULL;
                 if (jo && res->has_timing) {
                         /* the process's phases beside the sandbox's */
                         add_process_timing(jo);

@@ -366,7 +366,9 @@ static void sse_chunk(void *ctx, int stream, const void *buf, size_t n) {
 /* The answer, as the last event: "result" for a 200, else "error" with
  * the status; then the end. */
 static void sse_finish(struct sse *e, const struct srv_response *rs) {
-        json_t *o = rs->body ? json_loadb(rs->body, rs->len, 0, NULL) : NULL;
+        json_t *o =
+                rs->body ? json_loadb(rs->body, rs->len, JSON_ALLOW_NUL, NULL)
+                         : NULL;
         if (!o)
                 o = json_object();
         if (rs->status != 200 && rs->status != 201)

@@ -348,9 +348,12 @@ static void render_warm(struct out *o) {
                 put(o, "# HELP %s %s\n# TYPE %s %s\n", F[f].name, F[f].help,
                     F[f].name, F[f].type);
                 for (size_t i = 0; i < n; i++) {
-                        const uint64_t v[] = {w[i].ready,     w[i].size,
-                                              w[i].warm_runs, w[i].cold_runs,
-                                              w[i].built,     w[i].failed,
+                        const uint64_t v[] = {w[i].ready,
+                                              w[i].size,
+                                              w[i].warm_runs,
+                                              w[i].cold_runs,
+                                              w[i].built,
+                                              w[i].failed,
                                               w[i].last_error[0] != '\0'};
                         put(o, "%s{language=\"%s\"} %llu\n", F[f].name,
                             w[i].lang, (unsigned long long)v[f]);

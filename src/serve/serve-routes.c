@@ -58,7 +58,8 @@ bool srv_takes_body(const char *method, const char *path) {
 /* A response of the API in the compat shape: {success, output, error,
  * id}. */
 static void compat_shape(struct srv_response *rs) {
-        json_t *out = rs->body ? json_loads(rs->body, 0, NULL) : NULL;
+        json_t *out =
+                rs->body ? json_loads(rs->body, JSON_ALLOW_NUL, NULL) : NULL;
         const char *st = json_string_value(json_object_get(out, "status"));
         const char *id = json_string_value(json_object_get(out, "id"));
         json_t *c;
@@ -74,14 +75,17 @@ static void compat_shape(struct srv_response *rs) {
                 else if (!ok && (!err || !*err))
                         snprintf(msg, sizeof(msg), "%s",
                                  reason && *reason ? reason : st);
-                c = json_pack("{s:b,s:s,s:s,s:s?}", "success", ok, "output",
-                              json_string_value(json_object_get(out, "stdout"))
-                                      ?: "",
-                              "error",
-                              (!ok && (!err || !*err)) || !strcmp(st, "timeout")
-                                      ? msg
-                                      : (err ? err : ""),
-                              "id", id);
+                /* the streams as the strings they are (a NUL kept) */
+                json_t *so = json_object_get(out, "stdout"),
+                       *se = json_object_get(out, "stderr");
+                bool say = (!ok && (!err || !*err)) || !strcmp(st, "timeout");
+                json_t *vo =
+                        json_is_string(so) ? json_incref(so) : json_string("");
+                json_t *ve = say                  ? json_string(msg)
+                             : json_is_string(se) ? json_incref(se)
+                                                  : json_string("");
+                c = json_pack("{s:b,s:o,s:o,s:s?}", "success", ok, "output", vo,
+                              "error", ve, "id", id);
         } else {
                 const char *m = json_string_value(json_object_get(
                         json_object_get(out, "error"), "message"));

@@ -55,7 +55,7 @@ int srv_api_validate(al_spec *s, const char *mode, char **findings,
 
 /* Add the findings to a refusal's body (policy_violation). */
 static void attach_findings(struct srv_response *rs, const char *findings) {
-        json_t *o = json_loads(rs->body, 0, NULL), *f = NULL;
+        json_t *o = json_loads(rs->body, JSON_ALLOW_NUL, NULL), *f = NULL;
         if (o && findings && (f = json_loads(findings, 0, NULL))) {
                 json_object_set_new(o, "status", json_string("rejected"));
                 json_object_set_new(o, "findings", f);
@@ -220,7 +220,7 @@ static void run_and_record(al_spec *s, const al_key_info *key,
                                       al_jstr(e.msg)));
         }
         char *j = al_result_to_json(res, false);
-        json_t *o = j ? json_loads(j, 0, NULL) : NULL;
+        json_t *o = j ? json_loads(j, JSON_ALLOW_NUL, NULL) : NULL;
         free(j);
         if (o) {
                 json_object_set_new(o, "id", json_string(id));

@@ -166,7 +166,8 @@ void srv_api_audit_refused(const struct srv_request *rq,
         al_error e = {0};
         char id[AL_AUDIT_ID_SIZE] = "";
         const char *msg = "";
-        json_t *o = rs->body ? json_loads(rs->body, 0, NULL) : NULL;
+        json_t *o =
+                rs->body ? json_loads(rs->body, JSON_ALLOW_NUL, NULL) : NULL;
         json_t *err = json_object_get(o, "error");
         msg = json_string_value(json_object_get(err, "message"));
         pthread_mutex_lock(&srv_api.audit_lock);

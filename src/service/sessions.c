@@ -662,7 +662,7 @@ static void execute(const struct srv_request *rq, const char *id,
         if (cell_validate(rq, &who, x->language, code, len,
                           mode ? mode : x->o.policy_mode, &findings, rs) < 0) {
                 if (findings) {
-                        json_t *o = json_loads(rs->body, 0, NULL);
+                        json_t *o = json_loads(rs->body, JSON_ALLOW_NUL, NULL);
                         json_t *f = json_loads(findings, 0, NULL);
                         if (o && f) {
                                 json_object_set_new(o, "findings", f);

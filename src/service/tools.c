@@ -483,7 +483,7 @@ static json_t *run_code(const struct srv_request *base, json_t *args,
                 free(text);
         }
         *leftover = rs.leftover;
-        json_t *r = rs.body ? json_loads(rs.body, 0, NULL) : NULL;
+        json_t *r = rs.body ? json_loads(rs.body, JSON_ALLOW_NUL, NULL) : NULL;
         srv_api_release(&rs);
         free(rs.body);
         json_t *res = !r                 ? tool_error("no answer from the "
@@ -580,7 +580,9 @@ static void session_call(const struct srv_request *base, const char *method,
 /* The JSON of a response (a new reference, or NULL), and the response's
  * memory and budget released. */
 static json_t *response_json(struct srv_response *rs) {
-        json_t *r = rs->body ? json_loadb(rs->body, rs->len, 0, NULL) : NULL;
+        json_t *r =
+                rs->body ? json_loadb(rs->body, rs->len, JSON_ALLOW_NUL, NULL)
+                         : NULL;
         srv_api_release(rs);
         free(rs->body);
         rs->body = NULL;
