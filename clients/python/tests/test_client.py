@@ -91,6 +91,25 @@ class ErrorMapping(unittest.TestCase):
         self.assertIs(errors.error_class("audit_unavailable", 500), ac.ServerError)
         self.assertIs(errors.error_class("brand_new_code", 409), ac.Conflict)
 
+    def test_every_public_name_has_a_docstring(self):
+        import inspect
+        import airlock_client.tools as tools_mod
+        missing = []
+        for mod in (ac, tools_mod):
+            for name in mod.__all__:
+                obj = getattr(mod, name)
+                if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                    continue
+                if not inspect.getdoc(obj):
+                    missing.append(name)
+                if inspect.isclass(obj):
+                    for m, v in vars(obj).items():
+                        if not m.startswith("_") and (inspect.isfunction(v) or
+                                                      isinstance(v, property)) \
+                                and not inspect.getdoc(v):
+                            missing.append(name + "." + m)
+        self.assertEqual(missing, [])
+
     def test_key_from_environment_never_shown(self):
         secret = KEYS["exec"]
         old = os.environ.get("AIRLOCK_API_KEY")
@@ -151,6 +170,24 @@ class OneShot(unittest.TestCase):
         al = client(timeout_margin=3)
         r = al.run("import time; time.sleep(30)", timeout=2)
         self.assertEqual(r.status, "timeout", r.raw)
+
+    def test_client_timeout_follows_each_wall_limit(self):
+        al = client(timeout_margin=7)
+        seen = []
+        real = al._t._once
+
+        def spy(method, path, body, headers, timeout):
+            seen.append((path, timeout))
+            return real(method, path, body, headers, timeout)
+        al._t._once = spy
+        al.run("print(1)", timeout=42)
+        al.run("print(1)", limits={"wall_ms": 3000})
+        al.run("print(1)")
+        with al.session(timeout=20) as s:
+            s.run("1")
+            s.run("1", timeout=33)
+        ex = [t for p, t in seen if p.endswith("execute")]
+        self.assertEqual(ex, [49, 10, 17, 27, 40])
 
     def test_stream_order(self):
         evs = list(client().stream("import sys\nfor i in range(3): print(i, flush=True)\n"
