@@ -133,6 +133,9 @@ class OneShot(unittest.TestCase):
         self.assertEqual((r.status, r.stdout, r.exit_code, r.limits_hit), ("ok", "42\n", 0, []))
         self.assertRegex(r.audit_id or "", r"^[0-9a-f]{32}$")
         self.assertEqual(r.limits.get("wall_ms"), 10000)
+        r = client().run("print(1)", start="cold")
+        self.assertTrue(r.ok, r.raw)
+        self.assertIn(r.start, (None, "cold"))
 
     def test_run_every_input(self):
         blob = bytes(range(256))
