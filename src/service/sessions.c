@@ -59,7 +59,8 @@ struct sess {
         double created, last_used; /* srv_api_now() */
         char created_at[32];
         unsigned refs;
-        bool ended; /* out of the live set; s killed */
+        bool ended;   /* out of the live set; s killed */
+        bool running; /* a request holds its cell slot (audit seq) */
         char reason[32], message[256];
         double ended_at;
         uint64_t cells;
@@ -636,6 +637,7 @@ static void execute(const struct srv_request *rq, const char *id,
         bool stream = false;
         const char *mode = NULL;
         char *findings = NULL;
+        bool holds_slot = false;
         al_limits l = x->o.cell;
         if (rq->body_too_large ||
             !srv_api_json_within_bounds(rq->body, rq->body_len) ||
@@ -674,6 +676,18 @@ static void execute(const struct srv_request *rq, const char *id,
                 }
                 goto out;
         }
+        /* one cell at a time: the slot before its audit record (whose
+         * number is the next cell's) */
+        pthread_mutex_lock(&reg.mu);
+        bool busy = x->running;
+        x->running = true;
+        pthread_mutex_unlock(&reg.mu);
+        if (busy) {
+                srv_api_error(rs, 409, "session_busy", NULL,
+                              "another cell of this session is running");
+                goto out;
+        }
+        holds_slot = true;
         /* the cell's record, durable before its code reaches the driver */
         al_error e = {0};
         char cid[AL_AUDIT_CELL_ID_SIZE];
@@ -761,6 +775,11 @@ static void execute(const struct srv_request *rq, const char *id,
         srv_api_set_json(rs, 200, o);
         al_cell_result_clear(&c);
 out:
+        if (holds_slot) {
+                pthread_mutex_lock(&reg.mu);
+                x->running = false;
+                pthread_mutex_unlock(&reg.mu);
+        }
         free(findings);
         free(code);
         json_decref(req);

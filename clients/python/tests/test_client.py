@@ -395,13 +395,7 @@ class Sessions(unittest.TestCase):
             self.assertEqual(r.error.name, "KeyboardInterrupt")
             self.assertFalse(s.interrupt())
 
-    # Known server bug (found by this suite, reported to the lead): the
-    # 409 session_busy refusal writes the cell_started audit record of the
-    # next sequence number before it finds the session busy
-    # (src/service/sessions.c), so the next cell's record collides and
-    # every later cell is 503 audit_unavailable. Marked as a TODO so that
-    # the fix shows up as an unexpected success here.
-    @unittest.expectedFailure
+    # a 409 session_busy refusal takes no cell number: the next cell runs
     def test_cell_after_busy_refusal(self):
         with client(retry=0).session() as s:
             self._busy_then_interrupt(s)
