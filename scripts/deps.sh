@@ -8,7 +8,7 @@ set -eu
 # python3-mypy: the strict type check of clients/python (tests/e2e/python-client.t)
 pkgs="gcc make pkg-config libc6-dev libseccomp-dev libjansson-dev perl
 libsqlite3-dev libsodium-dev libcurl4-openssl-dev libcurl4 sqlite3
-libtree-sitter-dev libcmark-dev libmicrohttpd-dev libmicrohttpd12 curl ca-certificates
+libtree-sitter-dev libcmark-dev libidn2-dev libunistring-dev libmicrohttpd-dev libmicrohttpd12 curl ca-certificates
 python3 python3-numpy python3-pandas python3-matplotlib python3-mypy nodejs bash
 python3-jsonschema python3-prometheus-client openssl
 iproute2 procps file"
