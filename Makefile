@@ -16,7 +16,8 @@
 PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= gcc
-PKGS    := jansson sqlite3 libsodium tree-sitter libcmark
+# libidn2: allowlist host names to punycode (src/sandbox/egress-rules.c)
+PKGS    := jansson sqlite3 libsodium tree-sitter libcmark libidn2
 # Loaded with dlopen() on the paths that use them, so that they do not slow
 # down every start (libmicrohttpd brings 9 more libraries, its TLS stack):
 # only their headers are needed at build time. libmicrohttpd by airlock
@@ -53,7 +54,10 @@ ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 # shared: make STATIC_DEPS=0.
 STATIC_DEPS ?= 1
 ifeq ($(STATIC_DEPS),1)
+# libidn2.a needs libunistring.a (its Libs.private; Debian's
+# libunistring-dev), whose iconv is libc's.
 LIBS    := -Wl,-Bstatic $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
+           $(shell pkg-config --libs-only-l --static libidn2 2>/dev/null) \
            -Wl,-Bdynamic -ldl -lpthread -lm
 else
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lpthread -lm
