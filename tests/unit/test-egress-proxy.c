@@ -476,12 +476,13 @@ static void listed_name_to_refused_address(void) {
         char hits[128];
         al_egress_stop(e, &rep, hits, sizeof(hits));
         dump(rep, hits);
-        const char *why[3];
+        char why[3][64];
         for (int i = 0; i < 3; i++) {
                 json_t *x = entry_for(rep, names[i]);
-                why[i] = x ? json_string_value(json_object_get(x, "reason"))
-                           : NULL;
-                why[i] = why[i] ? strdup(why[i]) : NULL;
+                const char *r =
+                        x ? json_string_value(json_object_get(x, "reason"))
+                          : NULL;
+                snprintf(why[i], sizeof(why[i]), "%s", r ? r : "(none)");
         }
         json_decref(rep);
         size_t after = origin_requests();
