@@ -131,3 +131,18 @@ int al_egress_start(int lfd, const al_net_policy *policy, al_egress **ret,
  * NULL-safe. */
 void al_egress_stop(al_egress *e, struct json_t **ret_report, char *ret_hits,
                     size_t hits_size);
+
+/* --- for tests ------------------------------------------------------------ */
+
+struct sockaddr_storage;
+/* How the proxy looks up a name (never an IP literal, never a name that is
+ * not on the list): fill addrs with up to max addresses of host (ports
+ * left 0), *ret_n with how many the name has (it may be more than max: the
+ * proxy then refuses the name, since it checks every address); 0 or
+ * -errno. It runs on a helper thread of its own. */
+typedef int (*al_egress_resolver_fn)(const char *host,
+                                     struct sockaddr_storage *addrs, size_t max,
+                                     size_t *ret_n);
+/* NULL (the default): getaddrinfo(). A unit test sets it to count the
+ * lookups and to map names to loopback without /etc/hosts. */
+extern al_egress_resolver_fn al_egress_test_resolver;
