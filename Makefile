@@ -101,7 +101,8 @@ $(BUILD)/obj/sandbox/languages-data.o: src/sandbox/languages-data.S languages/de
 	@mkdir -p $(@D)
 	$(CC) -c -o $@ $<
 
-SESSION_DRIVERS := languages/sessions/python.py languages/sessions/node.js languages/sessions/bash.sh
+SESSION_DRIVERS := languages/sessions/python.py languages/sessions/node.js languages/sessions/bash.sh \
+                   languages/net/node-proxy.js
 $(BUILD)/obj/sandbox/sessions-data.o: src/sandbox/sessions-data.S $(SESSION_DRIVERS)
 	@mkdir -p $(@D)
 	$(CC) -c -o $@ $<

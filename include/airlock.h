@@ -119,6 +119,13 @@ void al_spec_set_gate(al_spec *s, int (*fn)(void *ctx, al_error *err),
 /* When fd becomes readable (e.g. a signalfd for SIGINT/SIGTERM), the run
  * is killed and cleaned up, with status "killed". -1 (default): none. */
 void al_spec_set_cancel_fd(al_spec *s, int fd);
+/* Let the run reach the hosts of allow (entries as `airlock run
+ * --allow-net` takes them: "host[:port]", "*.suffix[:port]", IP literals)
+ * through a proxy in its network namespace, and nothing else: -EINVAL
+ * and err naming a bad entry. n = 0 takes the network away again. */
+int al_spec_set_network(al_spec *s, const char *const *allow, size_t n,
+                        al_error *err);
+
 /* Hand the code's output to fn as it comes (stream 1: stdout, 2: stderr),
  * besides keeping it for the result; fn runs on the caller's thread while
  * the run lasts and must not block. */
@@ -207,6 +214,9 @@ typedef struct al_result {
                                   array, airlock-check.h) set by the
                                   caller that checked the code; owned,
                                   freed with the result; NULL: none */
+        char *network_json; /* a run with an allowlist: its proxy's
+                               report, a JSON array of connection attempts
+                               (egress); owned; NULL: no network */
         char start[8];         /* "warm", "cold" (a server with warm
                                   pools), or "" */
         char start_reason[32]; /* why a run was cold: "limits", "env",

@@ -686,6 +686,11 @@ static json_t *result_detail(const al_audit *a, const al_result *r) {
         json_object_set_new(d, "limits_hit", hit);
         if (r->start[0])
                 json_object_set_new(d, "start", json_string(r->start));
+        if (r->network_json) {
+                json_t *nw = json_loads(r->network_json, JSON_ALLOW_NUL, NULL);
+                if (nw)
+                        json_object_set_new(d, "network", nw);
+        }
         /* why a run of a server with warm pools was cold */
         if (r->start_reason[0])
                 json_object_set_new(d, "start_reason",

@@ -132,6 +132,10 @@ static json_t *result_json(const al_result *r) {
         json_object_set_new(o, "files", files);
         if (r->files_note[0])
                 json_object_set_new(o, "files_note", al_jstr(r->files_note));
+        if (r->network_json) {
+                json_t *nw = json_loads(r->network_json, JSON_ALLOW_NUL, NULL);
+                json_object_set_new(o, "network", nw ? nw : json_array());
+        }
         if (r->start[0]) {
                 json_object_set_new(o, "start", json_string(r->start));
                 if (r->start_reason[0])

@@ -91,6 +91,9 @@ int cmd_mcp(int argc, char **argv) {
 "  --policy-mode MODE     off, record, warn or enforce (default record)\n"),
                 CLI_OPT_CALL("languages", set_local, &cfg, 0,
 "  --languages FILE       extra language profiles\n"),
+                CLI_OPT_CALL("allow-net", set_local, &cfg, 0,
+"  --allow-net LIST       hosts run_code's network.allow may name (the\n"
+"                         ceiling; default none: no run gets network)\n"),
                 CLI_OPT_CALL("warm", set_local, &cfg, 0,
 "  --warm LANG[=MODULES]  keep sandboxes of LANG (python) ready, the\n"
 "                         modules imported (e.g. python=numpy,pandas):\n"

@@ -48,6 +48,11 @@ static void help(FILE *f) {
 "  --collect GLOB         return workspace files matching GLOB (repeatable;\n"
 "                         '*' stays in one directory, '**' spans them)\n"
 "  --out-dir DIR          write collected files under DIR (created)\n"
+"  --allow-net LIST       let the code reach these hosts, and only them,\n"
+"                         through a proxy in its network namespace (HTTP and\n"
+"                         HTTPS via HTTP(S)_PROXY; comma-separated or\n"
+"                         repeated: host[:port], *.suffix[:port], an IP;\n"
+"                         without a port 80 and 443). Default: no network\n"
 "\n"
 "A model's reply (Markdown; airlock-extract(1)):\n"
 "  --markdown FILE|-      run each fenced code block, in order, each in its\n"
@@ -571,6 +576,33 @@ static int set_file(const struct cli_opt *o, const char *arg) {
         return 0;
 }
 
+/* --allow-net a,b --allow-net c: every entry, checked, into the spec. */
+#define CLI_MAX_NET 64
+static int set_allow_net(const struct cli_opt *o, const char *arg) {
+        struct run_parse *p = o->ctx;
+        static char *entries[CLI_MAX_NET];
+        static size_t n;
+        al_error e = {0};
+        _cleanup_free_ char *copy = strdup(arg);
+        if (!copy)
+                return refuse(EXIT_INTERNAL, "internal_error", "out of memory");
+        for (char *sv = NULL, *t = strtok_r(copy, ",", &sv); t;
+             t = strtok_r(NULL, ",", &sv)) {
+                if (n == CLI_MAX_NET)
+                        return refuse(EXIT_USAGE, "invalid_network",
+                                      "--allow-net: at most %d entries",
+                                      CLI_MAX_NET);
+                if (!(entries[n] = strdup(t)))
+                        return refuse(EXIT_INTERNAL, "internal_error",
+                                      "out of memory");
+                n++;
+        }
+        if (al_spec_set_network(p->s, (const char *const *)entries, n, &e) < 0)
+                return refuse(EXIT_USAGE, "invalid_network", "--allow-net: %s",
+                              e.msg);
+        return 0;
+}
+
 static int set_collect(const struct cli_opt *o, const char *arg) {
         struct run_parse *p = o->ctx;
         al_error e = {0};
@@ -637,7 +669,7 @@ static int set_no_audit(const struct cli_opt *o, const char *arg) {
         return 0;
 }
 
-#define RUN_NOPTS 32
+#define RUN_NOPTS 33
 
 /* The flags of airlock run, in getopt's order (--help is its own text:
  * help()). The early ones decide how errors in any other flag are
@@ -662,6 +694,7 @@ static void run_table(struct cli_opt t[RUN_NOPTS + 1], struct run_parse *p) {
                 CALL("env", 'e', set_env, 0),
                 CALL("file", 0, set_file, 0),
                 CALL("collect", 0, set_collect, 0),
+                CALL("allow-net", 0, set_allow_net, 0),
                 STR("out-dir", 0, &o->out_dir),
                 CALL("timeout", 't', set_limit, LIM_WALL),
                 CALL("cpu", 0, set_limit, LIM_CPU),

@@ -46,6 +46,9 @@ static void help(FILE *f) {
 "                         their results and responses (default 2048): a run\n"
 "                         that does not fit is refused, 503\n"
 "                         response_budget_exhausted with Retry-After\n"
+"  --allow-net LIST       hosts a request's network.allow may name (its\n"
+"                         ceiling: a request narrows it, never widens it;\n"
+"                         default none: no request gets network)\n"
 "  --warm LANG[=MODULES]  keep sandboxes of LANG (python) ready, the\n"
 "                         modules imported (e.g. python=numpy,pandas):\n"
 "                         /v1/execute starts from one (\"start\": \"warm\");\n"
@@ -109,6 +112,7 @@ enum {
         OPT_MAXDISK,
         OPT_MAXCOLLECT,
         OPT_MAXINFLIGHT,
+        OPT_ALLOW_NET,
         OPT_WARM,
         OPT_WARM_POOL,
         OPT_WARM_AGE,
@@ -208,6 +212,8 @@ static int set_opt(struct srv_config *c, int id, const char *name,
                         return -1;
                 c->max_inflight_bytes = n << 20;
                 return 0;
+        case OPT_ALLOW_NET:
+                return str(name, v, c->allow_net, sizeof(c->allow_net));
         case OPT_WARM:
                 if (c->nwarm >= SRV_MAX_WARM) {
                         cli_error("%s: at most %d", name, SRV_MAX_WARM);
@@ -400,6 +406,7 @@ int cmd_serve(int argc, char **argv) {
                 SERVE_OPT("max-disk", OPT_MAXDISK),
                 SERVE_OPT("max-collect", OPT_MAXCOLLECT),
                 SERVE_OPT("max-inflight", OPT_MAXINFLIGHT),
+                SERVE_OPT("allow-net", OPT_ALLOW_NET),
                 SERVE_OPT("warm", OPT_WARM),
                 SERVE_OPT("warm-pool", OPT_WARM_POOL),
                 SERVE_OPT("warm-max-age", OPT_WARM_AGE),

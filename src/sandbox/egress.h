@@ -24,6 +24,10 @@ struct json_t;
 
 /* The port of the proxy inside a run's network namespace. */
 #define AL_EGRESS_PORT 3128
+#define AL_EGRESS_PORT_STR "3128"
+/* node reads no proxy variables: this file, written into a run's root,
+ * is required through NODE_OPTIONS (languages/net/node-proxy.js) */
+#define AL_EGRESS_NODE_PRELOAD "/etc/airlock-node-proxy.js"
 /* Entries in one allowlist. */
 #define AL_NET_MAX_RULES 64
 /* A host name (after IDNA to ASCII): DNS's 253 and a wildcard's "*.". */

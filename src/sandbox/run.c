@@ -18,6 +18,7 @@
 #include "error.h"
 #include "macro.h"
 #include "profile.h"
+#include "egress.h"
 #include "sandbox.h"
 #include "spec.h"
 #include "util.h"
@@ -139,6 +140,7 @@ al_spec *al_spec_free(al_spec *s) {
         for (size_t i = 0; i < s->n_collect; i++)
                 free(s->collect[i]);
         free(s->collect);
+        free(s->net);
         free(s);
         return NULL;
 }
@@ -330,6 +332,40 @@ void al_spec_set_output_fn(al_spec *s,
         s->output_ctx = ctx;
 }
 
+int al_spec_set_network(al_spec *s, const char *const *allow, size_t n,
+                        al_error *err) {
+        if (n == 0) {
+                free(s->net);
+                s->net = NULL;
+                return 0;
+        }
+        if (n > AL_NET_MAX_RULES)
+                return al_error_set(err, EINVAL,
+                                    "at most %d network allowlist entries",
+                                    AL_NET_MAX_RULES);
+        al_net_policy *p = calloc(1, sizeof(*p));
+        if (!p)
+                return al_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                int r = al_net_rule_parse(allow[i], &p->rules[i], err);
+                if (r < 0) {
+                        free(p);
+                        return r;
+                }
+        }
+        p->n = n;
+        p->max_connections = AL_NET_DEFAULT_CONNECTIONS;
+        p->max_bytes_out = p->max_bytes_in = AL_NET_DEFAULT_BYTES;
+        p->idle_ms = AL_NET_DEFAULT_IDLE_MS;
+        free(s->net);
+        s->net = p;
+        return 0;
+}
+
+const struct al_net_policy *al_spec_network(const al_spec *s) {
+        return s->net;
+}
+
 void al_spec_set_live(al_spec *s, const struct al_sbx_live *live) {
         s->live = live;
 }
@@ -361,6 +397,7 @@ al_result *al_result_free(al_result *r) {
         result_clear_files(r);
         al_result_free(r->compile);
         free(r->findings_json);
+        free(r->network_json);
         free(r);
         return NULL;
 }
@@ -600,16 +637,33 @@ static char **build_env(const al_spec *s) {
                 "SHELL=/bin/sh",
                 NULL,
         };
+        /* a run with an allowlist: its proxy, for the clients that read
+         * these (pip, urllib, requests, httpx, curl); the caller's env
+         * may not point them elsewhere (it comes before them) */
+#define PROXY "http://127.0.0.1:" AL_EGRESS_PORT_STR
+        static char *const proxy[] = {
+                "HTTP_PROXY=" PROXY,
+                "HTTPS_PROXY=" PROXY,
+                "ALL_PROXY=" PROXY,
+                "http_proxy=" PROXY,
+                "https_proxy=" PROXY,
+                "all_proxy=" PROXY,
+                "NO_PROXY=",
+                "no_proxy=",
+                "NODE_OPTIONS=--require " AL_EGRESS_NODE_PRELOAD,
+        };
+#undef PROXY
         size_t nb = ARRAY_SIZE(base) - 1, np = 0;
+        size_t nx = s->net ? ARRAY_SIZE(proxy) : 0;
         while (s->lang->env[np])
                 np++;
-        char **v = calloc(nb + np + s->n_env + 1, sizeof(char *));
+        char **v = calloc(nb + np + s->n_env + nx + 1, sizeof(char *));
         if (!v)
                 return NULL;
         size_t n = 0;
-        char *const *srcs[] = {base, s->lang->env, s->env};
-        size_t lens[] = {nb, np, s->n_env};
-        for (size_t k = 0; k < 3; k++)
+        char *const *srcs[] = {base, s->lang->env, s->env, proxy};
+        size_t lens[] = {nb, np, s->n_env, nx};
+        for (size_t k = 0; k < 4; k++)
                 for (size_t i = 0; i < lens[k]; i++) {
                         const char *kv = srcs[k][i];
                         size_t nl = (size_t)(strchr(kv, '=') - kv);
@@ -647,6 +701,7 @@ static int stage(const al_spec *s, bool *gated, char *const *argv,
                 .live = s->live,
                 .output_fn = s->output_fn,
                 .output_ctx = s->output_ctx,
+                .egress = s->net,
         };
         *gated = true;
         return al_sandbox_run(&c, r, ret_ws, ret_lo, err);

@@ -18,6 +18,8 @@
 #include <linux/securebits.h>
 #include <net/if.h>
 #include <sched.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "egress.h"
 #include "error.h"
 #include "macro.h"
 #include "sandbox-internal.h"
@@ -337,16 +340,39 @@ static void wipe_inherited_args(void) {
  * (CLONE_VM | CLONE_FILES), makes a namespace with only loopback, brings
  * loopback up, and leaves an fd to it for the child to join. */
 static char net_stack[64 * 1024] __attribute__((aligned(16)));
-static int net_fd = -1, net_errno;
+static int net_fd = -1, net_errno, proxy_fd = -1;
 static bool net_lo_up;
 
+/* A run with an allowlist: the proxy's socket, 127.0.0.1:AL_EGRESS_PORT
+ * in the run's namespace, listening; the supervisor serves it from
+ * outside (egress-proxy.c). */
+static int proxy_socket(void) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons(AL_EGRESS_PORT),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+            listen(fd, 64) < 0) {
+                int e = errno;
+                if (fd >= 0)
+                        close(fd);
+                errno = e;
+                return -1;
+        }
+        return fd;
+}
+
 static int make_netns(void *arg) {
-        (void)arg;
+        const struct sandbox *sb = arg;
         if (unshare(CLONE_NEWNET) < 0) {
                 net_errno = errno;
                 return 1;
         }
         net_lo_up = loopback_up();
+        if (sb->c->egress && (!net_lo_up || (proxy_fd = proxy_socket()) < 0)) {
+                net_errno = net_lo_up ? errno : ENETDOWN;
+                return 1;
+        }
         net_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         if (net_fd < 0) {
                 net_errno = errno;
@@ -375,7 +401,7 @@ static pid_t child_namespaces(struct sandbox *sb) {
          * namespace, the costliest by far, by a helper on the other CPU
          * while this process builds the root. */
         pid_t net_helper = clone(make_netns, net_stack + sizeof(net_stack),
-                                 CLONE_VM | CLONE_FILES | SIGCHLD, NULL);
+                                 CLONE_VM | CLONE_FILES | SIGCHLD, sb);
         if (net_helper < 0)
                 child_fail((al_error_errno(&e, errno, "clone net helper"), &e));
         if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
@@ -506,6 +532,12 @@ static void child_inputs(struct sandbox *sb, uint32_t flags) {
                             &e));
         for (size_t i = 0; i < AL_PASS_FDS; i++)
                 close(keep[i]);
+        /* the proxy's socket, in a message of its own after them */
+        if (sb->c->egress && (r = sbx_send_fds(CFD_SOCK, &proxy_fd, 1)) < 0)
+                child_fail(
+                        (al_error_errno(&e, -r, "pass the proxy socket"), &e));
+        if (proxy_fd >= 0)
+                close(proxy_fd);
         close(CFD_SOCK);
         /* Uptime and boot time of the run's own (enter_timens); only
          * said when all of it worked. */

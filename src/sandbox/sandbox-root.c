@@ -24,6 +24,7 @@
 
 #include "error.h"
 #include "macro.h"
+#include "egress.h"
 #include "sandbox-internal.h"
 
 static int mkdir_parent(const char *path);
@@ -238,6 +239,14 @@ static int root_skeleton(struct sandbox *sb, const char *root, al_error *e) {
                 {"nsswitch.conf", "passwd: files\ngroup: files\n"
                                   "hosts: files\n"},
         };
+        /* a run with an allowlist: node's way to its proxy (NODE_OPTIONS
+         * requires it; egress.h) */
+        if (sb->c->egress) {
+                extern const char al_net_node_proxy[];
+                snprintf(p, sizeof(p), "%s" AL_EGRESS_NODE_PRELOAD, root);
+                if ((r = write_text(p, al_net_node_proxy, 0444)) < 0)
+                        return al_error_errno(e, -r, "write %s", p);
+        }
         for (size_t i = 0; i < ARRAY_SIZE(etc); i++) {
                 char host[64];
                 snprintf(host, sizeof(host), "/etc/%s", etc[i][0]);

@@ -30,6 +30,7 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -49,6 +50,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "egress.h"
 #include "error.h"
 #include "macro.h"
 #include "sandbox-internal.h"
@@ -377,6 +379,7 @@ struct progress {
         uint32_t ready_flags;
         double t_ready;
         int ws_fd, mnt_fd, net_fd; /* from the child, at ready */
+        int proxy_fd;              /* the proxy's socket, with egress */
         al_error child_err;
 };
 
@@ -401,6 +404,9 @@ static bool read_child_msg(struct sandbox *sb, struct progress *pg,
                         pg->mnt_fd = fds[1];
                         pg->net_fd = fds[2];
                 }
+                if (sb->c->egress && sbx_recv_fds(sb->sock_p, &pg->proxy_fd, 1,
+                                                  MSG_DONTWAIT) != 1)
+                        pg->proxy_fd = -1;
         } else if (m.type == MSG_ERROR) {
                 pg->setup_failed = true;
                 pg->child_err.code = m.code;
@@ -589,6 +595,7 @@ struct run {
         char cg_fail[AL_ERROR_MSG_MAX]; /* why there is no cgroup after all */
         bool into;                      /* born in it (CLONE_INTO_CGROUP) */
         bool join;                      /* joins it itself (v1 "tasks" fds) */
+        al_egress *egress;              /* the run's proxy, or NULL */
         pid_t pid;                      /* init, until reaped */
         int pidfd;
         struct stream out, errs;
@@ -796,6 +803,17 @@ static bool stream_pump(struct run *run, struct stream *s, int no, int *act) {
         return n >= 0;
 }
 
+/* The run's proxy on the socket made in its namespace: a run with an
+ * allowlist and no proxy does not go on. */
+static int egress_start(struct run *run) {
+        int fd = steal_fd(&run->pg.proxy_fd);
+        if (fd < 0)
+                return al_error_set(run->err, EIO,
+                                    "the proxy socket did not come from the "
+                                    "sandbox");
+        return al_egress_start(fd, run->c->egress, &run->egress, run->err);
+}
+
 /* A live run is ready: its workspace and its layers to the caller. */
 static void live_ready(struct run *run) {
         const al_sbx_live *lv = run->c->live;
@@ -914,6 +932,9 @@ static int run_supervise(struct run *run) {
                         sb->msg_r = safe_close(sb->msg_r);
                 if (!was_ready && pg->ready && lv)
                         live_ready(run);
+                if (!was_ready && pg->ready && c->egress &&
+                    egress_start(run) < 0)
+                        return -1;
                 int act = AL_LIVE_GO;
                 if (lv && pr > 0 && i_reply >= 0 && pf[i_reply].revents)
                         /* the driver flushed its output before replying:
@@ -1001,6 +1022,19 @@ static void run_collect(struct run *run) {
                 fcntl(sb->msg_r, F_SETFL, O_NONBLOCK);
                 while (read_child_msg(sb, &run->pg, t_exit))
                         ;
+        }
+        /* the proxy: every connection closed, the report */
+        if (run->egress) {
+                json_t *rep = NULL;
+                char hits[128] = "";
+                al_egress_stop(run->egress, &rep, hits, sizeof(hits));
+                run->egress = NULL;
+                run->res->network_json =
+                        rep ? json_dumps(rep, JSON_COMPACT) : NULL;
+                json_decref(rep);
+                for (char *sv = NULL, *t = strtok_r(hits, ",", &sv); t;
+                     t = strtok_r(NULL, ",", &sv))
+                        hit(run->res, t);
         }
         fcntl(sb->status_r, F_SETFL, O_NONBLOCK);
         run->have_pst = read(sb->status_r, &run->pst, sizeof(run->pst)) ==
@@ -1162,6 +1196,7 @@ static void run_teardown(struct run *run, int *ret_workspace_fd,
         }
         safe_close(run->pg.mnt_fd);
         safe_close(run->pg.net_fd);
+        safe_close(run->pg.proxy_fd);
         sb_close_all(&run->sb);
         free(run->out.buf);
         free(run->errs.buf);
@@ -1180,6 +1215,9 @@ static void run_teardown(struct run *run, int *ret_workspace_fd,
 /* A run that did not get to its end: kill and reap init if there is one,
  * remove the cgroup, close and free everything; returns r. */
 static int run_fail(struct run *run, int r) {
+        al_egress_stop(run->egress, NULL, NULL, 0);
+        run->egress = NULL;
+        safe_close(run->pg.proxy_fd);
         if (run->pid > 0) {
                 kill(run->pid, SIGKILL);
                 while (waitpid(run->pid, NULL, 0) < 0 && errno == EINTR)
@@ -1216,7 +1254,7 @@ int al_sandbox_run(const al_sbx_config *c, al_result *res,
                 .pidfd = -1,
                 .out = {.fd = -1},
                 .errs = {.fd = -1},
-                .pg = {.ws_fd = -1, .mnt_fd = -1, .net_fd = -1},
+                .pg = {.ws_fd = -1, .mnt_fd = -1, .net_fd = -1, .proxy_fd = -1},
         };
         int r;
 

@@ -83,6 +83,9 @@ typedef struct al_sbx_config {
         int (*gate)(void *ctx, al_error *err);
         void *gate_ctx;
         const al_sbx_live *live; /* NULL: a one-shot run */
+        /* egress by allowlist (egress.h): a proxy in the run's network
+         * namespace, served from outside; NULL: no network */
+        const struct al_net_policy *egress;
         /* a one-shot run's output as it comes, besides the buffers */
         void (*output_fn)(void *ctx, int stream, const void *buf, size_t n);
         void *output_ctx;

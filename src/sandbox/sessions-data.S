@@ -13,4 +13,6 @@
         driver al_driver_python, "languages/sessions/python.py"
         driver al_driver_node, "languages/sessions/node.js"
         driver al_driver_bash, "languages/sessions/bash.sh"
+        /* a run with an allowlist: node through its proxy (egress) */
+        driver al_net_node_proxy, "languages/net/node-proxy.js"
         .section .note.GNU-stack,"",@progbits

@@ -41,11 +41,14 @@ struct al_spec {
         const struct al_sbx_live *live;
         void (*output_fn)(void *ctx, int stream, const void *buf, size_t n);
         void *output_ctx;
+        struct al_net_policy *net; /* egress allowlist, or NULL */
 };
 
 /* Make s a session's spec (session.c): al_run then starts the profile's
  * driver, live, instead of running code. */
 void al_spec_set_live(al_spec *s, const struct al_sbx_live *live);
+/* The spec's egress allowlist, or NULL (no network). */
+const struct al_net_policy *al_spec_network(const al_spec *s);
 
 /* The collect step (run.c): files under ws_fd matching one of globs into
  * r->files, within the caps; what is skipped or where the walk stopped

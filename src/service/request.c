@@ -10,7 +10,9 @@
 
 #include "airlock.h"
 #include "json.h"
+#include "egress.h"
 #include "service-internal.h"
+#include "spec.h"
 
 #define MAX_FILES 256
 #define MAX_ARGS 1024
@@ -205,7 +207,7 @@ static const char *const TOP_FIELDS[] = {
         "language",    "code",    "code_base64", "stdin",    "stdin_base64",
         "args",        "env",     "files",       "collect",  "limits",
         "policy_mode", "user_id", "agent_id",    "metadata", "stream",
-        "start",       NULL};
+        "start",       "network", NULL};
 static const char *const FILE_FIELDS[] = {"path", "content", "content_base64",
                                           "executable", NULL};
 static const char *const LIMIT_FIELDS[] = {
@@ -552,6 +554,62 @@ static int spec_limits(json_t *req, al_spec *s, const al_key_info *key,
         return 0;
 }
 
+/* network: {"allow": ["host[:port]", ...]}: within the server's
+ * --allow-net (a request narrows it, never widens it). */
+static int spec_network(json_t *req, al_spec *s, struct srv_response *rs) {
+        json_t *nw = json_object_get(req, "network"), *x;
+        if (!nw || json_is_null(nw))
+                return 0;
+        static const char *const NET_FIELDS[] = {"allow", NULL};
+        json_t *allow = json_object_get(nw, "allow");
+        if (!json_is_object(nw) ||
+            only_fields(nw, NET_FIELDS, "network", rs) < 0 ||
+            !json_is_array(allow)) {
+                if (!rs->status)
+                        srv_api_error(
+                                rs, 400, "invalid_type", "network",
+                                "network is {\"allow\": [\"host[:port]\", "
+                                "...]}");
+                return -1;
+        }
+        size_t n = json_array_size(allow), i;
+        if (n == 0)
+                return 0;
+        if (n > AL_NET_MAX_RULES) {
+                srv_api_error(rs, 400, "too_many", "network.allow",
+                              "at most %d entries", AL_NET_MAX_RULES);
+                return -1;
+        }
+        const char *v[AL_NET_MAX_RULES];
+        json_array_foreach(allow, i, x) {
+                if (!(v[i] = json_string_value(x))) {
+                        srv_api_error(rs, 400, "invalid_type", "network.allow",
+                                      "network.allow holds strings");
+                        return -1;
+                }
+        }
+        al_error e = {0};
+        if (al_spec_set_network(s, v, n, &e) < 0) {
+                srv_api_error(rs, 400, "invalid_network", "network.allow", "%s",
+                              e.msg);
+                return -1;
+        }
+        const al_net_policy *ceil = srv_api.net_ceiling;
+        const al_net_rule *bad = NULL;
+        if (!ceil || !al_net_policy_subset(al_spec_network(s), ceil, &bad)) {
+                srv_api_error(rs, 400, "network_not_allowed", "network.allow",
+                              ceil ? "%s%s is not within this server's "
+                                     "--allow-net"
+                                   : "this server allows no network (serve "
+                                     "--allow-net)%s%s",
+                              ceil && bad ? bad->host : "",
+                              ceil && bad && bad->wildcard ? " (wildcard)"
+                                                           : "");
+                return -1;
+        }
+        return 0;
+}
+
 /* The body of POST /v1/execute into s, by field group (each refuses
  * with the field it is about). On error: -1 and the response. */
 int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
@@ -561,7 +619,7 @@ int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
             spec_who(req, who, rs) < 0 || spec_program(req, s, rs) < 0 ||
             spec_args(req, s, rs) < 0 || spec_env(req, s, rs) < 0 ||
             spec_files(req, s, rs) < 0 || spec_collect(req, s, rs) < 0 ||
-            spec_limits(req, s, key, rs) < 0)
+            spec_limits(req, s, key, rs) < 0 || spec_network(req, s, rs) < 0)
                 return -1;
         if (get_str(req, "policy_mode", "policy_mode", mode, NULL, rs) < 0)
                 return -1;

@@ -40,6 +40,9 @@ struct srv_api_state {
         volatile int cancel_fd; /* eventfd: readable = cancel every run */
         atomic_bool shutting_down;
         atomic_uint_fast64_t inflight; /* bytes reserved (budget_take) */
+        /* serve --allow-net: what a request's network.allow may name
+         * (NULL: no network for any request) */
+        struct al_net_policy *net_ceiling;
 };
 extern struct srv_api_state srv_api;
 

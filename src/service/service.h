@@ -64,6 +64,9 @@ struct srv_config {
         char warm[SRV_MAX_WARM][256];
         unsigned nwarm;
         unsigned warm_pool, warm_max_age_s;
+        /* --allow-net: the hosts a request's network.allow may name
+         * (comma-separated; "": no network) */
+        char allow_net[4096];
         unsigned max_sessions, max_sessions_per_key;
         uint64_t max_session_memory_mb;
         uint64_t max_session_lifetime_s;

@@ -11,9 +11,40 @@
 #include "airlock.h"
 #include "error.h"
 #include "json.h"
+#include "egress.h"
 #include "service-internal.h"
+#include "spec.h"
 #include "util.h"
 #include "warm.h"
+
+/* --allow-net: the server's allowlist, the ceiling of every request's. */
+static int net_ceiling(const struct srv_config *cfg, al_error *err) {
+        al_spec *s = al_spec_new();
+        const char *v[AL_NET_MAX_RULES];
+        char buf[sizeof(cfg->allow_net)];
+        size_t n = 0;
+        snprintf(buf, sizeof(buf), "%s", cfg->allow_net);
+        for (char *sv = NULL, *t = strtok_r(buf, ",", &sv); t;
+             t = strtok_r(NULL, ",", &sv)) {
+                if (n == AL_NET_MAX_RULES) {
+                        al_spec_free(s);
+                        return al_error_set(err, EINVAL,
+                                            "--allow-net: at most %d entries",
+                                            AL_NET_MAX_RULES);
+                }
+                v[n++] = t;
+        }
+        int r = s ? al_spec_set_network(s, v, n, err) : -ENOMEM;
+        if (r == 0 && al_spec_network(s)) {
+                srv_api.net_ceiling = malloc(sizeof(*srv_api.net_ceiling));
+                if (srv_api.net_ceiling)
+                        *srv_api.net_ceiling = *al_spec_network(s);
+        }
+        al_spec_free(s);
+        if (r < 0)
+                al_error_set(err, EINVAL, "--allow-net: %s", err->msg);
+        return r;
+}
 
 int srv_api_init(const struct srv_config *cfg, al_error *err) {
         int r;
@@ -31,6 +62,8 @@ int srv_api_init(const struct srv_config *cfg, al_error *err) {
                       al_policy_load(cfg->policy[0] ? cfg->policy : NULL, err)))
                 return -EINVAL;
         if ((r = srv_api_warm_start(cfg, err)) < 0)
+                return r;
+        if (cfg->allow_net[0] && (r = net_ceiling(cfg, err)) < 0)
                 return r;
         /* EFD_SEMAPHORE off: once written it stays readable, so every run
          * (also ones that start later) sees the cancel */
@@ -96,6 +129,8 @@ void srv_api_reload_warm(void) {
 }
 
 void srv_api_fini(void) {
+        free(srv_api.net_ceiling);
+        srv_api.net_ceiling = NULL;
         al_warm_stop();
         srv_api_anon_sweep(
                 true); /* the summaries of open windows: none is lost */
@@ -183,7 +218,9 @@ int srv_api_local_option(struct srv_config *c, const char *name, const char *v,
                 dst = c->warm[c->nwarm], size = sizeof(c->warm[0]);
                 if (strlen(v) < size)
                         c->nwarm++;
-        } else if (!strcmp(name, "state"))
+        } else if (!strcmp(name, "allow-net"))
+                dst = c->allow_net, size = sizeof(c->allow_net);
+        else if (!strcmp(name, "state"))
                 dst = c->state, size = sizeof(c->state);
         else if (!strcmp(name, "policy"))
                 dst = c->policy, size = sizeof(c->policy);

@@ -221,6 +221,20 @@ json_t *srv_api_tools(void) {
                 "maxItems", 256, "limits", limits_schema(), "required",
                 "language", "code", "additionalProperties", 0, "annotations",
                 "readOnlyHint", 0, "destructiveHint", 0, "openWorldHint", 0);
+        /* network: the hosts the run may reach through its proxy, within
+         * the server's --allow-net */
+        json_object_set_new(
+                json_object_get(json_object_get(run, "inputSchema"),
+                                "properties"),
+                "network",
+                json_pack("{s:s,s:s,s:{s:{s:s,s:{s:s},s:i}},s:b}", "type",
+                          "object", "description",
+                          "the hosts the program may reach (through a "
+                          "proxy; HTTP and HTTPS), within what this server "
+                          "allows; absent: no network",
+                          "properties", "allow", "type", "array", "items",
+                          "type", "string", "maxItems", 64,
+                          "additionalProperties", 0));
         json_t *check = json_pack(
                 "{s:s,s:s,s:s,s:{s:s,s:{s:o,s:{s:s,s:s}},s:[ss],s:b},s:{s:b,"
                 "s:b}}",
@@ -450,8 +464,8 @@ static json_t *run_cell(const struct srv_request *base, json_t *args);
 static json_t *run_code(const struct srv_request *base, json_t *args,
                         al_result **leftover) {
         static const char *const ALLOWED[] = {
-                "language", "code",       "stdin", "files",
-                "limits",   "session_id", NULL};
+                "language", "code",       "stdin",   "files",
+                "limits",   "session_id", "network", NULL};
         const char *bad = unknown_key(args, ALLOWED);
         if (!bad && json_object_get(args, "session_id"))
                 return run_cell(base, args);
@@ -465,7 +479,7 @@ static json_t *run_code(const struct srv_request *base, json_t *args,
                 /* refused before the API saw it: audited all the same */
                 srv_api_error(&rs, 400, "unknown_field", bad,
                               "run_code takes language, code, stdin, files, "
-                              "limits and session_id, not '%.64s'",
+                              "limits, network and session_id, not '%.64s'",
                               bad);
                 srv_api_refused(&rq, &rs);
         } else {

@@ -47,7 +47,7 @@ try {
   });
   await call('timeout', 'run_code', { language: 'python', code: 'while True: pass', limits: { wall_ms: 500 } });
   await call('bad_args', 'run_code', { language: 'python', code: 42 });
-  await call('unknown_arg', 'run_code', { language: 'python', code: 'print(1)', network: true });
+  await call('unknown_arg', 'run_code', { language: 'python', code: 'print(1)', privileged: true });
   await call('missing_code', 'run_code', { language: 'python' });
   await call('unknown_language', 'run_code', { language: 'cobol', code: 'DISPLAY 1' });
   await call('check', 'check_code', { language: 'python', code: 'import subprocess\nsubprocess.run(["id"])' });

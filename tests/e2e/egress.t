@@ -1,0 +1,195 @@
+#!/usr/bin/python3
+# Egress by allowlist, through the real binary, loopback only: an HTTP
+# origin and a small package index served by this test on the host's
+# 127.0.0.1, named by the allowlist as an IP literal (explicit, so allowed
+# although loopback). Allowed GET and CONNECT from python (urllib, pip),
+# node (http, fetch) and bash (curl); a name not on the list refused and
+# reported; the allowed host on another port refused; the run connecting
+# directly (ignoring the proxy) reaches nothing; DNS from inside fails;
+# the request field network.allow within serve --allow-net, and refused
+# outside it or without it (400 network_not_allowed); malformed requests to
+# the proxy leave the run and the supervisor standing; the audit record
+# carries the report. Nothing asserts a duration.
+import http.server
+import io
+import json
+import os
+import shutil
+import signal
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.request
+import zipfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from tap import ok, done, diag, skip  # noqa: E402
+from airlock import BIN, run  # noqa: E402
+
+ROOT = tempfile.mkdtemp(prefix="al-e2e-egress-")
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, directory=ROOT, **kw)
+
+    def log_message(self, *a):
+        pass
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+# the origin: a page, and a simple index with one tiny wheel
+with open(os.path.join(ROOT, "hello.txt"), "w") as f:
+    f.write("hello from the origin\n")
+whl = "airtiny-1.0-py3-none-any.whl"
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w") as z:
+    z.writestr("airtiny/__init__.py", "VALUE = 42\n")
+    z.writestr("airtiny-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: airtiny\nVersion: 1.0\n")
+    z.writestr("airtiny-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    z.writestr("airtiny-1.0.dist-info/RECORD", "")
+os.makedirs(os.path.join(ROOT, "simple", "airtiny"))
+with open(os.path.join(ROOT, "simple", "airtiny", whl), "wb") as f:
+    f.write(buf.getvalue())
+with open(os.path.join(ROOT, "simple", "airtiny", "index.html"), "w") as f:
+    f.write('<html><body><a href="%s">%s</a></body></html>\n' % (whl, whl))
+
+srv = Server(("127.0.0.1", 0), Quiet)
+PORT = srv.server_address[1]
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+ORIGIN = "127.0.0.1:%d" % PORT
+URL = "http://%s/hello.txt" % ORIGIN
+
+
+def net(r):
+    return r.get("network") or []
+
+
+# --- python: urllib through the proxy --------------------------------------------
+rc, r = run("python", "import urllib.request\nprint(urllib.request.urlopen(%r, timeout=10).read().decode(), end='')" % URL,
+            "--allow-net", ORIGIN)
+ok(r.get("status") == "ok" and r.get("stdout") == "hello from the origin\n",
+   "python urllib reaches the listed origin through the proxy", {k: r.get(k) for k in ("status", "stdout", "stderr", "network")})
+e = [x for x in net(r) if x.get("allowed")]
+ok(e and e[0].get("port") == PORT and e[0].get("bytes_in", 0) > 0,
+   "the result reports the connection: host, port, allowed, bytes in", net(r))
+
+# --- a name not on the list: refused, reported, never reached ----------------------
+rc, r = run("python", "import urllib.request\ntry:\n    urllib.request.urlopen(%r, timeout=10)\nexcept Exception as e:\n    print(type(e).__name__, getattr(e, 'code', ''))" % URL,
+            "--allow-net", "example.invalid")
+ok(r.get("status") == "ok" and "403" in r.get("stdout", ""),
+   "a host not on the list: the proxy answers 403", {k: r.get(k) for k in ("stdout", "stderr", "network")})
+d = [x for x in net(r) if not x.get("allowed")]
+ok(d and d[0].get("host") == "127.0.0.1", "... and the denial is in the result", net(r))
+
+# --- the allowed host on another port -----------------------------------------------
+other = srv.server_address[1] + 1 if srv.server_address[1] < 65535 else 1
+rc, r = run("python", "import urllib.request\ntry:\n    urllib.request.urlopen('http://127.0.0.1:%d/', timeout=10)\nexcept Exception as e:\n    print(getattr(e, 'code', type(e).__name__))" % other,
+            "--allow-net", ORIGIN)
+ok("403" in r.get("stdout", ""), "the listed host on another port: refused (403)", r.get("stdout"))
+
+# --- ignoring the proxy: no route, no DNS ----------------------------------------------
+rc, r = run("python", "import socket\n"
+            "for a in [('127.0.0.1', %d)]:\n"
+            "    try:\n        socket.create_connection(a, timeout=3); print('REACHED')\n"
+            "    except OSError as e:\n        print('no', e.errno)\n"
+            "try:\n    socket.getaddrinfo('example.com', 80); print('DNS')\nexcept OSError as e:\n    print('nodns')" % PORT,
+            "--allow-net", ORIGIN)
+ok(r.get("status") == "ok" and "REACHED" not in r.get("stdout", "") and "DNS" not in r.get("stdout", "").replace("nodns", ""),
+   "a direct connection to the host's origin reaches nothing, DNS fails (the run's own namespace)", r.get("stdout"))
+
+# --- curl and node ----------------------------------------------------------------------
+rc, r = run("bash", "curl -sS %s" % URL, "--allow-net", ORIGIN)
+ok(r.get("stdout") == "hello from the origin\n", "bash: curl through the proxy", {k: r.get(k) for k in ("stdout", "stderr")})
+if shutil.which("node") or os.path.exists("/usr/bin/node"):
+    rc, r = run("node", "const http = require('http');\n"
+                "http.get(%r, (res) => { let b=''; res.on('data', d => b += d); res.on('end', async () => {\n"
+                "  process.stdout.write('http:' + b);\n"
+                "  const f = await fetch(%r); process.stdout.write('fetch:' + await f.text()); }); });" % (URL, URL),
+                "--allow-net", ORIGIN)
+    ok(r.get("stdout") == "http:hello from the origin\nfetch:hello from the origin\n",
+       "node: http.get and fetch through the proxy (NODE_OPTIONS preload)", {k: r.get(k) for k in ("stdout", "stderr")})
+else:
+    skip("node: http.get and fetch through the proxy", "no node on this host")
+
+# --- pip install from a local index ---------------------------------------------------------
+rc, r = run("python", "import subprocess, sys\n"
+            "p = subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-cache-dir', '--disable-pip-version-check',\n"
+            "    '--target', '/workspace/lib', '--index-url', 'http://%s/simple', 'airtiny'], capture_output=True, text=True)\n"
+            "print(p.returncode, p.stderr[-300:])\nsys.path.insert(0, '/workspace/lib')\nimport airtiny\nprint('value', airtiny.VALUE)" % ORIGIN,
+            "--allow-net", ORIGIN, "--timeout", "60")
+ok("value 42" in r.get("stdout", ""), "pip install from an index on the allowlist, then import", {k: r.get(k) for k in ("stdout", "stderr")})
+
+# --- malformed requests to the proxy -------------------------------------------------------
+rc, r = run("python", "import socket\nouts = []\n"
+            "for req in [b'CONNECT\\r\\n\\r\\n', b'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n',\n"
+            "            b'GET http://%s/ HTTP/1.1\\r\\nHost: evil\\r\\n\\r\\n',\n"
+            "            b'POST http://%s/ HTTP/1.1\\r\\nContent-Length: 1\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\n',\n"
+            "            b'\\x00' * 100 + b'\\r\\n\\r\\n']:\n"
+            "    s = socket.create_connection(('127.0.0.1', 3128), timeout=5); s.sendall(req)\n"
+            "    outs.append(s.recv(100).split(b' ')[1:2]); s.close()\n"
+            "print(outs)\n"
+            "import urllib.request\nprint(urllib.request.urlopen(%r, timeout=10).read().decode(), end='')" % (ORIGIN, ORIGIN, URL),
+            "--allow-net", ORIGIN)
+out = r.get("stdout", "")
+ok(r.get("status") == "ok" and out.endswith("hello from the origin\n") and "b'200'" not in out.split("\n")[0],
+   "malformed and smuggling requests are refused (4xx) and the proxy still serves the run", {k: r.get(k) for k in ("stdout", "stderr")})
+
+# --- over HTTP: network.allow within serve --allow-net ------------------------------------
+state = tempfile.mkdtemp(prefix="al-e2e-egress-st-")
+os.chmod(state, 0o700)
+key = json.loads(subprocess.run([BIN, "keys", "create", "--name", "n", "--state", state, "--json"],
+                                capture_output=True, check=True).stdout)["key"]
+
+
+def serve(*extra):
+    p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--state", state, *extra],
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    port = json.loads(p.stderr.readline().decode())["port"]
+    threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
+    return p, port
+
+
+def post(port, body):
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/execute" % port, json.dumps(body).encode(),
+                                 {"Authorization": "Bearer " + key})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as f:
+            return f.status, json.loads(f.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+code = "import urllib.request\nprint(urllib.request.urlopen(%r, timeout=10).read().decode(), end='')" % URL
+p, port = serve()
+st, js = post(port, {"language": "python", "code": code, "network": {"allow": [ORIGIN]}})
+ok(st == 400 and js.get("error", {}).get("code") == "network_not_allowed",
+   "a server without --allow-net refuses network.allow: 400 network_not_allowed", js)
+p.send_signal(signal.SIGTERM)
+p.wait(30)
+p, port = serve("--allow-net", ORIGIN + ",pypi.org")
+st, js = post(port, {"language": "python", "code": code, "network": {"allow": [ORIGIN]}})
+ok(st == 200 and js.get("stdout") == "hello from the origin\n" and js.get("network"),
+   "within serve --allow-net: the run reaches it, the result has network", {k: js.get(k) for k in ("status", "stdout", "stderr", "network", "error")})
+rid = js.get("id")
+st, js = post(port, {"language": "python", "code": code, "network": {"allow": ["example.com"]}})
+ok(st == 400 and js.get("error", {}).get("code") == "network_not_allowed",
+   "a request that widens the server's list: 400 network_not_allowed", js)
+st, js = post(port, {"language": "python", "code": code})
+ok(st == 200 and js.get("status") == "error" and "network" not in js,
+   "a request without network.allow gets no network", {k: js.get(k) for k in ("status", "stderr")})
+p.send_signal(signal.SIGTERM)
+p.wait(30)
+show = subprocess.run([BIN, "audit", "show", rid or "x", "--json", "--state", state], capture_output=True, text=True)
+ok(show.returncode == 0 and '"network"' in show.stdout and str(PORT) in show.stdout,
+   "the audit record carries the network report", show.stdout[-600:] + show.stderr[-300:])
+
+srv.shutdown()
+shutil.rmtree(ROOT, ignore_errors=True)
+shutil.rmtree(state, ignore_errors=True)
+done()
