@@ -9,7 +9,7 @@ set -eu
 pkgs="gcc make pkg-config libc6-dev libseccomp-dev libjansson-dev perl
 libsqlite3-dev libsodium-dev libcurl4-openssl-dev libcurl4 sqlite3
 libtree-sitter-dev libcmark-dev libidn2-dev libunistring-dev libmicrohttpd-dev libmicrohttpd12 curl ca-certificates
-python3 python3-numpy python3-pandas python3-matplotlib python3-mypy nodejs bash
+python3 python3-numpy python3-pandas python3-matplotlib python3-mypy python3-venv nodejs bash
 python3-jsonschema python3-prometheus-client openssl
 iproute2 procps file"
 if [ "${1:-}" = "--bench" ]; then

@@ -60,4 +60,27 @@ if have_mypy:
 else:
     skip("mypy --strict clients/python/src/airlock_client",
          "python3-mypy is not installed (scripts/deps.sh installs it)")
+# the package installs as a user would (pip, into a fresh venv; offline
+# here, so without build isolation: the build backend is the system's)
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+venv = tempfile.mkdtemp(prefix="al-e2e-pyclient-")
+try:
+    v = subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", venv],
+                       capture_output=True, timeout=120)
+    if v.returncode != 0:
+        skip("pip install ./clients/python into a venv, then import", "no venv module: %s" % v.stderr[-200:])
+    else:
+        pip = subprocess.run([os.path.join(venv, "bin", "python"), "-m", "pip", "install", "--quiet",
+                              "--no-index", "--no-build-isolation", PKG],
+                             capture_output=True, timeout=300)
+        imp = subprocess.run([os.path.join(venv, "bin", "python"), "-c",
+                              "import airlock_client, os; print(os.path.dirname(airlock_client.__file__))"],
+                             capture_output=True, text=True, cwd=venv, timeout=60)
+        ok(pip.returncode == 0 and imp.returncode == 0 and venv in imp.stdout,
+           "pip install ./clients/python into a venv, then import it from there",
+           (pip.stdout + pip.stderr).decode("utf-8", "replace")[-800:] + imp.stdout + imp.stderr)
+finally:
+    shutil.rmtree(venv, ignore_errors=True)
 done()
