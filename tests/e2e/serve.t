@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import ok, done, diag, skip  # noqa: E402
-from airlock import BIN, REPO, sandbox_uid_procs, slot_busy  # noqa: E402
+from airlock import start_serve, BIN, REPO, sandbox_uid_procs, slot_busy  # noqa: E402
 from httpload import load  # noqa: E402
 from openapi import OPENAPI, SEEN_OPS, conforms  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
@@ -49,12 +49,7 @@ keys("revoke", "old")
 
 
 def start(*extra):
-    p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--state", state, *extra],
-                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    line = p.stderr.readline().decode()
-    port = json.loads(line).get("port") if line.startswith("{") else None
-    lines = []
-    threading.Thread(target=lambda: [lines.append(x.decode()) for x in p.stderr], daemon=True).start()
+    p, port, lines = start_serve(state, *extra)
     return p, port, lines
 
 

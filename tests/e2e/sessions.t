@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import ok, done, diag, skip  # noqa: E402
-from airlock import BIN, run, host_procs  # noqa: E402
+from airlock import start_serve, BIN, run, host_procs  # noqa: E402
 from openapi import SEEN_OPS, conforms, documented_ops  # noqa: E402
 from probes import probes  # noqa: E402
 from host import descendants  # noqa: E402
@@ -44,12 +44,7 @@ KC = keys("create", "--name", "carol", "--scopes", "execute")
 
 
 def start(*extra):
-    p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--state", state, *extra],
-                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    line = p.stderr.readline().decode()
-    port = json.loads(line).get("port") if line.startswith("{") else None
-    lines = []
-    threading.Thread(target=lambda: [lines.append(x.decode()) for x in p.stderr], daemon=True).start()
+    p, port, lines = start_serve(state, *extra)
     SERVERS.append(p)
     return p, port, lines
 

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import ok, done  # noqa: E402
-from airlock import BIN  # noqa: E402
+from airlock import start_serve, BIN  # noqa: E402
 
 state = tempfile.mkdtemp(prefix="al-e2e-warmops-")
 os.chmod(state, 0o700)
@@ -28,12 +28,7 @@ SERVERS = []
 
 
 def start(*extra):
-    p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--state", state, *extra],
-                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    line = p.stderr.readline().decode()
-    port = json.loads(line).get("port") if line.startswith("{") else None
-    lines = []
-    threading.Thread(target=lambda: [lines.append(x.decode()) for x in p.stderr], daemon=True).start()
+    p, port, lines = start_serve(state, *extra)
     SERVERS.append(p)
     return p, port, lines
 

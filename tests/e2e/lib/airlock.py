@@ -341,3 +341,16 @@ def procs_left_by(uid, t_start, t_end, wait=3.0):
         return [p for p in procs_of_uid(uid, t_end) if p[2] >= t_start - 0.02]
     finally:
         os.close(fd)
+
+
+def start_serve(state, *extra):
+    """airlock serve on a free loopback port with state dir STATE ->
+    (process, port or None, the list its stderr lines are appended to)."""
+    import threading
+    p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--state", state, *extra],
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    line = p.stderr.readline().decode()
+    port = json.loads(line).get("port") if line.startswith("{") else None
+    lines = []
+    threading.Thread(target=lambda: [lines.append(x.decode()) for x in p.stderr], daemon=True).start()
+    return p, port, lines
