@@ -103,6 +103,23 @@ rc, r = run("python", "import socket\n"
 ok(r.get("status") == "ok" and "REACHED" not in r.get("stdout", "") and "DNS" not in r.get("stdout", "").replace("nodns", ""),
    "a direct connection to the host's origin reaches nothing, DNS fails (the run's own namespace)", r.get("stdout"))
 
+# --- the proxy's socket is the supervisor's: the code cannot take it over ------------
+rc, r = run("python", "import os, socket\n"
+            "print(sorted(os.listdir('/proc/self/fd')))\n"
+            "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+            "try:\n    s.bind(('127.0.0.1', 3128)); print('BOUND')\nexcept OSError as e:\n    print('bind', e.errno)\n"
+            "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n"
+            "try:\n    s.bind(('127.0.0.1', 3128)); print('BOUND')\nexcept OSError as e:\n    print('bind', e.errno)\n",
+            "--allow-net", ORIGIN)
+out = r.get("stdout", "")
+ok(r.get("status") == "ok" and out.startswith("['0', '1', '2', '3']") and "BOUND" not in out,
+   "the code holds no proxy descriptor and cannot bind the proxy's port (EADDRINUSE, also with SO_REUSEPORT)",
+   {k: r.get(k) for k in ("stdout", "stderr")})
+rc, r = run("python", "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 3128), timeout=3); print('PROXY')\n"
+            "except OSError as e:\n    print('no proxy', e.errno)")
+ok(r.get("status") == "ok" and "no proxy" in r.get("stdout", "") and "network" not in r,
+   "a run without an allowlist has no proxy at all (nothing listens on 3128)", {k: r.get(k) for k in ("stdout", "stderr")})
+
 # --- curl and node ----------------------------------------------------------------------
 rc, r = run("bash", "curl -sS %s" % URL, "--allow-net", ORIGIN)
 ok(r.get("stdout") == "hello from the origin\n", "bash: curl through the proxy", {k: r.get(k) for k in ("stdout", "stderr")})
