@@ -23,6 +23,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import ok, done  # noqa: E402
 from airlock import BIN, run_raw, start_serve  # noqa: E402
+from host import wait_until  # noqa: E402
 
 ROOT = tempfile.mkdtemp(prefix="al-e2e-egpol-")
 
@@ -197,6 +198,54 @@ p = run_raw(["run", "--json", "--state", rst, "--lang", "python", "-c", BIG, "--
 r = json.loads(p.stdout or b"{}")
 ok(p.returncode == 0 and r.get("stdout") == "8000\n" and not r.get("limits_hit"),
    "without --policy the same run is not capped", {k: r.get(k) for k in ("stdout", "limits_hit")})
+
+# --- a denied attempt flags the run and raises one alert ------------------------------------------
+ast = state_dir("alerts")
+sink = os.path.join(ROOT, "alerts.jsonl")
+with open(os.path.join(ast, "config.json"), "w") as f:
+    json.dump({"alert-command": "cat >> %s" % sink, "alert-on": ["flagged"]}, f)
+os.chmod(os.path.join(ast, "config.json"), 0o600)
+code = ("import urllib.request\n"
+        "for u in ['http://a.invalid/', 'http://a.invalid/x', 'http://b.invalid:8080/', %r]:\n"
+        "    try:\n        print(urllib.request.urlopen(u, timeout=10).read().decode(), end='')\n"
+        "    except Exception as e:\n        print('denied', getattr(e, 'code', ''))\n" % URL)
+p = run_raw(["run", "--json", "--state", ast, "--lang", "python", "-c", code, "--allow-net", ORIGIN])
+r = json.loads(p.stdout or b"{}")
+
+
+def alerts():
+    try:
+        with open(sink) as f:
+            return [json.loads(x) for x in f if x.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def denied_alerts(rid):
+    return [a for a in alerts() if a.get("id") == rid and "net_denied" in a.get("flags", [])]
+
+
+# (its code is flagged at the start too, by the default policy's findings:
+# that alert is the existing one; the run's denials make exactly one more)
+wait_until(lambda: denied_alerts(r.get("audit_id")), 10)
+al = denied_alerts(r.get("audit_id"))
+ok(r.get("status") == "ok" and "hello from the origin" in r.get("stdout", "") and len(al) == 1
+   and al[0].get("alert") == "flagged" and al[0].get("reason", "").startswith("egress denied:")
+   and "a.invalid:80 (x2)" in al[0].get("reason", "") and "b.invalid:8080" in al[0].get("reason", ""),
+   "denied attempts: one flagged alert for the run, naming each host:port once (coalesced)", alerts())
+lst = subprocess.run([BIN, "audit", "list", "--json", "--suspicious", "--state", ast], capture_output=True, text=True)
+rows = [json.loads(x) for x in lst.stdout.splitlines() if x.strip()]
+rows = rows[0] if len(rows) == 1 and isinstance(rows[0], list) else rows
+ok(any(x.get("id") == r.get("audit_id") and "net_denied" in x.get("flags", []) for x in rows),
+   "audit list --suspicious shows the run with the flag net_denied", lst.stdout[-600:] + lst.stderr[-300:])
+human = subprocess.run([BIN, "audit", "list", "--state", ast], capture_output=True, text=True)
+ok("net_denied" in human.stdout, "... and so does the FLAGS column of audit list", human.stdout[-600:])
+p = run_raw(["run", "--json", "--state", ast, "--lang", "python", "-c", FETCH, "--allow-net", ORIGIN])
+r = json.loads(p.stdout or b"{}")
+wait_until(lambda: [a for a in alerts() if a.get("id") == r.get("audit_id")], 10)
+ok(r.get("stdout") == "hello from the origin\n" and [a for a in alerts() if a.get("id") == r.get("audit_id")]
+   and not denied_alerts(r.get("audit_id")),
+   "a run whose connections were all allowed: no net_denied alert (only its start's)", alerts())
 
 srv.shutdown()
 shutil.rmtree(ROOT, ignore_errors=True)
