@@ -74,6 +74,12 @@ const char *al_policy_name(const al_policy *p);
  * import-allowlist rule for python (for the runtime import guard), as a
  * NULL-terminated array owned by the policy; NULL without such a rule. */
 const char *const *al_policy_python_allowlist(const al_policy *p);
+/* The policy's "network" section: the hosts a run under it may reach
+ * at most (a run's or request's allowlist must be within it) and its byte
+ * cap each way in max_bytes_out/max_bytes_in; NULL when the policy has
+ * none (no ceiling of its own). Owned by the policy. */
+struct al_net_policy;
+const struct al_net_policy *al_policy_network(const al_policy *p);
 
 /* Languages the checker parses: python, node, bash (profile names). */
 bool al_check_supports(const char *lang);
@@ -97,6 +103,11 @@ int al_spec_check(const al_spec *s, const al_policy *p, al_findings *out,
  * the list (also those the static pass could not see, like a name built
  * from strings). 1 when installed, 0 when not needed, -errno. */
 int al_spec_add_import_guard(al_spec *s, const al_policy *p, al_error *err);
+/* The policy's network section applied to a run: its allowlist must be
+ * within the policy's network.allow (-EACCES and err naming the first
+ * entry that is not), and the policy's max_bytes caps its bytes each way.
+ * 0 when it is, when the run has no network or the policy no section. */
+int al_spec_apply_network_policy(al_spec *s, const al_policy *p, al_error *err);
 /* Static validation before a run, as every front-end applies it (run,
  * serve, mcp). mode: "off" (nothing), "record" (check, run regardless),
  * "warn" (check, run, install the import guard) or "enforce" (refuse on

@@ -31,6 +31,7 @@ extern "C" {
 
 #define AL_KEY_SIZE 86   /* "alk_" + 12 + "_" + 64 + NUL, rounded up */
 #define AL_KEY_ID_SIZE 13
+#define AL_KEY_NET_SIZE 4096 /* a key's allowlist as text, as serve's */
 
 enum {
         AL_SCOPE_EXECUTE = 1u << 0,    /* POST /v1/execute, /execute */
@@ -51,6 +52,10 @@ typedef struct al_key_info {
         uint64_t max_output_bytes; /* limits.output_bytes, per stream */
         unsigned max_disk_mb;      /* limits.disk_mb */
         uint64_t max_collect_bytes; /* all collected files together */
+        /* the hosts a request's network.allow may name, comma-separated in
+         * normalized form ("pypi.org:443,*.pythonhosted.org"); "" = no
+         * list of the key's own (the server's --allow-net applies) */
+        char allow_net[AL_KEY_NET_SIZE];
         char created_at[32]; /* UTC, ISO 8601 */
         char revoked_at[32]; /* "" while active */
         unsigned char hash[32];
@@ -64,7 +69,9 @@ al_keys *al_keys_close(al_keys *k); /* NULL-safe, returns NULL */
 
 /* A new key with want's name, scopes and ceilings: its text into key
  * (shown once; not kept), the stored record into *out. A name must be
- * 1-64 of [A-Za-z0-9._-] and not used by an active key. */
+ * 1-64 of [A-Za-z0-9._-] and not used by an active key; want's allow_net
+ * entries must each parse as `run --allow-net` takes them (they are kept
+ * normalized). */
 int al_keys_create(al_keys *k, const al_key_info *want, char key[AL_KEY_SIZE],
                    al_key_info *out, al_error *err);
 /* The keys, oldest first (all, or only the active ones). Free *v. */

@@ -72,8 +72,11 @@ static json_t *exec_json(const al_audit_rec *s, const al_audit_rec *f) {
         set_opt(o, "user_id", s->user_id);
         set_opt(o, "agent_id", s->agent_id);
         set_opt(o, "language", s->language);
-        json_object_set_new(o, "flags", flags_json(s->flags));
-        json_object_set_new(o, "suspicious", json_boolean(s->flags != NULL));
+        /* the finished record's flags are the started record's and what
+         * the run did (net_denied) */
+        const char *flags = f && f->flags ? f->flags : s->flags;
+        json_object_set_new(o, "flags", flags_json(flags));
+        json_object_set_new(o, "suspicious", json_boolean(flags != NULL));
         json_object_set_new(o, "request", req ? req : json_object());
         if (refused)
                 json_object_set(o, "error", json_object_get(req, "error"));

@@ -574,7 +574,7 @@ static int sq_pairs(al_audit_store *base, const al_audit_filter *f,
                 " AND (?4 IS NULL OR coalesce(f.status, s.status) = ?4)"
                 " AND (?5 IS NULL OR s.source = ?5)"
                 " AND (?6 IS NULL OR s.language = ?6)"
-                " AND (?7 = 0 OR s.flags IS NOT NULL)"
+                " AND (?7 = 0 OR s.flags IS NOT NULL OR f.flags IS NOT NULL)"
                 " AND (?8 = 0 OR (s.kind <> 'refused' AND f.seq IS NULL))"
                 " AND (?10 IS NULL OR s.id = ?10)"
                 " AND (?11 = 0 OR s.seq < ?11)"

@@ -730,6 +730,54 @@ static json_t *result_detail(const al_audit *a, const al_result *r) {
         return d;
 }
 
+/* Denied egress in a run's network report: how many host:port entries
+ * an alert names before "and N more" (the report already coalesces
+ * repeats of one host:port with a count). */
+#define AUDIT_NET_DENIED_SHOWN 8
+
+/* The denied attempts of a run's network report as the reason of one
+ * alert ("egress denied: a.example:443 (x3), 10.0.0.1:80"), or NULL when
+ * none was denied. Hosts come from the code: each is capped, and the
+ * alert line is made safe for a terminal where it is printed. */
+static char *net_denied(const al_result *res) {
+        if (!res->network_json)
+                return NULL;
+        _cleanup_json_ json_t *nw =
+                json_loads(res->network_json, JSON_ALLOW_NUL, NULL);
+        size_t i, shown = 0, more = 0;
+        json_t *x;
+        char buf[2048];
+        size_t o = (size_t)snprintf(buf, sizeof(buf), "egress denied:");
+        json_array_foreach(nw, i, x) {
+                if (!json_is_false(json_object_get(x, "allowed")))
+                        continue;
+                if (shown == AUDIT_NET_DENIED_SHOWN) {
+                        more++;
+                        continue;
+                }
+                const char *host =
+                        json_string_value(json_object_get(x, "host"));
+                json_int_t count =
+                        json_integer_value(json_object_get(x, "count"));
+                char c[32] = "";
+                if (count > 1)
+                        snprintf(c, sizeof(c), " (x%lld)", (long long)count);
+                int k = snprintf(buf + o, sizeof(buf) - o, "%s %.128s:%lld%s",
+                                 shown ? "," : "", host ? host : "?",
+                                 (long long)json_integer_value(
+                                         json_object_get(x, "port")),
+                                 c);
+                if (k > 0 && (size_t)k < sizeof(buf) - o)
+                        o += (size_t)k;
+                shown++;
+        }
+        if (!shown)
+                return NULL;
+        if (more)
+                snprintf(buf + o, sizeof(buf) - o, ", and %zu more", more);
+        return strdup(buf);
+}
+
 int al_audit_finished(al_audit *a, const char *id, const al_result *res,
                       al_error *err) {
         _cleanup_json_ json_t *d = result_detail(a, res);
@@ -745,6 +793,15 @@ int al_audit_finished(al_audit *a, const char *id, const al_result *res,
                 r = a->st->ops->by_id(a->st, id, NULL, find_started, &si, err);
         if (r == 0 && !si.found)
                 r = al_error_set(err, ENOENT, "no started record for %s", id);
+        /* a denied connection flags the run: its finished record carries
+         * net_denied besides the started record's flags */
+        _cleanup_free_ char *denied = net_denied(res), *flags = NULL;
+        if (denied) {
+                if (asprintf(&flags, "%s%snet_denied", si.flags ? si.flags : "",
+                             si.flags ? "," : "") < 0)
+                        flags = NULL;
+                flags = flags ? flags_cap(flags) : NULL;
+        }
         char ts[32];
         al_audit_rec rec = {
                 .kind = "finished",
@@ -755,13 +812,16 @@ int al_audit_finished(al_audit *a, const char *id, const al_result *res,
                 .agent_id = si.agent_id,
                 .language = si.language,
                 .status = al_status_name(res->status),
-                .flags = si.flags,
+                .flags = flags ? flags : si.flags,
                 .detail = detail,
         };
         if (r == 0)
                 r = append(a, &rec, ts, err);
         if (r == 0 && alert_wanted(a, rec.status))
                 raise_alert(a, "failure", &rec, res->reason);
+        /* once per run, all its denials in one reason */
+        if (r == 0 && denied && alert_wanted(a, "flagged"))
+                raise_alert(a, "flagged", &rec, denied);
         audit_started_info_clear(&si);
         return r;
 }

@@ -12,6 +12,7 @@
 
 #include "airlock-audit.h"
 #include "airlock-keys.h"
+#include "egress.h"
 #include "error.h"
 #include "util.h"
 
@@ -112,10 +113,15 @@ al_keys *al_keys_close(al_keys *k) {
 }
 
 /* Columns added after the first schema: a keys.db made by an older
- * airlock gets them (0 = no ceiling, as before). */
+ * airlock gets them (0 or '' = no ceiling, as before). */
 static int migrate(al_keys *k) {
-        static const char *const added[] = {"max_output_bytes", "max_disk_mb",
-                                            "max_collect_bytes"};
+        static const struct {
+                const char *name, *type;
+        } added[] = {{"max_output_bytes", "INTEGER NOT NULL DEFAULT 0"},
+                     {"max_disk_mb", "INTEGER NOT NULL DEFAULT 0"},
+                     {"max_collect_bytes", "INTEGER NOT NULL DEFAULT 0"},
+                     /* '' = no list of the key's own */
+                     {"allow_net", "TEXT NOT NULL DEFAULT ''"}};
         for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++) {
                 sqlite3_stmt *st = NULL;
                 if (sqlite3_prepare_v2(k->db,
@@ -124,17 +130,15 @@ static int migrate(al_keys *k) {
                                        "name = ?1",
                                        -1, &st, NULL) != SQLITE_OK)
                         return -EIO;
-                sqlite3_bind_text(st, 1, added[i], -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 1, added[i].name, -1, SQLITE_STATIC);
                 bool have = sqlite3_step(st) == SQLITE_ROW &&
                             sqlite3_column_int(st, 0) > 0;
                 sqlite3_finalize(st);
                 if (have)
                         continue;
                 char sql[160];
-                snprintf(sql, sizeof(sql),
-                         "ALTER TABLE keys ADD COLUMN %s INTEGER NOT NULL "
-                         "DEFAULT 0",
-                         added[i]);
+                snprintf(sql, sizeof(sql), "ALTER TABLE keys ADD COLUMN %s %s",
+                         added[i].name, added[i].type);
                 if (sqlite3_exec(k->db, sql, NULL, NULL, NULL) != SQLITE_OK)
                         return -EIO;
         }
@@ -209,7 +213,7 @@ static bool name_ok(const char *s) {
 #define COLS                                                                   \
         "id, name, hash, scopes, rate_count, rate_period_s, max_concurrent, "  \
         "max_memory_mb, max_wall_ms, created_at, revoked_at, "                 \
-        "max_output_bytes, max_disk_mb, max_collect_bytes"
+        "max_output_bytes, max_disk_mb, max_collect_bytes, allow_net"
 
 static void row(sqlite3_stmt *st, al_key_info *o) {
         memset(o, 0, sizeof(*o));
@@ -232,6 +236,9 @@ static void row(sqlite3_stmt *st, al_key_info *o) {
         o->max_output_bytes = (uint64_t)sqlite3_column_int64(st, 11);
         o->max_disk_mb = (unsigned)sqlite3_column_int64(st, 12);
         o->max_collect_bytes = (uint64_t)sqlite3_column_int64(st, 13);
+        const unsigned char *net = sqlite3_column_text(st, 14);
+        snprintf(o->allow_net, sizeof(o->allow_net), "%s",
+                 net ? (const char *)net : "");
 }
 
 int al_keys_create(al_keys *k, const al_key_info *want, char key[AL_KEY_SIZE],
@@ -243,6 +250,17 @@ int al_keys_create(al_keys *k, const al_key_info *want, char key[AL_KEY_SIZE],
                                     want->name);
         if (!want->scopes)
                 return al_error_set(err, EINVAL, "a key needs a scope");
+        /* the list checked as a run's is, and kept in normalized form so
+         * that keys list shows what a request is matched against */
+        al_net_policy net;
+        int nr = al_net_policy_parse_list(want->allow_net, &net, err);
+        if (nr < 0)
+                return nr;
+        char net_text[AL_KEY_NET_SIZE];
+        if (al_net_policy_format(&net, net_text, sizeof(net_text)) < 0)
+                return al_error_set(err, EINVAL,
+                                    "a key's allowlist is at most %d bytes",
+                                    AL_KEY_NET_SIZE - 1);
         unsigned char idb[6], secret[32];
         char sec_hex[65];
         al_key_info o = *want;
@@ -253,12 +271,13 @@ int al_keys_create(al_keys *k, const al_key_info *want, char key[AL_KEY_SIZE],
         crypto_hash_sha256(o.hash, (const unsigned char *)sec_hex, 64);
         al_utc_now(o.created_at);
         o.revoked_at[0] = '\0';
+        snprintf(o.allow_net, sizeof(o.allow_net), "%s", net_text);
         sqlite3_stmt *st = NULL;
         int r = 0;
         if (sqlite3_prepare_v2(k->db,
                                "INSERT INTO keys (" COLS ") VALUES "
                                "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, '', "
-                               "?11, ?12, ?13)",
+                               "?11, ?12, ?13, ?14)",
                                -1, &st, NULL) != SQLITE_OK)
                 return db_err(k, err, "insert");
         sqlite3_bind_text(st, 1, o.id, -1, SQLITE_STATIC);
@@ -274,6 +293,7 @@ int al_keys_create(al_keys *k, const al_key_info *want, char key[AL_KEY_SIZE],
         sqlite3_bind_int64(st, 11, (sqlite3_int64)o.max_output_bytes);
         sqlite3_bind_int64(st, 12, o.max_disk_mb);
         sqlite3_bind_int64(st, 13, (sqlite3_int64)o.max_collect_bytes);
+        sqlite3_bind_text(st, 14, o.allow_net, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_CONSTRAINT || sqlite3_extended_errcode(k->db) ==
                                                SQLITE_CONSTRAINT_UNIQUE)

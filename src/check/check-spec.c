@@ -12,6 +12,7 @@
 
 #include "airlock-check.h"
 #include "check-internal.h"
+#include "egress.h"
 #include "error.h"
 #include "findings-json.h"
 #include "macro.h"
@@ -30,6 +31,26 @@ int al_spec_check(const al_spec *s, const al_policy *p, al_findings *out,
                 return al_error_set(err, EINVAL, "no policy");
         return al_check_code(p, s->lang->name, (const char *)s->code,
                              s->code_len, out, err);
+}
+
+int al_spec_apply_network_policy(al_spec *s, const al_policy *p,
+                                 al_error *err) {
+        const al_net_policy *pol = al_policy_network(p);
+        const al_net_policy *want = al_spec_network(s);
+        const al_net_rule *bad = NULL;
+        if (!pol || !want)
+                return 0;
+        if (!al_net_policy_subset(want, pol, &bad)) {
+                char entry[AL_NET_HOST_MAX + 16] = "";
+                if (bad)
+                        al_net_rule_format(bad, entry, sizeof(entry));
+                return al_error_set(err, EACCES,
+                                    "%s is not within the network.allow of "
+                                    "policy %s",
+                                    entry, al_policy_name(p));
+        }
+        al_spec_network_cap_bytes(s, pol->max_bytes_out);
+        return 0;
 }
 
 /* Loaded by site.py at interpreter start (PYTHONPATH comes before the

@@ -15,6 +15,7 @@
 
 #include "airlock-check.h"
 #include "check-internal.h"
+#include "egress.h"
 #include "error.h"
 #include "findings-json.h"
 #include "json.h"
@@ -46,6 +47,10 @@ struct al_policy {
         struct check_rule *rules;
         size_t n_rules;
         const char **py_allow; /* view into a rule's names */
+        /* "network": the hosts a run may reach under this policy (a
+         * ceiling: a run's list must be within it) and its byte cap each
+         * way; NULL when the policy has no network section */
+        al_net_policy *net;
 };
 
 static const char *const SEVERITY[] = {"info", "low", "medium", "high",
@@ -120,8 +125,13 @@ al_policy *al_policy_free(al_policy *p) {
         for (size_t i = 0; i < p->n_rules; i++)
                 rule_clear(&p->rules[i]);
         free(p->rules);
+        free(p->net);
         free(p);
         return NULL;
+}
+
+const al_net_policy *al_policy_network(const al_policy *p) {
+        return p ? p->net : NULL;
 }
 
 al_severity al_policy_threshold(const al_policy *p) {
@@ -275,6 +285,75 @@ static int parse_rule(json_t *o, size_t i, const char *origin,
         return 0;
 }
 
+/* A network section's byte cap: 1 byte to this (1 TiB). */
+#define POLICY_NET_MAX_BYTES (1ull << 40)
+
+/* "network": {"allow": ["host[:port]", ...], "max_bytes": N}: every
+ * entry checked as `run --allow-net` checks it, at load (a bad entry:
+ * the policy does not load). */
+static int parse_network(al_policy *p, json_t *nw, const char *origin,
+                         al_error *err) {
+        const char *k;
+        json_t *v;
+        if (!json_is_object(nw))
+                return BAD("%s: network: an object, {\"allow\": "
+                           "[\"host[:port]\", ...], \"max_bytes\": N}",
+                           origin);
+        json_object_foreach(nw, k, v) {
+                if (strcmp(k, "allow") && strcmp(k, "max_bytes"))
+                        return BAD("%s: network.%s: unknown key (known: "
+                                   "allow, max_bytes)",
+                                   origin, k);
+        }
+        json_t *allow = json_object_get(nw, "allow");
+        if (!json_is_array(allow))
+                return BAD("%s: network.allow: an array of \"host[:port]\" "
+                           "(an empty one: no network)",
+                           origin);
+        if (json_array_size(allow) > AL_NET_MAX_RULES)
+                return BAD("%s: network.allow: at most %d entries", origin,
+                           AL_NET_MAX_RULES);
+        al_net_policy *net = calloc(1, sizeof(*net));
+        if (!net)
+                return al_error_set(err, ENOMEM, "out of memory");
+        if (al_net_policy_parse_list("", net, err) < 0) {
+                free(net);
+                return -EINVAL;
+        }
+        size_t i;
+        json_array_foreach(allow, i, v) {
+                al_error e = {0};
+                const char *entry = json_string_value(v);
+                if (!entry) {
+                        free(net);
+                        return BAD("%s: network.allow[%zu]: a string", origin,
+                                   i);
+                }
+                if (al_net_rule_parse(entry, &net->rules[net->n], &e) < 0) {
+                        free(net);
+                        return BAD("%s: network.allow[%zu]: %s", origin, i,
+                                   e.msg);
+                }
+                net->n++;
+        }
+        json_t *mb = json_object_get(nw, "max_bytes");
+        if (mb) {
+                json_int_t n = json_integer_value(mb);
+                if (!json_is_integer(mb) || n < 1 ||
+                    (uint64_t)n > POLICY_NET_MAX_BYTES) {
+                        free(net);
+                        return BAD("%s: network.max_bytes: a whole number "
+                                   "of bytes from 1 to %llu",
+                                   origin,
+                                   (unsigned long long)POLICY_NET_MAX_BYTES);
+                }
+                net->max_bytes_out = net->max_bytes_in = (uint64_t)n;
+        }
+        free(p->net);
+        p->net = net;
+        return 0;
+}
+
 static int parse_into(al_policy *p, const char *json, size_t len,
                       const char *origin, bool is_default, al_error *err) {
         json_error_t je;
@@ -291,10 +370,11 @@ static int parse_into(al_policy *p, const char *json, size_t len,
         json_object_foreach(root, k, v) {
                 if (strcmp(k, "version") && strcmp(k, "extends") &&
                     strcmp(k, "threshold") && strcmp(k, "disable") &&
-                    strcmp(k, "rules") && strcmp(k, "description")) {
+                    strcmp(k, "rules") && strcmp(k, "description") &&
+                    strcmp(k, "network")) {
                         rc = BAD("%s: %s: unknown key (known: version, "
                                  "description, extends, threshold, disable, "
-                                 "rules)",
+                                 "rules, network)",
                                  origin, k);
                         goto out;
                 }
@@ -322,6 +402,9 @@ static int parse_into(al_policy *p, const char *json, size_t len,
                                      err)) < 0)
                         goto out;
         }
+        v = json_object_get(root, "network");
+        if (v && (rc = parse_network(p, v, origin, err)) < 0)
+                goto out;
         v = json_object_get(root, "threshold");
         if (v) {
                 int t = al_severity_parse(json_string_value(v));

@@ -19,7 +19,7 @@ static const char usage[] =
 "                           [--max-concurrent N] [--max-memory MB]\n"
 "                           [--max-wall SEC] [--max-output BYTES]\n"
 "                           [--max-disk MB] [--max-collect MB]\n"
-"                           [--state DIR] [--json]\n"
+"                           [--allow-net LIST] [--state DIR] [--json]\n"
 "       airlock keys list [--all] [--state DIR] [--json]\n"
 "       airlock keys revoke ID|NAME [--state DIR] [--json]\n"
 "\n"
@@ -31,7 +31,11 @@ static const char notes[] =
 "\n"
 "A request over a key's ceiling is refused with 400 limit_exceeds_key\n"
 "(see airlock-serve(1)); a default above it comes down to it, and so do\n"
-"the compile step's limits (C). Exit status: 0 ok, 1 no such key (revoke),\n"
+"the compile step's limits (C). A request's network.allow must be within\n"
+"the key's --allow-net and the server's (serve --allow-net, and a --policy\n"
+"file's network.allow), else 400 network_not_allowed naming the one that\n"
+"refused it; a key without --allow-net has the server's ceiling.\n"
+"Exit status: 0 ok, 1 no such key (revoke),\n"
 "2 usage error, 8 the store cannot be used.\n";
 /* clang-format on */
 
@@ -75,6 +79,16 @@ static json_t *key_json(const al_key_info *k) {
                             k->max_collect_bytes
                                     ? json_integer((json_int_t)k->max_collect_bytes)
                                     : json_null());
+        json_t *net = json_null();
+        if (k->allow_net[0]) {
+                net = json_array();
+                for (const char *p = k->allow_net; *p;) {
+                        size_t n = strcspn(p, ",");
+                        json_array_append_new(net, json_stringn(p, n));
+                        p += n + (p[n] == ',');
+                }
+        }
+        json_object_set_new(o, "allow_net", net);
         return o;
 }
 
@@ -172,6 +186,24 @@ static int set_max(const struct cli_opt *o, const char *arg) {
                 w->max_collect_bytes = (uint64_t)v << 20;
                 break;
         }
+        return 0;
+}
+
+/* --allow-net a,b --allow-net c: one list (checked by al_keys_create). */
+static int set_allow_net(const struct cli_opt *o, const char *arg) {
+        al_key_info *w = &((struct keys_args *)o->ctx)->want;
+        size_t have = strlen(w->allow_net);
+        if (!*arg) {
+                cli_error("--allow-net: an empty list");
+                return EXIT_USAGE;
+        }
+        if (have + 1 + strlen(arg) >= sizeof(w->allow_net)) {
+                cli_error("--allow-net: at most %zu bytes in all",
+                          sizeof(w->allow_net) - 1);
+                return EXIT_USAGE;
+        }
+        snprintf(w->allow_net + have, sizeof(w->allow_net) - have, "%s%s",
+                 have ? "," : "", arg);
         return 0;
 }
 
@@ -274,6 +306,11 @@ int cmd_keys(int argc, char **argv) {
                 CLI_OPT_CALL("max-collect", set_max, &x, MAX_COLLECT,
 "  --max-collect MB     collected files of one run, all together, at most\n"
 "                       (more are skipped and named in files_note)\n"),
+                CLI_OPT_CALL("allow-net", set_allow_net, &x, 0,
+"  --allow-net LIST     hosts (host[:port], *.suffix[:port], IP literals;\n"
+"                       comma-separated) a request's network.allow may name,\n"
+"                       within the server's --allow-net (default: the\n"
+"                       server's list)\n"),
                 CLI_OPT_FLAG("all", &x.all,
 "  --all                list: revoked keys too\n"),
                 CLI_OPT_STRING("state", &x.state,

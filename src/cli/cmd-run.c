@@ -52,7 +52,9 @@ static void help(FILE *f) {
 "                         through a proxy in its network namespace (HTTP and\n"
 "                         HTTPS via HTTP(S)_PROXY; comma-separated or\n"
 "                         repeated: host[:port], *.suffix[:port], an IP;\n"
-"                         without a port 80 and 443). Default: no network\n"
+"                         without a port 80 and 443); within the network\n"
+"                         section of --policy FILE when it has one.\n"
+"                         Default: no network\n"
 "\n"
 "A model's reply (Markdown; airlock-extract(1)):\n"
 "  --markdown FILE|-      run each fenced code block, in order, each in its\n"
@@ -507,7 +509,27 @@ struct run_opts {
         const char *policy_file, *policy_mode;
         const char *markdown, *default_lang; /* --markdown */
         bool pretty, quiet, timing, list, fail_fast;
+        bool net; /* --allow-net was given */
 };
+
+/* --allow-net under --policy FILE: when the policy has a network
+ * section, the list must be within it (and its max_bytes caps the run),
+ * whatever --policy-mode says: it is a ceiling, not a finding. */
+static int network_policy(al_spec *s, const struct run_opts *o) {
+        al_error e = {0};
+        const char *file = o->policy_file;
+        if (!file || !o->net)
+                return 0;
+        al_policy *p = al_policy_load(file, &e);
+        if (!p)
+                return refuse(EXIT_USAGE, "invalid_policy", "%s", e.msg);
+        int r = al_spec_apply_network_policy(s, p, &e);
+        al_policy_free(p);
+        if (r < 0)
+                return refuse(EXIT_USAGE, "invalid_network", "--allow-net: %s",
+                              e.msg);
+        return 0;
+}
 
 /* What the setters of the flags write to: the spec, the other flags, and
  * whether this is the same command line once more (again: the next
@@ -600,6 +622,7 @@ static int set_allow_net(const struct cli_opt *o, const char *arg) {
         if (al_spec_set_network(p->s, (const char *const *)entries, n, &e) < 0)
                 return refuse(EXIT_USAGE, "invalid_network", "--allow-net: %s",
                               e.msg);
+        p->o->net = n > 0;
         return 0;
 }
 
@@ -1029,6 +1052,8 @@ static int run_spec(al_spec *s, const struct run_opts *o, int sfd) {
         if (o->stdin_path && (r = spec_stdin(s, o)) != 0)
                 return r;
         al_spec_set_timing(s, o->timing);
+        if ((r = network_policy(s, o)) != 0)
+                return r;
         pt.check0 = al_now_ms();
         if ((r = validate(s, o->policy_file, o->policy_mode)) != 0)
                 return r;

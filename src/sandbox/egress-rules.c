@@ -357,6 +357,67 @@ bool al_net_allowed(const al_net_policy *p, const char *host, uint16_t port,
         return false;
 }
 
+void al_net_rule_format(const al_net_rule *r, char *out, size_t size) {
+        bool v6 = r->ip_literal && strchr(r->host, ':');
+        char port[8] = "";
+        if (r->port)
+                snprintf(port, sizeof(port), ":%u", (unsigned)r->port);
+        snprintf(out, size, "%s%s%s%s%s", r->wildcard ? "*." : "",
+                 v6 ? "[" : "", r->host, v6 ? "]" : "", port);
+}
+
+int al_net_policy_parse_list(const char *list, al_net_policy *out,
+                             al_error *err) {
+        al_net_policy p = {.max_connections = AL_NET_DEFAULT_CONNECTIONS,
+                           .max_bytes_out = AL_NET_DEFAULT_BYTES,
+                           .max_bytes_in = AL_NET_DEFAULT_BYTES,
+                           .idle_ms = AL_NET_DEFAULT_IDLE_MS};
+        char entry[NET_INPUT_MAX + 1];
+        const char *s = list ? list : "";
+        while (*s) {
+                size_t n = strcspn(s, ",");
+                if (n == 0)
+                        return al_error_set(err, EINVAL,
+                                            "empty allowlist entry");
+                if (n > NET_INPUT_MAX)
+                        return al_error_set(err, EINVAL,
+                                            "allowlist entry of more than %d "
+                                            "bytes",
+                                            NET_INPUT_MAX);
+                if (p.n == AL_NET_MAX_RULES)
+                        return al_error_set(err, EINVAL,
+                                            "at most %d allowlist entries",
+                                            AL_NET_MAX_RULES);
+                memcpy(entry, s, n);
+                entry[n] = '\0';
+                int r = al_net_rule_parse(entry, &p.rules[p.n], err);
+                if (r < 0)
+                        return r;
+                p.n++;
+                s += n;
+                if (*s == ',' && !*++s)
+                        return al_error_set(err, EINVAL,
+                                            "empty allowlist entry");
+        }
+        *out = p;
+        return 0;
+}
+
+int al_net_policy_format(const al_net_policy *p, char *out, size_t size) {
+        size_t o = 0;
+        if (size)
+                out[0] = '\0';
+        for (size_t i = 0; p && i < p->n && i < AL_NET_MAX_RULES; i++) {
+                char one[AL_NET_HOST_MAX + 16];
+                al_net_rule_format(&p->rules[i], one, sizeof(one));
+                int k = snprintf(out + o, size - o, "%s%s", o ? "," : "", one);
+                if (k < 0 || (size_t)k >= size - o)
+                        return -ENOSPC;
+                o += (size_t)k;
+        }
+        return 0;
+}
+
 /* Whether rule c allows every host of rule w on port. */
 static bool covers(const al_net_rule *c, const al_net_rule *w, uint16_t port) {
         if (!port_ok(c, port))

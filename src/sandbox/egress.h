@@ -80,6 +80,18 @@ bool al_net_allowed(const al_net_policy *p, const char *host, uint16_t port,
 bool al_net_policy_subset(const al_net_policy *want,
                           const al_net_policy *ceiling, const al_net_rule **bad);
 
+/* An entry back as text in its normalized form ("*.example.com:443",
+ * "[::1]:8080", "pypi.org"): what al_net_rule_parse gives again. */
+void al_net_rule_format(const al_net_rule *r, char *out, size_t size);
+/* "a,b:443,*.c" (comma-separated, as --allow-net takes it) into out with
+ * the default bounds: 0, or -EINVAL and err naming the bad entry (empty
+ * entries, more than AL_NET_MAX_RULES). An empty list gives n = 0. */
+int al_net_policy_parse_list(const char *list, al_net_policy *out,
+                             al_error *err);
+/* The same list in normalized form, comma-separated, into out: -ENOSPC
+ * when it does not fit. */
+int al_net_policy_format(const al_net_policy *p, char *out, size_t size);
+
 /* --- addresses --------------------------------------------------------- */
 
 enum al_addr_class {

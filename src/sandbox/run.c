@@ -366,6 +366,15 @@ const struct al_net_policy *al_spec_network(const al_spec *s) {
         return s->net;
 }
 
+void al_spec_network_cap_bytes(al_spec *s, uint64_t max) {
+        if (!s->net || !max)
+                return;
+        if (s->net->max_bytes_out > max)
+                s->net->max_bytes_out = max;
+        if (s->net->max_bytes_in > max)
+                s->net->max_bytes_in = max;
+}
+
 void al_spec_set_live(al_spec *s, const struct al_sbx_live *live) {
         s->live = live;
 }

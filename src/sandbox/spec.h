@@ -49,6 +49,10 @@ struct al_spec {
 void al_spec_set_live(al_spec *s, const struct al_sbx_live *live);
 /* The spec's egress allowlist, or NULL (no network). */
 const struct al_net_policy *al_spec_network(const al_spec *s);
+/* Lower the run's byte caps each way (net_bytes_out, net_bytes_in) to max
+ * when they are above it (a policy file's network.max_bytes); no-op
+ * without an allowlist or with max 0. */
+void al_spec_network_cap_bytes(al_spec *s, uint64_t max);
 
 /* The collect step (run.c): files under ws_fd matching one of globs into
  * r->files, within the caps; what is skipped or where the walk stopped

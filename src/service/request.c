@@ -11,6 +11,7 @@
 #include "airlock.h"
 #include "json.h"
 #include "egress.h"
+#include "macro.h"
 #include "service-internal.h"
 #include "spec.h"
 
@@ -554,9 +555,28 @@ static int spec_limits(json_t *req, al_spec *s, const al_key_info *key,
         return 0;
 }
 
-/* network: {"allow": ["host[:port]", ...]}: within the server's
- * --allow-net (a request narrows it, never widens it). */
-static int spec_network(json_t *req, al_spec *s, struct srv_response *rs) {
+/* Refuse a request's list outside one ceiling: 400 network_not_allowed
+ * naming the first entry and the ceiling (who). */
+static int net_within(const al_net_policy *want, const al_net_policy *ceil,
+                      const char *who, struct srv_response *rs) {
+        const al_net_rule *bad = NULL;
+        if (al_net_policy_subset(want, ceil, &bad))
+                return 0;
+        char entry[AL_NET_HOST_MAX + 16] = "";
+        if (bad)
+                al_net_rule_format(bad, entry, sizeof(entry));
+        srv_api_error(rs, 400, "network_not_allowed", "network.allow",
+                      "%s is not within %s", entry, who);
+        return -1;
+}
+
+/* network: {"allow": ["host[:port]", ...]}: within every ceiling there
+ * is (a request narrows them, never widens them): the server's
+ * --allow-net (without it: no network), the network section of the
+ * server's --policy file, and the key's own list (keys create
+ * --allow-net). The policy's max_bytes caps the run's bytes each way. */
+static int spec_network(json_t *req, al_spec *s, const al_key_info *key,
+                        struct srv_response *rs) {
         json_t *nw = json_object_get(req, "network"), *x;
         if (!nw || json_is_null(nw))
                 return 0;
@@ -594,18 +614,41 @@ static int spec_network(json_t *req, al_spec *s, struct srv_response *rs) {
                               e.msg);
                 return -1;
         }
-        const al_net_policy *ceil = srv_api.net_ceiling;
-        const al_net_rule *bad = NULL;
-        if (!ceil || !al_net_policy_subset(al_spec_network(s), ceil, &bad)) {
+        const al_net_policy *want = al_spec_network(s);
+        if (!srv_api.net_ceiling) {
                 srv_api_error(rs, 400, "network_not_allowed", "network.allow",
-                              ceil ? "%s%s is not within this server's "
-                                     "--allow-net"
-                                   : "this server allows no network (serve "
-                                     "--allow-net)%s%s",
-                              ceil && bad ? bad->host : "",
-                              ceil && bad && bad->wildcard ? " (wildcard)"
-                                                           : "");
+                              "this server allows no network (serve "
+                              "--allow-net)");
                 return -1;
+        }
+        if (net_within(want, srv_api.net_ceiling, "this server's --allow-net",
+                       rs) < 0)
+                return -1;
+        pthread_rwlock_rdlock(&srv_api.policy_lock);
+        int r = al_spec_apply_network_policy(s, srv_api.policy, &e);
+        pthread_rwlock_unlock(&srv_api.policy_lock);
+        if (r < 0) {
+                srv_api_error(rs, 400, "network_not_allowed", "network.allow",
+                              "%s (serve --policy)", e.msg);
+                return -1;
+        }
+        if (key && key->allow_net[0]) {
+                /* parsed at keys create; again here, as the store may be
+                 * older or edited (a list that no longer parses refuses) */
+                _cleanup_free_ al_net_policy *kp = malloc(sizeof(*kp));
+                if (!kp ||
+                    al_net_policy_parse_list(key->allow_net, kp, &e) < 0) {
+                        srv_api_error(rs, 400, "network_not_allowed",
+                                      "network.allow",
+                                      "this key's allowlist cannot be used: %s",
+                                      kp ? e.msg : "out of memory");
+                        return -1;
+                }
+                if (net_within(want, kp,
+                               "this key's allowlist (keys create "
+                               "--allow-net)",
+                               rs) < 0)
+                        return -1;
         }
         return 0;
 }
@@ -619,7 +662,8 @@ int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
             spec_who(req, who, rs) < 0 || spec_program(req, s, rs) < 0 ||
             spec_args(req, s, rs) < 0 || spec_env(req, s, rs) < 0 ||
             spec_files(req, s, rs) < 0 || spec_collect(req, s, rs) < 0 ||
-            spec_limits(req, s, key, rs) < 0 || spec_network(req, s, rs) < 0)
+            spec_limits(req, s, key, rs) < 0 ||
+            spec_network(req, s, key, rs) < 0)
                 return -1;
         if (get_str(req, "policy_mode", "policy_mode", mode, NULL, rs) < 0)
                 return -1;

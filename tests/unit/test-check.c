@@ -14,6 +14,7 @@
 
 #include "airlock-check.h"
 #include "check-internal.h"
+#include "egress.h"
 #include "tap.h"
 
 enum attempt {
@@ -231,6 +232,60 @@ static void reply_validation(void) {
         ASSERT_INT_EQ(check_reply_valid(&good, w, 100), -EBADMSG);
 }
 
+/* A policy's network section: entries checked at load (a bad one: the
+ * policy does not load, and the error names it), max_bytes kept; none:
+ * no ceiling of the policy's own. */
+static void policy_network(void) {
+        al_error e = {0};
+        const char *good =
+                "{\"version\": 1, \"extends\": \"none\", "
+                "\"network\": {\"allow\": [\"*.Pythonhosted.org:443\", "
+                "\"pypi.org:443\"], \"max_bytes\": 1000}}";
+        al_policy *p = al_policy_parse(good, strlen(good), "t.json", &e);
+        ASSERT_TRUE(p != NULL);
+        const al_net_policy *n = al_policy_network(p);
+        ASSERT_TRUE(n != NULL);
+        ASSERT_INT_EQ((int)n->n, 2);
+        ASSERT_STR_EQ(n->rules[0].host, "pythonhosted.org");
+        ASSERT_INT_EQ((int)n->max_bytes_in, 1000);
+        ASSERT_INT_EQ((int)n->max_bytes_out, 1000);
+        al_policy_free(p);
+        p = al_policy_parse("{\"version\": 1}", 14, "t.json", &e);
+        ASSERT_TRUE(p != NULL && al_policy_network(p) == NULL);
+        al_policy_free(p);
+        static const struct {
+                const char *json, *words;
+        } bad[] = {
+                {"{\"version\": 1, \"network\": {\"allow\": [\"a.*.b\"]}}",
+                 "network.allow[0]"},
+                {"{\"version\": 1, \"network\": {\"allow\": [\"ok.example\", "
+                 "\"x:70000\"]}}",
+                 "network.allow[1]"},
+                {"{\"version\": 1, \"network\": {\"allow\": [7]}}",
+                 "network.allow[0]"},
+                {"{\"version\": 1, \"network\": {\"allow\": []}, \"x\": 1}",
+                 "unknown key"},
+                {"{\"version\": 1, \"network\": {\"allow\": [], \"port\": 1}}",
+                 "network.port"},
+                {"{\"version\": 1, \"network\": {}}", "network.allow"},
+                {"{\"version\": 1, \"network\": {\"allow\": [], "
+                 "\"max_bytes\": -1}}",
+                 "network.max_bytes"},
+                {"{\"version\": 1, \"network\": true}", "network"},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                al_error be = {0};
+                al_policy *q = al_policy_parse(bad[i].json, strlen(bad[i].json),
+                                               "t.json", &be);
+                if (q || !strstr(be.msg, bad[i].words)) {
+                        printf("#   %s: got %s\n", bad[i].json,
+                               q ? "a policy" : be.msg);
+                        tap_cur_failed = 1;
+                }
+                al_policy_free(q);
+        }
+}
+
 int main(void) {
 #if defined(__x86_64__) || defined(__aarch64__)
         RUN(confinement);
@@ -240,5 +295,6 @@ int main(void) {
         RUN(big_check_works);
         RUN(findings_capped);
         RUN(reply_validation);
+        RUN(policy_network);
         TAP_END();
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "egress.h"
 #include "tap.h"
@@ -861,12 +862,63 @@ static void parse_fuzz(void) {
         }
 }
 
+/* A list as --allow-net and keys create take it: parsed whole or not at
+ * all, and written back in the normalized form keys.db keeps, which
+ * parses again to the same rules. */
+static void list_round_trip(void) {
+        static const struct {
+                const char *in, *out; /* out NULL: refused */
+        } t[] = {
+                {"", ""},
+                {"PyPI.org:443,*.Pythonhosted.ORG",
+                 "pypi.org:443,*.pythonhosted.org"},
+                {"bücher.example", "xn--bcher-kva.example"},
+                {"[::1]:8080,10.0.0.5,localhost:3000",
+                 "[::1]:8080,10.0.0.5,localhost:3000"},
+                {"a.example,", NULL},
+                {",a.example", NULL},
+                {"a.example,,b.example", NULL},
+                {"a.*.example", NULL},
+                {"a.example:0", NULL},
+        };
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                al_net_policy p, again;
+                al_error err = {0};
+                char text[1024], text2[1024];
+                int r = al_net_policy_parse_list(t[i].in, &p, &err);
+                if (!t[i].out) {
+                        if (r != -EINVAL || !err.msg[0])
+                                CASE_FAIL("\"%s\": got %d, want -EINVAL",
+                                          t[i].in, r);
+                        continue;
+                }
+                if (r < 0 || al_net_policy_format(&p, text, sizeof(text)) < 0 ||
+                    strcmp(text, t[i].out)) {
+                        CASE_FAIL("\"%s\": got %d \"%s\" (%s)", t[i].in, r,
+                                  r < 0 ? "" : text, err.msg);
+                        continue;
+                }
+                if (p.max_bytes_out != AL_NET_DEFAULT_BYTES ||
+                    al_net_policy_parse_list(text, &again, &err) < 0 ||
+                    al_net_policy_format(&again, text2, sizeof(text2)) < 0 ||
+                    strcmp(text, text2) || again.n != p.n)
+                        CASE_FAIL("\"%s\": does not parse back the same", text);
+        }
+        /* a list that does not fit the caller's buffer is said so */
+        al_net_policy p;
+        al_error err = {0};
+        char small[8];
+        ASSERT_INT_EQ(al_net_policy_parse_list("pypi.org:443", &p, &err), 0);
+        ASSERT_INT_EQ(al_net_policy_format(&p, small, sizeof(small)), -ENOSPC);
+}
+
 int main(void) {
         RUN(rules_good);
         RUN(rules_bad);
         RUN(host_normalize);
         RUN(matching);
         RUN(subset);
+        RUN(list_round_trip);
         RUN(ranges_ipv4);
         RUN(ranges_ipv4_in_ipv6);
         RUN(ranges_ipv6);
