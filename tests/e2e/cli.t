@@ -103,7 +103,9 @@ ok(rc == 4 and r["status"] == "timeout" and "wall" in r["limits_hit"] and r["wal
    "fractional --timeout 0.5 enforced: timeout, exit 4", r)
 rc, r = run("python", "print(1)", "--memory", "128", "--pids", "10", "--disk", "8", "--timeout", "5", "--cpu", "2")
 ok(r["limits"] == {"wall_ms": 5000, "cpu_ms": 2000, "memory_mb": 128, "pids": 10, "disk_mb": 8,
-                   "output_bytes": 1048576, "open_files": 256}, "limits actually applied are reported", r.get("limits"))
+                   "output_bytes": 1048576, "open_files": 256, "net_connections": 32,
+                   "net_bytes_out": 104857600, "net_bytes_in": 104857600, "net_idle_ms": 30000},
+   "limits actually applied are reported", r.get("limits"))
 prot = r["protections"]
 ok(all(prot["namespaces"].values()) and prot["seccomp"] and prot["no_new_privs"] and prot["capabilities_dropped"]
    and prot["readonly_root"] and prot["cgroup"]["version"] in ("v1", "v2", "none"),
