@@ -283,4 +283,35 @@ p = run_raw(["run", "--json", "--lang", "bash", "-c", flag_code])
 jl = [json.loads(x) for x in p.stderr.decode(errors="replace").splitlines() if x.startswith("{")]
 ok(p.returncode == 0 and any(x.get("event") == "airlock.audit.alert" and x.get("alert") == "flagged" for x in jl),
    "run --json: the alert stays one JSON line on stderr for machines", p)
+
+
+# fds 7 and 8 are the supervisor's slots for a live run's driver: in a run
+# that is not live, an fd airlock inherited there must not reach the code
+def is_open(n):
+    try:
+        os.fstat(n)
+        return True
+    except OSError:
+        return False
+
+
+slots = [n for n in (7, 8) if not is_open(n)]
+if slots:
+    src = os.open("/etc/hostname", os.O_RDONLY)
+    for n in slots:
+        os.dup2(src, n, inheritable=True)
+    os.close(src)
+    try:
+        p = subprocess.run([BIN, "run", "--json", "--no-audit", "--lang", "python", "-c",
+                            "import os; print(sorted(int(x) for x in os.listdir('/proc/self/fd')))"],
+                           pass_fds=slots, capture_output=True, timeout=60)
+    finally:
+        for n in slots:
+            os.close(n)
+    r = json.loads(p.stdout or b"{}")
+    ok(r.get("status") == "ok" and r.get("stdout") == "[0, 1, 2, 3]\n",
+       "an inheritable fd given to airlock as fd %s does not reach the code (only 0-2 and listdir's own)"
+       % "/".join(map(str, slots)), r.get("stdout"))
+else:
+    ok(True, "# SKIP fds 7 and 8 are both taken in this test process")
 done()
