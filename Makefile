@@ -10,6 +10,7 @@
 #   make bench-serve  the airlock serve benchmark alone
 #   make bench-sessions  the sessions benchmark alone
 #   make bench-warm  the warm-start benchmark alone
+#   make bench-egress  the egress proxy benchmark alone
 #   make asan       build + unit tests with -fsanitize=address,undefined
 #   make install    install binary and man pages under $(PREFIX)
 
@@ -82,7 +83,7 @@ APP_OBJ := $(APP_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/serve/openapi-data.o
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check check-sessions unit e2e demo serve bench bench-serve bench-sessions bench-warm bench-audit bench-check bench-extract asan install clean format checksrc
+.PHONY: all deps check check-sessions unit e2e demo serve bench bench-serve bench-sessions bench-warm bench-egress bench-audit bench-check bench-extract asan install clean format checksrc
 
 all: $(BUILD)/airlock $(BUILD)/libairlock.a
 
@@ -201,6 +202,14 @@ bench: deps
 	/usr/bin/python3 bench/serve.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(SERVE_BENCH_ARGS)
 	/usr/bin/python3 bench/sessions.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(SESSIONS_BENCH_ARGS)
 	/usr/bin/python3 bench/warm.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(WARM_BENCH_ARGS)
+	/usr/bin/python3 bench/egress.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(EGRESS_BENCH_ARGS)
+
+# The egress proxy alone (bench/egress.py): the cost of --allow-net on a run
+# that connects nowhere, and a 100 MB loopback download through the proxy
+# next to a direct one.
+bench-egress: deps
+	$(MAKE) all
+	/usr/bin/python3 bench/egress.py --airlock $(BUILD)/airlock --out $(BUILD)/bench $(EGRESS_BENCH_ARGS)
 
 # Warm starts alone (bench/warm.py): warm and cold runs over HTTP next to
 # bare python3, and throughput with 32 clients beside the pool's refill rate.

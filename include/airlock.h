@@ -47,6 +47,13 @@ typedef struct al_limits {
         uint64_t disk_mb;      /* workspace + /tmp together */
         uint64_t output_bytes; /* per stream (stdout, stderr) */
         uint64_t open_files;   /* RLIMIT_NOFILE */
+        /* the egress proxy's caps, for a run with an allowlist
+         * (al_spec_set_network); a run without one has no network */
+        uint64_t net_connections; /* sockets the proxy holds at once: the
+                                     code's to it and its own out */
+        uint64_t net_bytes_out;   /* bytes sent out, all connections */
+        uint64_t net_bytes_in;    /* bytes received, all connections */
+        uint64_t net_idle_ms;     /* a connection silent this long closes */
 } al_limits;
 
 /* Defaults and the largest values a caller may ask for. */

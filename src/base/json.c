@@ -32,13 +32,17 @@ json_t *al_jstr(const char *s) {
 }
 
 json_t *al_limits_json(const al_limits *l) {
-        return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "wall_ms",
-                         (json_int_t)l->wall_ms, "cpu_ms",
+        return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                         "wall_ms", (json_int_t)l->wall_ms, "cpu_ms",
                          (json_int_t)l->cpu_ms, "memory_mb",
                          (json_int_t)l->memory_mb, "pids", (json_int_t)l->pids,
                          "disk_mb", (json_int_t)l->disk_mb, "output_bytes",
                          (json_int_t)l->output_bytes, "open_files",
-                         (json_int_t)l->open_files);
+                         (json_int_t)l->open_files, "net_connections",
+                         (json_int_t)l->net_connections, "net_bytes_out",
+                         (json_int_t)l->net_bytes_out, "net_bytes_in",
+                         (json_int_t)l->net_bytes_in, "net_idle_ms",
+                         (json_int_t)l->net_idle_ms);
 }
 
 static json_t *protections_json(const al_protections *p) {

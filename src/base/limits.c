@@ -15,6 +15,12 @@ const al_limits al_limits_default = {
         .disk_mb = 64,
         .output_bytes = 1024 * 1024,
         .open_files = 256,
+        /* the proxy's defaults: AL_NET_DEFAULT_* of src/sandbox/egress.h
+         * (test-limits checks they agree) */
+        .net_connections = 32,
+        .net_bytes_out = 100ull << 20,
+        .net_bytes_in = 100ull << 20,
+        .net_idle_ms = 30000,
 };
 
 /* Ceilings: a request above these is refused, not clamped, so a caller
@@ -28,6 +34,12 @@ const al_limits al_limits_max = {
         .disk_mb = 16 * 1024,           /* tmpfs, charged to memory */
         .output_bytes = 64 * 1024 * 1024, /* per stream */
         .open_files = 65536,
+        /* each client connection costs the supervisor two fds and about
+         * 150 KiB of buffers: 256 sockets bound one run's proxy to ~20 MiB */
+        .net_connections = 256,
+        .net_bytes_out = 16ull << 30, /* 16 GiB each way */
+        .net_bytes_in = 16ull << 30,
+        .net_idle_ms = 3600 * 1000, /* as long as the longest run */
 };
 
 struct field {
@@ -44,6 +56,11 @@ static const struct field fields[] = {
         {"disk_mb", offsetof(al_limits, disk_mb), 1},
         {"output_bytes", offsetof(al_limits, output_bytes), 1},
         {"open_files", offsetof(al_limits, open_files), 16},
+        /* two: one connection to the proxy and one out */
+        {"net_connections", offsetof(al_limits, net_connections), 2},
+        {"net_bytes_out", offsetof(al_limits, net_bytes_out), 1},
+        {"net_bytes_in", offsetof(al_limits, net_bytes_in), 1},
+        {"net_idle_ms", offsetof(al_limits, net_idle_ms), 1},
 };
 
 static uint64_t get(const al_limits *l, const struct field *f) {

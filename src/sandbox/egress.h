@@ -49,13 +49,16 @@ typedef struct al_net_rule {
 typedef struct al_net_policy {
         al_net_rule rules[AL_NET_MAX_RULES];
         size_t n;
-        /* bounds per run (0: the default); names in limits_hit:
-         * net_connections, net_bytes_out, net_bytes_in, net_idle_ms */
+        /* bounds per run (0: the default), set from the run's limits of
+         * the same names (al_limits), which are also the names in
+         * limits_hit: net_connections, net_bytes_out, net_bytes_in,
+         * net_idle_ms */
         unsigned max_connections;
         uint64_t max_bytes_out, max_bytes_in;
         unsigned idle_ms;
 } al_net_policy;
 
+/* = al_limits_default's net_* (test-limits checks it) */
 #define AL_NET_DEFAULT_CONNECTIONS 32
 #define AL_NET_DEFAULT_BYTES (100ull << 20)
 #define AL_NET_DEFAULT_IDLE_MS 30000

@@ -353,10 +353,7 @@ int al_spec_set_network(al_spec *s, const char *const *allow, size_t n,
                         return r;
                 }
         }
-        p->n = n;
-        p->max_connections = AL_NET_DEFAULT_CONNECTIONS;
-        p->max_bytes_out = p->max_bytes_in = AL_NET_DEFAULT_BYTES;
-        p->idle_ms = AL_NET_DEFAULT_IDLE_MS;
+        p->n = n; /* the caps: the run's limits, at run time */
         free(s->net);
         s->net = p;
         return 0;

@@ -167,10 +167,16 @@ static int tidy_fds(struct sandbox *sb) {
                 if (want[i] >= 0 &&
                     (hi[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 100)) < 0)
                         return -errno;
-        for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+        for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
                 if (want[i] >= 0 &&
                     dup3(hi[i], (int)i, i <= 2 ? 0 : O_CLOEXEC) < 0)
                         return -errno;
+                /* a slot this run does not use (CFD_LIVE_* of a run that
+                 * is not live) may hold what airlock inherited: closed
+                 * like everything above, or it reaches the code */
+                if (want[i] < 0)
+                        close((int)i);
+        }
         if (syscall(SYS_close_range, CFD_FIRST_FREE, ~0U, 0) < 0)
                 for (int fd = CFD_FIRST_FREE; fd < 4096; fd++)
                         close(fd);

@@ -811,7 +811,19 @@ static int egress_start(struct run *run) {
                 return al_error_set(run->err, EIO,
                                     "the proxy socket did not come from the "
                                     "sandbox");
-        return al_egress_start(fd, run->c->egress, &run->egress, run->err);
+        /* the caps are the run's limits (net_connections, ...) */
+        _cleanup_free_ al_net_policy *pol = malloc(sizeof(*pol));
+        if (!pol) {
+                safe_close(fd);
+                return al_error_set(run->err, ENOMEM, "out of memory");
+        }
+        const al_limits *l = &run->c->limits;
+        *pol = *run->c->egress;
+        pol->max_connections = (unsigned)l->net_connections;
+        pol->max_bytes_out = l->net_bytes_out;
+        pol->max_bytes_in = l->net_bytes_in;
+        pol->idle_ms = (unsigned)l->net_idle_ms;
+        return al_egress_start(fd, pol, &run->egress, run->err);
 }
 
 /* A live run is ready: its workspace and its layers to the caller. */

@@ -341,6 +341,9 @@ static const char *not_warm(const al_spec *s) {
                 return "stdin";
         if (s->n_env)
                 return "env";
+        /* a warm sandbox was made without a proxy socket */
+        if (s->net)
+                return "network";
         if (l->memory_mb != d.memory_mb || l->pids != d.pids ||
             l->disk_mb != d.disk_mb || l->open_files != d.open_files)
                 return "limits";

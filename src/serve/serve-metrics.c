@@ -39,8 +39,8 @@ static const unsigned STATUSES[] = {200, 202, 400, 401, 403, 404,
 /* Why a run was cold with --warm (al_run_warm's start_reason, and
  * "asked"): a closed set; anything new counts under "other". */
 static const char *const COLD_REASONS[] = {
-        "asked", "no_pool", "pool_empty", "pool_broken", "limits",
-        "env",   "stdin",   "args",       "language",    "other"};
+        "asked", "no_pool", "pool_empty", "pool_broken", "limits", "env",
+        "stdin", "args",    "language",   "network",     "other"};
 #define NREASONS (sizeof(COLD_REASONS) / sizeof(COLD_REASONS[0]))
 
 static struct {

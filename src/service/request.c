@@ -212,8 +212,9 @@ static const char *const TOP_FIELDS[] = {
 static const char *const FILE_FIELDS[] = {"path", "content", "content_base64",
                                           "executable", NULL};
 static const char *const LIMIT_FIELDS[] = {
-        "wall_ms", "cpu_ms",       "memory_mb",  "pids",
-        "disk_mb", "output_bytes", "open_files", NULL};
+        "wall_ms",       "cpu_ms",       "memory_mb",   "pids",
+        "disk_mb",       "output_bytes", "open_files",  "net_connections",
+        "net_bytes_out", "net_bytes_in", "net_idle_ms", NULL};
 
 static void language_list(char *out, size_t size) {
         size_t o = 0;

@@ -53,6 +53,12 @@ static json_t *limits_schema(void) {
                 {"disk_mb", "workspace size, MiB"},
                 {"output_bytes", "cap of stdout and of stderr, bytes"},
                 {"open_files", "open file descriptors"},
+                {"net_connections",
+                 "with network: sockets the proxy holds at once"},
+                {"net_bytes_out", "with network: bytes sent, all connections"},
+                {"net_bytes_in",
+                 "with network: bytes received, all connections"},
+                {"net_idle_ms", "with network: a silent connection closes, ms"},
         };
         json_t *p = json_object();
         for (size_t i = 0; i < sizeof(L) / sizeof(L[0]); i++)

@@ -103,7 +103,9 @@ ok(rc == 4 and r["status"] == "timeout" and "wall" in r["limits_hit"] and r["wal
    "fractional --timeout 0.5 enforced: timeout, exit 4", r)
 rc, r = run("python", "print(1)", "--memory", "128", "--pids", "10", "--disk", "8", "--timeout", "5", "--cpu", "2")
 ok(r["limits"] == {"wall_ms": 5000, "cpu_ms": 2000, "memory_mb": 128, "pids": 10, "disk_mb": 8,
-                   "output_bytes": 1048576, "open_files": 256}, "limits actually applied are reported", r.get("limits"))
+                   "output_bytes": 1048576, "open_files": 256, "net_connections": 32,
+                   "net_bytes_out": 104857600, "net_bytes_in": 104857600, "net_idle_ms": 30000},
+   "limits actually applied are reported", r.get("limits"))
 prot = r["protections"]
 ok(all(prot["namespaces"].values()) and prot["seccomp"] and prot["no_new_privs"] and prot["capabilities_dropped"]
    and prot["readonly_root"] and prot["cgroup"]["version"] in ("v1", "v2", "none"),
@@ -281,4 +283,35 @@ p = run_raw(["run", "--json", "--lang", "bash", "-c", flag_code])
 jl = [json.loads(x) for x in p.stderr.decode(errors="replace").splitlines() if x.startswith("{")]
 ok(p.returncode == 0 and any(x.get("event") == "airlock.audit.alert" and x.get("alert") == "flagged" for x in jl),
    "run --json: the alert stays one JSON line on stderr for machines", p)
+
+
+# fds 7 and 8 are the supervisor's slots for a live run's driver: in a run
+# that is not live, an fd airlock inherited there must not reach the code
+def is_open(n):
+    try:
+        os.fstat(n)
+        return True
+    except OSError:
+        return False
+
+
+slots = [n for n in (7, 8) if not is_open(n)]
+if slots:
+    src = os.open("/etc/hostname", os.O_RDONLY)
+    for n in slots:
+        os.dup2(src, n, inheritable=True)
+    os.close(src)
+    try:
+        p = subprocess.run([BIN, "run", "--json", "--no-audit", "--lang", "python", "-c",
+                            "import os; print(sorted(int(x) for x in os.listdir('/proc/self/fd')))"],
+                           pass_fds=slots, capture_output=True, timeout=60)
+    finally:
+        for n in slots:
+            os.close(n)
+    r = json.loads(p.stdout or b"{}")
+    ok(r.get("status") == "ok" and r.get("stdout") == "[0, 1, 2, 3]\n",
+       "an inheritable fd given to airlock as fd %s does not reach the code (only 0-2 and listdir's own)"
+       % "/".join(map(str, slots)), r.get("stdout"))
+else:
+    ok(True, "# SKIP fds 7 and 8 are both taken in this test process")
 done()

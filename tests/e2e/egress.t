@@ -9,7 +9,10 @@
 # the request field network.allow within serve --allow-net, and refused
 # outside it or without it (400 network_not_allowed); malformed requests to
 # the proxy leave the run and the supervisor standing; the audit record
-# carries the report. Nothing asserts a duration.
+# carries the report. The proxy's caps are limits (--limit, the request's
+# limits): each one hit is in limits_hit and on the connection's entry.
+# 50 runs with proxies at once under serve leave its fds and threads as
+# they were. Nothing asserts a duration.
 import http.server
 import io
 import json
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
 import zipfile
 
@@ -42,10 +46,16 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 
+    def handle_error(self, *a):
+        pass  # a client cut off by a cap: expected here
+
 
 # the origin: a page, and a simple index with one tiny wheel
 with open(os.path.join(ROOT, "hello.txt"), "w") as f:
     f.write("hello from the origin\n")
+BIG = 512 * 1024  # a download well over the small caps below
+with open(os.path.join(ROOT, "big.bin"), "wb") as f:
+    f.write(b"x" * BIG)
 whl = "airtiny-1.0-py3-none-any.whl"
 buf = io.BytesIO()
 with zipfile.ZipFile(buf, "w") as z:
@@ -157,6 +167,65 @@ out = r.get("stdout", "")
 ok(r.get("status") == "ok" and out.endswith("hello from the origin\n") and "b'200'" not in out.split("\n")[0],
    "malformed and smuggling requests are refused (4xx) and the proxy still serves the run", {k: r.get(k) for k in ("stdout", "stderr")})
 
+# --- the proxy's caps as limits -------------------------------------------------------------
+CAP = 50000
+get_big = ("import urllib.request\nn = 0\ntry:\n"
+           "    with urllib.request.urlopen('http://%s/big.bin', timeout=10) as f:\n"
+           "        while True:\n            b = f.read(65536)\n            if not b: break\n            n += len(b)\n"
+           "except Exception as e:\n    print(type(e).__name__)\nprint('got', n)" % ORIGIN)
+rc, r = run("python", get_big, "--allow-net", ORIGIN, "--limit", "net_bytes_in=%d" % CAP)
+e = [x for x in net(r) if x.get("allowed")]
+ok("net_bytes_in" in r.get("limits_hit", []) and r.get("limits", {}).get("net_bytes_in") == CAP,
+   "--limit net_bytes_in: a bigger download hits it, limits_hit says net_bytes_in, limits has the value",
+   {k: r.get(k) for k in ("status", "stdout", "stderr", "limits_hit", "limits")})
+ok(e and e[0].get("reason") == "net_bytes_in" and 0 < e[0].get("bytes_in", 0) <= CAP
+   and "got %d" % BIG not in r.get("stdout", ""),
+   "... the connection's entry says net_bytes_in, counts at most the cap, and the code did not get it all",
+   {"network": net(r), "stdout": r.get("stdout")})
+rc, r = run("python", get_big, "--allow-net", ORIGIN)
+ok("got %d" % BIG in r.get("stdout", "") and not r.get("limits_hit") and r.get("limits", {}).get("net_bytes_in") == 100 << 20,
+   "with the default net_bytes_in (100 MiB) the same download is whole", {k: r.get(k) for k in ("stdout", "limits_hit")})
+
+post_big = ("import urllib.request\ntry:\n"
+            "    urllib.request.urlopen(urllib.request.Request('http://%s/x', data=b'y' * %d), timeout=10)\n"
+            "except Exception as e:\n    print(type(e).__name__)" % (ORIGIN, BIG))
+rc, r = run("python", post_big, "--allow-net", ORIGIN, "--limit", "net_bytes_out=%d" % CAP)
+ok("net_bytes_out" in r.get("limits_hit", []) and any(x.get("reason") == "net_bytes_out" for x in net(r)),
+   "--limit net_bytes_out: a bigger upload hits it, reported in limits_hit and on the entry",
+   {k: r.get(k) for k in ("stdout", "stderr", "limits_hit", "network")})
+
+# two sockets at once: a tunnel held open (the code's connection and the
+# proxy's one out) leaves no room for a second connection to the proxy
+two = ("import socket\n"
+       "a = socket.create_connection(('127.0.0.1', 3128), timeout=10)\n"
+       "a.sendall(b'CONNECT %s HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n')\n"
+       "print('first', a.recv(100).split(b' ')[1].decode())\n"
+       "b = socket.create_connection(('127.0.0.1', 3128), timeout=10)\n"
+       "b.sendall(b'CONNECT %s HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n')\n"
+       "try:\n    print('second', (b.recv(100).split(b' ') + [b'closed'])[1].decode())\n"
+       "except OSError as e:\n    print('second', 'reset')\n" % (ORIGIN, ORIGIN, ORIGIN, ORIGIN))
+rc, r = run("python", two, "--allow-net", ORIGIN, "--limit", "net_connections=2")
+out = r.get("stdout", "")
+ok("first 200" in out and "second 200" not in out and "net_connections" in r.get("limits_hit", []),
+   "--limit net_connections=2: one tunnel open, a second connection is refused, limits_hit says net_connections",
+   {k: r.get(k) for k in ("stdout", "stderr", "limits_hit", "network")})
+
+# a tunnel left silent far longer than net_idle_ms is closed by the proxy
+idle = ("import socket, time\n"
+        "a = socket.create_connection(('127.0.0.1', 3128), timeout=10)\n"
+        "a.sendall(b'CONNECT %s HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n')\n"
+        "print('open', a.recv(100).split(b' ')[1].decode())\n"
+        "time.sleep(3)\n"
+        "try:\n    print('then', a.recv(100) or b'closed')\nexcept OSError as e:\n    print('then reset')\n" % (ORIGIN, ORIGIN))
+rc, r = run("python", idle, "--allow-net", ORIGIN, "--limit", "net_idle_ms=200")
+ok("open 200" in r.get("stdout", "") and ("closed" in r.get("stdout", "") or "then reset" in r.get("stdout", ""))
+   and "net_idle_ms" in r.get("limits_hit", []),
+   "--limit net_idle_ms=200: a tunnel silent for 3 s is closed, limits_hit says net_idle_ms",
+   {k: r.get(k) for k in ("stdout", "stderr", "limits_hit", "network")})
+rc, r = run("python", "pass", "--allow-net", ORIGIN, "--limit", "net_connections=1")
+ok(rc == 2 and "net_connections" in r.get("error", {}).get("message", "") + r.get("raw_stderr", ""),
+   "--limit net_connections=1 is refused before anything runs (usage, names the limit)", r)
+
 # --- over HTTP: network.allow within serve --allow-net ------------------------------------
 state = tempfile.mkdtemp(prefix="al-e2e-egress-st-")
 os.chmod(state, 0o700)
@@ -189,7 +258,7 @@ ok(st == 400 and js.get("error", {}).get("code") == "network_not_allowed",
    "a server without --allow-net refuses network.allow: 400 network_not_allowed", js)
 p.send_signal(signal.SIGTERM)
 p.wait(30)
-p, port = serve("--allow-net", ORIGIN + ",pypi.org")
+p, port = serve("--allow-net", ORIGIN + ",pypi.org", "--workers", "10")
 st, js = post(port, {"language": "python", "code": code, "network": {"allow": [ORIGIN]}})
 ok(st == 200 and js.get("stdout") == "hello from the origin\n" and js.get("network"),
    "within serve --allow-net: the run reaches it, the result has network", {k: js.get(k) for k in ("status", "stdout", "stderr", "network", "error")})
@@ -200,8 +269,111 @@ ok(st == 400 and js.get("error", {}).get("code") == "network_not_allowed",
 st, js = post(port, {"language": "python", "code": code})
 ok(st == 200 and js.get("status") == "error" and "network" not in js,
    "a request without network.allow gets no network", {k: js.get(k) for k in ("status", "stderr")})
+
+# the caps in the request's limits
+st, js = post(port, {"language": "python", "code": get_big, "network": {"allow": [ORIGIN]},
+                     "limits": {"net_bytes_in": CAP}})
+ok(st == 200 and "net_bytes_in" in js.get("limits_hit", []) and js.get("limits", {}).get("net_bytes_in") == CAP
+   and any(x.get("reason") == "net_bytes_in" for x in js.get("network", [])),
+   "limits.net_bytes_in over HTTP: the download hits it, in limits_hit, limits and the network entry",
+   {k: js.get(k) for k in ("status", "stdout", "limits_hit", "network", "error")})
+st, js = post(port, {"language": "python", "code": "pass", "network": {"allow": [ORIGIN]},
+                     "limits": {"net_connections": 100000}})
+ok(st == 400 and js.get("error", {}).get("code") == "invalid_limit"
+   and js.get("error", {}).get("field") == "limits.net_connections",
+   "limits.net_connections above its maximum: 400 invalid_limit naming the field", js)
+
+
+# 50 runs with proxies at once (10 clients x 5): all answered, and then the
+# server holds as many fds and threads as before them
+def server_state(pid):
+    return {"fds": len(os.listdir("/proc/%d/fd" % pid)), "threads": len(os.listdir("/proc/%d/task" % pid))}
+
+
+def settle(pid, want, timeout=30):
+    """Poll the server's state until it is want, at most timeout s."""
+    end = time.time() + timeout
+    now = server_state(pid)
+    while now != want and time.time() < end:
+        time.sleep(0.2)
+        now = server_state(pid)
+    return now
+
+
+def steady(pid, timeout=30):
+    """The state once two reads 0.5 s apart agree (the runs above have
+    answered; what follows an answer is given time to end)."""
+    end = time.time() + timeout
+    a = server_state(pid)
+    while time.time() < end:
+        time.sleep(0.5)
+        b = server_state(pid)
+        if a == b:
+            break
+        a = b
+    return a
+
+
+before = steady(p.pid)
+results = []
+
+
+def client():
+    for _ in range(5):
+        results.append(post(port, {"language": "python", "code": code, "network": {"allow": [ORIGIN]}}))
+
+
+ts = [threading.Thread(target=client) for _ in range(10)]
+for t in ts:
+    t.start()
+peak = {"egress": 0}
+while any(t.is_alive() for t in ts):
+    n = 0
+    for tid in os.listdir("/proc/%d/task" % p.pid):
+        try:
+            n += open("/proc/%d/task/%s/comm" % (p.pid, tid)).read().startswith("airlock-egress")
+        except OSError:
+            pass
+    peak["egress"] = max(peak["egress"], n)
+    time.sleep(0.05)
+for t in ts:
+    t.join(300)
+diag("proxies at once (airlock-egress threads seen): %d" % peak["egress"])
+good = [1 for st, js in results if st == 200 and js.get("stdout") == "hello from the origin\n"]
+ok(len(good) == 50, "50 runs with proxies at once (10 clients x 5): all 200, each reached the origin",
+   sorted({(st, js.get("status"), (js.get("error") or {}).get("code")) for st, js in results}))
+after = settle(p.pid, before)
+ok(after == before, "... then the server's fds and threads are back to the baseline (no leaked socket or thread)",
+   {"before": before, "after": after})
 p.send_signal(signal.SIGTERM)
 p.wait(30)
+# serve --warm: a ready sandbox has no proxy socket, so a run with network
+# is cold (start_reason network) and reaches the origin
+p, port = serve("--allow-net", ORIGIN, "--warm", "python", "--warm-pool", "1")
+
+
+def warm_ready():
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as f:
+            return 'airlock_warm_ready{language="python"} 1' in f.read().decode()
+    except OSError:
+        return False
+
+
+end = time.time() + 90
+while not warm_ready() and time.time() < end:
+    time.sleep(0.2)
+st, js = post(port, {"language": "python", "code": code, "network": {"allow": [ORIGIN]}})
+ok(st == 200 and js.get("stdout") == "hello from the origin\n" and js.get("start") == "cold"
+   and js.get("start_reason") == "network",
+   "serve --warm: a run with network.allow is cold (start_reason network) and reaches the origin",
+   {k: js.get(k) for k in ("status", "stdout", "stderr", "start", "start_reason", "network", "error")})
+st, js = post(port, {"language": "python", "code": "print(1)"})
+ok(st == 200 and js.get("start") == "warm", "... a run without network still takes the warm sandbox",
+   {k: js.get(k) for k in ("status", "start", "start_reason")})
+p.send_signal(signal.SIGTERM)
+p.wait(30)
+
 show = subprocess.run([BIN, "audit", "show", rid or "x", "--json", "--state", state], capture_output=True, text=True)
 ok(show.returncode == 0 and '"network"' in show.stdout and str(PORT) in show.stdout,
    "the audit record carries the network report", show.stdout[-600:] + show.stderr[-300:])
