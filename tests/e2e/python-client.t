@@ -72,8 +72,11 @@ try:
     if v.returncode != 0:
         skip("pip install ./clients/python into a venv, then import", "no venv module: %s" % v.stderr[-200:])
     else:
+        # from a copy: a build writes build/ and *.egg-info beside the sources
+        src = os.path.join(venv, "src")
+        shutil.copytree(PKG, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
         pip = subprocess.run([os.path.join(venv, "bin", "python"), "-m", "pip", "install", "--quiet",
-                              "--no-index", "--no-build-isolation", PKG],
+                              "--no-index", "--no-build-isolation", src],
                              capture_output=True, timeout=300)
         imp = subprocess.run([os.path.join(venv, "bin", "python"), "-c",
                               "import airlock_client, os; print(os.path.dirname(airlock_client.__file__))"],
