@@ -366,9 +366,10 @@ const struct al_net_policy *al_spec_network(const al_spec *s) {
 void al_spec_network_cap_bytes(al_spec *s, uint64_t max) {
         if (!s->net || !max)
                 return;
-        if (s->net->max_bytes_out > max)
+        /* 0: not capped yet (the run's limits decide at run time) */
+        if (!s->net->max_bytes_out || s->net->max_bytes_out > max)
                 s->net->max_bytes_out = max;
-        if (s->net->max_bytes_in > max)
+        if (!s->net->max_bytes_in || s->net->max_bytes_in > max)
                 s->net->max_bytes_in = max;
 }
 

@@ -820,8 +820,16 @@ static int egress_start(struct run *run) {
         const al_limits *l = &run->c->limits;
         *pol = *run->c->egress;
         pol->max_connections = (unsigned)l->net_connections;
-        pol->max_bytes_out = l->net_bytes_out;
-        pol->max_bytes_in = l->net_bytes_in;
+        /* the lower of the run's limit and a cap of the allowlist's own
+         * (a policy's max_bytes), where it has one */
+        pol->max_bytes_out =
+                pol->max_bytes_out && pol->max_bytes_out < l->net_bytes_out
+                        ? pol->max_bytes_out
+                        : l->net_bytes_out;
+        pol->max_bytes_in =
+                pol->max_bytes_in && pol->max_bytes_in < l->net_bytes_in
+                        ? pol->max_bytes_in
+                        : l->net_bytes_in;
         pol->idle_ms = (unsigned)l->net_idle_ms;
         return al_egress_start(fd, pol, &run->egress, run->err);
 }
