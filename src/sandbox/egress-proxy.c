@@ -958,6 +958,27 @@ static bool eg_pump_out(struct eg_conn *c, int fd, struct eg_buf *b) {
         return true;
 }
 
+/* Bytes just read into b go on to the other side at once, and reading
+ * goes on while that side takes everything: a stream that flows moves up
+ * to EG_SHUTTLE buffers per wake-up, without waiting for (and arming)
+ * EPOLLOUT in between. Stops at the first short write, an empty read, the
+ * end, a cap, or a close. */
+#define EG_SHUTTLE 16
+static void eg_shuttle(struct eg_conn *c, int from, int to, struct eg_buf *b,
+                       bool out, bool *eof) {
+        for (int i = 0; i < EG_SHUTTLE && !c->dead; i++) {
+                if (!eg_pump_out(c, to, b) || b->off != b->len)
+                        return;
+                if (*eof || c->capped)
+                        return;
+                size_t before = b->len;
+                if (!eg_pump_in(c, from, b, out, eof) || b->len == before)
+                        return;
+        }
+        if (!c->dead)
+                eg_pump_out(c, to, b);
+}
+
 static void eg_client_in(struct eg_conn *c, uint32_t ev) {
         switch (c->st) {
         case EG_HEAD: {
@@ -1006,7 +1027,9 @@ static void eg_client_in(struct eg_conn *c, uint32_t ev) {
                         return;
                 }
                 if (c->st == EG_TUNNEL) {
-                        eg_pump_in(c, c->cfd, &c->c2u, true, &c->c_eof);
+                        if (eg_pump_in(c, c->cfd, &c->c2u, true, &c->c_eof))
+                                eg_shuttle(c, c->cfd, c->ufd, &c->c2u, true,
+                                           &c->c_eof);
                         return;
                 }
                 break;
@@ -1040,7 +1063,9 @@ static void eg_upstream_ev(struct eg_conn *c, uint32_t ev) {
         }
         if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->u_eof && !c->capped &&
             (c->st == EG_TUNNEL || c->st == EG_RELAY)) {
-                eg_pump_in(c, c->ufd, &c->u2c, false, &c->u_eof);
+                if (eg_pump_in(c, c->ufd, &c->u2c, false, &c->u_eof))
+                        eg_shuttle(c, c->ufd, c->cfd, &c->u2c, false,
+                                   &c->u_eof);
                 return;
         }
         if (ev & EPOLLERR) {
