@@ -681,10 +681,19 @@ int srv_api_build_spec(json_t *req, al_spec *s, const al_key_info *key,
 
 /* --- sessions ------------------------------------------------------------ */
 
-static const char *const SESSION_FIELDS[] = {
-        "language",       "env",       "files",       "limits",
-        "user_id",        "agent_id",  "metadata",    "idle_timeout_s",
-        "max_lifetime_s", "max_cells", "policy_mode", NULL};
+static const char *const SESSION_FIELDS[] = {"language",
+                                             "env",
+                                             "files",
+                                             "limits",
+                                             "user_id",
+                                             "agent_id",
+                                             "metadata",
+                                             "idle_timeout_s",
+                                             "max_lifetime_s",
+                                             "max_cells",
+                                             "policy_mode",
+                                             "network",
+                                             NULL};
 static const char *const CELL_FIELDS[] = {"code",   "code_base64", "limits",
                                           "stream", "policy_mode", NULL};
 static const char *const CELL_LIMIT_FIELDS[] = {"wall_ms", "cpu_ms",
@@ -713,7 +722,8 @@ int srv_api_build_session(json_t *req, al_spec *s, const al_key_info *key,
         if (only_fields(req, SESSION_FIELDS, "", rs) < 0 ||
             spec_who(req, who, rs) < 0 || spec_language(req, s, rs) < 0 ||
             spec_env(req, s, rs) < 0 || spec_files(req, s, rs) < 0 ||
-            spec_limits(req, s, key, rs) < 0)
+            spec_limits(req, s, key, rs) < 0 ||
+            spec_network(req, s, key, rs) < 0)
                 return -1;
         if (get_seconds(req, "idle_timeout_s", SRV_SESSION_MAX_LIFETIME_S,
                         &o->idle_timeout_s, rs) < 0 ||

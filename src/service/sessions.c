@@ -103,9 +103,19 @@ static void finish(struct sess *x) {
                                       "error", "session_ended", "detail",
                                       al_jstr(e.msg)));
         }
-        srv_api_log(json_pack("{s:s,s:s,s:s,s:I}", "event",
-                              "airlock.serve.session_ended", "id", x->id,
-                              "reason", why, "cells", (json_int_t)x->cells));
+        json_t *ev = json_pack("{s:s,s:s,s:s,s:I}", "event",
+                               "airlock.serve.session_ended", "id", x->id,
+                               "reason", why, "cells", (json_int_t)x->cells);
+        /* a session with an allowlist: its proxy's report, whole */
+        json_t *nw =
+                final && final->network_json
+                        ? json_loads(final->network_json, JSON_ALLOW_NUL, NULL)
+                        : NULL;
+        if (ev && nw)
+                json_object_set_new(ev, "network", nw);
+        else
+                json_decref(nw);
+        srv_api_log(ev);
         al_result_free(final);
 }
 

@@ -345,6 +345,30 @@ ok(len(good) == 50, "50 runs with proxies at once (10 clients x 5): all 200, eac
 after = settle(p.pid, before)
 ok(after == before, "... then the server's fds and threads are back to the baseline (no leaked socket or thread)",
    {"before": before, "after": after})
+
+
+# a session with network.allow: its cells reach the origin, within the ceiling
+def call(port, method, path, body=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path),
+                                 json.dumps(body).encode() if body is not None else None,
+                                 {"Authorization": "Bearer " + key}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as f:
+            return f.status, json.loads(f.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+st, sess = call(port, "POST", "/v1/sessions", {"language": "python", "network": {"allow": [ORIGIN]}})
+ok(st == 201, "a session with network.allow within the ceiling is created", sess)
+st, cell = call(port, "POST", "/v1/sessions/%s/execute" % sess.get("id"),
+                {"code": "import urllib.request\nurllib.request.urlopen(%r, timeout=10).read().decode()" % URL})
+ok(st == 200 and cell.get("results") == [{"text/plain": repr("hello from the origin\n")}],
+   "... and its cells reach the origin through the session's proxy", cell)
+call(port, "DELETE", "/v1/sessions/%s" % sess.get("id"))
+st, js = call(port, "POST", "/v1/sessions", {"language": "python", "network": {"allow": ["example.com"]}})
+ok(st == 400 and js.get("error", {}).get("code") == "network_not_allowed",
+   "a session that widens the ceiling: 400 network_not_allowed", js)
 p.send_signal(signal.SIGTERM)
 p.wait(30)
 # serve --warm: a ready sandbox has no proxy socket, so a run with network
