@@ -1116,6 +1116,24 @@ int al_audit_cell_finished(al_audit *a, const char *cell_id,
         return r;
 }
 
+/* A durable record of a session that exists and has not ended (-ENOENT,
+ * -ESRCH else), checked under the write lock. */
+static int live_session_append(al_audit *a, const char *session_id,
+                               al_audit_rec *rec, al_error *err) {
+        const struct sess_check c = {
+                .need_id = session_id,
+                .need_kind = "session_created",
+                .absent_id = {session_id},
+                .absent_kind = {"session_ended"},
+                .absent_errno = {ESRCH},
+        };
+        struct started_info si = {0};
+        char ts[32];
+        int r = sess_append(a, &c, rec, true, &si, ts, err);
+        audit_started_info_clear(&si);
+        return r;
+}
+
 int al_audit_session_file(al_audit *a, const char *session_id,
                           al_audit_file_op op, const char *path, uint64_t size,
                           const char *sha256, al_error *err) {
@@ -1140,18 +1158,7 @@ int al_audit_session_file(al_audit *a, const char *session_id,
                 return al_error_set(err, ENOMEM, "out of memory");
         al_audit_rec rec = {
                 .kind = kinds[op], .id = session_id, .detail = detail};
-        const struct sess_check c = {
-                .need_id = session_id,
-                .need_kind = "session_created",
-                .absent_id = {session_id},
-                .absent_kind = {"session_ended"},
-                .absent_errno = {ESRCH},
-        };
-        struct started_info si = {0};
-        char ts[32];
-        int r = sess_append(a, &c, &rec, true, &si, ts, err);
-        audit_started_info_clear(&si);
-        return r;
+        return live_session_append(a, session_id, &rec, err);
 }
 
 int al_audit_session_ended(al_audit *a, const char *session_id,
@@ -1174,18 +1181,7 @@ int al_audit_session_ended(al_audit *a, const char *session_id,
                             .id = session_id,
                             .status = reason,
                             .detail = detail};
-        const struct sess_check c = {
-                .need_id = session_id,
-                .need_kind = "session_created",
-                .absent_id = {session_id},
-                .absent_kind = {"session_ended"},
-                .absent_errno = {ESRCH},
-        };
-        struct started_info si = {0};
-        char ts[32];
-        int r = sess_append(a, &c, &rec, true, &si, ts, err);
-        audit_started_info_clear(&si);
-        return r;
+        return live_session_append(a, session_id, &rec, err);
 }
 
 int al_audit_alerts_start(al_audit *a, al_error *err) {
