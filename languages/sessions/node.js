@@ -119,11 +119,42 @@ async function runCell(seq, code) {
   send(reply);
 }
 
+// Request R: the code as a program, the last thing this process does, as
+// `node /workspace/main.js` runs it (a module of its own, require,
+// process.argv). The channel (fds 3 and 4) is closed first, so the code
+// holds nothing back to the supervisor, and the driver's handlers go:
+// an uncaught error prints and exits 1, SIGINT ends it, the exit code is
+// the program's, and the supervisor reads it from the sandbox's end.
+function runProgram(code) {
+  // the request stream first: a read still pending on fd 3 ends quietly
+  for (const ev of ['data', 'end', 'error']) input.removeAllListeners(ev);
+  input.on('error', () => {});
+  input.destroy();
+  for (const fd of [REQ_FD, REP_FD]) {
+    try { fs.closeSync(fd); } catch (_) {}
+  }
+  for (const ev of ['SIGINT', 'uncaughtException', 'unhandledRejection']) process.removeAllListeners(ev);
+  const Module = require('module');
+  const file = '/workspace/main.js';
+  const m = new Module(file, null);
+  m.filename = file;
+  m.paths = Module._nodeModulePaths('/workspace');
+  process.argv = [process.argv[0], file];
+  process.mainModule = m;
+  // from a fresh stack, as node starts a main module
+  setImmediate(() => m._compile(code, file));
+}
+
 async function pump() {
   if (busy) return;
   busy = true;
   while (queue.length) {
-    const [seq, code] = queue.shift();
+    const [kind, seq, code] = queue.shift();
+    if (kind === 'R') {
+      queue.length = 0;
+      runProgram(code);
+      return;
+    }
     await runCell(seq, code);
   }
   busy = false;
@@ -137,11 +168,11 @@ function parse() {
       return;
     }
     if (i > HEADER_MAX) die(`protocol: request header over ${HEADER_MAX} bytes`);
-    const m = /^X (\d+) (\d+)$/.exec(buf.subarray(0, i).toString('latin1'));
+    const m = /^([XR]) (\d+) (\d+)$/.exec(buf.subarray(0, i).toString('latin1'));
     if (!m) die(`protocol: bad request header ${JSON.stringify(buf.subarray(0, i).toString('latin1'))}`);
-    const n = Number(m[2]);
+    const n = Number(m[3]);
     if (buf.length < i + 1 + n) return;
-    queue.push([Number(m[1]), buf.subarray(i + 1, i + 1 + n).toString('utf8')]);
+    queue.push([m[1], Number(m[2]), buf.subarray(i + 1, i + 1 + n).toString('utf8')]);
     buf = buf.subarray(i + 1 + n);
   }
 }

@@ -95,7 +95,7 @@ int cmd_mcp(int argc, char **argv) {
 "  --allow-net LIST       hosts run_code's network.allow may name (the\n"
 "                         ceiling; default none: no run gets network)\n"),
                 CLI_OPT_CALL("warm", set_local, &cfg, 0,
-"  --warm LANG[=MODULES]  keep sandboxes of LANG (python) ready, the\n"
+"  --warm LANG[=MODULES]  keep sandboxes of LANG (python, node) ready, the\n"
 "                         modules imported (e.g. python=numpy,pandas):\n"
 "                         run_code starts from one (\"start\": \"warm\");\n"
 "                         each serves one run and is destroyed (repeatable)\n"),

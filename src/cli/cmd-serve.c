@@ -51,7 +51,7 @@ static void help(FILE *f) {
 "                         default none: no request gets network); --policy\n"
 "                         FILE's network section and a key's own list\n"
 "                         (keys create --allow-net) narrow it further\n"
-"  --warm LANG[=MODULES]  keep sandboxes of LANG (python) ready, the\n"
+"  --warm LANG[=MODULES]  keep sandboxes of LANG (python, node) ready, the\n"
 "                         modules imported (e.g. python=numpy,pandas):\n"
 "                         /v1/execute starts from one (\"start\": \"warm\");\n"
 "                         each is used by one run and destroyed (repeatable)\n"

@@ -58,9 +58,11 @@ static struct {
         al_warm_notify_fn notify;
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-/* The preload as a cell: one import per module; matplotlib with its Agg
- * backend and pyplot, so that its font cache is read before the code. */
-static char *preload_code(const char *list) {
+/* The preload as a cell: one import (python) or require (node) per
+ * module; matplotlib with its Agg backend and pyplot, so that its font
+ * cache is read before the code. */
+static char *preload_code(const char *lang, const char *list) {
+        bool node = !strcmp(lang, "node");
         size_t cap = strlen(list) * 3 + 256, n = 0;
         char *c = malloc(cap);
         if (!c)
@@ -72,7 +74,8 @@ static char *preload_code(const char *list) {
         for (char *m = strtok_r(buf, ",", &save); m;
              m = strtok_r(NULL, ",", &save)) {
                 const char *fmt =
-                        !strcmp(m, "matplotlib") ||
+                        node ? "require('%s');\n"
+                        : !strcmp(m, "matplotlib") ||
                                         !strcmp(m, "matplotlib.pyplot")
                                 ? "import matplotlib\n"
                                   "matplotlib.use('Agg')\n"
@@ -109,7 +112,7 @@ static int build(const struct pool *p, al_session **ret, char *why,
                 return -1;
         }
         if (p->preload[0]) {
-                char *code = preload_code(p->preload);
+                char *code = preload_code(p->lang, p->preload);
                 al_cell_opts o = {.wall_ms = WARM_PRELOAD_MS,
                                   .output_bytes = 1 << 20,
                                   .grace_ms = WARM_GRACE_MS};
@@ -217,10 +220,12 @@ int al_warm_start(const char *lang, const char *preload, unsigned size,
                 return al_error_set(err, EINVAL, "--warm %s: unknown language",
                                     lang);
         /* only drivers that run programs (request R) */
-        if (!pr->session_run || strcmp(pr->name, "python"))
+        if (!pr->session_run ||
+            (strcmp(pr->name, "python") && strcmp(pr->name, "node")))
                 return al_error_set(err, EINVAL,
                                     "--warm %s: warm starts are for python "
-                                    "(its session driver runs programs)",
+                                    "and node (their session drivers run "
+                                    "programs)",
                                     lang);
         if (!size || size > AL_WARM_MAX_SIZE || !max_age_s)
                 return al_error_set(err, EINVAL,
