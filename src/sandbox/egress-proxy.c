@@ -125,6 +125,7 @@ struct eg_resolve {
         al_egress_resolver_fn fn;
         char host[AL_NET_HOST_MAX];
         struct sockaddr_storage addrs[EG_MAX_ADDRS];
+        struct eg_resolve *next; /* on the loop's abandoned list */
 };
 
 struct eg_buf {
@@ -183,7 +184,8 @@ struct al_egress {
         al_net_policy pol;
         struct eg_conn *conns;
         unsigned nsock; /* client and upstream sockets open */
-        unsigned nresolving;
+        unsigned nresolving; /* helper threads running, abandoned included */
+        struct eg_resolve *abandoned; /* lookups given up, still running */
         uint64_t out, in;
         unsigned hits;
         struct eg_entry *ent;
@@ -324,14 +326,43 @@ static void eg_resolve_unref(struct eg_resolve *r) {
         }
 }
 
-/* The loop lets go of a lookup (done or abandoned). */
+/* The loop lets go of a lookup (done or abandoned). One whose thread
+ * still runs keeps its slot until that thread ends (eg_reap_lookups):
+ * else a lookup that hangs, abandoned at its deadline, would free its
+ * slot for the next, and the code could have the supervisor start
+ * threads without end. Its eventfd stays in epoll, as a wake-up. */
 static void eg_resolve_drop(struct eg_conn *c) {
-        if (!c->res)
+        struct eg_resolve *r = c->res;
+        if (!r)
                 return;
-        epoll_ctl(c->e->epfd, EPOLL_CTL_DEL, c->res->efd, NULL);
-        eg_resolve_unref(c->res);
         c->res = NULL;
+        if (!atomic_load(&r->done)) {
+                struct epoll_event ev = {.events = EPOLLIN,
+                                         .data.ptr = &c->e->wend};
+                epoll_ctl(c->e->epfd, EPOLL_CTL_MOD, r->efd, &ev);
+                r->next = c->e->abandoned;
+                c->e->abandoned = r;
+                return;
+        }
+        epoll_ctl(c->e->epfd, EPOLL_CTL_DEL, r->efd, NULL);
+        eg_resolve_unref(r);
         c->e->nresolving--;
+}
+
+/* Abandoned lookups whose threads have ended give their slots back; with
+ * all, every one is let go (the proxy stops; the threads free them). */
+static void eg_reap_lookups(al_egress *e, bool all) {
+        for (struct eg_resolve **pr = &e->abandoned; *pr;) {
+                struct eg_resolve *r = *pr;
+                if (!all && !atomic_load(&r->done)) {
+                        pr = &r->next;
+                        continue;
+                }
+                *pr = r->next;
+                epoll_ctl(e->epfd, EPOLL_CTL_DEL, r->efd, NULL);
+                eg_resolve_unref(r);
+                e->nresolving--;
+        }
 }
 
 static void eg_close_upstream(struct eg_conn *c) {
@@ -1338,6 +1369,7 @@ static void *eg_main(void *arg) {
                                 e->lfd_in = true;
                 }
                 /* lookups that waited for a slot */
+                eg_reap_lookups(e, false);
                 for (struct eg_conn *c = e->conns; c; c = c->next)
                         if (!c->dead && c->st == EG_WAIT_RESOLVE &&
                             e->nresolving < EG_RESOLVERS)
@@ -1361,6 +1393,7 @@ static void *eg_main(void *arg) {
                 eg_close(c);
                 eg_free(c);
         }
+        eg_reap_lookups(e, true);
         return NULL;
 }
 

@@ -166,9 +166,40 @@ static int on_output(void *ctx, int stream, const void *buf, size_t n) {
         return act;
 }
 
+/* Whether a frame holds at most AL_SESSION_FRAME_VALUES JSON values,
+ * counted on the bytes before anything is allocated: a value is the root,
+ * the first element of a container, or what follows a comma; strings are
+ * skipped. Malformed text is left to the parser. */
+static bool frame_values_ok(const unsigned char *p, size_t n) {
+        size_t values = 1;
+        bool first = false;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = p[i];
+                if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+                        continue;
+                if (first && c != ']' && c != '}')
+                        values++;
+                first = c == '[' || c == '{';
+                if (c == ',')
+                        values++;
+                else if (c == '"')
+                        for (i++; i < n && p[i] != '"'; i++)
+                                if (p[i] == '\\')
+                                        i++;
+                if (values > AL_SESSION_FRAME_VALUES)
+                        return false;
+        }
+        return true;
+}
+
 /* One whole reply frame (under the lock). */
 static int on_frame(al_session *s) {
         json_error_t je;
+        if (!frame_values_ok(s->body, s->body_len))
+                return end_with(s, "protocol",
+                                "the driver sent a reply of more than %u JSON "
+                                "values",
+                                AL_SESSION_FRAME_VALUES);
         json_t *o = json_loadb((const char *)s->body, s->body_len, 0, &je);
         const char *type = json_string_value(json_object_get(o, "type"));
         if (!json_is_object(o) || !type) {

@@ -30,6 +30,12 @@ struct json_t;
 
 /* The largest reply frame the supervisor reads. */
 #define AL_SESSION_FRAME_MAX (16u << 20)
+/* JSON values in one reply frame (the root, each element, each member's
+ * value): parsed, each costs the supervisor some 40 bytes outside the
+ * sandbox's memory limit, so a frame of "0,0,..." would be 20 times its
+ * size. A real reply is a few strings (MIME bundles); more is refused
+ * before it is parsed. */
+#define AL_SESSION_FRAME_VALUES (1u << 16)
 /* Output between two cells (threads, processes the code left running),
  * kept for the next cell; more is dropped and said. */
 #define AL_SESSION_PENDING_MAX (64u << 10)

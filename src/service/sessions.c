@@ -83,10 +83,16 @@ static struct {
 static void finish(struct sess *x) {
         al_session_info in = {0};
         al_result *final = NULL;
-        if (x->s)
-                al_session_close(x->s, x->reason[0] ? x->reason : "closed",
-                                 &final, &in);
+        /* out of the entry before it is freed: a request may take a
+         * reference to an ended session meanwhile (show, delete) and read
+         * x->s under the lock */
+        pthread_mutex_lock(&reg.mu);
+        al_session *s = x->s;
         x->s = NULL;
+        pthread_mutex_unlock(&reg.mu);
+        if (s)
+                al_session_close(s, x->reason[0] ? x->reason : "closed",
+                                 &final, &in);
         const char *why = x->reason[0]       ? x->reason
                           : in.end_reason[0] ? in.end_reason
                                              : "closed";

@@ -168,12 +168,27 @@ static void put4(struct sockaddr_storage *ss, const char *ip) {
         inet_pton(AF_INET, ip, &s->sin_addr);
 }
 
+/* "hang.test" hangs (as a lookup whose DNS server never answers) until
+ * hang_open; how many hang at once, and the most that ever did. */
+static pthread_cond_t hang_cv = PTHREAD_COND_INITIALIZER;
+static bool hang_open;
+static int hang_now, hang_max;
+
 static int test_resolver(const char *host, struct sockaddr_storage *addrs,
                          size_t max, size_t *ret_n) {
         pthread_mutex_lock(&res_mu);
         res_count++;
         size_t l = strlen(res_names);
         snprintf(res_names + l, sizeof(res_names) - l, "%s ", host);
+        if (!strcmp(host, "hang.test")) {
+                if (++hang_now > hang_max)
+                        hang_max = hang_now;
+                while (!hang_open)
+                        pthread_cond_wait(&hang_cv, &res_mu);
+                hang_now--;
+                pthread_mutex_unlock(&res_mu);
+                return -ETIMEDOUT;
+        }
         pthread_mutex_unlock(&res_mu);
         if (max < 2)
                 return -ENOBUFS;
@@ -754,6 +769,57 @@ static void next_request_decided_again(void) {
         ASSERT_TRUE(!looked_up("evil.invalid"));
 }
 
+/* Lookups that hang past the proxy's lookup time are answered 504, but
+ * their threads still run: they keep their slots, so the code cannot
+ * have the supervisor start a new thread every few seconds, without end
+ * (4 more each 5 s before). */
+static void hung_lookups_keep_their_slots(void) {
+        const char *rules[] = {"hang.test:80", NULL};
+        al_net_policy p;
+        policy(&p, rules);
+        uint16_t port;
+        al_egress *e = proxy_start(&p, &port);
+        ASSERT_TRUE(e);
+        static const char req[] = "CONNECT hang.test:80 HTTP/1.1\r\n\r\n";
+        int first[4], second[4], st[4];
+        for (int i = 0; i < 4; i++) {
+                first[i] = client(port);
+                send_str(first[i], req);
+        }
+        for (int i = 0; i < 4; i++) {
+                char resp[1024];
+                read_all(first[i], resp, sizeof(resp));
+                st[i] = status_of(resp);
+                close(first[i]);
+        }
+        /* the four hang on; four more requests */
+        for (int i = 0; i < 4; i++) {
+                second[i] = client(port);
+                send_str(second[i], req);
+        }
+        usleep(500 * 1000);
+        pthread_mutex_lock(&res_mu);
+        int most = hang_max;
+        hang_open = true;
+        pthread_cond_broadcast(&hang_cv);
+        pthread_mutex_unlock(&res_mu);
+        for (int i = 0; i < 4; i++)
+                close(second[i]);
+        al_egress_stop(e, NULL, NULL, 0);
+        /* every helper done before the test goes on */
+        for (int i = 0; i < 500; i++) {
+                pthread_mutex_lock(&res_mu);
+                int now = hang_now;
+                pthread_mutex_unlock(&res_mu);
+                if (!now)
+                        break;
+                usleep(10 * 1000);
+        }
+        for (int i = 0; i < 4; i++)
+                ASSERT_INT_EQ(st[i], 504);
+        ASSERT_INT_EQ(most, 4);
+}
+
 /* The run is over while a tunnel is open (a child left behind holds
  * it): stopping the proxy closes it. */
 static void stop_closes_open_tunnels(void) {
@@ -881,6 +947,7 @@ int main(void) {
         RUN(idle_connection_closed);
         RUN(malformed_and_smuggled_requests);
         RUN(next_request_decided_again);
+        RUN(hung_lookups_keep_their_slots);
         RUN(stop_closes_open_tunnels);
         RUN(fifty_proxies_leak_nothing);
         kill(origin_pid, SIGKILL);

@@ -131,6 +131,27 @@ static void forged_reply(void) {
         al_session_info in;
         al_session_close(s, "closed", NULL, &in);
         ASSERT_STR_EQ(in.end_reason, "protocol");
+
+        s = start("python");
+        ASSERT_TRUE(s);
+        /* the answer to this very cell, but of a million values: 2 MB on
+         * the channel, some 40 MB of parsed JSON in the supervisor (its
+         * 16 MB frame cap would be some 330 MB, outside the sandbox's
+         * memory limit); refused before it is parsed */
+        ASSERT_TRUE(
+                run(s,
+                    "import os\n"
+                    "b = b'{\"type\":\"result\",\"seq\":1,\"status\":\"ok\","
+                    "\"results\":[],\"x\":[' + b'0,' * 999999 + b'0]}'\n"
+                    "os.write(4, b'%d\\n' % len(b) + b)\n"
+                    "import time; time.sleep(1)",
+                    &r) < 0);
+        ASSERT_INT_EQ(r.status, AL_CELL_DEAD);
+        ASSERT_TRUE(strstr(r.reason, "protocol") != NULL);
+        al_cell_result_clear(&r);
+        al_session_close(s, "closed", NULL, &in);
+        ASSERT_STR_EQ(in.end_reason, "protocol");
+        ASSERT_TRUE(strstr(in.end_message, "values") != NULL);
 }
 
 /* R: the code as a program, a fresh __main__, exit codes as python's;
