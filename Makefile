@@ -83,7 +83,7 @@ APP_OBJ := $(APP_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/serve/openapi-data.o
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check check-sessions unit e2e demo serve bench bench-serve bench-sessions bench-warm bench-egress bench-audit bench-check bench-extract asan install clean format checksrc
+.PHONY: all deps check check-sessions check-warm unit e2e demo serve bench bench-serve bench-sessions bench-warm bench-egress bench-audit bench-check bench-extract asan install clean format checksrc
 
 all: $(BUILD)/airlock $(BUILD)/libairlock.a
 
@@ -181,6 +181,11 @@ check: deps
 # short slice of it (tests/e2e/attacks-session.t).
 check-sessions: all
 	AIRLOCK_E2E_VIA=session prove -v tests/e2e/attacks.t tests/e2e/attack-escape.t tests/e2e/attack-exhaust.t
+
+# The attack suites again, each probe a POST /v1/execute to an airlock
+# serve --warm python --warm node: what a warm sandbox can take runs warm.
+check-warm: all
+	AIRLOCK_E2E_VIA=warm prove -v tests/e2e/attacks.t tests/e2e/attack-escape.t tests/e2e/attack-exhaust.t
 
 demo: deps
 	$(MAKE) all

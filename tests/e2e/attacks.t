@@ -346,7 +346,7 @@ def persistence():
         ok(a.r["status"] == "ok" and a.r["stdout"].count(mark) >= 3, "first run wrote into /tmp, /dev/shm and /workspace", a.brief())
         out = b.r["stdout"]
         # a run's /workspace holds its main.sh; a session's starts empty
-        ws = "main.sh\n" if VIA == "run" else ""
+        ws = "" if VIA == "session" else "main.sh\n"
         ok(b.r["status"] == "ok" and out == "/dev/shm:\n\n/tmp:\n" + ws + "end\n",
            "second run sees nothing of the first (/tmp and /dev/shm empty, no marker in /workspace)", b.brief())
         host = [p for d in ("/tmp", "/dev/shm", "/var/tmp") if os.path.isdir(d) for p in os.listdir(d) if mark in p]

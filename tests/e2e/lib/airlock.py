@@ -47,6 +47,8 @@ def run(lang, code, *flags, stdin=None, timeout=120, env=None):
         argv, cells = session_argv(lang, code, flags, stdin)
         p = subprocess.run(argv, input=cells, capture_output=True, timeout=timeout, env=env)
         return session_result(p.returncode, p.stdout, p.stderr)
+    if VIA == "warm":
+        return warm_run(lang, code, flags, stdin, timeout)
     p = run_raw(["run", "--json", "--lang", lang, "-c", code] + list(flags),
                 stdin=stdin, timeout=timeout, env=env)
     try:
@@ -72,8 +74,8 @@ def run(lang, code, *flags, stdin=None, timeout=120, env=None):
 # language, --collect, --file, --stdin, arguments) raises NotInSession and
 # the suite prints it as a TAP SKIP with that reason; nothing is faked.
 VIA = os.environ.get("AIRLOCK_E2E_VIA", "run")
-if VIA not in ("run", "session"):
-    print("Bail out! AIRLOCK_E2E_VIA=%s: run or session" % VIA)
+if VIA not in ("run", "session", "warm"):
+    print("Bail out! AIRLOCK_E2E_VIA=%s: run, session or warm" % VIA)
     sys.exit(255)
 
 # language of the probe -> the session driver that runs it. sh has no
@@ -354,3 +356,156 @@ def start_serve(state, *extra):
     lines = []
     threading.Thread(target=lambda: [lines.append(x.decode()) for x in p.stderr], daemon=True).start()
     return p, port, lines
+
+
+
+# --- the same probes as warm runs ---------------------------------------------
+# AIRLOCK_E2E_VIA=warm (make check-warm) sends each probe to one `airlock
+# serve --warm python --warm node` of the test file as POST /v1/execute, so
+# that every probe a warm sandbox can take runs in one (the result is the
+# same object as `airlock run --json`'s, with "start"). A probe that asks
+# what makes a run cold (memory, pids, disk or open-files limits, env,
+# stdin, arguments) still runs, cold, and says so; one that needs what the
+# API has not (--allow-net without a ceiling, --out-dir) raises
+# NotInSession and is skipped with the reason; host.run_full's probes,
+# which watch the airlock process itself, run one-shot from the CLI. How
+# many ran warm is printed at the end.
+_WARM = {}
+_WARM_LOCK = __import__("threading").Lock()
+WARM_FLAGS = {"--timeout": "wall_ms", "-t": "wall_ms", "--wall": "wall_ms", "--cpu": "cpu_ms",
+              "--memory": "memory_mb", "-m": "memory_mb", "--pids": "pids", "--disk": "disk_mb",
+              "--output": "output_bytes", "--open-files": "open_files"}
+
+
+def _warm_server():
+    with _WARM_LOCK:  # the suites run probes from a thread pool
+        return _warm_server_locked()
+
+
+def _warm_server_locked():
+    if _WARM:
+        return _WARM
+    import atexit
+    import threading
+    key = json.loads(subprocess.run([BIN, "keys", "create", "--name", "warm-e2e", "--state", STATE, "--json"],
+                                    capture_output=True, check=True).stdout)["key"]
+    p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--state", STATE, "--warm", "python",
+                          "--warm", "node", "--warm-pool", "2", "--workers", "4"],
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    port = json.loads(p.stderr.readline().decode())["port"]
+    threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
+
+    atexit.register(warm_stop)
+    _WARM.update(p=p, port=port, key=key, warm=0, cold={})
+    return _WARM
+
+
+def warm_stop():
+    """Stop the warm transport's server (its ready sandboxes die with it)
+    and say how many probes ran warm; a no-op when none was started."""
+    with _WARM_LOCK:
+        p = _WARM.pop("p", None)
+    if p is None:
+        return
+    print("# warm transport: %d probes ran warm, cold: %s" % (_WARM["warm"], _WARM["cold"]))
+    p.terminate()
+    p.wait(30)
+
+
+def _warm_body(lang, code, flags, stdin):
+    import base64
+    body = {"language": lang, "code": code}
+    limits, env, files, collect, args = {}, {}, [], [], []
+    flags = list(flags)
+    i = 0
+    while i < len(flags):
+        f, v = flags[i], flags[i + 1] if i + 1 < len(flags) else None
+        name = f.split("=", 1)[0]
+        if "=" in f and name in WARM_FLAGS:
+            f, v, i = name, f.split("=", 1)[1], i - 1
+        if f in WARM_FLAGS and v is not None:
+            n = float(v) * 1000 if WARM_FLAGS[f] in ("wall_ms", "cpu_ms") else float(v)
+            limits[WARM_FLAGS[f]] = int(n)
+            i += 2
+        elif f == "--limit" and v and "=" in v:
+            k, val = v.split("=", 1)
+            limits[k] = int(val)
+            i += 2
+        elif f in ("-e", "--env") and v and "=" in v:
+            k, val = v.split("=", 1)
+            env[k] = val
+            i += 2
+        elif f == "--file" and v and "=" in v:
+            k, path = v.split("=", 1)
+            with open(path, "rb") as fh:
+                files.append({"path": k, "content_base64": base64.b64encode(fh.read()).decode(),
+                              "executable": bool(os.stat(path).st_mode & 0o111)})
+            i += 2
+        elif f == "--collect" and v is not None:
+            collect.append(v)
+            i += 2
+        elif f == "--arg" and v is not None:
+            args.append(v)
+            i += 2
+        elif f == "--":
+            args += flags[i + 1:]
+            break
+        elif f == "--stdin" and v is not None:
+            with open(v, "rb") as fh:
+                stdin = fh.read()
+            i += 2
+        else:
+            raise NotInSession("the warm transport takes no %s" % f)
+    for k, val in (("limits", limits), ("env", env), ("files", files), ("collect", collect), ("args", args)):
+        if val:
+            body[k] = val
+    if stdin is not None:
+        body["stdin_base64"] = base64.b64encode(stdin if isinstance(stdin, bytes) else stdin.encode()).decode()
+    return body
+
+
+def _warm_ready(w, lang, limit=30.0):
+    """Wait (bounded) until the pool of lang has a ready sandbox."""
+    import urllib.request
+    end = time.monotonic() + limit
+    pat = re.compile(r'^airlock_warm_ready\{language="%s"\} (\d+)' % lang, re.M)
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % w["port"], timeout=10) as f:
+                m = pat.search(f.read().decode())
+            if m and int(m.group(1)) > 0:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+
+
+def warm_run(lang, code, flags, stdin=None, timeout=120):
+    import urllib.error
+    import urllib.request
+    w = _warm_server()
+    body = _warm_body(lang, code, flags, stdin)
+    if lang in ("python", "node") and not (set(body) & {"env", "args", "stdin_base64"}) and \
+            not (set(body.get("limits", {})) - {"wall_ms", "cpu_ms", "output_bytes"}):
+        _warm_ready(w, lang)
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/execute" % w["port"], json.dumps(body).encode(),
+                                 {"Authorization": "Bearer " + w["key"]})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as f:
+            r = json.loads(f.read())
+    except urllib.error.HTTPError as e:
+        try:
+            r = json.loads(e.read())
+        except ValueError:
+            r = {}
+        r.setdefault("status", "rejected" if e.code == 422 else "<http %d>" % e.code)
+    with _WARM_LOCK:
+        if r.get("start") == "warm":
+            w["warm"] += 1
+        else:
+            why = r.get("start_reason") or r.get("status")
+            w["cold"][why] = w["cold"].get(why, 0) + 1
+    for k, v in (("stdout", ""), ("stderr", ""), ("limits_hit", []), ("files", []),
+                 ("reason", ""), ("protections", {})):
+        r.setdefault(k, v)
+    return RUN_EXIT.get(r.get("status"), 1 if r.get("status") != "rejected" else 3), r

@@ -166,6 +166,8 @@ def run_full(lang, code, *flags, stdin=None, timeout=120, env=None, pass_fds=(),
         # the code as the one cell of a session (airlock.session_argv);
         # airlock repl is then the process watched and waited for
         args, stdin = session_argv(lang, code, flags, stdin)
+    # (VIA warm: these probes watch the airlock process itself, so they
+    # run one-shot from the CLI; a warm run is served over HTTP)
     t0 = time.monotonic()
     p = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, pass_fds=pass_fds)
