@@ -177,6 +177,12 @@ int al_audit_session_file(al_audit *a, const char *session_id,
 int al_audit_session_ended(al_audit *a, const char *session_id,
                            const char *reason, uint64_t cells,
                            uint64_t wall_ms, al_error *err);
+/* The same, with the report of the session's egress proxy (a JSON array,
+ * the result's "network"; NULL: none) kept in the record. */
+int al_audit_session_ended_net(al_audit *a, const char *session_id,
+                               const char *reason, uint64_t cells,
+                               uint64_t wall_ms, const char *network_json,
+                               al_error *err);
 
 /* Alerts (flagged, refused and failed executions, per the config) are
  * logged at once and queued for the command and webhook sinks. A service

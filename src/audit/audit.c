@@ -1164,6 +1164,14 @@ int al_audit_session_file(al_audit *a, const char *session_id,
 int al_audit_session_ended(al_audit *a, const char *session_id,
                            const char *reason, uint64_t cells, uint64_t wall_ms,
                            al_error *err) {
+        return al_audit_session_ended_net(a, session_id, reason, cells,
+                                          wall_ms, NULL, err);
+}
+
+int al_audit_session_ended_net(al_audit *a, const char *session_id,
+                               const char *reason, uint64_t cells,
+                               uint64_t wall_ms, const char *network_json,
+                               al_error *err) {
         if (bad_session_id(session_id, err) < 0)
                 return -EINVAL;
         if (!word_ok(reason))
@@ -1174,6 +1182,14 @@ int al_audit_session_ended(al_audit *a, const char *session_id,
         _cleanup_json_ json_t *d = json_pack(
                 "{s:s,s:s,s:I,s:I}", "session_id", session_id, "reason", reason,
                 "cells", (json_int_t)cells, "wall_ms", (json_int_t)wall_ms);
+        /* a session with an allowlist: its proxy's report, whole */
+        json_t *nw = network_json
+                             ? json_loads(network_json, JSON_ALLOW_NUL, NULL)
+                             : NULL;
+        if (d && nw)
+                json_object_set_new(d, "network", nw);
+        else
+                json_decref(nw);
         _cleanup_free_ char *detail = d ? audit_dumps(d) : NULL;
         if (!detail)
                 return al_error_set(err, ENOMEM, "out of memory");

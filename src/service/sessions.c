@@ -91,16 +91,17 @@ static void finish(struct sess *x) {
         x->s = NULL;
         pthread_mutex_unlock(&reg.mu);
         if (s)
-                al_session_close(s, x->reason[0] ? x->reason : "closed",
-                                 &final, &in);
+                al_session_close(s, x->reason[0] ? x->reason : "closed", &final,
+                                 &in);
         const char *why = x->reason[0]       ? x->reason
                           : in.end_reason[0] ? in.end_reason
                                              : "closed";
         al_error e = {0};
         pthread_mutex_lock(&srv_api.audit_lock);
-        int r = al_audit_session_ended(
+        int r = al_audit_session_ended_net(
                 srv_api.audit, x->id, why, in.cells ? in.cells : x->cells,
-                (uint64_t)((srv_api_now() - x->created) * 1000), &e);
+                (uint64_t)((srv_api_now() - x->created) * 1000),
+                final ? final->network_json : NULL, &e);
         pthread_mutex_unlock(&srv_api.audit_lock);
         if (r < 0) {
                 METER(audit_failure);

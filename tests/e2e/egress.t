@@ -366,6 +366,16 @@ st, cell = call(port, "POST", "/v1/sessions/%s/execute" % sess.get("id"),
 ok(st == 200 and cell.get("results") == [{"text/plain": repr("hello from the origin\n")}],
    "... and its cells reach the origin through the session's proxy", cell)
 call(port, "DELETE", "/v1/sessions/%s" % sess.get("id"))
+shown = ""
+for _ in range(100):  # the ended record is written as the last reference goes
+    sh = subprocess.run([BIN, "audit", "show", sess.get("id", "x"), "--json", "--state", state],
+                        capture_output=True, text=True)
+    shown = sh.stdout
+    if '"network"' in shown:
+        break
+    time.sleep(0.1)
+ok('"network"' in shown and str(PORT) in shown and '"allowed": true' in shown.replace('":true', '": true'),
+   "the session's ended record keeps its proxy's report (the connection to the origin)", shown[-800:])
 st, js = call(port, "POST", "/v1/sessions", {"language": "python", "network": {"allow": ["example.com"]}})
 ok(st == 400 and js.get("error", {}).get("code") == "network_not_allowed",
    "a session that widens the ceiling: 400 network_not_allowed", js)
