@@ -2,6 +2,7 @@
 #pragma once
 /* The airlock front-end: one file per subcommand, dispatched from main.c. */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -119,6 +120,28 @@ struct al_block;
 const char *cli_block_skip_reason(const struct al_block *b, const char *only,
                                   const char *default_lang, char *buf,
                                   size_t size, const char **ret_lang);
+
+/* "1.5" seconds -> 1500 ms, strictly: digits with at most three
+ * decimals. 0, or -EINVAL/-ERANGE. */
+int cli_seconds_to_ms(const char *s, uint64_t *ms);
+/* The limit flags airlock run and airlock repl share (--timeout, --cpu,
+ * --memory, --pids, --disk, --output, --open-files), by index: the
+ * limit's JSON name and whether the flag's value is in seconds. */
+enum {
+        CLI_LIM_WALL,
+        CLI_LIM_CPU,
+        CLI_LIM_MEMORY,
+        CLI_LIM_PIDS,
+        CLI_LIM_DISK,
+        CLI_LIM_OUTPUT,
+        CLI_LIM_FILES,
+        CLI_LIM_N
+};
+struct cli_limit_flag {
+        const char *name;
+        bool seconds;
+};
+extern const struct cli_limit_flag cli_limit_flags[CLI_LIM_N];
 
 /* Who runs this command, as the audit log's actor: "user:NAME" (or
  * "uid:N" without a passwd entry). */

@@ -692,36 +692,16 @@ static int run_tty(void) {
 
 /* The limit flags, by o->id: the limit's JSON name, and whether the
  * value is in seconds. */
-static const struct {
-        const char *name;
-        bool seconds;
-} limit_flags[] = {
-        {"wall_ms", true},     {"cpu_ms", true},   {"memory_mb", false},
-        {"pids", false},       {"disk_mb", false}, {"output_bytes", false},
-        {"open_files", false},
-};
 
 /* "1.5" seconds -> 1500 ms: digits, at most three decimals. */
-static int parse_seconds(const char *s, uint64_t *ms) {
-        char *end = NULL;
-        errno = 0;
-        if (!s[0] || s[0] == '-' || s[0] == '+')
-                return -EINVAL;
-        double v = strtod(s, &end);
-        const char *dot = strchr(s, '.');
-        if (errno || *end || v <= 0 || v > 1e9 || (dot && strlen(dot) > 4))
-                return -EINVAL;
-        *ms = (uint64_t)(v * 1000 + 0.5);
-        return 0;
-}
 
 static int set_limit(const struct cli_opt *o, const char *arg) {
         al_error e = {0};
         char v[32];
         const char *value = arg;
-        if (limit_flags[o->id].seconds) {
+        if (cli_limit_flags[o->id].seconds) {
                 uint64_t ms;
-                if (parse_seconds(arg, &ms) < 0) {
+                if (cli_seconds_to_ms(arg, &ms) < 0) {
                         cli_error("--%s: '%s' is not a number of seconds "
                                   "(e.g. 5 or 0.5)",
                                   o->name, arg);
@@ -730,7 +710,7 @@ static int set_limit(const struct cli_opt *o, const char *arg) {
                 snprintf(v, sizeof(v), "%" PRIu64, ms);
                 value = v;
         }
-        if (al_limits_set(al_spec_limits(R.spec), limit_flags[o->id].name,
+        if (al_limits_set(al_spec_limits(R.spec), cli_limit_flags[o->id].name,
                           value, &e) < 0) {
                 cli_error("--%s: %s", o->name, e.msg);
                 return EXIT_USAGE;
@@ -740,7 +720,8 @@ static int set_limit(const struct cli_opt *o, const char *arg) {
 
 static int set_lifetime(const struct cli_opt *o, const char *arg) {
         uint64_t ms;
-        if (parse_seconds(arg, &ms) < 0 || ms > al_limits_max.wall_ms) {
+        if (cli_seconds_to_ms(arg, &ms) < 0 || ms == 0 ||
+            ms > al_limits_max.wall_ms) {
                 cli_error(
                         "--%s: '%s' is not a number of seconds up to %" PRIu64,
                         o->name, arg, al_limits_max.wall_ms / 1000);
@@ -749,16 +730,6 @@ static int set_lifetime(const struct cli_opt *o, const char *arg) {
         R.lifetime_s = (ms + 999) / 1000;
         return 0;
 }
-
-enum {
-        LIM_WALL,
-        LIM_CPU,
-        LIM_MEMORY,
-        LIM_PIDS,
-        LIM_DISK,
-        LIM_OUTPUT,
-        LIM_FILES
-};
 
 /* clang-format off */
 #define LIMIT(n, sh, i, h) {.name = n, .has_arg = 1, .short_name = sh,         \
@@ -770,21 +741,21 @@ static const struct cli_opt repl_opts[] = {
          .help = "  -l, --lang LANG        python, node or bash\n"},
         {.name = "language", .has_arg = 1, .short_name = 'l',
          .kind = CLI_STRING, .str = &R.lang},
-        LIMIT("timeout", 't', LIM_WALL,
+        LIMIT("timeout", 't', CLI_LIM_WALL,
               "  -t, --timeout SEC      wall clock of each cell (10); then the\n"
               "                         cell is interrupted, the session lives on\n"),
-        LIMIT("wall", 0, LIM_WALL, NULL),
-        LIMIT("cpu", 0, LIM_CPU,
+        LIMIT("wall", 0, CLI_LIM_WALL, NULL),
+        LIMIT("cpu", 0, CLI_LIM_CPU,
               "  --cpu SEC              CPU time of each cell (10)\n"),
-        LIMIT("output", 0, LIM_OUTPUT,
+        LIMIT("output", 0, CLI_LIM_OUTPUT,
               "  --output BYTES         output of each cell, per stream (1048576)\n"),
-        LIMIT("memory", 'm', LIM_MEMORY,
+        LIMIT("memory", 'm', CLI_LIM_MEMORY,
               "  -m, --memory MB        memory of the session, no swap (256)\n"),
-        LIMIT("pids", 0, LIM_PIDS,
+        LIMIT("pids", 0, CLI_LIM_PIDS,
               "  --pids N               processes of the session (64)\n"),
-        LIMIT("disk", 0, LIM_DISK,
+        LIMIT("disk", 0, CLI_LIM_DISK,
               "  --disk MB              workspace+/tmp of the session (64)\n"),
-        LIMIT("open-files", 0, LIM_FILES,
+        LIMIT("open-files", 0, CLI_LIM_FILES,
               "  --open-files N         file descriptors of each process (256)\n"),
         {.name = "lifetime", .has_arg = 1, .kind = CLI_CALL,
          .set = set_lifetime,

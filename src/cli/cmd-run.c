@@ -286,42 +286,15 @@ static bool id_ok(const char *s) {
         return true;
 }
 
-/* "1.5" seconds -> "1500" ms, strictly: digits with at most three
- * decimals, positive. */
-static int seconds_to_ms(const char *s, char *out, size_t outlen) {
-        const char *dot = strchr(s, '.');
-        char whole[32] = "", frac[4] = "000";
-        size_t wl = dot ? (size_t)(dot - s) : strlen(s);
-        if (wl == 0 || wl >= sizeof(whole))
-                return -EINVAL;
-        memcpy(whole, s, wl);
-        if (dot) {
-                size_t fl = strlen(dot + 1);
-                if (fl == 0 || fl > 3)
-                        return -EINVAL;
-                memcpy(frac, dot + 1, fl);
-                for (size_t i = 0; i < 3; i++)
-                        if (frac[i] < '0' || frac[i] > '9')
-                                return -EINVAL;
-        }
-        uint64_t w;
-        int r = al_parse_u64(whole, &w);
-        if (r < 0)
-                return r;
-        if (w > UINT64_MAX / 1000 - 1000)
-                return -ERANGE;
-        snprintf(out, outlen, "%llu",
-                 (unsigned long long)(w * 1000 +
-                                      (uint64_t)strtoul(frac, NULL, 10)));
-        return 0;
-}
-
 static int set_limit_flag(al_spec *s, const char *flag, const char *name,
                           const char *value, bool seconds) {
         al_error e = {0};
         char ms[48];
         if (seconds) {
-                int r = seconds_to_ms(value, ms, sizeof(ms));
+                uint64_t v;
+                int r = cli_seconds_to_ms(value, &v);
+                if (r == 0)
+                        snprintf(ms, sizeof(ms), "%llu", (unsigned long long)v);
                 if (r < 0)
                         return refuse(EXIT_USAGE, "invalid_limit",
                                       "%s: '%s' is not a number of seconds "
@@ -640,32 +613,12 @@ static int set_collect(const struct cli_opt *o, const char *arg) {
         return 0;
 }
 
-/* The limit flags, by o->id: the limit's JSON name, and whether the
- * value is in seconds. */
-static const struct {
-        const char *name;
-        bool seconds;
-} limit_flags[] = {
-        {"wall_ms", true},     {"cpu_ms", true},   {"memory_mb", false},
-        {"pids", false},       {"disk_mb", false}, {"output_bytes", false},
-        {"open_files", false},
-};
-enum {
-        LIM_WALL,
-        LIM_CPU,
-        LIM_MEMORY,
-        LIM_PIDS,
-        LIM_DISK,
-        LIM_OUTPUT,
-        LIM_FILES
-};
-
 static int set_limit(const struct cli_opt *o, const char *arg) {
         struct run_parse *p = o->ctx;
         char flag[32];
         snprintf(flag, sizeof(flag), "--%s", o->name);
-        return set_limit_flag(p->s, flag, limit_flags[o->id].name, arg,
-                              limit_flags[o->id].seconds);
+        return set_limit_flag(p->s, flag, cli_limit_flags[o->id].name, arg,
+                              cli_limit_flags[o->id].seconds);
 }
 
 /* --limit NAME=VALUE */
@@ -724,13 +677,13 @@ static void run_table(struct cli_opt t[RUN_NOPTS + 1], struct run_parse *p) {
                 CALL("collect", 0, set_collect, 0),
                 CALL("allow-net", 0, set_allow_net, 0),
                 STR("out-dir", 0, &o->out_dir),
-                CALL("timeout", 't', set_limit, LIM_WALL),
-                CALL("cpu", 0, set_limit, LIM_CPU),
-                CALL("memory", 'm', set_limit, LIM_MEMORY),
-                CALL("pids", 0, set_limit, LIM_PIDS),
-                CALL("disk", 0, set_limit, LIM_DISK),
-                CALL("output", 0, set_limit, LIM_OUTPUT),
-                CALL("open-files", 0, set_limit, LIM_FILES),
+                CALL("timeout", 't', set_limit, CLI_LIM_WALL),
+                CALL("cpu", 0, set_limit, CLI_LIM_CPU),
+                CALL("memory", 'm', set_limit, CLI_LIM_MEMORY),
+                CALL("pids", 0, set_limit, CLI_LIM_PIDS),
+                CALL("disk", 0, set_limit, CLI_LIM_DISK),
+                CALL("output", 0, set_limit, CLI_LIM_OUTPUT),
+                CALL("open-files", 0, set_limit, CLI_LIM_FILES),
                 CALL("limit", 0, set_limit_any, 0),
                 {.name = "json", .kind = CLI_FLAG, .flag = &json_mode,
                  .early = CLI_EARLY},

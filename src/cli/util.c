@@ -13,6 +13,7 @@
 #include "airlock-extract.h"
 #include "cli.h"
 #include "macro.h"
+#include "util.h"
 
 /* The length of s's first max bytes, or less, so that no UTF-8 sequence
  * is cut. */
@@ -68,3 +69,38 @@ void cli_local_actor(char *out, size_t size) {
                 snprintf(out, size, "uid:%u", getuid());
 }
 
+const struct cli_limit_flag cli_limit_flags[CLI_LIM_N] = {
+        [CLI_LIM_WALL] = {"wall_ms", true},
+        [CLI_LIM_CPU] = {"cpu_ms", true},
+        [CLI_LIM_MEMORY] = {"memory_mb", false},
+        [CLI_LIM_PIDS] = {"pids", false},
+        [CLI_LIM_DISK] = {"disk_mb", false},
+        [CLI_LIM_OUTPUT] = {"output_bytes", false},
+        [CLI_LIM_FILES] = {"open_files", false},
+};
+
+int cli_seconds_to_ms(const char *s, uint64_t *ms) {
+        const char *dot = strchr(s, '.');
+        char whole[32] = "", frac[4] = "000";
+        size_t wl = dot ? (size_t)(dot - s) : strlen(s);
+        if (wl == 0 || wl >= sizeof(whole))
+                return -EINVAL;
+        memcpy(whole, s, wl);
+        if (dot) {
+                size_t fl = strlen(dot + 1);
+                if (fl == 0 || fl > 3)
+                        return -EINVAL;
+                memcpy(frac, dot + 1, fl);
+                for (size_t i = 0; i < 3; i++)
+                        if (frac[i] < '0' || frac[i] > '9')
+                                return -EINVAL;
+        }
+        uint64_t w;
+        int r = al_parse_u64(whole, &w);
+        if (r < 0)
+                return r;
+        if (w > UINT64_MAX / 1000 - 1000)
+                return -ERANGE;
+        *ms = w * 1000 + (uint64_t)strtoul(frac, NULL, 10);
+        return 0;
+}
