@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /*
- * Private to the sandbox's three files: sandbox.c (the supervisor: slot,
+ * Private to the sandbox's files: sandbox.c (the supervisor: slot,
  * cgroup, clone, id maps, gate, supervise, result), sandbox-init.c (the
  * child, "init" of the run's pid namespace, from clone to reaping the
  * payload: namespaces, ids, lockdown, payload exec) and sandbox-root.c
- * (the root it builds and the input files it writes). What crosses
+ * (the root it builds and the input files it writes), and sandbox-fds.c
+ * (descriptors passed between them). What crosses
  * between them: the child's fd numbers and messages, the clock page, and
  * struct sandbox.
  */
@@ -92,7 +93,7 @@ struct sandbox {
  * supervisor's AL_CG_JOIN_MAX). */
 #define SBX_FDS_MAX 4
 
-/* sandbox.c: pass n fds over a unix socket (SCM_RIGHTS); receive one
+/* sandbox-fds.c: pass n fds over a unix socket (SCM_RIGHTS); receive one
  * message of 1..max fds (flags for recvmsg, e.g. MSG_DONTWAIT) and return
  * how many; -errno, and nothing kept, else. Used on both sides: no
  * allocation. */
