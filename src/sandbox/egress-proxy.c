@@ -497,6 +497,24 @@ struct eg_tok {
 /* The head in origin-form: the request line from the parsed URI, Host
  * from the URI, the client's headers but the hop-by-hop ones (and those
  * its Connection header names), Connection: close. Length, or -status. */
+/* The header line at *next (before end): *line and its length without
+ * CR LF, *next moved past it; false at the empty line that ends the head
+ * (or at its end). */
+static bool eg_header(const char **next, const char *end, const char **line,
+                      size_t *ll) {
+        const char *p = *next;
+        const char *eol = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+        if (!eol)
+                return false;
+        size_t n = (size_t)(eol - p);
+        if (n && p[n - 1] == '\r')
+                n--;
+        *line = p;
+        *ll = n;
+        *next = eol + 1;
+        return n > 0;
+}
+
 static int eg_build_head(const struct eg_conn *c, char *out, size_t size) {
         const al_proxy_req *q = &c->req;
         const char *h = c->head, *end = c->head + q->head_len;
@@ -506,15 +524,9 @@ static int eg_build_head(const struct eg_conn *c, char *out, size_t size) {
         struct eg_tok tok[EG_CONN_TOKENS];
         size_t ntok = 0;
         /* first pass: the names the Connection headers list */
-        for (const char *p = line + 1; p < end;) {
-                const char *eol = memchr(p, '\n', (size_t)(end - p));
-                if (!eol)
-                        break;
-                size_t ll = (size_t)(eol - p);
-                if (ll && p[ll - 1] == '\r')
-                        ll--;
-                if (!ll)
-                        break;
+        const char *p;
+        size_t ll;
+        for (const char *next = line + 1; eg_header(&next, end, &p, &ll);) {
                 if (p[0] == ' ' || p[0] == '\t')
                         return -400; /* obs-fold: refused, not guessed */
                 const char *colon = memchr(p, ':', ll);
@@ -537,7 +549,6 @@ static int eg_build_head(const struct eg_conn *c, char *out, size_t size) {
                                 }
                         }
                 }
-                p = eol + 1;
         }
         char hostport[AL_NET_HOST_MAX + 16];
         bool v6 = strchr(q->host, ':') != NULL;
@@ -552,15 +563,7 @@ static int eg_build_head(const struct eg_conn *c, char *out, size_t size) {
         if (n < 0 || (size_t)n >= size)
                 return -414;
         size_t len = (size_t)n;
-        for (const char *p = line + 1; p < end;) {
-                const char *eol = memchr(p, '\n', (size_t)(end - p));
-                if (!eol)
-                        break;
-                size_t ll = (size_t)(eol - p);
-                if (ll && p[ll - 1] == '\r')
-                        ll--;
-                if (!ll)
-                        break;
+        for (const char *next = line + 1; eg_header(&next, end, &p, &ll);) {
                 const char *colon = memchr(p, ':', ll);
                 size_t nl = (size_t)(colon - p);
                 bool drop = hop_by_hop(p, nl);
@@ -573,7 +576,6 @@ static int eg_build_head(const struct eg_conn *c, char *out, size_t size) {
                         memcpy(out + len + ll, "\r\n", 2);
                         len += ll + 2;
                 }
-                p = eol + 1;
         }
         static const char tail[] = "Connection: close\r\n\r\n";
         if (len + sizeof(tail) - 1 > size)
