@@ -3,9 +3,10 @@
 import base64
 import os
 import urllib.parse
-from typing import (IO, TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence,
+from typing import (IO, TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence,
                     Union)
 
+from ._common import DEFAULT_WALL_S, Files, _files
 from ._http import RetryPolicy, Transport
 from .errors import SessionDead, SessionNotFound
 from .results import CellResult, Result, StreamEvent
@@ -17,15 +18,8 @@ __all__ = ["Airlock", "Session", "DEFAULT_WALL_S", "Files"]
 
 __version__ = "0.1.0"
 
-#: the server's default wall clock of a run (airlock-serve(1)); the
-#: client's timeout when a call names none is this plus the margin
-DEFAULT_WALL_S = 10.0
-
 #: a session's sandbox and driver start within this (plus the margin)
 SESSION_START_S = 30.0
-
-#: input files: NAME -> bytes or str, or a list of {path, content|bytes, executable}
-Files = Union[Mapping[str, Union[bytes, str]], Sequence[Mapping[str, Any]]]
 
 Data = Union[bytes, bytearray, str, IO[bytes]]
 
@@ -47,30 +41,6 @@ def _put_bytes(body: Dict[str, Any], name: str, value: Union[str, bytes, None]) 
             body[name + "_base64"] = base64.b64encode(bytes(value)).decode("ascii")
     else:
         body[name] = value
-
-
-def _files(files: Optional[Files]) -> Optional[List[Dict[str, Any]]]:
-    if files is None:
-        return None
-    out: List[Dict[str, Any]] = []
-    items: Iterable[Any] = files.items() if isinstance(files, Mapping) else files
-    for it in items:
-        if isinstance(it, tuple):
-            f: Dict[str, Any] = {"path": it[0]}
-            content: Any = it[1]
-            executable = False
-        else:
-            f = {"path": it["path"]}
-            content = it.get("content", it.get("bytes", b""))
-            executable = bool(it.get("executable", False))
-        if isinstance(content, str):
-            f["content"] = content
-        else:
-            f["content_base64"] = base64.b64encode(bytes(content)).decode("ascii")
-        if executable:
-            f["executable"] = True
-        out.append(f)
-    return out
 
 
 def _limits(limits: Optional[Mapping[str, int]], timeout: Optional[float],

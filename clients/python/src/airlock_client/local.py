@@ -7,9 +7,9 @@ import subprocess
 import tempfile
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from .client import DEFAULT_WALL_S, Files, _files
+from ._common import DEFAULT_WALL_S, Files, _files
 from .errors import BinaryNotFound, BadRequest, ClientTimeout, LocalFailed, NotSupported, Rejected
-from .results import Result
+from .results import Result, compat_from_result
 
 __all__ = ["LocalAirlock", "find_binary"]
 
@@ -136,7 +136,6 @@ class LocalAirlock:
     def execute_compat(self, code: str, language: str = "python",
                        timeout: float = 30) -> Dict[str, Any]:
         """The tutorials' shape, from a local run: {success, output, error, id}."""
-        from .tools import compat_from_result
         try:
             return compat_from_result(self.run(code, language, timeout=timeout))
         except Rejected as e:

@@ -10,7 +10,8 @@ import base64
 import binascii
 from typing import Any, Dict, List, Optional
 
-__all__ = ["Result", "OutFile", "CellResult", "CellError", "RichResult", "StreamEvent"]
+__all__ = ["Result", "OutFile", "CellResult", "CellError", "RichResult", "StreamEvent",
+           "compat_from_result"]
 
 
 def _b64(s: Any) -> Optional[bytes]:
@@ -242,3 +243,15 @@ class StreamEvent:
         if self.kind == "result":
             return "StreamEvent('result', %r)" % (self.result,)
         return "StreamEvent(%r, %r)" % (self.kind, self.text)
+
+
+def compat_from_result(r: Result) -> Dict[str, Any]:
+    """A :class:`Result` in the tutorials' shape {success, output, error,
+    id}, as the server's POST /execute makes it."""
+    if r.status == "timeout":
+        err = "Execution timed out"
+    elif not r.ok and not r.stderr:
+        err = r.reason or r.status
+    else:
+        err = r.stderr
+    return {"success": r.ok, "output": r.stdout, "error": err, "id": r.audit_id}

@@ -13,7 +13,7 @@ import json
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from .errors import BadRequest, Rejected
-from .results import Result
+from .results import Result, compat_from_result
 
 __all__ = ["openai_tool", "run_tool_call", "langchain_tool", "AirlockSandbox",
            "AsyncAirlockSandbox", "compat_from_result", "tool_output", "DEFAULT_LANGUAGES",
@@ -174,18 +174,6 @@ def langchain_tool(client: Any, *, name: str = TOOL_NAME, description: str = TOO
         "name": name, "description": description, "_run": _run, "_arun": _arun,
         "__doc__": "Runs code in an airlock sandbox."})
     return cls()
-
-
-def compat_from_result(r: Result) -> Dict[str, Any]:
-    """A :class:`Result` in the tutorials' shape {success, output, error,
-    id}, as the server's POST /execute makes it."""
-    if r.status == "timeout":
-        err = "Execution timed out"
-    elif not r.ok and not r.stderr:
-        err = r.reason or r.status
-    else:
-        err = r.stderr
-    return {"success": r.ok, "output": r.stdout, "error": err, "id": r.audit_id}
 
 
 class AirlockSandbox:
