@@ -21,11 +21,12 @@ env = dict(os.environ, AIRLOCK_E2E_VIA="session")
 for suite in SUITES:
     p = subprocess.run([sys.executable, os.path.join(HERE, suite)], env=env, capture_output=True,
                        text=True, timeout=900)
-    n, plan = 0, None
+    n, plan, failing = 0, None, False
     for line in p.stdout.splitlines():
         m = LINE.match(line)
         if m:
             n += 1
+            failing = m.group(1) == "not ok"
             name = "%s in a session: %s" % (suite, m.group(2).replace("\\#", "#"))
             if m.group(3) is not None:
                 skip(name, m.group(3))
@@ -35,6 +36,8 @@ for suite in SUITES:
             plan = int(line[3:])
         elif line.startswith("#"):
             print(line)  # diagnostics, also those of a failing line
+            if failing:  # a failing line's on stderr too: prove without -v (make check) shows them
+                print(line, file=sys.stderr)
     ok(p.returncode == 0 and plan == n and n > 0, "%s in a session ran to its plan (%s of %s lines, exit %d)"
        % (suite, n, plan, p.returncode), p.stderr[-3000:])
 done()
