@@ -148,31 +148,43 @@ static int load_key(al_audit *a, al_error *err) {
         int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT) {
                 /* first use: 32 random bytes, hex, 0600, on disk before
-                 * the first record needs it */
+                 * the first record needs it. Written whole under a name of
+                 * this process's own and linked into place: a second
+                 * process starting at the same moment sees either no key
+                 * or the whole key, never a half-written file, and the
+                 * link of the one that loses fails EEXIST */
                 unsigned char k[crypto_auth_hmacsha256_KEYBYTES];
                 char line[2 * sizeof(k) + 2];
+                char tmp[PATH_MAX + 48];
                 randombytes_buf(k, sizeof(k));
                 audit_hex(k, sizeof(k), line);
+                sodium_memzero(k, sizeof(k));
                 line[2 * sizeof(k)] = '\n';
                 line[2 * sizeof(k) + 1] = '\0';
-                int w = open(path,
+                snprintf(tmp, sizeof(tmp), "%s.new.%ld.%08x", path,
+                         (long)getpid(), randombytes_random());
+                int w = open(tmp,
                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
                                      O_CLOEXEC,
                              0600);
-                if (w >= 0) {
-                        bool ok = write(w, line, strlen(line)) ==
-                                          (ssize_t)strlen(line) &&
-                                  fsync(w) == 0;
-                        close(w);
+                if (w < 0) {
                         sodium_memzero(line, sizeof(line));
-                        if (!ok) {
-                                unlink(path);
-                                return al_error_errno(err, errno ? errno : EIO,
-                                                      "cannot write %s", path);
-                        }
-                } else if (errno != EEXIST)
                         return al_error_errno(err, errno, "cannot create %s",
                                               path);
+                }
+                bool ok = write(w, line, strlen(line)) ==
+                                  (ssize_t)strlen(line) &&
+                          fsync(w) == 0;
+                int e = errno ? errno : EIO;
+                close(w);
+                sodium_memzero(line, sizeof(line));
+                if (ok && link(tmp, path) < 0 && errno != EEXIST) {
+                        ok = false;
+                        e = errno;
+                }
+                unlink(tmp);
+                if (!ok)
+                        return al_error_errno(err, e, "cannot write %s", path);
                 fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         }
         if (fd < 0)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "audit-store.h"
 #include "error.h"
@@ -86,6 +87,25 @@ static int sq_err(sq_store *s, al_error *err, const char *what) {
 static int exec_sql(sq_store *s, const char *sql, al_error *err) {
         if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
                 return sq_err(s, err, sql);
+        return 0;
+}
+
+/* The switch of a new store to WAL takes the exclusive lock; when two
+ * processes open a new store at once, SQLite answers one of them BUSY
+ * without calling the busy handler (waiting could deadlock: each holds a
+ * shared lock the other's switch needs). The statement has ended and its
+ * lock is gone, so the loser tries again until busy_ms, and then finds the
+ * store in WAL already. */
+static int wal_mode(sq_store *s, unsigned busy_ms, al_error *err) {
+        double until = al_now_ms() + busy_ms;
+        int rc;
+        while ((rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", NULL,
+                                  NULL, NULL)) != SQLITE_OK) {
+                if ((rc & 0xff) != SQLITE_BUSY || al_now_ms() >= until)
+                        return sq_err(s, err, "PRAGMA journal_mode = WAL");
+                struct timespec ts = {0, 5 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+        }
         return 0;
 }
 
@@ -859,7 +879,7 @@ int al_audit_sqlite_open(const char *path, unsigned busy_ms,
                 goto fail;
         /* WAL: readers never block the writer; synchronous=FULL: a commit
          * is on disk when COMMIT returns (the started record must be) */
-        if ((r = exec_sql(s, "PRAGMA journal_mode = WAL", err)) < 0 ||
+        if ((r = wal_mode(s, busy_ms, err)) < 0 ||
             (r = exec_sql(s, "PRAGMA synchronous = FULL", err)) < 0 ||
             (r = exec_sql(s, "PRAGMA wal_autocheckpoint = 32", err)) < 0 ||
             (r = exec_sql(s, "PRAGMA foreign_keys = ON", err)) < 0 ||

@@ -114,6 +114,21 @@ modes["."] = oct(os.stat(STATE).st_mode & 0o777)
 ok(modes == {".": "0o700", "audit.db": "0o600", "audit.key": "0o600"},
    "the state dir is 0700, the database and its key 0600", modes)
 
+# several first runs at once on a machine without a store yet: each opens
+# the new database and switches it to WAL; none may fail "database is locked"
+first = []
+for i in range(4):
+    d = fresh_state("first-%d" % i)
+    ps = [subprocess.Popen([BIN, "run", "--state", d, "--lang", "bash", "-c", "true"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(6)]
+    first += [(p.wait(timeout=120), p.stderr.read().decode(errors="replace")[-300:]) for p in ps]
+    for p in ps:
+        p.stderr.close()
+    first.append(("started records", started_count(d)))
+bad = [f for f in first if f[0] not in (0, "started records") or (f[0] == "started records" and f[1] != 6)]
+ok(not bad, "24 runs, 6 at a time on each of 4 new state dirs, all run and are recorded (none refused "
+   "because another was creating the store)", bad)
+
 # a long output is previewed (500 bytes) but hashed whole
 rc, r = run("python", "print('x' * 5000)")
 rc2, x = audit_json("show", r.get("audit_id", "none"))
