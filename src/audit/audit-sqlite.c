@@ -90,23 +90,16 @@ static int exec_sql(sq_store *s, const char *sql, al_error *err) {
         return 0;
 }
 
-/* The switch of a new store to WAL takes the exclusive lock; when two
- * processes open a new store at once, SQLite answers one of them BUSY
- * without calling the busy handler (waiting could deadlock: each holds a
- * shared lock the other's switch needs). The statement has ended and its
- * lock is gone, so the loser tries again until busy_ms, and then finds the
- * store in WAL already. */
-static int wal_mode(sq_store *s, unsigned busy_ms, al_error *err) {
+int al_sqlite_wal(sqlite3 *db, unsigned busy_ms) {
         double until = al_now_ms() + busy_ms;
         int rc;
-        while ((rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", NULL,
-                                  NULL, NULL)) != SQLITE_OK) {
-                if ((rc & 0xff) != SQLITE_BUSY || al_now_ms() >= until)
-                        return sq_err(s, err, "PRAGMA journal_mode = WAL");
+        while ((rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL,
+                                  NULL)) != SQLITE_OK &&
+               (rc & 0xff) == SQLITE_BUSY && al_now_ms() < until) {
                 struct timespec ts = {0, 5 * 1000 * 1000};
                 nanosleep(&ts, NULL);
         }
-        return 0;
+        return rc;
 }
 
 static int prepare(sq_store *s, const char *sql, sqlite3_stmt **st,
@@ -879,7 +872,8 @@ int al_audit_sqlite_open(const char *path, unsigned busy_ms,
                 goto fail;
         /* WAL: readers never block the writer; synchronous=FULL: a commit
          * is on disk when COMMIT returns (the started record must be) */
-        if ((r = wal_mode(s, busy_ms, err)) < 0 ||
+        if ((al_sqlite_wal(s->db, busy_ms) != SQLITE_OK &&
+             (r = sq_err(s, err, "PRAGMA journal_mode = WAL")) < 0) ||
             (r = exec_sql(s, "PRAGMA synchronous = FULL", err)) < 0 ||
             (r = exec_sql(s, "PRAGMA wal_autocheckpoint = 32", err)) < 0 ||
             (r = exec_sql(s, "PRAGMA foreign_keys = ON", err)) < 0 ||

@@ -140,3 +140,13 @@ struct al_audit_store {
  * timeout. */
 int al_audit_sqlite_open(const char *path, unsigned busy_ms,
                          al_audit_store **ret, al_error *err);
+
+/* Switch a SQLite database to WAL (a no-op when it is already); both
+ * stores (audit, keys) open this way. The switch of a new database takes
+ * the exclusive lock, and when two processes open one at once SQLite
+ * answers one of them BUSY without calling the busy handler (waiting could
+ * deadlock: each holds a shared lock the other's switch needs). The
+ * statement has ended and its lock is gone, so the loser tries again until
+ * busy_ms and then finds the database in WAL already. -> SQLite's code. */
+struct sqlite3;
+int al_sqlite_wal(struct sqlite3 *db, unsigned busy_ms);

@@ -12,6 +12,7 @@
 
 #include "airlock-audit.h"
 #include "airlock-keys.h"
+#include "audit-store.h"
 #include "egress.h"
 #include "error.h"
 #include "util.h"
@@ -173,7 +174,6 @@ int al_keys_open(const char *state_dir, al_keys **ret, al_error *err) {
         }
         sqlite3_busy_timeout(k->db, 5000);
         static const char schema[] =
-                "PRAGMA journal_mode = WAL;"
                 "PRAGMA trusted_schema = OFF;"
                 "CREATE TABLE IF NOT EXISTS keys ("
                 " id TEXT PRIMARY KEY,"
@@ -189,7 +189,8 @@ int al_keys_open(const char *state_dir, al_keys **ret, al_error *err) {
                 " revoked_at TEXT NOT NULL DEFAULT '');"
                 "CREATE UNIQUE INDEX IF NOT EXISTS keys_active_name"
                 " ON keys(name) WHERE revoked_at = '';";
-        if (sqlite3_exec(k->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+        if (al_sqlite_wal(k->db, 5000) != SQLITE_OK ||
+            sqlite3_exec(k->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
             (r = migrate(k)) < 0) {
                 r = db_err(k, err, "schema");
                 al_keys_close(k);
